@@ -1,0 +1,42 @@
+/*
+ * cmodx/debug.h - fault injection, for testing programs that use cmodx.
+ *
+ * These switches make cmodx behave as if a facility were missing, so that
+ * a program (and cmodx's own test suite) can exercise its fallback and
+ * error paths on a machine that has everything.  They are process-wide and
+ * also settable with the environment variable CMODX_FAULT, a comma
+ * separated list of the names below (read once, at the first cmodx call that
+ * consults it).
+ */
+#ifndef CMODX_DEBUG_H
+#define CMODX_DEBUG_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum cmodx_fault {
+    CMODX_FAULT_MEMFD = 1u << 0,      /* "memfd": memfd_create fails ENOSYS */
+    CMODX_FAULT_MEMBARRIER = 1u << 1, /* "membarrier": SYNC_CORE unsupported */
+    CMODX_FAULT_MMAP = 1u << 2,       /* "mmap": new chunk mappings fail ENOMEM */
+};
+
+/*
+ * NAME
+ *   cmodx_debug_set_faults - choose which facilities appear to be missing
+ * DESCRIPTION
+ *   Replaces the process-wide fault mask with MASK (a bitwise or of
+ *   enum cmodx_fault values; 0 clears all).  Affects later calls only: a
+ *   heap or domain that already chose its mechanism keeps it.
+ * THREAD SAFETY
+ *   Thread-safe (an atomic store).
+ */
+void cmodx_debug_set_faults(unsigned mask);
+
+/* Returns the current fault mask (after CMODX_FAULT was read). */
+unsigned cmodx_debug_faults(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,45 @@
+/*
+ * cmodx/error.h - how cmodx reports failure.
+ *
+ * Every cmodx function that can fail returns an int: 0 on success, or a
+ * positive errno value (EINVAL, ENOMEM, ETIMEDOUT, ...) on failure, in the
+ * style of the pthread functions.  A failing call also stores a one-line,
+ * human-readable explanation in a thread-local buffer that
+ * cmodx_last_error() returns.
+ */
+#ifndef CMODX_ERROR_H
+#define CMODX_ERROR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * NAME
+ *   cmodx_last_error - explain the calling thread's most recent failure
+ * DESCRIPTION
+ *   Returns the message recorded by the last cmodx call that failed in the
+ *   calling thread, e.g. "cmodx_block_free: 0x7f12... is not a live block
+ *   (double free?)".  Successful calls do not clear it.  Returns "" when no
+ *   call has failed yet in this thread.
+ * THREAD SAFETY
+ *   Thread-safe: the buffer is per thread.  The pointer stays valid until the
+ *   calling thread's next failing cmodx call.
+ */
+const char *cmodx_last_error(void);
+
+/*
+ * NAME
+ *   cmodx_strerror - name a cmodx error code
+ * DESCRIPTION
+ *   Returns a static string describing the errno value ERR as cmodx uses it
+ *   (for example ETIMEDOUT: "a thread did not acknowledge in time").
+ * THREAD SAFETY
+ *   Thread-safe.
+ */
+const char *cmodx_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,206 @@
+/*
+ * cmodx/heap.h - a W^X code heap with separate write and execute views.
+ *
+ * The heap is one memfd mapped twice: a read-write view that the writer
+ * stores instructions through, and a read-execute view that threads run.
+ * No address is ever writable and executable at once.  A block therefore has
+ * two addresses, and they have distinct types so that the compiler catches
+ * a write through the execute view or a call through the write view.
+ *
+ * Freed blocks are filled with the architecture's trap instruction, so a
+ * thread that still runs a freed block faults loudly.  Executable addresses
+ * are recycled by page: before freed space is handed out again, the pages'
+ * execute view is mapped afresh (see docs/HEAP.md for why and what it costs).
+ */
+#ifndef CMODX_HEAP_H
+#define CMODX_HEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An address in the write (read-write, never executable) view. */
+typedef struct cmodx_wptr {
+    void *ptr;
+} cmodx_wptr;
+
+/* An address in the execute (read-execute, never writable) view. */
+typedef struct cmodx_xptr {
+    const void *ptr;
+} cmodx_xptr;
+
+/* One allocated block: the same bytes under both views. */
+typedef struct cmodx_block {
+    cmodx_wptr write; /* store instructions here */
+    cmodx_xptr exec;  /* run (and publish) this address */
+    size_t size;      /* usable bytes, >= the size asked for */
+} cmodx_block;
+
+typedef struct cmodx_heap cmodx_heap;
+
+/* Flags for struct cmodx_heap_config. */
+enum {
+    /*
+     * If memfd_create() is unavailable (old kernel, seccomp filter), back
+     * the heap with an unlinked temporary file instead ($CMODX_TMPDIR, else
+     * /dev/shm, else $TMPDIR, else /tmp).  Still two views, still never
+     * writable and executable at once; it fails if the directory is mounted
+     * noexec.  Without this flag a missing memfd is an error (ENOSYS).
+     */
+    CMODX_HEAP_ALLOW_TMPFILE = 1u << 0,
+};
+
+struct cmodx_heap_config {
+    size_t chunk_bytes; /* growth step; 0 = 1 MiB.  Rounded up to pages. */
+    size_t limit_bytes; /* 0 = unlimited; else total mapped bytes allowed */
+    unsigned flags;     /* CMODX_HEAP_* */
+};
+
+struct cmodx_heap_stats {
+    size_t mapped_bytes;   /* bytes of chunks mapped (each counted once) */
+    size_t live_bytes;     /* bytes in live blocks */
+    size_t live_blocks;
+    size_t free_bytes;     /* bytes on the free lists */
+    size_t free_runs;      /* distinct free extents (fragmentation) */
+    size_t chunks;
+    size_t metadata_bytes; /* out-of-line bookkeeping, heap included */
+    uint64_t remaps;       /* execute-view page remaps performed */
+    uint64_t remapped_pages;
+    size_t alignment;      /* every block's alignment and size granule */
+};
+
+/*
+ * NAME
+ *   cmodx_heap_create - create a code heap
+ * SYNOPSIS
+ *   int cmodx_heap_create(const struct cmodx_heap_config *config,
+ *                         cmodx_heap **out);
+ * DESCRIPTION
+ *   Creates an empty heap.  CONFIG may be NULL for the defaults (1 MiB
+ *   chunks, no limit, no fallback).  Memory is mapped lazily, a chunk at a
+ *   time, when an allocation needs it.
+ * RETURN VALUE
+ *   0, or EINVAL (OUT is NULL, unknown flags), ENOSYS/EPERM (memfd
+ *   unavailable and CMODX_HEAP_ALLOW_TMPFILE not given), ENOMEM.
+ * THREAD SAFETY
+ *   Thread-safe.
+ */
+int cmodx_heap_create(const struct cmodx_heap_config *config, cmodx_heap **out);
+
+/*
+ * NAME
+ *   cmodx_heap_destroy - unmap a heap and everything in it
+ * DESCRIPTION
+ *   Unmaps both views of every chunk.  No thread may still run code from
+ *   the heap.  NULL is accepted and ignored.
+ * THREAD SAFETY
+ *   Not thread-safe with any other use of the same heap.
+ */
+void cmodx_heap_destroy(cmodx_heap *heap);
+
+/*
+ * NAME
+ *   cmodx_block_alloc - allocate a code block
+ * SYNOPSIS
+ *   int cmodx_block_alloc(cmodx_heap *heap, size_t size, cmodx_block *out);
+ * DESCRIPTION
+ *   Allocates SIZE bytes (rounded up to the heap's alignment, which is at
+ *   least the largest cache line) and fills *OUT with both addresses.
+ *   Space freed longest ago is preferred.  If the space was used before, the
+ *   execute view of its pages has already been mapped afresh.  The new
+ *   block's content is unspecified (trap fill if recycled, zero if fresh):
+ *   write it through OUT->write, then call cmodx_make_visible() on OUT->exec
+ *   before any thread runs it.
+ * RETURN VALUE
+ *   0; EINVAL for SIZE 0, SIZE above 1 GiB or NULL arguments; ENOMEM when
+ *   the heap limit is reached or the system is out of memory (the heap is
+ *   left exactly as it was).
+ * THREAD SAFETY
+ *   Thread-safe (the heap has an internal lock).
+ */
+int cmodx_block_alloc(cmodx_heap *heap, size_t size, cmodx_block *out);
+
+/*
+ * NAME
+ *   cmodx_block_free - return a block to the heap, trap-filled
+ * SYNOPSIS
+ *   int cmodx_block_free(cmodx_heap *heap, cmodx_xptr exec);
+ * DESCRIPTION
+ *   Overwrites the block with trap instructions, makes that visible to
+ *   instruction fetch, remaps the execute view of its pages (so that even
+ *   an emulator's cached translation of the old code is dropped), and puts
+ *   the space on the free list.  The caller guarantees that no thread will
+ *   enter the block any more: after a slot switch, only after a grace
+ *   period (see cmodx/reclaim.h, which does this for you).
+ * RETURN VALUE
+ *   0; EINVAL if EXEC is not the start of a live block of this heap
+ *   (including a second free of the same block), with the reason in
+ *   cmodx_last_error().
+ * THREAD SAFETY
+ *   Thread-safe.
+ */
+int cmodx_block_free(cmodx_heap *heap, cmodx_xptr exec);
+
+/*
+ * NAME
+ *   cmodx_block_write - copy bytes into a block through its write view
+ * DESCRIPTION
+ *   Copies LEN bytes from SRC to OFFSET within BLOCK, bounds-checked.  This
+ *   is only a store: call cmodx_make_visible() afterwards.
+ * RETURN VALUE
+ *   0, or EINVAL when the range does not fit in the block.
+ * THREAD SAFETY
+ *   Thread-safe for distinct blocks; the caller owns the block's bytes.
+ */
+int cmodx_block_write(const cmodx_block *block, size_t offset, const void *src, size_t len);
+
+/*
+ * NAME
+ *   cmodx_heap_get_stats - read the heap's accounting
+ * THREAD SAFETY
+ *   Thread-safe; the numbers are a consistent snapshot.
+ */
+void cmodx_heap_get_stats(cmodx_heap *heap, struct cmodx_heap_stats *out);
+
+/*
+ * NAME
+ *   cmodx_heap_contains - is EXEC inside a live block of HEAP?
+ * DESCRIPTION
+ *   Returns 1 and the block's start in *BLOCK_START (may be NULL) if EXEC
+ *   lies in a live block, 0 otherwise.  Meant for diagnostics (a signal
+ *   handler that caught a trap uses it to name the block).
+ * THREAD SAFETY
+ *   Thread-safe; not async-signal-safe.
+ */
+int cmodx_heap_contains(cmodx_heap *heap, cmodx_xptr exec, cmodx_xptr *block_start);
+
+/*
+ * NAME
+ *   cmodx_make_visible - make freshly written code visible to instruction fetch
+ * SYNOPSIS
+ *   int cmodx_make_visible(cmodx_xptr start, size_t len);
+ * DESCRIPTION
+ *   Runs this architecture's sequence that makes the bytes just stored
+ *   (through the write view) into [START, START+LEN) of the execute view
+ *   visible to instruction fetch on every core, and context-synchronises
+ *   the CALLING thread.  AArch64: DC CVAU per data line, DSB ISH, IC IVAU
+ *   per instruction line, DSB ISH, ISB, with line sizes read from CTR_EL0
+ *   at every call.  ARMv7: the cacheflush system call.  RISC-V: a fence,
+ *   then riscv_flush_icache with flags 0 (all harts).  x86-64: a
+ *   serialising instruction.  START need not be aligned.
+ *   It does NOT context-synchronise other threads that may already have
+ *   fetched old instructions: publishing through a slot does that.
+ * RETURN VALUE
+ *   0, or the errno of a failing system call (ARMv7, RISC-V).
+ * THREAD SAFETY
+ *   Thread-safe.
+ */
+int cmodx_make_visible(cmodx_xptr start, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,50 @@
+/*
+ * src/arch/arch.h - the one internal interface between cmodx and an
+ * architecture.  Exactly one src/arch/<arch>.c is compiled (CMake picks it
+ * from the target processor); nothing outside src/arch/ tests an
+ * architecture macro.
+ */
+#ifndef CMODX_ARCH_H
+#define CMODX_ARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Mutation testing (tools/mutate): CMake defines CMODX_MUTANT_<name> to
+ * remove one protocol step; MUTANT(name) is 1 in that build only. */
+#define MUTANT(name) MUTANT_IS_SET(CMODX_MUTANT_##name)
+#define MUTANT_IS_SET(v) MUTANT_IS_SET_(v)
+#define MUTANT_IS_SET_(v) (#v[0] == '1')
+
+/* "x86_64", "aarch64", "arm" or "riscv64". */
+extern const char cmodx_arch_id[];
+
+/*
+ * Make the bytes stored (through any mapping) into [begin, end) of the
+ * EXECUTE view visible to instruction fetch on every core, then
+ * context-synchronise the calling thread.  Returns 0 or an errno.
+ * Other threads are NOT context-synchronised: see src/sync.c.
+ */
+int arch_make_visible(uintptr_t begin, uintptr_t end);
+
+/* The local context-synchronisation instruction (ISB, fence.i, a
+ * serialising instruction).  Async-signal-safe. */
+void arch_context_sync(void);
+
+/* Largest data or instruction cache line of the calling core, bytes. */
+size_t arch_cache_line_max(void);
+
+/* Instruction alignment and the trap instruction used to fill free space. */
+size_t arch_insn_align(void);
+void arch_fill_trap(void *dst, size_t len);
+
+/* Encode "return value" for uint32_t (*)(void); returns bytes, 0 if cap
+ * is too small. */
+size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value);
+size_t arch_return_u32_size(void);
+
+/* Whether the mprotect TLB-shootdown trick serialises other cores here
+ * (true only on x86-64, where the shootdown is an interrupt). */
+int arch_mprotect_ipi_serialises(void);
+
+#endif

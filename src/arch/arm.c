@@ -1,0 +1,66 @@
+/*
+ * ARMv7 (A32).  User space cannot perform cache maintenance; Linux provides
+ * the cacheflush system call (__ARM_NR_cacheflush), which cleans the data
+ * cache and invalidates the instruction cache for the range on all cores
+ * (maintenance by MVA is broadcast with the multiprocessing extensions).
+ */
+#include "arch.h"
+
+#include <errno.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+const char cmodx_arch_id[] = "arm";
+
+#define ARM_NR_CACHEFLUSH 0x0f0002
+
+int arch_make_visible(uintptr_t begin, uintptr_t end)
+{
+    /* The kernel aligns the range to lines itself.  Returning from the
+     * system call is an exception return, which context-synchronises the
+     * calling thread; the explicit ISB below keeps that visible in code. */
+    if (!MUTANT(no_cache_flush) && syscall(ARM_NR_CACHEFLUSH, begin, end, 0) != 0)
+        return errno;
+    __asm__ volatile("isb" : : : "memory");
+    return 0;
+}
+
+void arch_context_sync(void)
+{
+    /* ISB is available to unprivileged code from ARMv7 on. */
+    __asm__ volatile("isb" : : : "memory");
+}
+
+/* ARMv7 user space cannot read CTR; 64 bytes covers every ARMv7 core we
+ * know of (Cortex-A7/A9/A15/A17: 32 or 64). */
+size_t arch_cache_line_max(void) { return 64; }
+
+size_t arch_insn_align(void) { return 4; }
+
+/* A32 UDF #0 (0xe7f000f0): permanently undefined, raises SIGILL. */
+#define A32_UDF 0xe7f000f0u
+
+void arch_fill_trap(void *dst, size_t len)
+{
+    uint32_t *p = dst;
+    for (size_t i = 0; i < len / 4; i++)
+        p[i] = A32_UDF;
+}
+
+size_t arch_return_u32_size(void) { return 12; }
+
+/* A32 code (bit 0 of the address clear); a Thumb caller reaches it with
+ * BLX, which interworks. */
+size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value)
+{
+    if (cap < 12)
+        return 0;
+    uint32_t *p = dst;
+    uint32_t lo = value & 0xffffu, hi = value >> 16;
+    p[0] = 0xe3000000u | ((lo >> 12) << 16) | (lo & 0xfffu); /* movw r0, #lo */
+    p[1] = 0xe3400000u | ((hi >> 12) << 16) | (hi & 0xfffu); /* movt r0, #hi */
+    p[2] = 0xe12fff1eu;                                      /* bx lr */
+    return 12;
+}
+
+int arch_mprotect_ipi_serialises(void) { return 0; }

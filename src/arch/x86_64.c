@@ -1,0 +1,82 @@
+/*
+ * x86-64.  Instruction fetch is coherent with data stores, so no cache
+ * maintenance exists or is needed.  The SDM's cross-modifying-code rule
+ * (Vol. 3A, 8.1.3) still asks every processor that executes modified code
+ * to execute a serialising instruction after the modification and before
+ * running it; for the writing thread that is done here, for the others by
+ * the cross-thread synchronisation (src/sync.c).
+ */
+#include "arch.h"
+
+#include <cpuid.h>
+#include <string.h>
+
+const char cmodx_arch_id[] = "x86_64";
+
+/* SERIALIZE (CPUID.(EAX=7,ECX=0):EDX[14]) is cheap; CPUID itself is the
+ * architectural fallback (and traps to the hypervisor in a VM). */
+static int has_serialize(void)
+{
+    static int cached = -1; /* ISA features are identical on every core */
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v < 0) {
+        unsigned a, b, c, d;
+        v = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 14));
+        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
+void arch_context_sync(void)
+{
+    if (has_serialize()) {
+        __asm__ volatile(".byte 0x0f, 0x01, 0xe8" : : : "memory"); /* serialize */
+    } else {
+        unsigned a = 0, b, c = 0, d;
+        __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d) : : "memory");
+    }
+}
+
+int arch_make_visible(uintptr_t begin, uintptr_t end)
+{
+    (void)begin;
+    (void)end;
+    /* The stores are already coherent with instruction fetch; what remains
+     * is the executing (here: calling) processor's serialising step. */
+    arch_context_sync();
+    return 0;
+}
+
+size_t arch_cache_line_max(void)
+{
+    /* CPUID.1:EBX[15:8] is the CLFLUSH line size in 8-byte units. */
+    unsigned a, b, c, d;
+    if (__get_cpuid(1, &a, &b, &c, &d) && ((b >> 8) & 0xff))
+        return ((b >> 8) & 0xff) * 8u;
+    return 64;
+}
+
+size_t arch_insn_align(void) { return 1; }
+
+/* INT3 (0xcc) in every byte: any entry point traps with SIGTRAP. */
+void arch_fill_trap(void *dst, size_t len)
+{
+    memset(dst, 0xcc, len);
+}
+
+size_t arch_return_u32_size(void) { return 6; }
+
+size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value)
+{
+    if (cap < 6)
+        return 0;
+    unsigned char *p = dst;
+    p[0] = 0xb8; /* mov eax, imm32 */
+    memcpy(p + 1, &value, 4);
+    p[5] = 0xc3; /* ret */
+    return 6;
+}
+
+/* A TLB shootdown on x86 is an IPI, and the interrupt return on the target
+ * core is serialising. */
+int arch_mprotect_ipi_serialises(void) { return 1; }

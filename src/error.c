@@ -1,0 +1,98 @@
+/* src/error.c - per-thread error messages and fault injection. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmodx/error.h"
+
+static _Thread_local char last_error[256];
+
+int cmodx_fail(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+const char *cmodx_last_error(void)
+{
+    return last_error;
+}
+
+const char *cmodx_strerror(int err)
+{
+    switch (err) {
+    case 0: return "success";
+    case EINVAL: return "invalid argument (see cmodx_last_error)";
+    case ENOMEM: return "out of memory or heap limit reached";
+    case ENOSYS: return "facility not available on this system";
+    case ETIMEDOUT: return "a thread did not respond in time";
+    case EBUSY: return "resource already in use";
+    case ENOTSUP: return "not supported on this architecture";
+    case EPERM: return "operation not permitted";
+    case EEXIST: return "already registered";
+    case ENOENT: return "not registered";
+    default: return strerror(err);
+    }
+}
+
+/* Fault mask: bit 31 marks "environment already read". */
+#define FAULTS_READ (1u << 31)
+static unsigned fault_mask;
+
+static unsigned faults_from_env(void)
+{
+    const char *e = getenv("CMODX_FAULT");
+    unsigned m = 0;
+    if (!e)
+        return 0;
+    if (strstr(e, "memfd"))
+        m |= CMODX_FAULT_MEMFD;
+    if (strstr(e, "membarrier"))
+        m |= CMODX_FAULT_MEMBARRIER;
+    if (strstr(e, "mmap"))
+        m |= CMODX_FAULT_MMAP;
+    return m;
+}
+
+unsigned cmodx_debug_faults(void)
+{
+    unsigned m = __atomic_load_n(&fault_mask, __ATOMIC_ACQUIRE);
+    if (!(m & FAULTS_READ)) {
+        unsigned want = faults_from_env() | FAULTS_READ;
+        /* Only the first reader installs the environment's value; an
+         * explicit cmodx_debug_set_faults() always wins. */
+        __atomic_compare_exchange_n(&fault_mask, &m, want, 0,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+        m = __atomic_load_n(&fault_mask, __ATOMIC_ACQUIRE);
+    }
+    return m & ~FAULTS_READ;
+}
+
+void cmodx_debug_set_faults(unsigned mask)
+{
+    __atomic_store_n(&fault_mask, mask | FAULTS_READ, __ATOMIC_RELEASE);
+}
+
+int cmodx_fault_active(unsigned f)
+{
+    return (cmodx_debug_faults() & f) != 0;
+}
+
+size_t cmodx_page_size(void)
+{
+    static size_t page;
+    size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
+    if (!p) {
+        p = (size_t)sysconf(_SC_PAGESIZE);
+        __atomic_store_n(&page, p, __ATOMIC_RELAXED);
+    }
+    return p;
+}

@@ -1,0 +1,612 @@
+/*
+ * src/heap.c - the W^X code heap.
+ *
+ * One memfd backs every chunk; each chunk maps its file range twice, once
+ * read-write (stores go there) and once read-execute (threads run there).
+ * No address is ever both writable and executable.
+ *
+ * Bookkeeping lives outside the code memory (a freed block is trap-filled,
+ * so nothing may be stored in it).  Per chunk, for every granule (the block
+ * alignment): a state byte and a length word act as boundary tags, and the
+ * head granule of a free run points at its free-list node.  Free runs are
+ * coalesced and kept in size classes, each ordered by the time the space was
+ * freed, so allocation takes the fitting run freed longest ago.
+ *
+ * Address recycling: qemu-user (and, on hardware, nothing else) may keep
+ * running an old translation of code rewritten through the write view.
+ * Mapping the execute view afresh drops it, and on hardware costs only the
+ * system call.  So free() remaps the block's pages after trap-filling them
+ * (a late executor then really traps), and alloc() remaps again any page
+ * that was freed into since (someone may have executed the trap fill).
+ * Neighbouring live blocks on a remapped page are unaffected: the new
+ * mapping has the same bytes, and MAP_FIXED replaces the old one under the
+ * mm's write lock, so a concurrent fetch waits rather than faults.
+ */
+#define _GNU_SOURCE
+#include "cmodx/heap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "internal.h"
+
+#define MAX_BLOCK_BYTES ((size_t)1 << 30)
+#define DEFAULT_CHUNK_BYTES ((size_t)1 << 20)
+#define NCLASS 32
+
+enum granule_state { G_INNER = 0, G_FREE = 1, G_LIVE = 2 };
+
+struct chunk;
+
+struct free_run {
+    struct free_run *prev, *next;
+    struct chunk *chunk;
+    uint32_t start, len; /* in granules */
+    uint64_t seq;        /* free time; smaller is older */
+    int cls;
+};
+
+struct chunk {
+    unsigned char *w, *x; /* the two views of the same bytes */
+    size_t bytes;
+    off_t file_off;
+    uint32_t granules;
+    uint8_t *state;          /* enum granule_state, per granule */
+    uint32_t *len;           /* run length at a run's head (and free tail) */
+    struct free_run **run;   /* free-list node at a free run's head */
+    uint8_t *page_dirty;     /* freed into since its exec view was mapped */
+    size_t pages;
+};
+
+struct run_list {
+    struct free_run *head, *tail;
+};
+
+struct cmodx_heap {
+    pthread_mutex_t lock;
+    int fd;
+    unsigned flags;
+    size_t chunk_bytes, limit, granule, page;
+    struct chunk **chunks; /* sorted by execute address */
+    size_t nchunks, chunks_cap;
+    off_t file_size;
+    struct run_list cls[NCLASS];
+    uint64_t seq;
+    size_t mapped, live_bytes, live_blocks, free_bytes, free_runs, meta;
+    uint64_t remaps, remapped_pages;
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+static int size_class(uint32_t granules)
+{
+    int c = 31 - __builtin_clz(granules);
+    return c < NCLASS ? c : NCLASS - 1;
+}
+
+static void list_remove(struct cmodx_heap *h, struct free_run *r)
+{
+    struct run_list *l = &h->cls[r->cls];
+    if (r->prev) r->prev->next = r->next; else l->head = r->next;
+    if (r->next) r->next->prev = r->prev; else l->tail = r->prev;
+    r->prev = r->next = NULL;
+}
+
+/* Insert keeping the class list ordered by free time (oldest at head). */
+static void list_insert(struct cmodx_heap *h, struct free_run *r)
+{
+    r->cls = size_class(r->len);
+    struct run_list *l = &h->cls[r->cls];
+    struct free_run *after = l->tail;
+    while (after && after->seq > r->seq)
+        after = after->prev;
+    r->prev = after;
+    r->next = after ? after->next : l->head;
+    if (r->next) r->next->prev = r; else l->tail = r;
+    if (after) after->next = r; else l->head = r;
+}
+
+/* Write the boundary tags of a free run and link it. */
+static void run_place(struct cmodx_heap *h, struct free_run *r)
+{
+    struct chunk *c = r->chunk;
+    uint32_t s = r->start, e = r->start + r->len - 1;
+    c->state[s] = G_FREE;
+    c->len[s] = r->len;
+    c->run[s] = r;
+    c->state[e] = G_FREE;
+    c->len[e] = r->len;
+    list_insert(h, r);
+}
+
+static void run_unplace(struct cmodx_heap *h, struct free_run *r)
+{
+    struct chunk *c = r->chunk;
+    c->state[r->start] = G_INNER;
+    c->state[r->start + r->len - 1] = G_INNER;
+    c->run[r->start] = NULL;
+    list_remove(h, r);
+}
+
+static struct chunk *chunk_of(struct cmodx_heap *h, uintptr_t x)
+{
+    size_t lo = 0, hi = h->nchunks;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        struct chunk *c = h->chunks[mid];
+        if (x < (uintptr_t)c->x)
+            hi = mid;
+        else if (x >= (uintptr_t)c->x + c->bytes)
+            lo = mid + 1;
+        else
+            return c;
+    }
+    return NULL;
+}
+
+/* ---- execute-view remapping ------------------------------------------- */
+
+static int remap_pages(struct cmodx_heap *h, struct chunk *c, size_t first, size_t n)
+{
+#ifdef CMODX_MUTANT_no_remap /* mutation testing: drop the remap step */
+    (void)h, (void)c, (void)first, (void)n;
+    return 0;
+#endif
+    size_t off = first * h->page;
+    void *want = c->x + off;
+    void *got = mmap(want, n * h->page, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED,
+                     h->fd, c->file_off + (off_t)off);
+    if (got == MAP_FAILED)
+        return errno;
+    h->remaps++;
+    h->remapped_pages += n;
+    return 0;
+}
+
+static void page_span(struct cmodx_heap *h, uint32_t g, uint32_t n, size_t *first, size_t *last)
+{
+    *first = (size_t)g * h->granule / h->page;
+    *last = ((size_t)(g + n) * h->granule - 1) / h->page;
+}
+
+/* Remap every dirty page under granules [g, g+n), in maximal runs. */
+static int remap_dirty(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n)
+{
+    size_t p, last;
+    page_span(h, g, n, &p, &last);
+    while (p <= last) {
+        if (!c->page_dirty[p]) { p++; continue; }
+        size_t q = p;
+        while (q <= last && c->page_dirty[q])
+            q++;
+        int err = remap_pages(h, c, p, q - p);
+        if (err)
+            return err;
+        memset(c->page_dirty + p, 0, q - p);
+        p = q;
+    }
+    return 0;
+}
+
+/* ---- chunks --------------------------------------------------------------- */
+
+static void chunk_release(struct cmodx_heap *h, struct chunk *c)
+{
+    if (c->w) munmap(c->w, c->bytes);
+    if (c->x) munmap(c->x, c->bytes);
+    free(c->state);
+    free(c->len);
+    free(c->run);
+    free(c->page_dirty);
+    (void)h;
+    free(c);
+}
+
+static size_t chunk_meta(struct cmodx_heap *h, size_t bytes)
+{
+    size_t g = bytes / h->granule;
+    return sizeof(struct chunk) + g * (1 + sizeof(uint32_t) + sizeof(void *)) + bytes / h->page;
+}
+
+static int map_views(struct cmodx_heap *h, struct chunk *c)
+{
+    if (cmodx_fault_active(CMODX_FAULT_MMAP))
+        return ENOMEM;
+    c->w = mmap(NULL, c->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, h->fd, c->file_off);
+    if (c->w == MAP_FAILED) {
+        c->w = NULL;
+        return errno;
+    }
+    c->x = mmap(NULL, c->bytes, PROT_READ | PROT_EXEC, MAP_SHARED, h->fd, c->file_off);
+    if (c->x == MAP_FAILED) {
+        c->x = NULL;
+        return errno;
+    }
+    return 0;
+}
+
+static int chunk_insert(struct cmodx_heap *h, struct chunk *c)
+{
+    if (h->nchunks == h->chunks_cap) {
+        size_t cap = h->chunks_cap ? h->chunks_cap * 2 : 8;
+        struct chunk **n = realloc(h->chunks, cap * sizeof *n);
+        if (!n)
+            return ENOMEM;
+        h->chunks = n;
+        h->chunks_cap = cap;
+    }
+    size_t i = h->nchunks;
+    while (i > 0 && (uintptr_t)h->chunks[i - 1]->x > (uintptr_t)c->x) {
+        h->chunks[i] = h->chunks[i - 1];
+        i--;
+    }
+    h->chunks[i] = c;
+    h->nchunks++;
+    return 0;
+}
+
+/* Map a new chunk able to hold NEED bytes and add it as one free run.
+ * On failure nothing is left behind (file size restored). */
+static int chunk_grow(struct cmodx_heap *h, size_t need)
+{
+    size_t bytes = round_up(need > h->chunk_bytes ? need : h->chunk_bytes, h->page);
+    if (h->limit) {
+        if (h->mapped + round_up(need, h->page) > h->limit)
+            return cmodx_fail(ENOMEM, "cmodx_block_alloc: heap limit of %zu bytes reached "
+                              "(%zu mapped, %zu more needed)", h->limit, h->mapped, need);
+        if (h->mapped + bytes > h->limit)
+            bytes = (h->limit - h->mapped) / h->page * h->page;
+    }
+    struct chunk *c = calloc(1, sizeof *c);
+    struct free_run *r = calloc(1, sizeof *r);
+    int err = (c && r) ? 0 : ENOMEM;
+    if (!err) {
+        c->bytes = bytes;
+        c->file_off = h->file_size;
+        c->granules = (uint32_t)(bytes / h->granule);
+        c->pages = bytes / h->page;
+        c->state = calloc(c->granules, 1);
+        c->len = calloc(c->granules, sizeof *c->len);
+        c->run = calloc(c->granules, sizeof *c->run);
+        c->page_dirty = calloc(c->pages, 1);
+        if (!c->state || !c->len || !c->run || !c->page_dirty)
+            err = ENOMEM;
+    }
+    if (!err && ftruncate(h->fd, h->file_size + (off_t)bytes) != 0)
+        err = errno;
+    if (!err)
+        err = map_views(h, c);
+    if (!err)
+        err = chunk_insert(h, c);
+    if (err) {
+        if (c) {
+            /* Undo a grown file; failing to shrink only wastes file space. */
+            if (ftruncate(h->fd, h->file_size) != 0) {
+            }
+            chunk_release(h, c);
+        }
+        free(r);
+        return cmodx_fail(ENOMEM, "cmodx_block_alloc: cannot map a new %zu-byte chunk: %s",
+                          bytes, strerror(err));
+    }
+    h->file_size += (off_t)bytes;
+    h->mapped += bytes;
+    h->meta += chunk_meta(h, bytes);
+    r->chunk = c;
+    r->start = 0;
+    r->len = c->granules;
+    r->seq = 0; /* never used: as old as it gets */
+    run_place(h, r);
+    h->free_bytes += bytes;
+    h->free_runs++;
+    return 0;
+}
+
+/* ---- allocation ----------------------------------------------------------- */
+
+/* The fitting run freed longest ago: in the first class only some runs fit
+ * (scan it in age order); in every larger class all runs fit, so its head
+ * is its oldest fitting run. */
+static struct free_run *find_oldest_fit(struct cmodx_heap *h, uint32_t n)
+{
+    struct free_run *best = NULL;
+    int c0 = size_class(n);
+    for (struct free_run *r = h->cls[c0].head; r; r = r->next)
+        if (r->len >= n) {
+            best = r;
+            break;
+        }
+    for (int c = c0 + 1; c < NCLASS; c++) {
+        struct free_run *r = h->cls[c].head;
+        if (r && (!best || r->seq < best->seq))
+            best = r;
+    }
+    return best;
+}
+
+/* Carve N granules off the front of R; the remainder keeps R's age. */
+static uint32_t take_from(struct cmodx_heap *h, struct free_run *r, uint32_t n)
+{
+    struct chunk *c = r->chunk;
+    uint32_t start = r->start, len = r->len;
+    run_unplace(h, r);
+    if (len > n) {
+        r->start = start + n;
+        r->len = len - n;
+        run_place(h, r);
+    } else {
+        free(r);
+        h->free_runs--;
+    }
+    c->state[start] = G_LIVE;
+    c->len[start] = n;
+    h->free_bytes -= (size_t)n * h->granule;
+    return start;
+}
+
+int cmodx_block_alloc(cmodx_heap *h, size_t size, cmodx_block *out)
+{
+    if (!h || !out)
+        return cmodx_fail(EINVAL, "cmodx_block_alloc: NULL %s", h ? "out" : "heap");
+    if (size == 0 || size > MAX_BLOCK_BYTES)
+        return cmodx_fail(EINVAL, "cmodx_block_alloc: size %zu outside 1..%zu", size,
+                          MAX_BLOCK_BYTES);
+    uint32_t n = (uint32_t)(round_up(size, h->granule) / h->granule);
+
+    pthread_mutex_lock(&h->lock);
+    struct free_run *r = find_oldest_fit(h, n);
+    int err = 0;
+    if (!r) {
+        err = chunk_grow(h, (size_t)n * h->granule);
+        if (!err)
+            r = find_oldest_fit(h, n);
+    }
+    if (err) {
+        pthread_mutex_unlock(&h->lock);
+        return err;
+    }
+    struct chunk *c = r->chunk;
+    uint32_t g = r->start;
+    /* Remap before carving so a failure leaves the heap as it was. */
+    err = remap_dirty(h, c, g, n);
+    if (err) {
+        pthread_mutex_unlock(&h->lock);
+        return cmodx_fail(ENOMEM, "cmodx_block_alloc: remapping the execute view failed: %s",
+                          strerror(err));
+    }
+    take_from(h, r, n);
+    h->live_bytes += (size_t)n * h->granule;
+    h->live_blocks++;
+    pthread_mutex_unlock(&h->lock);
+
+    size_t off = (size_t)g * h->granule;
+    out->write.ptr = c->w + off;
+    out->exec.ptr = c->x + off;
+    out->size = (size_t)n * h->granule;
+    return 0;
+}
+
+/* ---- free ------------------------------------------------------------------- */
+
+static void mark_dirty(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n)
+{
+    size_t first, last;
+    page_span(h, g, n, &first, &last);
+    memset(c->page_dirty + first, 1, last - first + 1);
+}
+
+/* Turn live granules [g, g+n) into free space, merging with free
+ * neighbours; NODE is a preallocated node, consumed or released. */
+static void release_run(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n,
+                        struct free_run *node)
+{
+    uint32_t s = g, len = n;
+    c->state[g] = G_INNER;
+    if (g > 0 && c->state[g - 1] == G_FREE) {
+        struct free_run *left = c->run[g - c->len[g - 1]];
+        s = left->start;
+        len += left->len;
+        run_unplace(h, left);
+        free(left);
+        h->free_runs--;
+    }
+    uint32_t right = g + n;
+    if (right < c->granules && c->state[right] == G_FREE) {
+        struct free_run *rr = c->run[right];
+        len += rr->len;
+        run_unplace(h, rr);
+        free(rr);
+        h->free_runs--;
+    }
+    node->chunk = c;
+    node->start = s;
+    node->len = len;
+    node->seq = ++h->seq; /* merged space counts as freed now */
+    run_place(h, node);
+    h->free_runs++;
+}
+
+int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
+{
+    if (!h)
+        return cmodx_fail(EINVAL, "cmodx_block_free: NULL heap");
+    uintptr_t x = (uintptr_t)exec.ptr;
+    struct free_run *node = malloc(sizeof *node);
+    if (!node)
+        return cmodx_fail(ENOMEM, "cmodx_block_free: out of memory for bookkeeping");
+
+    pthread_mutex_lock(&h->lock);
+    struct chunk *c = chunk_of(h, x);
+    size_t off = c ? x - (uintptr_t)c->x : 0;
+    uint32_t g = (uint32_t)(off / h->granule);
+    if (!c || off % h->granule || c->state[g] != G_LIVE) {
+        int was_free = c && off % h->granule == 0 && c->state[g] == G_FREE;
+        pthread_mutex_unlock(&h->lock);
+        free(node);
+        return cmodx_fail(EINVAL, "cmodx_block_free: %p is not a live block of this heap%s",
+                          exec.ptr, was_free ? " (freed twice)" : "");
+    }
+    uint32_t n = c->len[g];
+    size_t bytes = (size_t)n * h->granule;
+
+    /* Trap-fill through the write view and make it visible, so a late
+     * executor on hardware faults; then remap the pages so that an
+     * emulator's cached translation of the old code is dropped too. */
+    arch_fill_trap(c->w + off, bytes);
+    int err = arch_make_visible(x, x + bytes);
+    size_t first, last;
+    page_span(h, g, n, &first, &last);
+    if (!err)
+        err = remap_pages(h, c, first, last - first + 1);
+    mark_dirty(h, c, g, n);
+    release_run(h, c, g, n, node);
+    h->free_bytes += bytes;
+    h->live_bytes -= bytes;
+    h->live_blocks--;
+    pthread_mutex_unlock(&h->lock);
+    if (err)
+        return cmodx_fail(err, "cmodx_block_free: block freed, but publishing its trap fill "
+                          "failed: %s", strerror(err));
+    return 0;
+}
+
+int cmodx_block_write(const cmodx_block *b, size_t offset, const void *src, size_t len)
+{
+    if (!b || !b->write.ptr || (!src && len))
+        return cmodx_fail(EINVAL, "cmodx_block_write: NULL argument");
+    if (offset > b->size || len > b->size - offset)
+        return cmodx_fail(EINVAL, "cmodx_block_write: %zu bytes at offset %zu exceed the "
+                          "%zu-byte block", len, offset, b->size);
+    memcpy((unsigned char *)b->write.ptr + offset, src, len);
+    return 0;
+}
+
+int cmodx_heap_contains(cmodx_heap *h, cmodx_xptr exec, cmodx_xptr *start)
+{
+    if (!h)
+        return 0;
+    int found = 0;
+    pthread_mutex_lock(&h->lock);
+    struct chunk *c = chunk_of(h, (uintptr_t)exec.ptr);
+    if (c) {
+        uint32_t g = (uint32_t)(((uintptr_t)exec.ptr - (uintptr_t)c->x) / h->granule);
+        /* Walk back to the head of the run containing G. */
+        for (int64_t i = g; i >= 0; i--) {
+            if (c->state[i] == G_LIVE && i + c->len[i] > g) {
+                found = 1;
+                if (start)
+                    start->ptr = c->x + (size_t)i * h->granule;
+                break;
+            }
+            if (c->state[i] != G_INNER)
+                break;
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+    return found;
+}
+
+/* ---- creation, stats, destruction ---------------------------------------------- */
+
+static int open_backing(unsigned flags, int *fd_out)
+{
+    int fd = -1;
+    int err = ENOSYS;
+    if (!cmodx_fault_active(CMODX_FAULT_MEMFD)) {
+        fd = memfd_create("cmodx-code", MFD_CLOEXEC);
+        err = fd < 0 ? errno : 0;
+    }
+    if (fd < 0 && (flags & CMODX_HEAP_ALLOW_TMPFILE)) {
+        const char *dirs[] = {getenv("CMODX_TMPDIR"), "/dev/shm", getenv("TMPDIR"), "/tmp"};
+        for (size_t i = 0; i < sizeof dirs / sizeof dirs[0] && fd < 0; i++)
+            if (dirs[i])
+                fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        err = fd < 0 ? errno : 0;
+    }
+    if (fd < 0)
+        return cmodx_fail(err, "cmodx_heap_create: memfd_create unavailable (%s)%s", strerror(err),
+                          (flags & CMODX_HEAP_ALLOW_TMPFILE)
+                              ? " and no temporary file could be created"
+                              : "; pass CMODX_HEAP_ALLOW_TMPFILE to allow a temporary file");
+    *fd_out = fd;
+    return 0;
+}
+
+int cmodx_heap_create(const struct cmodx_heap_config *cfg, cmodx_heap **out)
+{
+    if (!out)
+        return cmodx_fail(EINVAL, "cmodx_heap_create: NULL out");
+    struct cmodx_heap_config def = {0};
+    if (!cfg)
+        cfg = &def;
+    if (cfg->flags & ~(unsigned)CMODX_HEAP_ALLOW_TMPFILE)
+        return cmodx_fail(EINVAL, "cmodx_heap_create: unknown flags 0x%x", cfg->flags);
+    struct cmodx_heap *h = calloc(1, sizeof *h);
+    if (!h)
+        return cmodx_fail(ENOMEM, "cmodx_heap_create: out of memory");
+    int err = open_backing(cfg->flags, &h->fd);
+    if (err) {
+        free(h);
+        return err;
+    }
+    pthread_mutex_init(&h->lock, NULL);
+    h->flags = cfg->flags;
+    h->page = cmodx_page_size();
+    /* Blocks never share a cache line: granule = largest line, >= 64. */
+    size_t g = 64;
+    while (g < arch_cache_line_max())
+        g <<= 1;
+    h->granule = g < h->page ? g : h->page;
+    h->chunk_bytes = round_up(cfg->chunk_bytes ? cfg->chunk_bytes : DEFAULT_CHUNK_BYTES, h->page);
+    h->limit = cfg->limit_bytes;
+    h->meta = sizeof *h;
+    *out = h;
+    return 0;
+}
+
+void cmodx_heap_destroy(cmodx_heap *h)
+{
+    if (!h)
+        return;
+    for (int c = 0; c < NCLASS; c++) {
+        struct free_run *r = h->cls[c].head;
+        while (r) {
+            struct free_run *n = r->next;
+            free(r);
+            r = n;
+        }
+    }
+    for (size_t i = 0; i < h->nchunks; i++)
+        chunk_release(h, h->chunks[i]);
+    free(h->chunks);
+    close(h->fd);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+void cmodx_heap_get_stats(cmodx_heap *h, struct cmodx_heap_stats *s)
+{
+    if (!h || !s)
+        return;
+    pthread_mutex_lock(&h->lock);
+    s->mapped_bytes = h->mapped;
+    s->live_bytes = h->live_bytes;
+    s->live_blocks = h->live_blocks;
+    s->free_bytes = h->free_bytes;
+    s->free_runs = h->free_runs;
+    s->chunks = h->nchunks;
+    s->metadata_bytes = h->meta + h->free_runs * sizeof(struct free_run) +
+                        h->chunks_cap * sizeof(struct chunk *);
+    s->remaps = h->remaps;
+    s->remapped_pages = h->remapped_pages;
+    s->alignment = h->granule;
+    pthread_mutex_unlock(&h->lock);
+}

@@ -1,0 +1,19 @@
+/* src/internal.h - helpers shared by the library's source files. */
+#ifndef CMODX_INTERNAL_H
+#define CMODX_INTERNAL_H
+
+#include <stddef.h>
+
+#include "cmodx/debug.h"
+
+/* Record a printf-style message for cmodx_last_error() and return ERR. */
+int cmodx_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Is fault F (enum cmodx_fault) being injected? */
+int cmodx_fault_active(unsigned f);
+
+size_t cmodx_page_size(void);
+
+#define CMODX_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#endif

@@ -1,0 +1,85 @@
+/* tests/testutil.h - helpers shared by the tests: build a function that
+ * returns a constant, run code while catching traps, scan /proc/self/maps. */
+#ifndef CMODX_TEST_UTIL_H
+#define CMODX_TEST_UTIL_H
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmodx/cmodx.h"
+
+typedef uint32_t (*ret_fn)(void);
+
+/* Function pointers from execute-view addresses (the one cast in tests). */
+static inline ret_fn as_fn(cmodx_xptr x)
+{
+    ret_fn f;
+    const void *p = x.ptr;
+    memcpy(&f, &p, sizeof f);
+    return f;
+}
+
+/* Write "return value" at OFFSET of block B and publish it to this thread. */
+static inline int write_return(const cmodx_block *b, size_t offset, uint32_t value)
+{
+    cmodx_wptr w = {(char *)b->write.ptr + offset};
+    cmodx_xptr x = {(const char *)b->exec.ptr + offset};
+    if (!cmodx_emit_return_u32(w, b->size - offset, value))
+        return -1;
+    return cmodx_make_visible(x, cmodx_emit_return_u32_size());
+}
+
+/* Count mappings in /proc/self/maps that are both writable and executable. */
+static inline int count_wx_mappings(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int n = 0;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        char perms[8];
+        if (sscanf(line, "%*s %7s", perms) == 1 && perms[1] == 'w' && perms[2] == 'x') {
+            fprintf(stderr, "W+X mapping: %s", line);
+            n++;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+/* Running code that may trap: call_catching() returns 1 and stores the
+ * result when F returned, 0 when it raised SIGILL/SIGTRAP/SIGSEGV/SIGBUS. */
+static sigjmp_buf trap_jmp;
+static volatile sig_atomic_t trap_signal;
+
+static void trap_handler(int sig)
+{
+    trap_signal = sig;
+    siglongjmp(trap_jmp, 1);
+}
+
+static inline int call_catching(ret_fn f, uint32_t *result)
+{
+    struct sigaction sa, old[4];
+    const int sigs[4] = {SIGILL, SIGTRAP, SIGSEGV, SIGBUS};
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = trap_handler;
+    sa.sa_flags = SA_NODEFER;
+    for (int i = 0; i < 4; i++)
+        sigaction(sigs[i], &sa, &old[i]);
+    int returned = 0;
+    trap_signal = 0;
+    if (sigsetjmp(trap_jmp, 1) == 0) {
+        *result = f();
+        returned = 1;
+    }
+    for (int i = 0; i < 4; i++)
+        sigaction(sigs[i], &old[i], NULL);
+    return returned;
+}
+
+#endif
