@@ -489,6 +489,24 @@ int cmodx_block_write(const cmodx_block *b, size_t offset, const void *src, size
     return 0;
 }
 
+/* Internal: the size of the live block starting at X, or 0 if X is not
+ * the start of a live block (reclaim.c, slot.c). */
+size_t heap_live_block_size(cmodx_heap *h, cmodx_xptr x);
+size_t heap_live_block_size(cmodx_heap *h, cmodx_xptr x)
+{
+    size_t size = 0;
+    pthread_mutex_lock(&h->lock);
+    struct chunk *c = chunk_of(h, (uintptr_t)x.ptr);
+    if (c) {
+        size_t off = (uintptr_t)x.ptr - (uintptr_t)c->x;
+        uint32_t g = (uint32_t)(off / h->granule);
+        if (off % h->granule == 0 && c->state[g] == G_LIVE)
+            size = (size_t)c->len[g] * h->granule;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return size;
+}
+
 int cmodx_heap_contains(cmodx_heap *h, cmodx_xptr exec, cmodx_xptr *start)
 {
     if (!h)

@@ -12,5 +12,7 @@
 #include "heap.h"
 #include "emit.h"
 #include "debug.h"
+#include "slot.h"
+#include "reclaim.h"
 
 #endif

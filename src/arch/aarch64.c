@@ -106,3 +106,26 @@ size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value)
 /* TLB invalidation is broadcast in hardware (TLBI ... IS) with no
  * interrupt, so an mprotect does not context-synchronise other cores. */
 int arch_mprotect_ipi_serialises(void) { return 0; }
+
+/* Trampoline stub, 48 bytes:
+ *    0  adr  x17, #16       x17 = &{domain, id} (IP1: free to clobber at a call)
+ *    4  ldr  x16, #28       x16 = cmodx_tramp_common (literal at 32)
+ *    8  br   x16
+ *   12  udf
+ *   16  .quad domain, id, cmodx_tramp_common  */
+size_t arch_tramp_stub_size(void) { return 48; }
+
+void arch_emit_tramp_stub(void *dst, uintptr_t exec, const void *domain, uint32_t id)
+{
+    (void)exec; /* every reference is PC-relative */
+    uint32_t *p = dst;
+    uint64_t *lit = (uint64_t *)((char *)dst + 16);
+    p[0] = 0x10000000u | (4u << 5) | 17u; /* adr x17, #16 */
+    p[1] = 0x58000000u | (7u << 5) | 16u; /* ldr x16, #28 */
+    p[2] = 0xd61f0200u;                   /* br x16 */
+    p[3] = A64_UDF;
+    lit[0] = (uint64_t)(uintptr_t)domain;
+    lit[1] = id;
+    lit[2] = (uint64_t)(uintptr_t)cmodx_tramp_common;
+    lit[3] = 0;
+}

@@ -64,3 +64,24 @@ size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value)
 }
 
 int arch_mprotect_ipi_serialises(void) { return 0; }
+
+/* Trampoline stub (A32), 32 bytes:
+ *    0  add  r12, pc, #8      r12 = &{domain, id} (pc reads as . + 8)
+ *    4  ldr  pc, [pc, #12]    cmodx_tramp_common (literal at 24; interworks)
+ *    8  udf, udf
+ *   16  .word domain, id, cmodx_tramp_common, 0  */
+size_t arch_tramp_stub_size(void) { return 32; }
+
+void arch_emit_tramp_stub(void *dst, uintptr_t exec, const void *domain, uint32_t id)
+{
+    (void)exec;
+    uint32_t *p = dst;
+    p[0] = 0xe28fc008u; /* add r12, pc, #8 */
+    p[1] = 0xe59ff00cu; /* ldr pc, [pc, #12] */
+    p[2] = A32_UDF;
+    p[3] = A32_UDF;
+    p[4] = (uint32_t)(uintptr_t)domain;
+    p[5] = id;
+    p[6] = (uint32_t)(uintptr_t)cmodx_tramp_common;
+    p[7] = 0;
+}

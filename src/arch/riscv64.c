@@ -71,3 +71,26 @@ size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value)
 }
 
 int arch_mprotect_ipi_serialises(void) { return 0; }
+
+/* Trampoline stub, 48 bytes:
+ *    0  auipc t1, 0           t1 = this stub
+ *    4  addi  t1, t1, 16      t1 = &{domain, id}
+ *    8  ld    t2, 16(t1)      cmodx_tramp_common (literal at 32)
+ *   12  jr    t2
+ *   16  .quad domain, id, cmodx_tramp_common  */
+size_t arch_tramp_stub_size(void) { return 48; }
+
+void arch_emit_tramp_stub(void *dst, uintptr_t exec, const void *domain, uint32_t id)
+{
+    (void)exec;
+    uint32_t *p = dst;
+    uint64_t *lit = (uint64_t *)((char *)dst + 16);
+    p[0] = 0x00000317u; /* auipc t1, 0 */
+    p[1] = 0x01030313u; /* addi t1, t1, 16 */
+    p[2] = 0x01033383u; /* ld t2, 16(t1) */
+    p[3] = 0x00038067u; /* jalr x0, 0(t2) */
+    lit[0] = (uint64_t)(uintptr_t)domain;
+    lit[1] = id;
+    lit[2] = (uint64_t)(uintptr_t)cmodx_tramp_common;
+    lit[3] = 0;
+}

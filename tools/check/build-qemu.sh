@@ -44,7 +44,10 @@ for a in "$@"; do
     esac
 done
 
-confhash=$(printf '%s' "$CONFIGURE_ARGS" | sha256sum | cut -c1-12)
+# The one change made to Debian's source (see patch_ctr below); its version
+# is part of the cache key, like the configure line.
+PATCH_ID=ctr-el0-override-v1
+confhash=$(printf '%s %s' "$CONFIGURE_ARGS" "$PATCH_ID" | sha256sum | cut -c1-12)
 
 # Fast path: a finished build of the wanted series with this configure line.
 find_cached() {
@@ -54,7 +57,7 @@ find_cached() {
     return 1
 }
 if [ "$REBUILD" = 0 ] && d=$(find_cached); then
-    log "cached: $d"
+    [ -t 2 ] && [ -z "${CMODX_QUIET:-}" ] && log "cached: $d"
     echo "$d"
     exit 0
 fi
@@ -174,6 +177,20 @@ done
 [ -n "$work" ] || die "no qemu $SERIES.x source could be downloaded"
 log "building qemu $version ($TARGETS) into $dest"
 (cd "$work" && dpkg-source -x --no-check ./*.dsc src >&2)
+# qemu-user clears CTR_EL0.DIC on every CPU model (it relies on IC IVAU to
+# notice code written through a second mapping), so no model lets a program
+# see DIC=1.  cmodx-check must run programs that take the DIC=1 path too, so
+# we add one line: the environment variable CMODX_QEMU_CTR_EL0 (read by
+# qemu at CPU realize, user mode only) replaces the CTR_EL0 value.  Without
+# the variable qemu behaves exactly as Debian's build.
+patch_ctr() {
+    f="$work/src/target/arm/cpu.c"
+    anchor='cpu->ctr = FIELD_DP64(cpu->ctr, CTR_EL0, DIC, 0);'
+    grep -qF "$anchor" "$f" || die "cannot apply the CTR_EL0 patch: anchor line not found in $f"
+    sed -i "s|^\( *\)cpu->ctr = FIELD_DP64(cpu->ctr, CTR_EL0, DIC, 0);|&\n\1if (getenv(\"CMODX_QEMU_CTR_EL0\")) {\n\1    cpu->ctr = strtoull(getenv(\"CMODX_QEMU_CTR_EL0\"), NULL, 0);\n\1}|" "$f"
+    grep -q CMODX_QEMU_CTR_EL0 "$f" || die "CTR_EL0 patch did not apply"
+}
+patch_ctr
 mkdir -p "$work/src/build"
 (cd "$work/src/build" &&
     # shellcheck disable=SC2086 # word splitting of the configure line is wanted

@@ -1,0 +1,135 @@
+/*
+ * cmodx/reclaim.h - reuse a retired block only after every thread left it.
+ *
+ * Quiescent-state-based reclamation (QSBR), as in liburcu's QSBR flavour:
+ * each registered thread announces, at points where it holds no pointer
+ * into any block of the domain and runs no such code (its "quiescent
+ * states"), that it has seen the current grace period.  A block retired
+ * after a grace period G started is freed (trap-filled, back to the heap)
+ * once every online thread has announced G or later.  Offline threads never
+ * hold a grace period up.  See docs/RECLAMATION.md for the ordering
+ * argument and the guarantees.
+ */
+#ifndef CMODX_RECLAIM_H
+#define CMODX_RECLAIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slot.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * NAME
+ *   cmodx_quiescent - announce a quiescent state (the reader's fast path)
+ * DESCRIPTION
+ *   The calling thread holds no pointer into, and runs no code of, any
+ *   block of SELF's domain.  Costs a load and a compare when no grace
+ *   period is pending.  Where the domain fences with membarrier the
+ *   announcement is a plain store (the writer's membarrier provides the
+ *   ordering); otherwise an acquire fence and a release store, never a
+ *   full fence.  Has no effect while the thread is offline.
+ * THREAD SAFETY
+ *   Acts on the calling thread's record; async-signal-safe.
+ */
+static inline void cmodx_quiescent(cmodx_thread *self)
+{
+    uint64_t g = __atomic_load_n(self->fast.gp_seq, __ATOMIC_RELAXED);
+    uint64_t mine = __atomic_load_n(&self->fast.qs_ctr, __ATOMIC_RELAXED);
+    if (__builtin_expect(g == mine || mine == 0, 1))
+        return;
+    if (self->fast.asym_fences) {
+        /* The writer's membarrier after it advanced the grace period orders
+         * everything; the compiler must only not move our accesses. */
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        __atomic_store_n(&self->fast.qs_ctr, g, __ATOMIC_RELAXED);
+    } else {
+        /* Acquire: later slot loads see what the writer switched before it
+         * advanced the period.  Release: our earlier loads (the old
+         * target) are done before the writer can see the announcement. */
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        __atomic_store_n(&self->fast.qs_ctr, g, __ATOMIC_RELEASE);
+    }
+}
+
+/*
+ * NAME
+ *   cmodx_retire - free a block after a grace period
+ * DESCRIPTION
+ *   BLOCK (the start of a live block of the domain's heap) is no longer
+ *   reachable through any slot.  It is freed to the heap once a grace
+ *   period has passed, by this or a later call of the writer side
+ *   (publish, retire, poll, synchronize): no helper thread is needed.
+ *   When more than the domain's retired_limit_bytes are waiting, this
+ *   applies back-pressure: it waits for grace periods (bounded by
+ *   grace_timeout_ms) before returning.
+ * RETURN VALUE
+ *   0; EINVAL (no heap in the domain, or BLOCK is not a live block);
+ *   ETIMEDOUT (back-pressure wait exceeded; the block IS retired, and the
+ *   message names the thread that never went quiescent); ENOMEM.
+ * THREAD SAFETY
+ *   Thread-safe.  Like every writer-side call, it is a quiescent state of
+ *   the calling thread.
+ */
+int cmodx_retire(cmodx_domain *d, cmodx_xptr block);
+
+/*
+ * NAME
+ *   cmodx_synchronize - wait for a full grace period
+ * DESCRIPTION
+ *   Returns when every thread that was online when it was called has
+ *   passed a quiescent state, then frees every retired block whose grace
+ *   period has passed.  TIMEOUT_MS 0 waits without bound.
+ * RETURN VALUE
+ *   0, or ETIMEDOUT with the thread id of an online, never-quiescent
+ *   thread in cmodx_last_error().
+ * THREAD SAFETY
+ *   Thread-safe; the calling thread counts as quiescent.
+ */
+int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms);
+
+/*
+ * NAME
+ *   cmodx_reclaim_poll - free whatever is safe now, without waiting
+ * RETURN VALUE
+ *   The number of blocks freed by this call.
+ * THREAD SAFETY
+ *   Thread-safe; a quiescent state of the calling thread.
+ */
+size_t cmodx_reclaim_poll(cmodx_domain *d);
+
+struct cmodx_reclaim_stats {
+    uint64_t grace_periods;     /* grace periods started */
+    uint64_t fences;            /* membarrier/fence calls on the writer side */
+    uint64_t retired_blocks;    /* ever retired */
+    uint64_t freed_blocks;      /* ever freed after their grace period */
+    size_t pending_blocks;      /* retired, not yet freed */
+    size_t pending_bytes;
+    uint64_t backpressure_waits;
+    uint64_t publishes;
+    uint64_t syncs;             /* cross-thread synchronisations */
+};
+
+/* A consistent snapshot of D's counters.  Thread-safe. */
+void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_stats *out);
+
+/*
+ * NAME
+ *   cmodx_debug_set_free_hook - observe every block just before it is freed
+ * DESCRIPTION
+ *   HOOK(ARG, BLOCK) runs on the writer side, with the domain's writer lock
+ *   held, right before a retired block is trap-filled and freed.  For tests
+ *   that check no thread can still be inside BLOCK.  NULL removes it.
+ * THREAD SAFETY
+ *   Set it before the domain is used concurrently.
+ */
+void cmodx_debug_set_free_hook(cmodx_domain *d, void (*hook)(void *arg, cmodx_xptr block),
+                               void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,302 @@
+/*
+ * cmodx/slot.h - slots, registered threads and the cross-thread
+ * synchronisation strategies.
+ *
+ * Code is never rewritten where it may be executing.  Callers branch
+ * through a slot, a naturally aligned pointer-sized jump target.  The writer:
+ *   1. writes a new block (cmodx/heap.h),
+ *   2. makes it visible to instruction fetch (cache maintenance),
+ *   3. makes sure that no thread can run the block without first
+ *      context-synchronising after step 2 (the domain's strategy),
+ *   4. switches the slot with a release store.
+ * A caller therefore runs either the old block or the new one, and never a
+ * stale or half-written copy of the new one.  The old block is retired and
+ * reused only after a grace period (cmodx/reclaim.h).
+ *
+ * Layout for code that does not use the C inline functions (JIT-emitted
+ * callers): see docs/SLOTS.md for the instruction sequences per
+ * architecture.  In short, SLOT->target is at offset 0 of struct cmodx_slot.
+ */
+#ifndef CMODX_SLOT_H
+#define CMODX_SLOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heap.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* How other threads are made to refetch instructions before they can
+ * reach new code.  docs/STRATEGIES.md gives the guarantees and costs. */
+enum cmodx_strategy {
+    CMODX_SYNC_AUTO = 0,    /* $CMODX_STRATEGY, else the best available */
+    CMODX_SYNC_MEMBARRIER,  /* membarrier(PRIVATE_EXPEDITED_SYNC_CORE) */
+    CMODX_SYNC_SIGNAL,      /* a signal to every online registered thread */
+    CMODX_SYNC_EPOCH,       /* callers check an epoch and synchronise lazily */
+    CMODX_SYNC_TRAMPOLINE,  /* per-thread slot copies through a sync stub */
+    CMODX_SYNC_MPROTECT,    /* TLB-shootdown IPIs; x86-64 only */
+};
+
+typedef struct cmodx_domain cmodx_domain;
+
+/* The part of a registered thread's record that the inline fast paths
+ * read.  Layout is part of the ABI; treat it as read-only. */
+struct cmodx_thread_fast {
+    uint64_t qs_ctr;            /* grace period last announced; 0 offline */
+    uint64_t seen_epoch;        /* epoch strategy: last epoch synchronised */
+    const uint64_t *gp_seq;     /* the domain's grace-period counter */
+    const uint64_t *epoch;      /* the domain's publication epoch */
+    const void *const *const *copies; /* trampoline: per-thread slot copies */
+    uint32_t strategy;          /* enum cmodx_strategy actually in use */
+    uint32_t asym_fences;       /* writer fences with membarrier */
+};
+
+typedef struct cmodx_thread {
+    struct cmodx_thread_fast fast;
+} cmodx_thread;
+
+/* A patch point.  TARGET (offset 0) is the jump target; the rest is
+ * bookkeeping.  Initialise with cmodx_slot_init(); never write TARGET. */
+typedef struct cmodx_slot {
+    const void *target;
+    cmodx_domain *domain;
+    const void *stub;   /* trampoline strategy: this slot's sync stub */
+    uint32_t id;        /* index into per-thread copies (trampoline) */
+    uint32_t reserved;
+} cmodx_slot;
+
+#define CMODX_TRAMPOLINE_PAGE 1024u /* copies per directory page */
+
+struct cmodx_domain_config {
+    enum cmodx_strategy strategy; /* CMODX_SYNC_AUTO to choose */
+    int signal_number;            /* signal strategy; 0 = SIGRTMIN+4 */
+    unsigned signal_timeout_ms;   /* bound on waiting for acks; 0 = 2000 */
+    cmodx_heap *heap;             /* where retired blocks go back; may be NULL */
+    size_t retired_limit_bytes;   /* back-pressure bound; 0 = 16 MiB */
+    unsigned grace_timeout_ms;    /* back-pressure wait bound; 0 = 10000 */
+    uint32_t max_trampoline_slots; /* trampoline: slots per domain; 0 = 4096 */
+};
+
+/*
+ * NAME
+ *   cmodx_domain_create - a set of slots, threads and one strategy
+ * DESCRIPTION
+ *   Chooses the synchronisation strategy: CONFIG->strategy if not AUTO;
+ *   else the environment variable CMODX_STRATEGY (membarrier, signal,
+ *   epoch, trampoline, mprotect); else membarrier if the kernel supports
+ *   PRIVATE_EXPEDITED_SYNC_CORE, else signal if its signal is free, else
+ *   epoch.  Registers with membarrier when it is used (also for the
+ *   reclamation's asymmetric fences).  For the signal strategy it installs
+ *   the handler, and refuses (EBUSY) a signal that already has one.
+ * RETURN VALUE
+ *   0; EINVAL (bad config or unknown CMODX_STRATEGY), ENOSYS (membarrier
+ *   asked for but unavailable), ENOTSUP (mprotect asked for off x86-64),
+ *   EBUSY (signal in use), ENOMEM.
+ * THREAD SAFETY
+ *   Thread-safe.
+ */
+int cmodx_domain_create(const struct cmodx_domain_config *config, cmodx_domain **out);
+
+/*
+ * NAME
+ *   cmodx_domain_destroy - free a domain
+ * DESCRIPTION
+ *   Waits for a grace period, frees every retired block, removes the
+ *   signal handler.  The calling thread is unregistered if registered; any
+ *   other thread still registered (and alive) makes it fail with EBUSY.
+ *   Slots of the domain must not be used afterwards.
+ * THREAD SAFETY
+ *   Not thread-safe with other uses of the domain.
+ */
+int cmodx_domain_destroy(cmodx_domain *d);
+
+/* The strategy in use, and its name ("membarrier", ...). Thread-safe. */
+enum cmodx_strategy cmodx_domain_strategy(const cmodx_domain *d);
+const char *cmodx_strategy_name(enum cmodx_strategy s);
+/* Parse a name; returns -1 if unknown. */
+int cmodx_strategy_parse(const char *name);
+
+/*
+ * NAME
+ *   cmodx_thread_register, cmodx_thread_unregister - join or leave a domain
+ * DESCRIPTION
+ *   A thread that calls through the domain's slots registers first and
+ *   gets its record in *SELF (pass it to the fast paths).  Registering
+ *   twice returns EEXIST and the existing record.  A registered thread is
+ *   online.  A thread that exits without unregistering is unregistered by
+ *   a thread-exit destructor; it never holds a writer up.  (A thread that
+ *   leaves by a raw exit system call bypasses that: do not do that.)
+ * RETURN VALUE
+ *   0, EEXIST, ENOMEM; unregister: ENOENT if not registered.
+ * THREAD SAFETY
+ *   Thread-safe; each acts on the calling thread.
+ */
+int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self);
+int cmodx_thread_unregister(cmodx_domain *d);
+
+/*
+ * NAME
+ *   cmodx_thread_offline, cmodx_thread_online - leave and rejoin for a while
+ * DESCRIPTION
+ *   Before blocking for long, a thread goes offline: writers neither wait
+ *   for its acknowledgement nor for its quiescent states.  It must not run
+ *   code reached through the domain's slots (or hold such a pointer) while
+ *   offline.  cmodx_thread_online() context-synchronises the thread and
+ *   makes it take part again.  Both are cheap and async-signal-safe.
+ * THREAD SAFETY
+ *   Act on the calling thread's own record.
+ */
+void cmodx_thread_offline(cmodx_thread *self);
+void cmodx_thread_online(cmodx_thread *self);
+
+/*
+ * NAME
+ *   cmodx_slot_init - make SLOT a patch point of D, jumping to INITIAL
+ * DESCRIPTION
+ *   INITIAL is an execute-view address whose code every thread may already
+ *   run (made visible and, if recently written, published); often a static
+ *   function or the first block of a JIT.  SLOT's storage belongs to the
+ *   caller and must stay put while the domain uses it.  The trampoline
+ *   strategy also builds the slot's synchronisation stub.
+ * RETURN VALUE
+ *   0, EINVAL, ENOMEM.
+ * THREAD SAFETY
+ *   Thread-safe.
+ */
+int cmodx_slot_init(cmodx_domain *d, cmodx_slot *slot, cmodx_xptr initial);
+
+/* Release what cmodx_slot_init() built (the trampoline stub). The caller
+ * guarantees no thread still calls through SLOT. */
+void cmodx_slot_fini(cmodx_slot *slot);
+
+/* Flags for cmodx_slot_publish() and cmodx_batch_add(). */
+enum {
+    /* Retire the replaced block into the domain's reclamation: it is freed
+     * to the domain's heap after a grace period.  Without this flag the
+     * old target is only reported in *OLD and stays the caller's. */
+    CMODX_RETIRE_OLD = 1u << 0,
+};
+
+/*
+ * NAME
+ *   cmodx_slot_publish - switch SLOT to new code
+ * SYNOPSIS
+ *   int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len,
+ *                          unsigned flags, cmodx_xptr *old);
+ * DESCRIPTION
+ *   CODE..CODE+LEN must have been written through the write view.  Makes
+ *   it visible to instruction fetch, synchronises every other thread by
+ *   the domain's strategy, then stores CODE into SLOT with release order.
+ *   The previous target goes to *OLD (if OLD is not NULL) and, with
+ *   CMODX_RETIRE_OLD, into the domain's reclamation.  A batch of one.
+ * RETURN VALUE
+ *   0; EINVAL; ETIMEDOUT (signal strategy: a thread did not acknowledge;
+ *   its thread id is in cmodx_last_error()) or the error of a failing
+ *   system call.  On any error SLOT is unchanged.
+ * THREAD SAFETY
+ *   Thread-safe; publishes of a domain are serialised internally.
+ */
+int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, unsigned flags,
+                       cmodx_xptr *old);
+
+/*
+ * NAME
+ *   cmodx_sync_others - context-synchronise every other thread now
+ * DESCRIPTION
+ *   The strategy's cross-thread step on its own, for writers that patch
+ *   in place what the architecture allows (e.g. a single B <-> NOP on
+ *   AArch64).  For epoch and trampoline it bumps the epoch / redirects
+ *   every copy, so it is lazy: threads synchronise at their next call.
+ * THREAD SAFETY
+ *   Thread-safe.
+ */
+int cmodx_sync_others(cmodx_domain *d);
+
+/* ---- batches ----------------------------------------------------------- */
+
+typedef struct cmodx_batch cmodx_batch;
+
+/*
+ * NAME
+ *   cmodx_batch_begin, cmodx_batch_add, cmodx_batch_commit,
+ *   cmodx_batch_abort - switch many slots with one synchronisation
+ * DESCRIPTION
+ *   Collect (slot, new code) pairs, then commit: every block is made
+ *   visible, ONE cross-thread synchronisation covers them all, then every
+ *   slot is switched.  All or nothing: an error before the switch leaves
+ *   every slot as it was.  A slot added twice is switched twice, in add
+ *   order (the first code then shows up as the second entry's old target).
+ *   OLD_TARGETS (may be NULL) receives the replaced targets in add order.
+ *   After commit or abort the batch is freed.
+ * RETURN VALUE
+ *   0; EINVAL; ENOMEM; a synchronisation error (nothing switched).
+ * THREAD SAFETY
+ *   A batch belongs to one thread; commits are serialised with publishes.
+ */
+int cmodx_batch_begin(cmodx_domain *d, cmodx_batch **out);
+int cmodx_batch_add(cmodx_batch *b, cmodx_slot *slot, cmodx_xptr code, size_t len,
+                    unsigned flags);
+int cmodx_batch_commit(cmodx_batch *b, cmodx_xptr *old_targets);
+void cmodx_batch_abort(cmodx_batch *b);
+
+/* ---- the call path ------------------------------------------------------
+ * Load the target to call.  Each is a handful of instructions and no
+ * function call in the common case.  Use the one for your domain's
+ * strategy, or cmodx_slot_target() which dispatches on it. */
+
+/* Out-of-line slow path of the epoch check (context synchronisation). */
+void cmodx_epoch_resync(cmodx_thread *self, uint64_t epoch);
+
+/* membarrier, signal, mprotect: the writer synchronised every thread
+ * before the store, so a relaxed load suffices (instruction fetch is not
+ * ordered by acquire anyway). */
+static inline const void *cmodx_slot_target_plain(const cmodx_slot *slot)
+{
+    return __atomic_load_n(&slot->target, __ATOMIC_RELAXED);
+}
+
+/* epoch: the writer bumps the epoch (release) after the maintenance and
+ * before the slot store (release).  Loading the slot with acquire first
+ * means a new target implies seeing the new epoch, and a new epoch makes
+ * this thread context-synchronise before it calls the target. */
+static inline const void *cmodx_slot_target_epoch(const cmodx_slot *slot, cmodx_thread *self)
+{
+    const void *t = __atomic_load_n(&slot->target, __ATOMIC_ACQUIRE);
+    uint64_t e = __atomic_load_n(self->fast.epoch, __ATOMIC_RELAXED);
+    if (__builtin_expect(e != self->fast.seen_epoch, 0))
+        cmodx_epoch_resync(self, e);
+    return t;
+}
+
+/* trampoline: this thread's copy; it may point at the slot's stub, which
+ * synchronises, repairs the copy and jumps on to the real target. */
+static inline const void *cmodx_slot_target_trampoline(const cmodx_slot *slot,
+                                                        cmodx_thread *self)
+{
+    const void *const *page = self->fast.copies[slot->id / CMODX_TRAMPOLINE_PAGE];
+    return __atomic_load_n(&page[slot->id % CMODX_TRAMPOLINE_PAGE], __ATOMIC_RELAXED);
+}
+
+static inline const void *cmodx_slot_target(const cmodx_slot *slot, cmodx_thread *self)
+{
+    switch (self->fast.strategy) {
+    case CMODX_SYNC_EPOCH:
+        return cmodx_slot_target_epoch(slot, self);
+    case CMODX_SYNC_TRAMPOLINE:
+        return cmodx_slot_target_trampoline(slot, self);
+    default:
+        return cmodx_slot_target_plain(slot);
+    }
+}
+
+/* Call through a slot: CMODX_CALL(uint32_t (*)(int), slot, self, 42). */
+#define CMODX_CALL(fntype, slot, self, ...)                                   \
+    ((fntype)(uintptr_t)cmodx_slot_target((slot), (self)))(__VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

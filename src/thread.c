@@ -1,0 +1,276 @@
+/*
+ * src/thread.c - registered threads: registration, online/offline, the
+ * thread-exit destructor, and fork.
+ *
+ * Each registered thread owns a CACHE_ALIGN-aligned record; the fields it
+ * writes on its fast paths (quiescent counter, seen epoch) share lines with
+ * nothing another thread writes.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+#include "arch/arch.h"
+#include "domain.h"
+#include "internal.h"
+
+/* This thread's records, one per domain it joined.  Read by the signal
+ * handler, so it is only changed with the sync signal blocked. */
+static __thread struct thread_rec *tls_recs;
+
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+
+static pthread_mutex_t all_domains_lock = PTHREAD_MUTEX_INITIALIZER;
+static cmodx_domain *all_domains;
+
+struct thread_rec *thread_find(cmodx_domain *d)
+{
+    for (struct thread_rec *t = tls_recs; t; t = t->tls_next)
+        if (t->domain == d)
+            return t;
+    return NULL;
+}
+
+/* Used by the signal handler (sync.c): acknowledge every domain of this
+ * thread that uses signal SIG.  Async-signal-safe: atomics only. */
+void thread_ack_signal(int sig)
+{
+    for (struct thread_rec *t = tls_recs; t; t = t->tls_next)
+        if (t->domain->signal_number == sig)
+            __atomic_store_n(&t->sig_ack, __atomic_load_n(&t->domain->sig_seq, __ATOMIC_ACQUIRE),
+                             __ATOMIC_RELEASE);
+}
+
+static void block_sync_signals(sigset_t *old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+/* Remove T from its domain and from this thread's list, then free it. */
+static void thread_remove(struct thread_rec *t)
+{
+    cmodx_domain *d = t->domain;
+    /* Leaving: offline first, so that a writer holding the list lock while
+     * it waits for acknowledgements or quiescent states stops waiting for
+     * us instead of depending on a signal reaching us in the lock wait. */
+    cmodx_thread_offline(&t->pub);
+    pthread_mutex_lock(&d->reg_lock);
+    sigset_t old;
+    block_sync_signals(&old);
+    for (struct thread_rec **p = &d->threads; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            d->nthreads--;
+            break;
+        }
+    for (struct thread_rec **p = &tls_recs; *p; p = &(*p)->tls_next)
+        if (*p == t) {
+            *p = t->tls_next;
+            break;
+        }
+    pthread_mutex_unlock(&d->reg_lock);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    for (uint32_t i = 0; i < d->tramp_capacity / CMODX_TRAMPOLINE_PAGE; i++)
+        free(t->copies_dir[i]);
+    free(t);
+}
+
+/* Thread exit without unregistering: leave every domain. */
+static void on_thread_exit(void *unused)
+{
+    (void)unused;
+    while (tls_recs)
+        thread_remove(tls_recs);
+}
+
+static void make_exit_key(void)
+{
+    pthread_key_create(&exit_key, on_thread_exit);
+}
+
+int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self)
+{
+    if (!d)
+        return cmodx_fail(EINVAL, "cmodx_thread_register: NULL domain");
+    struct thread_rec *t = thread_find(d);
+    if (t) {
+        if (self)
+            *self = &t->pub;
+        return cmodx_fail(EEXIST, "cmodx_thread_register: thread already registered");
+    }
+    pthread_once(&exit_key_once, make_exit_key);
+    uint32_t pages = d->tramp_capacity / CMODX_TRAMPOLINE_PAGE;
+    size_t size = sizeof *t + pages * sizeof t->copies_dir[0];
+    t = aligned_alloc(CACHE_ALIGN, (size + CACHE_ALIGN - 1) / CACHE_ALIGN * CACHE_ALIGN);
+    if (!t)
+        return cmodx_fail(ENOMEM, "cmodx_thread_register: out of memory");
+    memset(t, 0, size);
+    t->domain = d;
+    t->tid = (pid_t)syscall(SYS_gettid);
+    t->state = T_ONLINE;
+    t->pub.fast.gp_seq = &d->gp_seq;
+    t->pub.fast.epoch = &d->epoch;
+    t->pub.fast.strategy = d->strategy;
+    t->pub.fast.asym_fences = (uint32_t)d->asym_fences;
+    t->pub.fast.copies = (const void *const *const *)t->copies_dir;
+    t->sig_ack = __atomic_load_n(&d->sig_seq, __ATOMIC_ACQUIRE);
+
+    /* The writer lock keeps slot creation out while the copies are set. */
+    pthread_mutex_lock(&d->writer_lock);
+    int err = tramp_thread_init(d, t);
+    if (err) {
+        pthread_mutex_unlock(&d->writer_lock);
+        for (uint32_t i = 0; i < pages; i++)
+            free(t->copies_dir[i]);
+        free(t);
+        return cmodx_fail(err, "cmodx_thread_register: out of memory for trampoline copies");
+    }
+    pthread_mutex_lock(&d->reg_lock);
+    t->pub.fast.qs_ctr = __atomic_load_n(&d->gp_seq, __ATOMIC_ACQUIRE);
+    t->pub.fast.seen_epoch = __atomic_load_n(&d->epoch, __ATOMIC_ACQUIRE);
+    t->next = d->threads;
+    d->threads = t;
+    d->nthreads++;
+    sigset_t old;
+    block_sync_signals(&old);
+    t->tls_next = tls_recs;
+    tls_recs = t;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_mutex_unlock(&d->reg_lock);
+    pthread_mutex_unlock(&d->writer_lock);
+
+    pthread_setspecific(exit_key, (void *)1);
+    /* From here writers wait for us.  Code published before we were in the
+     * list was synchronised without us: synchronise ourselves now.  The
+     * fence pairs with the writer's fence before it reads the list. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    arch_context_sync();
+    if (self)
+        *self = &t->pub;
+    return 0;
+}
+
+int cmodx_thread_unregister(cmodx_domain *d)
+{
+    struct thread_rec *t = d ? thread_find(d) : NULL;
+    if (!t)
+        return cmodx_fail(ENOENT, "cmodx_thread_unregister: thread not registered");
+    thread_remove(t);
+    return 0;
+}
+
+static struct thread_rec *rec_of(cmodx_thread *self)
+{
+    return (struct thread_rec *)(void *)self; /* pub is the first member */
+}
+
+void cmodx_thread_offline(cmodx_thread *self)
+{
+    struct thread_rec *t = rec_of(self);
+    /* Release: our accesses to blocks happen before a writer can see us
+     * offline and free them. */
+    __atomic_store_n(&t->state, T_OFFLINE, __ATOMIC_RELEASE);
+    __atomic_store_n(&t->pub.fast.qs_ctr, 0, __ATOMIC_RELEASE);
+}
+
+void cmodx_thread_online(cmodx_thread *self)
+{
+    struct thread_rec *t = rec_of(self);
+    cmodx_domain *d = t->domain;
+    __atomic_store_n(&t->pub.fast.qs_ctr, __atomic_load_n(&d->gp_seq, __ATOMIC_RELAXED),
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&t->state, T_ONLINE, __ATOMIC_RELAXED);
+    if (d->asym_fences) {
+        /* The writer runs membarrier between switching slots and reading
+         * our state: that orders our store before our later loads. */
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    } else {
+        /* Store-load (Dekker) with the writer's fence before its scan:
+         * either it sees us online, or we see its switched slots. */
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    }
+    /* Code published while we were offline was not synchronised for us. */
+    arch_context_sync();
+}
+
+/* ---- process-wide domain list and fork ---------------------------------- */
+
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&all_domains_lock);
+    for (cmodx_domain *d = all_domains; d; d = d->all_next) {
+        pthread_mutex_lock(&d->writer_lock);
+        pthread_mutex_lock(&d->reg_lock);
+    }
+}
+
+static void atfork_parent(void)
+{
+    for (cmodx_domain *d = all_domains; d; d = d->all_next) {
+        pthread_mutex_unlock(&d->reg_lock);
+        pthread_mutex_unlock(&d->writer_lock);
+    }
+    pthread_mutex_unlock(&all_domains_lock);
+}
+
+/* The child has one thread: keep its records, drop the others (their
+ * threads do not exist here), and renew what belongs to the process. */
+static void atfork_child(void)
+{
+    for (cmodx_domain *d = all_domains; d; d = d->all_next) {
+        struct thread_rec *keep = thread_find(d), *t = d->threads;
+        while (t) {
+            struct thread_rec *n = t->next;
+            if (t != keep) {
+                for (uint32_t i = 0; i < d->tramp_capacity / CMODX_TRAMPOLINE_PAGE; i++)
+                    free(t->copies_dir[i]);
+                free(t);
+            }
+            t = n;
+        }
+        d->threads = keep;
+        d->nthreads = keep ? 1 : 0;
+        if (keep) {
+            keep->next = NULL;
+            keep->tid = (pid_t)syscall(SYS_gettid);
+        }
+        pthread_mutex_init(&d->reg_lock, NULL);
+        pthread_mutex_init(&d->writer_lock, NULL);
+        sync_reregister_after_fork(d);
+    }
+    pthread_mutex_init(&all_domains_lock, NULL);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void install_atfork(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+void domain_list_add(cmodx_domain *d)
+{
+    pthread_once(&atfork_once, install_atfork);
+    pthread_mutex_lock(&all_domains_lock);
+    d->all_next = all_domains;
+    all_domains = d;
+    pthread_mutex_unlock(&all_domains_lock);
+}
+
+void domain_list_remove(cmodx_domain *d)
+{
+    pthread_mutex_lock(&all_domains_lock);
+    for (cmodx_domain **p = &all_domains; *p; p = &(*p)->all_next)
+        if (*p == d) {
+            *p = d->all_next;
+            break;
+        }
+    pthread_mutex_unlock(&all_domains_lock);
+}

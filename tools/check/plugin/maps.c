@@ -1,0 +1,252 @@
+/*
+ * cmodx-check — the guest's memory mappings, as seen through its system
+ * calls, and the backing page behind each guest page.
+ *
+ * Why backing pages: a JIT that keeps W^X maps one memfd twice, writes
+ * through the read-write view and runs the read-execute view.  Caches are
+ * physically tagged for this purpose (a clean or invalidate by VA acts on
+ * the physical line), so both views share one line state.  Under qemu-user
+ * a guest fd is the host fd, so fstat() in the plugin names the file.
+ */
+#include "maps.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static struct map *maps;       /* sorted by start, non-overlapping */
+static size_t nmaps, capmaps;
+static uint64_t next_anon = 1;
+
+/* ---- tracked-page bitmap: two levels, read without the lock ---- */
+
+#define LEAF_BITS 18
+#define TOP_BITS 18
+static uint64_t *track_top[1u << TOP_BITS];
+
+bool page_tracked(uint64_t va)
+{
+    uint64_t pg = va >> PAGE_SHIFT;
+    uint64_t top = pg >> LEAF_BITS;
+    if (top >= (1u << TOP_BITS)) {
+        return false;
+    }
+    uint64_t *leaf = __atomic_load_n(&track_top[top], __ATOMIC_ACQUIRE);
+    if (!leaf) {
+        return false;
+    }
+    uint64_t bit = pg & ((1u << LEAF_BITS) - 1);
+    return (__atomic_load_n(&leaf[bit / 64], __ATOMIC_RELAXED) >> (bit % 64)) & 1;
+}
+
+static void set_track_page(uint64_t pg, bool on)
+{
+    uint64_t top = pg >> LEAF_BITS;
+    if (top >= (1u << TOP_BITS)) {
+        return;
+    }
+    uint64_t *leaf = track_top[top];
+    if (!leaf) {
+        if (!on) {
+            return;
+        }
+        leaf = calloc((1u << LEAF_BITS) / 64, sizeof(uint64_t));
+        __atomic_store_n(&track_top[top], leaf, __ATOMIC_RELEASE);
+    }
+    uint64_t bit = pg & ((1u << LEAF_BITS) - 1);
+    uint64_t m = 1ull << (bit % 64);
+    if (on) {
+        __atomic_fetch_or(&leaf[bit / 64], m, __ATOMIC_RELEASE);
+    } else {
+        __atomic_fetch_and(&leaf[bit / 64], ~m, __ATOMIC_RELEASE);
+    }
+}
+
+void set_tracked(uint64_t start, uint64_t end, bool on)
+{
+    for (uint64_t pg = start >> PAGE_SHIFT; pg < (end + PAGE_SIZE - 1) >> PAGE_SHIFT; pg++) {
+        set_track_page(pg, on);
+    }
+}
+
+/* ---- the mapping list ---- */
+
+struct map *map_find(uint64_t va)
+{
+    size_t lo = 0, hi = nmaps;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (va < maps[mid].start) {
+            hi = mid;
+        } else if (va >= maps[mid].end) {
+            lo = mid + 1;
+        } else {
+            return &maps[mid];
+        }
+    }
+    return NULL;
+}
+
+static void insert_at(size_t i, const struct map *m)
+{
+    if (nmaps == capmaps) {
+        capmaps = capmaps ? 2 * capmaps : 64;
+        maps = realloc(maps, capmaps * sizeof(*maps));
+    }
+    memmove(&maps[i + 1], &maps[i], (nmaps - i) * sizeof(*maps));
+    maps[i] = *m;
+    nmaps++;
+}
+
+/* Split so that no mapping straddles addr. */
+static void split_at(uint64_t addr)
+{
+    struct map *m = map_find(addr);
+    if (!m || m->start == addr) {
+        return;
+    }
+    struct map tail = *m;
+    tail.start = addr;
+    tail.off += addr - m->start;
+    m->end = addr;
+    insert_at((size_t)(m - maps) + 1, &tail);
+}
+
+/* Remove [start, end) from the list; returns the index where it was. */
+static size_t cut(uint64_t start, uint64_t end)
+{
+    split_at(start);
+    split_at(end);
+    size_t i = 0;
+    while (i < nmaps && maps[i].end <= start) {
+        i++;
+    }
+    size_t j = i;
+    while (j < nmaps && maps[j].start < end) {
+        j++;
+    }
+    memmove(&maps[i], &maps[j], (nmaps - j) * sizeof(*maps));
+    nmaps -= j - i;
+    return i;
+}
+
+void maps_unmap(uint64_t start, uint64_t len)
+{
+    cut(start, start + len);
+    set_tracked(start, start + len, false);
+}
+
+struct map *maps_add(uint64_t start, uint64_t len, int prot, int flags, int fd, uint64_t off)
+{
+    struct map m = { .start = start, .end = start + len, .prot = prot };
+    struct stat st;
+    bool anon = (flags & CM_MAP_ANONYMOUS) || fd < 0;
+    if (!anon && fstat(fd, &st) == 0) {
+        m.dev = (uint64_t)st.st_dev;
+        m.ino = (uint64_t)st.st_ino;
+        m.off = off;
+    } else {
+        anon = true;
+    }
+    if ((flags & CM_MAP_TYPE) == CM_MAP_SHARED) {
+        m.kind = MK_SHARED;
+        if (anon) {
+            m.anon = next_anon++;   /* shared only with forked children */
+        }
+    } else {
+        m.kind = anon ? MK_ANON : MK_PFILE;
+        m.anon = next_anon++;
+    }
+    m.stack = (flags & CM_MAP_STACK) != 0;
+    maps_unmap(start, len);
+    size_t i = 0;
+    while (i < nmaps && maps[i].start < start) {
+        i++;
+    }
+    insert_at(i, &m);
+    /* Shared backing may be (or become) executable through another view. */
+    if (m.kind == MK_SHARED || (prot & CM_PROT_EXEC)) {
+        set_tracked(start, start + len, true);
+    }
+    return map_find(start);
+}
+
+/*
+ * Apply a protection change; calls made_exec(page) for each page that gains
+ * PROT_EXEC, after the change.
+ */
+void maps_protect(uint64_t start, uint64_t len, int prot, void (*made_exec)(uint64_t va))
+{
+    uint64_t end = start + len;
+    split_at(start);
+    split_at(end);
+    uint64_t va = start;
+    while (va < end) {
+        struct map *m = map_find(va);
+        if (!m) {
+            /* Memory qemu mapped itself (the ELF image, the stack). */
+            struct map u = { .start = va, .end = end, .kind = MK_UNKNOWN, .anon = next_anon++ };
+            size_t i = 0;
+            while (i < nmaps && maps[i].start < va) {
+                i++;
+            }
+            if (i < nmaps && maps[i].start < end) {
+                u.end = maps[i].start;
+            }
+            insert_at(i, &u);
+            m = map_find(va);
+        }
+        int before = m->prot;
+        m->prot = prot;
+        if ((prot & CM_PROT_EXEC) && !(before & CM_PROT_EXEC)) {
+            for (uint64_t p = m->start; p < m->end; p += PAGE_SIZE) {
+                made_exec(p);
+            }
+        }
+        va = m->end;
+    }
+}
+
+/* mremap: the pages keep their backing, at a new address. */
+void maps_move(uint64_t old, uint64_t oldlen, uint64_t new, uint64_t newlen)
+{
+    struct map *m = map_find(old);
+    if (!m) {
+        return;
+    }
+    struct map copy = *m;
+    copy.off += old - m->start;
+    bool tracked = page_tracked(old);
+    maps_unmap(old, oldlen);
+    maps_unmap(new, newlen);
+    copy.start = new;
+    copy.end = new + newlen;
+    size_t i = 0;
+    while (i < nmaps && maps[i].start < new) {
+        i++;
+    }
+    insert_at(i, &copy);
+    if (tracked) {
+        set_tracked(new, new + newlen, true);
+    }
+}
+
+/* Backing key of the page holding va; false if va is in no known mapping. */
+void page_key(uint64_t va, uint64_t key[3])
+{
+    struct map *m = map_find(va);
+    uint64_t pg = va >> PAGE_SHIFT;
+    if (!m) {
+        key[0] = 0;
+        key[1] = 0;   /* anonymous id 0: memory qemu mapped itself */
+        key[2] = pg;
+    } else if (m->kind == MK_SHARED && !m->anon) {
+        key[0] = m->dev + 1;
+        key[1] = m->ino;
+        key[2] = (m->off + (va - m->start)) >> PAGE_SHIFT;
+    } else {
+        key[0] = 0;
+        key[1] = m->anon;
+        key[2] = pg;
+    }
+}

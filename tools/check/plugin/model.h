@@ -1,0 +1,43 @@
+/* cmodx-check — the cache-maintenance model (see model.c). */
+#ifndef CMODX_MODEL_H
+#define CMODX_MODEL_H
+
+#include "cmodx_check.h"
+
+struct model_cfg {
+    enum arch arch;
+    bool idc, dic;             /* CTR_EL0 bits the program sees */
+    unsigned dline, iline;     /* cache line sizes in bytes */
+};
+
+extern struct model_cfg cfg;
+extern pthread_mutex_t model_lock;
+extern struct vcpu vcpus[MAX_VCPUS];
+extern int label_tid[65536];
+extern int64_t guest_base;
+extern bool guest_base_known;
+
+/* All model_* functions expect model_lock held. */
+uint64_t seq_next(void);
+struct bpage *bpage_get(uint64_t va, bool create);
+void model_store(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes, uint64_t pc);
+void model_dc(struct vcpu *v, uint64_t va);
+void model_ic(struct vcpu *v, uint64_t va);
+void model_ic_all(struct vcpu *v);
+void model_dsb(struct vcpu *v);
+void model_csync(struct vcpu *v);
+void model_global_sync(void);
+void model_cacheflush(struct vcpu *v, uint64_t start, uint64_t end);
+void model_local_flush(struct vcpu *v);
+void model_made_exec(uint64_t va);
+void model_touch(uint64_t va);
+
+/* Hazard of executing the word at va by v, or K_COUNT if none. */
+enum kind model_check_word(struct vcpu *v, struct bpage *bp, unsigned wi);
+/* The same, as if no store had been an allowed B/BL/NOP replacement. */
+enum kind model_check_word_ignoring_exempt(struct vcpu *v, struct bpage *bp, unsigned wi);
+
+/* Lock-free: true when no word of bp can be a hazard for v. */
+bool model_page_quiet(struct vcpu *v, struct bpage *bp);
+
+#endif

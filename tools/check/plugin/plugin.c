@@ -1,0 +1,532 @@
+/*
+ * cmodx-check — QEMU TCG plugin entry points (qemu-user, QEMU >= 9.0).
+ *
+ * Instrumentation, chosen to keep plain code at near-native emulation
+ * speed:
+ *  - every store gets a memory callback whose first action is a lock-free
+ *    bitmap test of the target page (the API has no address filter);
+ *  - cache-maintenance instructions (DC/IC with their address register,
+ *    DSB, ISB, fence.i, the ARM/RISC-V private syscalls) get an execution
+ *    callback; they are rare;
+ *  - only instructions on pages that may hold written code (shared or
+ *    anonymous mappings, or pages already written) get an execution check.
+ * Plugin arguments: arch-independent key=value pairs set by the wrapper
+ * (ctr=, log=, json=, status=, maxprint=).
+ */
+#include <glib.h>
+#include <qemu-plugin.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "maps.h"
+#include "model.h"
+#include "report.h"
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
+
+static struct report_out out = { .max_print = 200 };
+static uint64_t ctr = 0x80038003;
+static uint16_t nlabels;
+static uint64_t writes_tracked;
+static uint64_t checked[MAX_VCPUS];
+static struct qemu_plugin_register *reg_handle[32];   /* x0..x30 / r0..r7 / a0..a7 */
+
+#define MAX_HANDLERS 128
+static uint64_t handlers[MAX_HANDLERS];   /* signal handler entry points */
+static unsigned nhandlers;
+
+/* Syscall numbers of the three guests (asm-generic for aarch64/riscv64). */
+struct sysnums {
+    int64_t mmap, mprotect, munmap, mremap, membarrier, rt_sigaction;
+    unsigned mmap_shift;   /* ARM's mmap2 counts the offset in 4 KiB units */
+};
+static struct sysnums sn;
+
+enum maint { M_DC = 1, M_IC, M_IC_ALL, M_DSB, M_CSYNC, M_LOCAL_FLUSH, M_SVC };
+
+/* One instrumented instruction in a page that may hold written code. */
+struct xinsn {
+    uint64_t vaddr;
+    const uint8_t *haddr;
+    struct bpage *bp;
+    uint8_t size;
+    uint8_t bytes[4];
+};
+
+static struct vcpu *cur(unsigned idx)
+{
+    return &vcpus[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1];
+}
+
+/* ---- register access ---- */
+
+static uint64_t read_reg(unsigned r)
+{
+    if (r >= 32 || !reg_handle[r]) {
+        return 0;   /* XZR, or a register the target does not expose */
+    }
+    GByteArray *buf = g_byte_array_new();
+    int n = qemu_plugin_read_register(reg_handle[r], buf);
+    uint64_t v = 0;
+    if (n > 0) {
+        memcpy(&v, buf->data, (size_t)n < sizeof(v) ? (size_t)n : sizeof(v));
+    }
+    g_byte_array_free(buf, TRUE);
+    return v;
+}
+
+static void find_registers(void)
+{
+    char prefix = cfg.arch == ARCH_AARCH64 ? 'x' : cfg.arch == ARCH_ARM ? 'r' : 'a';
+    unsigned limit = cfg.arch == ARCH_RISCV64 ? 8 : 31;
+    GArray *regs = qemu_plugin_get_registers();
+    for (guint i = 0; i < regs->len; i++) {
+        qemu_plugin_reg_descriptor *d = &g_array_index(regs, qemu_plugin_reg_descriptor, i);
+        unsigned n;
+        char tail;
+        if (d->name[0] == prefix && sscanf(d->name + 1, "%u%c", &n, &tail) == 1 && n < limit) {
+            reg_handle[n] = d->handle;
+        }
+    }
+    g_array_free(regs, TRUE);
+}
+
+/* ---- threads ---- */
+
+static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
+{
+    (void)id;
+    pthread_mutex_lock(&model_lock);
+    if (!reg_handle[0]) {
+        find_registers();
+    }
+    struct vcpu *v = cur(idx);
+    v->live = true;
+    v->label = ++nlabels;
+    v->tid = (int)syscall(SYS_gettid);
+    v->nwait = 0;
+    label_tid[v->label] = v->tid;
+    /* A new thread starts after an exception return: context synchronised. */
+    model_csync(v);
+    pthread_mutex_unlock(&model_lock);
+}
+
+static void vcpu_exit(qemu_plugin_id_t id, unsigned int idx)
+{
+    (void)id;
+    cur(idx)->live = false;
+}
+
+/* ---- execution of instructions from possibly written pages ---- */
+
+/*
+ * Memory no longer holds the translated bytes.  That is a hazard of its
+ * own only when the hardware would have had to show the new bytes: the
+ * model finds every written word of the instruction settled for v.
+ */
+static bool settled(struct vcpu *v, const struct xinsn *x, unsigned first, unsigned last)
+{
+    const struct word *w = x->bp->words;
+    for (unsigned wi = first; w && wi <= last; wi++) {
+        if (model_check_word(v, x->bp, wi) != K_COUNT ||
+            (w[wi].exempt && w[wi].stage != ST_NONE &&
+             model_check_word_ignoring_exempt(v, x->bp, wi) != K_COUNT)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void check_exec(unsigned int idx, void *ud)
+{
+    const struct xinsn *x = ud;
+    struct vcpu *v = cur(idx);
+    checked[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1]++;
+    bool stale = x->haddr && memcmp(x->haddr, x->bytes, x->size) != 0;
+    if (!stale && (!__atomic_load_n(&x->bp->words, __ATOMIC_ACQUIRE) ||
+                   model_page_quiet(v, x->bp))) {
+        return;   /* the fast path: nothing written here awaits v */
+    }
+    uint32_t insn = 0, mem = 0;
+    memcpy(&insn, x->bytes, x->size);
+    unsigned first = (unsigned)((x->vaddr & (PAGE_SIZE - 1)) / 4);
+    unsigned last = (unsigned)(((x->vaddr + x->size - 1) & (PAGE_SIZE - 1)) / 4);
+    if (last < first) {
+        last = first;   /* crosses into the next page: check the first part */
+    }
+    pthread_mutex_lock(&model_lock);
+    bool hazard = false;
+    for (unsigned wi = first; x->bp->words && wi <= last; wi++) {
+        enum kind k = model_check_word(v, x->bp, wi);
+        if (k != K_COUNT) {
+            const struct word *w = &x->bp->words[wi];
+            report_add(k, v, x->vaddr, insn, 0, w->writer, w->store_pc);
+            hazard = true;
+            break;
+        }
+    }
+    if (stale && !hazard && settled(v, x, first, last)) {
+        memcpy(&mem, x->haddr, x->size);
+        report_add(K_STALE_TRANSLATION, v, x->vaddr, insn, mem, 0, 0);
+    }
+    pthread_mutex_unlock(&model_lock);
+}
+
+/* ---- stores ---- */
+
+static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
+{
+    if (!qemu_plugin_mem_is_store(info) || !page_tracked(va)) {
+        return;   /* the fast path: not a page that holds or may hold code */
+    }
+    unsigned size = 1u << qemu_plugin_mem_size_shift(info);
+    qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
+    uint8_t bytes[16];
+    memcpy(bytes, &val.data, size <= 16 ? size : 16);
+    pthread_mutex_lock(&model_lock);
+    if (page_tracked(va)) {
+        model_store(cur(idx), va, size <= 16 ? size : 16, bytes, (uint64_t)(uintptr_t)ud);
+        writes_tracked++;
+    }
+    pthread_mutex_unlock(&model_lock);
+}
+
+/* ---- maintenance instructions ---- */
+
+static void arm_private_syscall(struct vcpu *v);
+static void riscv_private_syscall(struct vcpu *v);
+
+static void on_maint(unsigned int idx, void *ud)
+{
+    uintptr_t u = (uintptr_t)ud;
+    enum maint m = (enum maint)(u & 0xff);
+    unsigned rt = (unsigned)(u >> 8);
+    struct vcpu *v = cur(idx);
+    uint64_t addr = (m == M_DC || m == M_IC) ? read_reg(rt) : 0;
+    pthread_mutex_lock(&model_lock);
+    switch (m) {
+    case M_DC: model_dc(v, addr); break;
+    case M_IC: model_ic(v, addr); break;
+    case M_IC_ALL: model_ic_all(v); break;
+    case M_DSB: model_dsb(v); break;
+    case M_CSYNC: model_csync(v); break;
+    case M_LOCAL_FLUSH: model_local_flush(v); break;
+    case M_SVC:
+        if (cfg.arch == ARCH_ARM) {
+            arm_private_syscall(v);
+        } else {
+            riscv_private_syscall(v);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&model_lock);
+}
+
+/*
+ * qemu-user implements ARM's cacheflush and RISC-V's riscv_flush_icache in
+ * its CPU loop, where no syscall callback sees them: read them at the SVC.
+ */
+static void arm_private_syscall(struct vcpu *v)
+{
+    if ((uint32_t)read_reg(7) == 0x0f0002) {   /* __ARM_NR_cacheflush */
+        model_cacheflush(v, (uint32_t)read_reg(0), (uint32_t)read_reg(1));
+        /* Its exception return synchronises the caller's context (the
+         * syscall-return callback does not see these private calls). */
+        model_csync(v);
+    }
+}
+
+static void riscv_private_syscall(struct vcpu *v)
+{
+    if (read_reg(7) != 259) {   /* __NR_riscv_flush_icache */
+        return;
+    }
+    if (read_reg(2) & 1) {      /* SYS_RISCV_FLUSH_ICACHE_LOCAL */
+        model_local_flush(v);
+    } else {
+        model_global_sync();
+    }
+}
+
+/* Decode the instructions the model cares about; 0 if none. */
+static uintptr_t decode_a64(uint32_t i)
+{
+    if ((i & 0xfff80000u) == 0xd5080000u) {   /* SYS: DC / IC */
+        unsigned op1 = (i >> 16) & 7, crn = (i >> 12) & 15, crm = (i >> 8) & 15;
+        unsigned op2 = (i >> 5) & 7, rt = i & 31;
+        if (op1 == 3 && crn == 7 && op2 == 1 && crm >= 10 && crm <= 14) {
+            return M_DC | (uintptr_t)rt << 8;   /* CVAC CVAU CVAP CVADP CIVAC */
+        }
+        if (op1 == 3 && crn == 7 && crm == 5 && op2 == 1) {
+            return M_IC | (uintptr_t)rt << 8;   /* IC IVAU */
+        }
+        if (op1 == 0 && crn == 7 && (crm == 1 || crm == 5) && op2 == 0) {
+            return M_IC_ALL;                    /* IC IALLUIS, IC IALLU */
+        }
+        return 0;
+    }
+    if ((i & 0xfffff0ffu) == 0xd503309fu) {   /* DSB <option> */
+        unsigned crm = (i >> 8) & 15;
+        /* SSBB/PSSBB (0, 4) are not DSBs; load-only DSBs do not wait for
+         * maintenance. */
+        return (crm == 0 || crm == 4 || (crm & 3) == 1) ? 0 : M_DSB;
+    }
+    if ((i & 0xfffff0ffu) == 0xd50330dfu) {
+        return M_CSYNC;                         /* ISB */
+    }
+    return 0;
+}
+
+static uintptr_t decode_arm(uint32_t i, size_t size)
+{
+    if (size == 4 && (i & 0xfffffff0u) == 0xf57ff060u) {
+        return M_CSYNC;                         /* A32 ISB */
+    }
+    if (size == 4 && (i & 0xfff0ffffu) == 0x8f60f3bfu) {
+        return M_CSYNC;                         /* T32 ISB */
+    }
+    if ((size == 4 && (i & 0x0f000000u) == 0x0f000000u && (i >> 28) != 0xf) ||
+        (size == 2 && (i & 0xff00u) == 0xdf00u)) {
+        return M_SVC;                           /* A32 / T16 SVC */
+    }
+    return 0;
+}
+
+static uintptr_t decode_riscv(uint32_t i, size_t size)
+{
+    if (size == 4 && (i & 0x707fu) == 0x100fu) {
+        return M_LOCAL_FLUSH;                   /* fence.i */
+    }
+    if (size == 4 && i == 0x00000073u) {
+        return M_SVC;                           /* ecall */
+    }
+    return 0;
+}
+
+static uintptr_t decode(uint32_t i, size_t size)
+{
+    switch (cfg.arch) {
+    case ARCH_AARCH64: return size == 4 ? decode_a64(i) : 0;
+    case ARCH_ARM: return decode_arm(i, size);
+    default: return decode_riscv(i, size);
+    }
+}
+
+static bool is_handler(uint64_t va)
+{
+    for (unsigned k = 0; k < nhandlers; k++) {
+        if ((handlers[k] & ~1ull) == va) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Instrument insn for execution checks if its page may hold written code. */
+static void maybe_check(struct qemu_plugin_insn *insn, uint64_t va, const uint8_t *bytes,
+                        size_t size)
+{
+    struct map *m = map_find(va);
+    bool cand = m && (m->kind == MK_SHARED || m->kind == MK_ANON) && !m->stack;
+    struct bpage *bp = bpage_get(va, cand);
+    if (!cand && !(bp && bp->words)) {
+        return;
+    }
+    struct xinsn *x = calloc(1, sizeof(*x));
+    x->vaddr = va;
+    x->haddr = qemu_plugin_insn_haddr(insn);
+    x->bp = bp;
+    x->size = (uint8_t)(size < 4 ? size : 4);
+    memcpy(x->bytes, bytes, x->size);
+    qemu_plugin_register_vcpu_insn_exec_cb(insn, check_exec, QEMU_PLUGIN_CB_NO_REGS, x);
+}
+
+static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
+{
+    (void)id;
+    size_t n = qemu_plugin_tb_n_insns(tb);
+    pthread_mutex_lock(&model_lock);
+    for (size_t k = 0; k < n; k++) {
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, k);
+        uint64_t va = qemu_plugin_insn_vaddr(insn);
+        uint8_t bytes[4] = { 0 };
+        size_t size = qemu_plugin_insn_data(insn, bytes, sizeof(bytes));
+        uint32_t i;
+        memcpy(&i, bytes, 4);
+        if (!guest_base_known && qemu_plugin_insn_haddr(insn)) {
+            guest_base = (int64_t)((uintptr_t)qemu_plugin_insn_haddr(insn) - va);
+            guest_base_known = true;
+        }
+        uintptr_t m = decode(i, size);
+        if (m) {
+            qemu_plugin_register_vcpu_insn_exec_cb(
+                insn, on_maint, (m & 0xff) <= M_IC ? QEMU_PLUGIN_CB_R_REGS
+                                : (m & 0xff) == M_SVC ? QEMU_PLUGIN_CB_R_REGS
+                                                      : QEMU_PLUGIN_CB_NO_REGS,
+                (void *)m);
+        }
+        /* Signal delivery is an exception entry: context synchronising
+         * (not on RISC-V, where only fence.i reaches the fetch path). */
+        if (cfg.arch != ARCH_RISCV64 && nhandlers && is_handler(va)) {
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_maint, QEMU_PLUGIN_CB_NO_REGS,
+                                                   (void *)(uintptr_t)M_CSYNC);
+        }
+        qemu_plugin_register_vcpu_mem_cb(insn, on_store, QEMU_PLUGIN_CB_NO_REGS,
+                                         QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)va);
+        maybe_check(insn, va, bytes, size);
+    }
+    pthread_mutex_unlock(&model_lock);
+}
+
+/* ---- system calls ---- */
+
+static void on_syscall(qemu_plugin_id_t id, unsigned int idx, int64_t num, uint64_t a1,
+                       uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6,
+                       uint64_t a7, uint64_t a8)
+{
+    (void)id;
+    (void)a7;
+    (void)a8;
+    struct vcpu *v = cur(idx);
+    v->sc_num = num;
+    uint64_t a[6] = { a1, a2, a3, a4, a5, a6 };
+    memcpy(v->sc_args, a, sizeof(a));
+    if (num == sn.rt_sigaction && a2) {
+        /* sa_handler is the first member of the kernel's sigaction. */
+        GByteArray *buf = g_byte_array_new();
+        unsigned w = cfg.arch == ARCH_ARM ? 4 : 8;
+        if (qemu_plugin_read_memory_vaddr(a2, buf, w)) {
+            uint64_t h = 0;
+            memcpy(&h, buf->data, w);
+            pthread_mutex_lock(&model_lock);
+            if (h > 1 && !is_handler(h) && nhandlers < MAX_HANDLERS) {
+                handlers[nhandlers++] = h;
+            }
+            pthread_mutex_unlock(&model_lock);
+        }
+        g_byte_array_free(buf, TRUE);
+    }
+}
+
+static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, int64_t ret)
+{
+    (void)id;
+    struct vcpu *v = cur(idx);
+    const uint64_t *a = v->sc_args;
+    bool ok = ret >= 0 || ret < -4095;
+    pthread_mutex_lock(&model_lock);
+    if (num == sn.mmap && ok) {
+        maps_add((uint64_t)ret, a[1], (int)a[2], (int)a[3], (int)a[4], a[5] << sn.mmap_shift);
+    } else if (num == sn.mprotect && ret == 0) {
+        maps_protect(a[0], a[1], (int)a[2], model_made_exec);
+    } else if (num == sn.munmap && ret == 0) {
+        maps_unmap(a[0], a[1]);
+    } else if (num == sn.mremap && ok) {
+        maps_move(a[0], a[1], (uint64_t)ret, a[2]);
+    } else if (num == sn.membarrier && ret >= 0 && a[0] == 32) {
+        /* MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: every thread has
+         * executed a core serialising instruction when it returns. */
+        model_global_sync();
+    }
+    /* Returning from the syscall exception is context synchronising on
+     * ARM; RISC-V's sret does not order instruction fetch. */
+    if (cfg.arch != ARCH_RISCV64) {
+        model_csync(v);
+    }
+    pthread_mutex_unlock(&model_lock);
+}
+
+/* ---- setup and exit ---- */
+
+static void at_exit(qemu_plugin_id_t id, void *p)
+{
+    (void)id;
+    (void)p;
+    uint64_t total = 0;
+    for (unsigned k = 0; k < MAX_VCPUS; k++) {
+        total += checked[k];
+    }
+    pthread_mutex_lock(&model_lock);
+    report_write(&out, total, writes_tracked);
+    pthread_mutex_unlock(&model_lock);
+}
+
+static void set_arch(const char *target)
+{
+    if (strcmp(target, "aarch64") == 0) {
+        cfg.arch = ARCH_AARCH64;
+        sn = (struct sysnums){ 222, 226, 215, 216, 283, 134, 0 };
+    } else if (strcmp(target, "arm") == 0) {
+        cfg.arch = ARCH_ARM;
+        sn = (struct sysnums){ 192, 125, 91, 163, 389, 174, 12 };
+    } else {
+        cfg.arch = ARCH_RISCV64;
+        sn = (struct sysnums){ 222, 226, 215, 216, 283, 134, 0 };
+    }
+    out.arch = target;
+}
+
+static int parse_arg(const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq) {
+        return -1;
+    }
+    size_t n = (size_t)(eq - arg);
+    const char *val = eq + 1;
+    if (n == 3 && strncmp(arg, "ctr", 3) == 0) {
+        ctr = strtoull(val, NULL, 0);
+    } else if (n == 3 && strncmp(arg, "log", 3) == 0) {
+        out.log_path = strdup(val);
+    } else if (n == 4 && strncmp(arg, "json", 4) == 0) {
+        out.json_path = strdup(val);
+    } else if (n == 6 && strncmp(arg, "status", 6) == 0) {
+        out.status_path = strdup(val);
+    } else if (n == 8 && strncmp(arg, "maxprint", 8) == 0) {
+        out.max_print = strtoull(val, NULL, 0);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
+                                           int argc, char **argv)
+{
+    if (info->system_emulation) {
+        fprintf(stderr, "cmodx-check: the plugin works with qemu-user only\n");
+        return -1;
+    }
+    set_arch(info->target_name);
+    if (strcmp(info->target_name, "aarch64") && strcmp(info->target_name, "arm") &&
+        strcmp(info->target_name, "riscv64")) {
+        fprintf(stderr, "cmodx-check: unsupported target %s\n", info->target_name);
+        return -1;
+    }
+    for (int k = 0; k < argc; k++) {
+        if (parse_arg(argv[k]) != 0) {
+            fprintf(stderr, "cmodx-check: bad plugin argument '%s'\n", argv[k]);
+            return -1;
+        }
+    }
+    /* CTR_EL0: IDC bit 28, DIC bit 29, DminLine 19:16, IminLine 3:0
+     * (log2 of words).  ARMv7 and RISC-V maintenance is by range. */
+    cfg.idc = (ctr >> 28) & 1;
+    cfg.dic = (ctr >> 29) & 1;
+    cfg.dline = 4u << ((ctr >> 16) & 15);
+    cfg.iline = 4u << (ctr & 15);
+    out.ctr = ctr;
+    out.idc = cfg.idc;
+    out.first_pid = getpid();
+    qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
+    qemu_plugin_register_vcpu_exit_cb(id, vcpu_exit);
+    qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
+    qemu_plugin_register_vcpu_syscall_cb(id, on_syscall);
+    qemu_plugin_register_vcpu_syscall_ret_cb(id, on_syscall_ret);
+    qemu_plugin_register_atexit_cb(id, at_exit, NULL);
+    return 0;
+}

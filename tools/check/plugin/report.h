@@ -1,0 +1,25 @@
+/* cmodx-check — hazard reports (see report.c). */
+#ifndef CMODX_REPORT_H
+#define CMODX_REPORT_H
+
+#include "cmodx_check.h"
+#include "model.h"
+
+struct report_out {
+    const char *log_path;      /* NULL: stderr */
+    const char *json_path;     /* NULL: no JSON */
+    const char *status_path;   /* for the wrapper: "pid distinct occurrences" */
+    const char *arch;
+    uint64_t ctr;
+    bool idc;
+    size_t max_print;
+    int first_pid;
+};
+
+const char *kind_name(enum kind k);
+/* Callers hold model_lock. */
+void report_add(enum kind k, const struct vcpu *v, uint64_t pc, uint32_t insn,
+                uint32_t mem, uint16_t writer, uint64_t store_pc);
+void report_write(const struct report_out *o, uint64_t checked, uint64_t writes);
+
+#endif

@@ -1,0 +1,116 @@
+/*
+ * Helpers of the cmodx-check validation programs (AArch64).
+ *
+ * Each program writes a little code into a dual-mapped memfd (read-write
+ * view for writing, read-execute view for running), performs or omits
+ * chosen steps of the architecture's sequence and runs the code.  The
+ * expected report is stated in the program's "RUN:" lines.
+ */
+#ifndef CHECK_TEST_COMMON_H
+#define CHECK_TEST_COMMON_H
+
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* A64 encodings used by the programs. */
+#define A64_MOV_W0(imm) (0x52800000u | ((uint32_t)(imm) << 5))   /* movz w0, #imm */
+#define A64_ADD_W0_1 0x11000400u                                    /* add w0, w0, #1 */
+#define A64_RET 0xd65f03c0u
+#define A64_NOP 0xd503201fu
+#define A64_B(from, to) (0x14000000u | ((uint32_t)(((to) - (from)) / 4) & 0x03ffffffu))
+
+struct dual {
+    uint32_t *rw;              /* write here */
+    const uint32_t *rx;        /* run here */
+    size_t len;
+};
+
+static inline struct dual dual_map(size_t len)
+{
+    int fd = memfd_create("cmodx-check-test", 0);
+    if (fd < 0 || ftruncate(fd, (off_t)len) != 0) {
+        perror("memfd");
+        exit(2);
+    }
+    void *rw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *rx = mmap(NULL, len, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    if (rw == MAP_FAILED || rx == MAP_FAILED) {
+        perror("mmap");
+        exit(2);
+    }
+    close(fd);
+    return (struct dual){ rw, rx, len };
+}
+
+static inline void dc_cvau(const void *p) { __asm__ volatile("dc cvau, %0" ::"r"(p) : "memory"); }
+static inline void ic_ivau(const void *p) { __asm__ volatile("ic ivau, %0" ::"r"(p) : "memory"); }
+static inline void dsb_ish(void) { __asm__ volatile("dsb ish" ::: "memory"); }
+static inline void isb(void) { __asm__ volatile("isb" ::: "memory"); }
+
+static inline uint64_t ctr_el0(void)
+{
+    uint64_t v;
+    __asm__ volatile("mrs %0, ctr_el0" : "=r"(v));
+    return v;
+}
+
+/* Store instruction words one by one (a volatile 32-bit store each). */
+static inline void emit(uint32_t *dst, const uint32_t *code, size_t n)
+{
+    volatile uint32_t *d = dst;
+    for (size_t i = 0; i < n; i++) {
+        d[i] = code[i];
+    }
+}
+
+enum step { S_DC = 1, S_DSB1 = 2, S_IC = 4, S_DSB2 = 8, S_ISB = 16, S_ALL = 31 };
+
+/*
+ * The writer's sequence over [off, off+len) of a dual mapping: clean by
+ * the read-write view, invalidate by the read-execute view (both name the
+ * same physical lines).  Lines of 32 bytes: what CTR_EL0 says under qemu
+ * unless the program reads CTR_EL0 itself.
+ */
+static inline void maintain(const struct dual *d, size_t off, size_t len, unsigned steps)
+{
+    const char *w = (const char *)d->rw + off, *x = (const char *)d->rx + off;
+    uintptr_t line = 4u << ((ctr_el0() >> 16) & 15);
+    uintptr_t start = (uintptr_t)w & ~(line - 1);
+    for (uintptr_t p = start; p < (uintptr_t)w + len; p += line) {
+        if (steps & S_DC) {
+            dc_cvau((const void *)p);
+        }
+    }
+    if (steps & S_DSB1) {
+        dsb_ish();
+    }
+    line = 4u << (ctr_el0() & 15);
+    start = (uintptr_t)x & ~(line - 1);
+    for (uintptr_t p = start; p < (uintptr_t)x + len; p += line) {
+        if (steps & S_IC) {
+            ic_ivau((const void *)p);
+        }
+    }
+    if (steps & S_DSB2) {
+        dsb_ish();
+    }
+    if (steps & S_ISB) {
+        isb();
+    }
+}
+
+typedef int (*fn_t)(void);
+
+static inline fn_t as_fn(const void *p)
+{
+    fn_t f;
+    memcpy(&f, &p, sizeof(f));
+    return f;
+}
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * Helpers of the cmodx-check validation programs (RISC-V 64).
+ * fence.i orders instruction fetch on the executing hart only;
+ * riscv_flush_icache(2) reaches every hart of the process with flags 0,
+ * only the calling one with SYS_RISCV_FLUSH_ICACHE_LOCAL.
+ */
+#ifndef CHECK_TEST_COMMON_H
+#define CHECK_TEST_COMMON_H
+
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define RV_LI_A0(imm) (0x00000513u | ((uint32_t)(imm) << 20))   /* addi a0, zero, imm */
+#define RV_RET 0x00008067u                                       /* jalr zero, 0(ra) */
+#define NR_riscv_flush_icache 259
+#define FLUSH_LOCAL 1
+
+struct dual {
+    uint32_t *rw;
+    const uint32_t *rx;
+};
+
+static inline struct dual dual_map(size_t len)
+{
+    int fd = memfd_create("cmodx-check-test", 0);
+    if (fd < 0 || ftruncate(fd, (off_t)len) != 0) {
+        perror("memfd");
+        exit(2);
+    }
+    void *rw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *rx = mmap(NULL, len, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    if (rw == MAP_FAILED || rx == MAP_FAILED) {
+        perror("mmap");
+        exit(2);
+    }
+    close(fd);
+    return (struct dual){ rw, rx };
+}
+
+static inline void emit(uint32_t *dst, const uint32_t *code, size_t n)
+{
+    volatile uint32_t *d = dst;
+    for (size_t i = 0; i < n; i++) {
+        d[i] = code[i];
+    }
+}
+
+static inline void fence_i(void) { __asm__ volatile("fence.i" ::: "memory"); }
+
+static inline void flush_icache(const void *start, const void *end, unsigned long flags)
+{
+    if (syscall(NR_riscv_flush_icache, start, end, flags) != 0) {
+        perror("riscv_flush_icache");
+        exit(2);
+    }
+}
+
+typedef int (*fn_t)(void);
+
+static inline fn_t as_fn(const void *p)
+{
+    fn_t f;
+    memcpy(&f, &p, sizeof(f));
+    return f;
+}
+
+#endif
