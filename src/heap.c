@@ -70,6 +70,7 @@ struct run_list {
 
 struct cmodx_heap {
     pthread_mutex_t lock;
+    struct cmodx_heap *all_next; /* process-wide list, for fork */
     int fd;
     unsigned flags;
     size_t chunk_bytes, limit, granule, page;
@@ -81,6 +82,8 @@ struct cmodx_heap {
     size_t mapped, live_bytes, live_blocks, free_bytes, free_runs, meta;
     uint64_t remaps, remapped_pages;
 };
+
+static int open_backing(unsigned flags, int *fd_out);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -532,6 +535,91 @@ int cmodx_heap_contains(cmodx_heap *h, cmodx_xptr exec, cmodx_xptr *start)
     return found;
 }
 
+/* ---- fork ---------------------------------------------------------------------------
+ * The memfd is shared memory: after fork() parent and child would write
+ * into (and trap-fill, and reuse) the same code.  The child therefore gets
+ * its own copy, at the same addresses, right after fork. */
+
+static pthread_mutex_t all_heaps_lock = PTHREAD_MUTEX_INITIALIZER;
+static cmodx_heap *all_heaps;
+
+void heap_atfork_prepare(void)
+{
+    pthread_mutex_lock(&all_heaps_lock);
+    for (cmodx_heap *h = all_heaps; h; h = h->all_next)
+        pthread_mutex_lock(&h->lock);
+}
+
+void heap_atfork_parent(void)
+{
+    for (cmodx_heap *h = all_heaps; h; h = h->all_next)
+        pthread_mutex_unlock(&h->lock);
+    pthread_mutex_unlock(&all_heaps_lock);
+}
+
+/* Copy every chunk into a fresh backing file and map both views of the
+ * copy over the old ones (MAP_FIXED: same addresses, same protections). */
+static int privatise(cmodx_heap *h)
+{
+    int fd;
+    int err = open_backing(h->flags, &fd);
+    if (err)
+        return err;
+    if (ftruncate(fd, h->file_size) != 0) {
+        close(fd);
+        return errno;
+    }
+    for (size_t i = 0; i < h->nchunks && !err; i++) {
+        struct chunk *c = h->chunks[i];
+        if (pwrite(fd, c->w, c->bytes, c->file_off) != (ssize_t)c->bytes)
+            err = EIO;
+        else if (mmap(c->w, c->bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+                      c->file_off) == MAP_FAILED ||
+                 mmap(c->x, c->bytes, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd,
+                      c->file_off) == MAP_FAILED)
+            err = errno;
+    }
+    close(h->fd);
+    h->fd = fd;
+    return err;
+}
+
+void heap_atfork_child(void)
+{
+    for (cmodx_heap *h = all_heaps; h; h = h->all_next) {
+        pthread_mutex_init(&h->lock, NULL);
+        if (privatise(h) != 0) {
+            /* Without its own copy the child would corrupt the parent's
+             * code: refuse to go on rather than do that silently. */
+            static const char msg[] = "cmodx: cannot give the child its own code heap after fork\n";
+            if (write(2, msg, sizeof msg - 1) < 0) {
+            }
+            _exit(127);
+        }
+    }
+    pthread_mutex_init(&all_heaps_lock, NULL);
+}
+
+static void heap_list_add(cmodx_heap *h)
+{
+    cmodx_install_atfork();
+    pthread_mutex_lock(&all_heaps_lock);
+    h->all_next = all_heaps;
+    all_heaps = h;
+    pthread_mutex_unlock(&all_heaps_lock);
+}
+
+static void heap_list_remove(cmodx_heap *h)
+{
+    pthread_mutex_lock(&all_heaps_lock);
+    for (cmodx_heap **p = &all_heaps; *p; p = &(*p)->all_next)
+        if (*p == h) {
+            *p = h->all_next;
+            break;
+        }
+    pthread_mutex_unlock(&all_heaps_lock);
+}
+
 /* ---- creation, stats, destruction ---------------------------------------------- */
 
 static int open_backing(unsigned flags, int *fd_out)
@@ -586,6 +674,7 @@ int cmodx_heap_create(const struct cmodx_heap_config *cfg, cmodx_heap **out)
     h->chunk_bytes = round_up(cfg->chunk_bytes ? cfg->chunk_bytes : DEFAULT_CHUNK_BYTES, h->page);
     h->limit = cfg->limit_bytes;
     h->meta = sizeof *h;
+    heap_list_add(h);
     *out = h;
     return 0;
 }
@@ -594,6 +683,7 @@ void cmodx_heap_destroy(cmodx_heap *h)
 {
     if (!h)
         return;
+    heap_list_remove(h);
     for (int c = 0; c < NCLASS; c++) {
         struct free_run *r = h->cls[c].head;
         while (r) {

@@ -14,6 +14,13 @@ int cmodx_fault_active(unsigned f);
 
 size_t cmodx_page_size(void);
 
+/* fork: one handler set for the whole library (thread.c), so that domain
+ * locks are taken before heap locks, as writers take them. */
+void cmodx_install_atfork(void);
+void heap_atfork_prepare(void);
+void heap_atfork_parent(void);
+void heap_atfork_child(void);
+
 #define CMODX_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 #endif

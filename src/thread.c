@@ -209,10 +209,12 @@ static void atfork_prepare(void)
         pthread_mutex_lock(&d->writer_lock);
         pthread_mutex_lock(&d->reg_lock);
     }
+    heap_atfork_prepare(); /* writers take heap locks inside writer_lock */
 }
 
 static void atfork_parent(void)
 {
+    heap_atfork_parent();
     for (cmodx_domain *d = all_domains; d; d = d->all_next) {
         pthread_mutex_unlock(&d->reg_lock);
         pthread_mutex_unlock(&d->writer_lock);
@@ -224,6 +226,7 @@ static void atfork_parent(void)
  * threads do not exist here), and renew what belongs to the process. */
 static void atfork_child(void)
 {
+    heap_atfork_child();
     for (cmodx_domain *d = all_domains; d; d = d->all_next) {
         struct thread_rec *keep = thread_find(d), *t = d->threads;
         while (t) {
@@ -255,9 +258,14 @@ static void install_atfork(void)
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
-void domain_list_add(cmodx_domain *d)
+void cmodx_install_atfork(void)
 {
     pthread_once(&atfork_once, install_atfork);
+}
+
+void domain_list_add(cmodx_domain *d)
+{
+    cmodx_install_atfork();
     pthread_mutex_lock(&all_domains_lock);
     d->all_next = all_domains;
     all_domains = d;

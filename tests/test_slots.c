@@ -4,6 +4,7 @@
  * usage: test_slots STRATEGY [versions] [callers] */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "check.h"
@@ -17,6 +18,7 @@ static cmodx_slot slots[NSLOTS];
 static uint32_t started[NSLOTS]; /* highest version whose publish began */
 static int done;
 static unsigned long bad_calls, backwards, total_calls;
+static int running; /* callers that made their first calls */
 
 /* Version ids carry the slot in the top byte so cross-slot mixups show. */
 static uint32_t id_of(int slot, uint32_t version) { return ((uint32_t)slot << 24) | version; }
@@ -40,6 +42,8 @@ static void *caller(void *arg)
             last[s] = v;
             calls++;
         }
+        if (calls == NSLOTS)
+            __atomic_fetch_add(&running, 1, __ATOMIC_RELEASE);
         cmodx_quiescent(self);
         if (calls % 4096 == 0) { /* sometimes go offline for a moment */
             cmodx_thread_offline(self);
@@ -87,6 +91,8 @@ int main(int argc, char **argv)
     pthread_t th[16];
     for (int i = 0; i < ncallers; i++)
         pthread_create(&th[i], NULL, caller, NULL);
+    while (__atomic_load_n(&running, __ATOMIC_ACQUIRE) < ncallers)
+        sched_yield(); /* publish while every caller is calling */
     for (uint32_t v = 1; v <= versions; v++) {
         int s = (int)(v % NSLOTS);
         cmodx_xptr code = make_version(s, v);

@@ -26,8 +26,8 @@ CONFIGURE_ARGS="--enable-plugins --disable-system --disable-tools --disable-docs
 --disable-install-blobs --target-list=$TARGETS"
 CACHE=${CMODX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cmodx}
 SRC_LIST=/etc/apt/sources.list.d/cmodx-qemu-backports.sources
-BUILD_DEPS="dpkg-dev xz-utils ninja-build pkg-config libglib2.0-dev python3-venv \
-python3-setuptools flex bison gcc make"
+BUILD_DEPS="dpkg-dev xz-utils ninja-build pkg-config libglib2.0-dev zlib1g-dev \
+python3-venv python3-pip python3-distlib python3-setuptools flex bison gcc make"
 BPO_DEPS="meson python3-pycotap"
 QEMU_SRC_SUITES="trixie trixie-updates"   # Debian releases whose qemu is 10.0.x
 
@@ -62,6 +62,7 @@ if [ "$REBUILD" = 0 ] && d=$(find_cached); then
     exit 0
 fi
 
+# shellcheck disable=SC1091
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 [ -n "$codename" ] || die "cannot read VERSION_CODENAME from /etc/os-release"
 
@@ -97,7 +98,8 @@ archive_of_machine() {
     done
 }
 
-ensure_sources() {
+# The apt sources entry this script adds, derived from the configured archive.
+sources_text() {
     line=$(archive_of_machine | head -n 1)
     uri=$(printf '%s' "$line" | cut -f1)
     signed=$(printf '%s' "$line" | cut -f2)
@@ -106,26 +108,29 @@ ensure_sources() {
     # archive may have moved the backport's pool files on to the newer stable
     # release's 10.0.x, so its source index is listed too (source only: no
     # binary from it can be installed by accident).
+    echo "# Added by cmodx tools/check/build-qemu.sh (qemu source, meson, pycotap)."
+    echo "Types: deb deb-src"
+    echo "URIs: $uri"
+    echo "Suites: $codename-backports"
+    echo "Components: main"
+    [ -n "$signed" ] && echo "Signed-By: $signed"
+    echo
+    echo "Types: deb-src"
+    echo "URIs: $uri"
+    echo "Suites: $QEMU_SRC_SUITES"
+    echo "Components: main"
+    [ -n "$signed" ] && echo "Signed-By: $signed"
+    return 0
+}
+
+ensure_sources() {
     tmp=$(mktemp)
-    {
-        echo "# Added by cmodx tools/check/build-qemu.sh (qemu source, meson, pycotap)."
-        echo "Types: deb deb-src"
-        echo "URIs: $uri"
-        echo "Suites: $codename-backports"
-        echo "Components: main"
-        [ -n "$signed" ] && echo "Signed-By: $signed"
-        echo
-        echo "Types: deb-src"
-        echo "URIs: $uri"
-        echo "Suites: $QEMU_SRC_SUITES"
-        echo "Components: main"
-        [ -n "$signed" ] && echo "Signed-By: $signed"
-    } > "$tmp"
+    sources_text > "$tmp"
     if ! cmp -s "$tmp" "$SRC_LIST"; then
-        log "adding deb-src/$codename-backports entries from the configured archive $uri"
+        log "adding deb-src/$codename-backports entries from the configured archive"
         mv "$tmp" "$SRC_LIST"
         chmod 644 "$SRC_LIST"
-        apt-get update -qq
+        apt-get update -qq >&2
     else
         rm -f "$tmp"
     fi
@@ -133,15 +138,22 @@ ensure_sources() {
 
 install_deps() {
     if [ "$(id -u)" != 0 ]; then
-        log "not root: run, as root, the equivalent of"
-        log "  apt-get install -y $BUILD_DEPS"
-        log "  apt-get install -y -t $codename-backports $BPO_DEPS"
-        log "(after adding deb and deb-src entries for $codename-backports),"
-        log "then run this script again."
+        log "not root: run these commands as root, then run this script again:"
+        {
+            echo "cat > $SRC_LIST <<'END'"
+            sources_text
+            echo "END"
+            echo "apt-get update"
+            echo "apt-get install -y --no-install-recommends $BUILD_DEPS"
+            echo "apt-get install -y --no-install-recommends -t $codename-backports $BPO_DEPS"
+        } >&2
         exit 2
     fi
     export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    # shellcheck disable=SC2086 # package lists
     apt-get install -y -q --no-install-recommends $BUILD_DEPS >&2
+    # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends -t "$codename-backports" $BPO_DEPS >&2
 }
 
@@ -192,10 +204,10 @@ patch_ctr() {
 }
 patch_ctr
 mkdir -p "$work/src/build"
+# Debian's meson is a module of the system python, not of any other python3
+# first in PATH (pyenv, venvs).  The configure line is split on purpose.
+# shellcheck disable=SC2086
 (cd "$work/src/build" &&
-    # shellcheck disable=SC2086 # word splitting of the configure line is wanted
-    # Debian's meson is a module of the system python, not of any other
-    # python3 first in PATH (pyenv, venvs).
     ../configure --python=/usr/bin/python3 --prefix="$dest" $CONFIGURE_ARGS >&2 &&
     ninja -j"$(nproc)" >&2 &&
     ninja install >&2)

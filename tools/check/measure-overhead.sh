@@ -20,22 +20,21 @@ while getopts n:L: opt; do
     *) exit 2 ;;
     esac
 done
-qemu_dir=$("$HERE/cmodx-check" --build)
-plugin=$(ls -t "${CMODX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cmodx}"/plugin-*/libcmodx-check.so | head -n 1)
+built=$("$HERE/cmodx-check" --build)
+qemu_dir=$(echo "$built" | sed -n 1p)
+plugin=$(echo "$built" | sed -n 2p)
 
 now() { date +%s.%N; }
 
-# median_time CMD...: median wall seconds of $reps runs
-median_time() {
-    i=0
-    while [ "$i" -lt "$reps" ]; do
-        t0=$(now)
-        "$@" >/dev/null 2>&1 || true
-        t1=$(now)
-        awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }' 
-        i=$((i + 1))
-    done | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+# wall seconds of one run of CMD...
+wall() {
+    t0=$(now)
+    "$@" >/dev/null 2>&1 || true
+    t1=$(now)
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
 }
+
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 arch_of() {
     case $(od -An -t u2 -j 18 -N 2 "$1" | tr -d ' ') in
@@ -45,7 +44,7 @@ arch_of() {
 
 printf '%-44s %8s %8s %8s %7s %7s\n' program plain plugin wrapper ratio-p ratio-w
 tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
+trap 'rm -f "$tmp" "$tmp.p" "$tmp.g" "$tmp.w"' EXIT
 while IFS= read -r line; do
     [ -n "$line" ] || continue
     # shellcheck disable=SC2086 # a command line
@@ -54,10 +53,20 @@ while IFS= read -r line; do
     q="$qemu_dir/bin/qemu-$arch"
     root=$sysroot
     [ -n "$root" ] || root=/usr/$( [ "$arch" = arm ] && echo arm-linux-gnueabihf || echo "$arch-linux-gnu")
-    plain=$(median_time "$q" -L "$root" "$@")
-    plug=$(CMODX_QEMU_CTR_EL0=0x80038003 median_time "$q" -L "$root" \
-        -plugin "$plugin,log=/dev/null" "$@")
-    wrap=$(median_time "$HERE/cmodx-check" -L "$root" --log-file=/dev/null -- "$@")
+    # The three ways alternate within each repetition, so that a change of
+    # machine load hits them alike.
+    : > "$tmp.p"; : > "$tmp.g"; : > "$tmp.w"
+    i=0
+    while [ "$i" -lt "$reps" ]; do
+        wall "$q" -L "$root" "$@" >> "$tmp.p"
+        CMODX_QEMU_CTR_EL0=0x80038003 wall "$q" -L "$root" \
+            -plugin "$plugin,log=/dev/null" "$@" >> "$tmp.g"
+        wall "$HERE/cmodx-check" -L "$root" --log-file=/dev/null -- "$@" >> "$tmp.w"
+        i=$((i + 1))
+    done
+    plain=$(median < "$tmp.p")
+    plug=$(median < "$tmp.g")
+    wrap=$(median < "$tmp.w")
     rp=$(awk -v a="$plug" -v b="$plain" 'BEGIN { printf "%.4f", a / b }')
     rw=$(awk -v a="$wrap" -v b="$plain" 'BEGIN { printf "%.4f", a / b }')
     echo "$rp $rw" >> "$tmp"

@@ -43,13 +43,13 @@ cross_cc() {
 
 pass=0 fail=0
 # Normalise a kind list: sorted, unique, comma separated; "clean" if empty.
-norm() { tr ', ' '\n\n' | grep -v '^$' | grep -v '^clean$' | sort -u | paste -sd, - | sed 's/^$/clean/'; }
+norm() { tr ' ,' '\n' | grep -v '^$' | grep -v '^clean$' | sort -u | paste -sd, - | sed 's/^$/clean/'; }
 
 run_one() { # arch name binary spec
     arch=$1 name=$2 bin=$3 spec=$4
     expect=$(printf '%s' "${spec#*=>}" | norm)
     args=${spec%%=>*}
-    opts= pargs=
+    opts='' pargs=''
     for a in $args; do
         case $a in
         --*) opts="$opts $a" ;;
@@ -64,7 +64,7 @@ run_one() { # arch name binary spec
     got=$(sed -n 's/^cmodx-check: hazard \([a-z-]*\) .*/\1/p' "$log" 2>/dev/null | norm)
     want_st=0
     [ "$expect" = clean ] || want_st=99
-    label="$arch/$name${pargs:+ $pargs}${opts:+ [$(echo $opts)]}"
+    label="$arch/$name${pargs:+ $pargs}${opts:+ [${opts# }]}"
     if [ "$got" = "$expect" ] && [ "$st" = "$want_st" ]; then
         pass=$((pass + 1))
         printf 'PASS  %-48s %s\n' "$label" "$got"

@@ -141,14 +141,37 @@ static void set_stage(struct bpage *bp, struct word *w, enum stage st, uint64_t 
     __atomic_store_n(&bp->pending, bp->pending + d, __ATOMIC_RELAXED);
 }
 
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return (x > y) - (x < y);
+}
+
+/* Drop repeated pages from v's list (a thread that never issues a DSB
+ * would otherwise grow it without bound). */
+static void compact_wait(struct vcpu *v)
+{
+    qsort(v->wait, v->nwait, sizeof(*v->wait), cmp_ptr);
+    size_t n = 0;
+    for (size_t k = 0; k < v->nwait; k++) {
+        if (n == 0 || v->wait[n - 1] != v->wait[k]) {
+            v->wait[n++] = v->wait[k];
+        }
+    }
+    v->nwait = n;
+}
+
 static void wait_on(struct vcpu *v, struct bpage *bp)
 {
     if (v->nwait && v->wait[v->nwait - 1] == bp) {
         return;
     }
     if (v->nwait == v->capwait) {
-        v->capwait = v->capwait ? 2 * v->capwait : 16;
-        v->wait = realloc(v->wait, v->capwait * sizeof(*v->wait));
+        compact_wait(v);
+        if (v->nwait * 2 >= v->capwait) {
+            v->capwait = v->capwait ? 2 * v->capwait : 16;
+            v->wait = realloc(v->wait, v->capwait * sizeof(*v->wait));
+        }
     }
     v->wait[v->nwait++] = bp;
 }

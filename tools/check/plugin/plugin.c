@@ -106,7 +106,9 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
     }
     struct vcpu *v = cur(idx);
     v->live = true;
-    v->label = ++nlabels;
+    /* Labels name threads in reports; past 65535 threads they stop being
+     * unique (0 reads "an unknown thread"). */
+    v->label = nlabels < UINT16_MAX ? ++nlabels : 0;
     v->tid = (int)syscall(SYS_gettid);
     v->nwait = 0;
     label_tid[v->label] = v->tid;
@@ -141,6 +143,18 @@ static bool settled(struct vcpu *v, const struct xinsn *x, unsigned first, unsig
     return true;
 }
 
+/*
+ * Another thread's store reaches memory before its callback updates the
+ * model: while the model's copy of the bytes still equals the translated
+ * ones, the difference is that store, not a stale translation.
+ */
+static bool store_in_flight(const struct xinsn *x)
+{
+    unsigned off = (unsigned)(x->vaddr & (PAGE_SIZE - 1));
+    return x->bp->shadow && off + x->size <= PAGE_SIZE &&
+           memcmp(x->bp->shadow + off, x->bytes, x->size) == 0;
+}
+
 static void check_exec(unsigned int idx, void *ud)
 {
     const struct xinsn *x = ud;
@@ -169,7 +183,7 @@ static void check_exec(unsigned int idx, void *ud)
             break;
         }
     }
-    if (stale && !hazard && settled(v, x, first, last)) {
+    if (stale && !hazard && settled(v, x, first, last) && !store_in_flight(x)) {
         memcpy(&mem, x->haddr, x->size);
         report_add(K_STALE_TRANSLATION, v, x->vaddr, insn, mem, 0, 0);
     }
@@ -207,6 +221,9 @@ static void on_maint(unsigned int idx, void *ud)
     unsigned rt = (unsigned)(u >> 8);
     struct vcpu *v = cur(idx);
     uint64_t addr = (m == M_DC || m == M_IC) ? read_reg(rt) : 0;
+    /* Linux runs AArch64 user space with top-byte-ignore: a tagged
+     * pointer names the same line. */
+    addr &= 0x00ffffffffffffffull;
     pthread_mutex_lock(&model_lock);
     switch (m) {
     case M_DC: model_dc(v, addr); break;
@@ -427,9 +444,10 @@ static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, i
         maps_unmap(a[0], a[1]);
     } else if (num == sn.mremap && ok) {
         maps_move(a[0], a[1], (uint64_t)ret, a[2]);
-    } else if (num == sn.membarrier && ret >= 0 && a[0] == 32) {
+    } else if (num == sn.membarrier && ret >= 0 && a[0] == 32 && !(a[1] & 1)) {
         /* MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: every thread has
-         * executed a core serialising instruction when it returns. */
+         * executed a core serialising instruction when it returns (with
+         * MEMBARRIER_CMD_FLAG_CPU only those on one CPU: not counted). */
         model_global_sync();
     }
     /* Returning from the syscall exception is context synchronising on

@@ -99,6 +99,38 @@ void report_add(enum kind k, const struct vcpu *v, uint64_t pc, uint32_t insn,
     order[nreports++] = r;
 }
 
+/*
+ * "file+0xoffset" for a guest pc, from the host's /proc/self/maps (guest
+ * memory is host memory at guest_base): what addr2line wants, where the
+ * load address of a PIE or a library would mean nothing.
+ */
+static void where(char *buf, size_t n, uint64_t pc)
+{
+    buf[0] = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f || !guest_base_known) {
+        if (f) {
+            fclose(f);
+        }
+        return;
+    }
+    uint64_t host = pc + (uint64_t)guest_base;
+    char line[4096];
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long long lo, hi, off;
+        int path = 0;
+        if (sscanf(line, "%llx-%llx %*s %llx %*s %*s %n", &lo, &hi, &off, &path) < 3 ||
+            host < lo || host >= hi || !path || line[path] != '/') {
+            continue;
+        }
+        line[strcspn(line, "\n")] = 0;
+        const char *base = strrchr(line + path, '/') + 1;
+        snprintf(buf, n, " (%s+0x%llx)", base, (unsigned long long)(host - lo + off));
+        break;
+    }
+    fclose(f);
+}
+
 static void thread_name(char *buf, size_t n, uint16_t label)
 {
     if (label == 0) {
@@ -110,18 +142,20 @@ static void thread_name(char *buf, size_t n, uint16_t label)
 
 static void print_one(FILE *f, const struct report *r, bool idc)
 {
-    char ex[64], wr[64];
+    char ex[64], wr[64], wx[300], ws[300];
+    where(wx, sizeof(wx), r->exec_pc);
+    where(ws, sizeof(ws), r->store_pc);
     thread_name(ex, sizeof(ex), r->exec_label);
     thread_name(wr, sizeof(wr), r->writer_label);
     fprintf(f, "cmodx-check: hazard %s (x%llu)\n", kind_names[r->kind],
             (unsigned long long)r->count);
-    fprintf(f, "    executed  pc 0x%llx by %s, instruction 0x%08x\n",
-            (unsigned long long)r->exec_pc, ex, r->insn);
+    fprintf(f, "    executed  pc 0x%llx%s by %s, instruction 0x%08x\n",
+            (unsigned long long)r->exec_pc, wx, ex, r->insn);
     if (r->kind == K_STALE_TRANSLATION) {
         fprintf(f, "    memory    holds 0x%08x at that address\n", r->mem);
     } else if (r->store_pc) {
-        fprintf(f, "    written   by %s, store at pc 0x%llx\n", wr,
-                (unsigned long long)r->store_pc);
+        fprintf(f, "    written   by %s, store at pc 0x%llx%s\n", wr,
+                (unsigned long long)r->store_pc, ws);
     } else {
         fprintf(f, "    written   before the page was first maintained or made executable "
                    "(store not seen)\n");

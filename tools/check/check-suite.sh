@@ -1,0 +1,62 @@
+#!/bin/sh
+# check-suite.sh — build the library's test suite for an architecture and
+# run it (ctest) with cmodx-check as the emulator: every test must pass and
+# no hazard may be reported (a test with hazards exits 99 and fails).
+#
+# Usage: tools/check/check-suite.sh [-o BUILD_ROOT] [-m MUTANT] [ARCH...]
+#   ARCH: aarch64 (default), arm, riscv64
+#   -m MUTANT: build with -DCMODX_MUTANT=MUTANT (the run is then expected
+#              to report hazards; the script prints them and their kinds)
+# Prints one line per architecture:
+#   ARCH: P passed, F failed, H distinct hazards (kind count, ...)
+# and exits non-zero when a test failed.
+set -u
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+out='' mutant=''
+while getopts o:m: opt; do
+    case $opt in
+    o) out=$OPTARG ;;
+    m) mutant=$OPTARG ;;
+    *) exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+if [ -z "$out" ]; then
+    out=$(mktemp -d "${TMPDIR:-/tmp}/cmodx-check-suite.XXXXXX")
+    trap 'rm -rf "$out"' EXIT INT TERM
+fi
+mkdir -p "$out"
+"$HERE/cmodx-check" --build >/dev/null || exit 1
+
+status=0
+[ $# -gt 0 ] || set -- aarch64
+for arch in "$@"; do
+    case $arch in
+    aarch64) tc=aarch64-linux-gnu ;;
+    arm) tc=arm-linux-gnueabihf ;;
+    riscv64) tc=riscv64-linux-gnu ;;
+    *) echo "unknown architecture $arch" >&2; exit 2 ;;
+    esac
+    b="$out/$arch${mutant:+-$mutant}"
+    if ! cmake -S "$ROOT" -B "$b" -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/toolchains/$tc.cmake" \
+        -DCMODX_EMULATOR="$HERE/cmodx-check" ${mutant:+-DCMODX_MUTANT=$mutant} \
+        >"$b.configure.log" 2>&1 ||
+        ! cmake --build "$b" -j "$(nproc)" >"$b.build.log" 2>&1; then
+        echo "$arch: build failed (see $b.build.log)"
+        status=1
+        continue
+    fi
+    (cd "$b" && ctest -V -j "$(nproc)" >"$b.test.log" 2>&1)
+    st=$?
+    passed=$(grep -c 'Test *#[0-9]*: .* Passed' "$b.test.log")
+    failed=$(grep -c 'Test *#[0-9]*: .*\*\*\*' "$b.test.log")
+    hazards=$(sed -n 's/.*cmodx-check: summary: .* hazards (\([0-9][0-9]*\) distinct).*/\1/p' "$b.test.log" |
+        awk '{ n += $1 } END { print n + 0 }')
+    kinds=$(sed -n 's/.*cmodx-check: hazard \([a-z-]*\) .*/\1/p' "$b.test.log" | sort | uniq -c |
+        awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $2, $1 }')
+    echo "$arch${mutant:+ (mutant $mutant)}: $passed passed, $failed failed, $hazards distinct hazards${kinds:+ ($kinds)}"
+    [ "$st" -eq 0 ] || status=1
+done
+exit $status

@@ -1,0 +1,405 @@
+/*
+ * tools/torture/run.c - the caller and writer threads of cmodx-torture.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "torture.h"
+
+typedef uint32_t (*ident_fn)(void);
+
+static ident_fn as_fn(const void *p)
+{
+    ident_fn f;
+    memcpy(&f, &p, sizeof f);
+    return f;
+}
+
+/* xorshift64*: cheap, and reproducible from --seed per thread. */
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 0x2545f4914f6cdd1dull;
+}
+
+static uint64_t thread_seed(int index)
+{
+    uint64_t s = T.opt.seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(index + 1));
+    return s ? s : 1;
+}
+
+static int stopping(void)
+{
+    return __atomic_load_n(&T.stop, __ATOMIC_ACQUIRE);
+}
+
+/* Count an invalid observation (the caller printed it). */
+void note_invalid(struct counters *c)
+{
+    __atomic_store_n(&c->invalid, c->invalid + 1, __ATOMIC_RELAXED);
+    if (T.opt.fail_fast)
+        __atomic_store_n(&T.stop, 1, __ATOMIC_RELEASE);
+}
+
+/* ---- callers -------------------------------------------------------------- */
+
+/* What a caller saw around one call of slot S. */
+struct observation {
+    int slot;
+    uint64_t completed; /* COMPLETED before the call: the floor */
+    uint64_t started;   /* STARTED before the call: the age reference */
+    uint64_t started_after;
+    uint64_t last;      /* this caller's previous version of the slot */
+    const void *target;
+    uint32_t result;
+};
+
+static void report_invalid(const struct observation *o, const char *what, uint64_t v)
+{
+    unsigned n = __atomic_fetch_add(&T.reported, 1, __ATOMIC_RELAXED);
+    if (n >= 10) {
+        if (n == 10)
+            fprintf(stderr, "cmodx-torture: (further invalid observations not shown)\n");
+        return;
+    }
+    fprintf(stderr,
+            "cmodx-torture: INVALID: %s: slot %d returned %#x (slot %u, version %llu) from "
+            "block %p; before the call completed %llu, started %llu; after it started %llu; "
+            "this caller last saw version %llu\n",
+            what, o->slot, o->result, o->result >> VERSION_BITS, (unsigned long long)v,
+            o->target, (unsigned long long)o->completed, (unsigned long long)o->started,
+            (unsigned long long)o->started_after, (unsigned long long)o->last);
+    history_print((uintptr_t)o->target);
+}
+
+/* Check one observation; returns the full version seen, or UINT64_MAX if
+ * the result is not a version of the slot at all. */
+static uint64_t check(const struct observation *o, struct counters *c)
+{
+    uint32_t low = o->result & VERSION_MASK;
+    uint64_t back = (uint32_t)(o->started_after - low) & VERSION_MASK;
+    if ((int)(o->result >> VERSION_BITS) != o->slot || back > o->started_after) {
+        report_invalid(o, "not a version published for this slot", low);
+        note_invalid(c);
+        return UINT64_MAX;
+    }
+    uint64_t v = o->started_after - back;
+    if (v < o->last) {
+        report_invalid(o, "version went backwards", v);
+        note_invalid(c);
+    } else if (v < o->completed) {
+        report_invalid(o, "older than the protocol allows (a newer publish had returned)", v);
+        note_invalid(c);
+    }
+    if (v > o->started)
+        c->newer++;
+    else
+        c->age[o->started - v < AGE_BUCKETS ? o->started - v : AGE_BUCKETS - 1]++;
+    return v;
+}
+
+static void call_once(cmodx_thread *self, int s, uint64_t *last, uint64_t *rng,
+                      struct counters *c)
+{
+    struct slot_state *st = &T.slots[s];
+    struct observation o = {.slot = s, .last = last[s]};
+    o.completed = __atomic_load_n(&st->completed, __ATOMIC_ACQUIRE);
+    o.started = __atomic_load_n(&st->started, __ATOMIC_ACQUIRE);
+    o.target = cmodx_slot_target(&st->slot, self);
+    /* Hold the loaded target across a possible publish and free: the
+     * grace period must wait for us. */
+    if (T.opt.yield_one_in && rnd(rng) % (uint64_t)T.opt.yield_one_in == 0)
+        sched_yield();
+    o.result = as_fn(o.target)();
+    o.started_after = __atomic_load_n(&st->started, __ATOMIC_ACQUIRE);
+    uint64_t v = check(&o, c);
+    if (v != UINT64_MAX && v > last[s])
+        last[s] = v;
+    __atomic_store_n(&c->calls, c->calls + 1, __ATOMIC_RELAXED);
+}
+
+void *caller_main(void *arg)
+{
+    int index = (int)(intptr_t)arg;
+    struct counters *c = &T.thr[index];
+    uint64_t rng = thread_seed(index);
+    uint64_t *last = calloc((size_t)T.opt.slots, sizeof *last);
+    cmodx_thread *self;
+    if (!last || cmodx_thread_register(T.dom, &self) != 0) {
+        fprintf(stderr, "cmodx-torture: caller %d: register: %s\n", index, cmodx_last_error());
+        __atomic_store_n(&T.failed_setup, 1, __ATOMIC_RELAXED);
+        free(last);
+        return NULL;
+    }
+    witness_thread_start(c);
+    witness_online(c);
+    while (!stopping()) {
+        call_once(self, (int)(rnd(&rng) % (uint64_t)T.opt.slots), last, &rng, c);
+        cmodx_quiescent(self);
+        if (c->calls % 4096 == 0) { /* offline for a moment now and then */
+            witness_offline(c);
+            cmodx_thread_offline(self);
+            sched_yield();
+            cmodx_thread_online(self);
+            witness_online(c);
+        }
+    }
+    witness_offline(c);
+    cmodx_thread_unregister(T.dom);
+    free(last);
+    return NULL;
+}
+
+/* ---- writers -------------------------------------------------------------- */
+
+static void fatal(const char *what)
+{
+    fprintf(stderr, "cmodx-torture: %s: %s\n", what, cmodx_last_error());
+    __atomic_store_n(&T.failed_setup, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&T.stop, 1, __ATOMIC_RELEASE);
+}
+
+/* Allocate, waiting for grace periods while the heap is full. */
+static int alloc_block(size_t size, cmodx_block *b, struct counters *c)
+{
+    for (int tries = 0; tries < 1000 && !stopping(); tries++) {
+        int err = cmodx_block_alloc(T.heap, size, b);
+        if (err != ENOMEM)
+            return err;
+        c->alloc_retries++;
+        if (cmodx_reclaim_poll(T.dom) == 0)
+            cmodx_synchronize(T.dom, 10000);
+    }
+    return ENOMEM;
+}
+
+static size_t pick_size(uint64_t *rng)
+{
+    size_t span = T.opt.block_max - T.opt.block_min + 1;
+    size_t size = T.opt.block_min + (size_t)(rnd(rng) % span);
+    size_t need = cmodx_emit_return_u32_size();
+    return size < need ? need : size;
+}
+
+/* A writer runs its new block itself (the JIT pattern "write, then call"):
+ * cmodx_make_visible() must have synchronised this thread. */
+static void writer_call(const cmodx_block *b, uint32_t id, int s, uint64_t v, struct counters *c)
+{
+    if (cmodx_make_visible(b->exec, cmodx_emit_return_u32_size()) != 0) {
+        fatal("cmodx_make_visible");
+        return;
+    }
+    uint32_t r = as_fn(b->exec.ptr)();
+    c->writer_calls++;
+    if (r != id) {
+        note_invalid(c);
+        fprintf(stderr, "cmodx-torture: INVALID: writer ran its new block %p for slot %d "
+                "version %llu and got %#x instead of %#x\n", b->exec.ptr, s,
+                (unsigned long long)v, r, id);
+        history_print((uintptr_t)b->exec.ptr);
+    }
+}
+
+/* Write version V of slot S into a new block. */
+static int make_version(int s, uint64_t v, uint64_t *rng, cmodx_block *b, struct counters *c)
+{
+    int err = alloc_block(pick_size(rng), b, c);
+    if (err) {
+        if (!stopping())
+            fatal("cmodx_block_alloc (heap limit too small for the slots?)");
+        return err;
+    }
+    uint32_t id = identity(s, v);
+    size_t n = cmodx_emit_return_u32(b->write, b->size, id);
+    cmodx_wptr rest = {(char *)b->write.ptr + n};
+    cmodx_emit_trap_fill(rest, b->size - n); /* a jump past the return traps */
+    if (history_note((uintptr_t)b->exec.ptr, b->size, EV_ALLOC, s, v))
+        __atomic_fetch_add(&T.reused_blocks, 1, __ATOMIC_RELAXED);
+    if (T.opt.writer_calls)
+        writer_call(b, id, s, v, c);
+    return 0;
+}
+
+/* Take N publishes from the --publishes budget; 0 when it is spent. */
+static int take_budget(int n)
+{
+    if (!T.opt.publishes)
+        return n;
+    uint64_t left = __atomic_load_n(&T.publish_budget, __ATOMIC_RELAXED);
+    do {
+        if (left == 0) {
+            __atomic_store_n(&T.stop, 1, __ATOMIC_RELEASE);
+            return 0;
+        }
+    } while (!__atomic_compare_exchange_n(&T.publish_budget, &left,
+                                          left - (left < (uint64_t)n ? left : (uint64_t)n), 0,
+                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    return left < (uint64_t)n ? (int)left : n;
+}
+
+/* A block that was never switched in: free it at once, untouched by any
+ * caller. */
+static void discard(const cmodx_block *b, int s, uint64_t v)
+{
+    history_note((uintptr_t)b->exec.ptr, b->size, EV_UNPUBLISHED_FREE, s, v);
+    cmodx_block_free(T.heap, b->exec);
+}
+
+static void publish_failed(int err, const cmodx_block *b, int s, uint64_t v)
+{
+    discard(b, s, v);
+    fprintf(stderr, "cmodx-torture: publish of slot %d version %llu failed: %s (%s)\n", s,
+            (unsigned long long)v, cmodx_strerror(err), cmodx_last_error());
+    __atomic_fetch_add(&T.publish_errors, 1, __ATOMIC_RELAXED);
+}
+
+static void published(const cmodx_block *b, int s, uint64_t v, struct counters *c)
+{
+    history_note((uintptr_t)b->exec.ptr, b->size, EV_PUBLISH, s, v);
+    __atomic_store_n(&T.slots[s].completed, v, __ATOMIC_RELEASE);
+    __atomic_store_n(&c->publishes, c->publishes + 1, __ATOMIC_RELAXED);
+}
+
+static void publish_one(int s, uint64_t *rng, struct counters *c)
+{
+    struct slot_state *st = &T.slots[s];
+    uint64_t v = st->started + 1; /* only this writer writes the slot's counters */
+    cmodx_block b;
+    if (make_version(s, v, rng, &b, c) != 0)
+        return;
+    __atomic_store_n(&st->started, v, __ATOMIC_RELEASE);
+    struct witness w;
+    witness_before(&w);
+    int err = cmodx_slot_publish(&st->slot, b.exec, cmodx_emit_return_u32_size(),
+                                 CMODX_RETIRE_OLD, NULL);
+    if (err) {
+        publish_failed(err, &b, s, v);
+        return;
+    }
+    witness_after(&w, s, v, c);
+    published(&b, s, v, c);
+}
+
+/* Switch N distinct slots of this writer with one batch. */
+static void publish_batch(const int *ss, int n, uint64_t *rng, struct counters *c)
+{
+    cmodx_block b[4];
+    uint64_t v[4];
+    cmodx_batch *batch;
+    if (cmodx_batch_begin(T.dom, &batch) != 0) {
+        fatal("cmodx_batch_begin");
+        return;
+    }
+    int made = 0, err = 0, unmade = 0;
+    for (; made < n; made++) {
+        v[made] = T.slots[ss[made]].started + 1;
+        if ((unmade = make_version(ss[made], v[made], rng, &b[made], c)) != 0)
+            break;
+        err = cmodx_batch_add(batch, &T.slots[ss[made]].slot, b[made].exec,
+                              cmodx_emit_return_u32_size(), CMODX_RETIRE_OLD);
+        if (err) {
+            cmodx_block_free(T.heap, b[made].exec);
+            break;
+        }
+        __atomic_store_n(&T.slots[ss[made]].started, v[made], __ATOMIC_RELEASE);
+    }
+    struct witness w;
+    witness_before(&w);
+    if (!err && !unmade) {
+        err = cmodx_batch_commit(batch, NULL); /* frees the batch, even on error */
+        if (!err)
+            witness_after(&w, ss[0], v[0], c);
+    } else
+        cmodx_batch_abort(batch);
+    for (int i = 0; i < made; i++) {
+        if (unmade) /* out of heap while stopping, or already reported */
+            discard(&b[i], ss[i], v[i]);
+        else if (err)
+            publish_failed(err, &b[i], ss[i], v[i]);
+        else
+            published(&b[i], ss[i], v[i], c);
+    }
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* --pace: let every caller make opt.pace calls before the next publish,
+ * so that each new block is run right after its switch (a missing
+ * synchronisation then shows as a hazard under cmodx-check). */
+static void pace(void)
+{
+    uint64_t target[TORTURE_MAX_THREADS];
+    for (int i = 0; i < T.opt.callers; i++)
+        target[i] = __atomic_load_n(&T.thr[i].calls, __ATOMIC_RELAXED) + (uint64_t)T.opt.pace;
+    double deadline = now_s() + 1.0;
+    for (int i = 0; i < T.opt.callers && !stopping(); i++)
+        while (__atomic_load_n(&T.thr[i].calls, __ATOMIC_RELAXED) < target[i] &&
+               !stopping() && now_s() < deadline)
+            sched_yield();
+}
+
+/* The slots writer INDEX owns: S with S % writers == INDEX. */
+static int own_slot(int index, uint64_t *rng)
+{
+    int mine = (T.opt.slots - index + T.opt.writers - 1) / T.opt.writers;
+    return index + T.opt.writers * (int)(rnd(rng) % (uint64_t)mine);
+}
+
+static void writer_step(int index, uint64_t *rng, struct counters *c)
+{
+    int mine = (T.opt.slots - index + T.opt.writers - 1) / T.opt.writers;
+    if (T.opt.batch_one_in && mine > 1 && rnd(rng) % (uint64_t)T.opt.batch_one_in == 0) {
+        int ss[4], n = mine < 4 ? mine : 2 + (int)(rnd(rng) % 3);
+        int first = (int)(rnd(rng) % (uint64_t)mine);
+        for (int i = 0; i < n; i++) /* N distinct slots, consecutive among mine */
+            ss[i] = index + T.opt.writers * ((first + i) % mine);
+        n = take_budget(n);
+        if (n > 0)
+            publish_batch(ss, n, rng, c);
+    } else if (take_budget(1)) {
+        publish_one(own_slot(index, rng), rng, c);
+    }
+    if (T.opt.pace)
+        pace();
+}
+
+void *writer_main(void *arg)
+{
+    int index = (int)(intptr_t)arg;
+    struct counters *c = &T.thr[T.opt.callers + index];
+    uint64_t rng = thread_seed(T.opt.callers + index);
+    while (!stopping())
+        writer_step(index, &rng, c);
+    return NULL;
+}
+
+/* Version 0 of every slot, written and made visible before any caller
+ * exists, so slot init needs no publish. */
+int slots_setup(void)
+{
+    uint64_t rng = thread_seed(-1);
+    for (int s = 0; s < T.opt.slots; s++) {
+        cmodx_block b;
+        if (make_version(s, 0, &rng, &b, &T.thr[T.opt.callers]) != 0)
+            return -1;
+        if (cmodx_make_visible(b.exec, cmodx_emit_return_u32_size()) != 0 ||
+            cmodx_slot_init(T.dom, &T.slots[s].slot, b.exec) != 0) {
+            fatal("slot setup");
+            return -1;
+        }
+        history_note((uintptr_t)b.exec.ptr, b.size, EV_PUBLISH, s, 0);
+    }
+    return 0;
+}
