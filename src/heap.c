@@ -12,12 +12,13 @@
  * coalesced and kept in size classes, each ordered by the time the space was
  * freed, so allocation takes the fitting run freed longest ago.
  *
- * Address recycling: qemu-user (and, on hardware, nothing else) may keep
- * running an old translation of code rewritten through the write view.
- * Mapping the execute view afresh drops it, and on hardware costs only the
- * system call.  So free() remaps the block's pages after trap-filling them
- * (a late executor then really traps), and alloc() remaps again any page
- * that was freed into since (someone may have executed the trap fill).
+ * Address recycling, by page: qemu-user (and, on hardware, nothing else)
+ * may keep running an old translation of code rewritten through the write
+ * view.  Mapping the execute view afresh drops it, and on hardware costs
+ * only the system call.  A page that was freed into is "dirty"; alloc()
+ * remaps the dirty pages under a block before handing it out, once per
+ * page and reuse.  free() also remaps pages that become entirely free, so
+ * that a late executor traps on the fill even under the emulator.
  * Neighbouring live blocks on a remapped page are unaffected: the new
  * mapping has the same bytes, and MAP_FIXED replaces the old one under the
  * mm's write lock, so a concurrent fetch waits rather than faults.
@@ -60,7 +61,7 @@ struct chunk {
     uint8_t *state;          /* enum granule_state, per granule */
     uint32_t *len;           /* run length at a run's head (and free tail) */
     struct free_run **run;   /* free-list node at a free run's head */
-    uint8_t *page_dirty;     /* freed into since its exec view was mapped */
+    uint8_t *dirty;          /* per granule: freed since its page was remapped */
     size_t pages;
 };
 
@@ -180,21 +181,35 @@ static void page_span(struct cmodx_heap *h, uint32_t g, uint32_t n, size_t *firs
     *last = ((size_t)(g + n) * h->granule - 1) / h->page;
 }
 
-/* Remap every dirty page under granules [g, g+n), in maximal runs. */
+/* Stale translations belong to addresses that ran code, so dirtiness is
+ * tracked per granule: a freed granule may have one, a granule that was
+ * free since its page was last mapped cannot.  A remap is per page, and
+ * cleans every granule of the page. */
+static int page_has_dirty(struct cmodx_heap *h, const struct chunk *c, size_t page,
+                          uint32_t g, uint32_t n)
+{
+    uint32_t per_page = (uint32_t)(h->page / h->granule);
+    uint32_t lo = (uint32_t)page * per_page, hi = lo + per_page;
+    if (lo < g)
+        lo = g;
+    if (hi > g + n)
+        hi = g + n;
+    return memchr(c->dirty + lo, 1, hi - lo) != NULL;
+}
+
+/* Remap the pages under granules [g, g+n) where those granules are dirty. */
 static int remap_dirty(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n)
 {
     size_t p, last;
+    uint32_t per_page = (uint32_t)(h->page / h->granule);
     page_span(h, g, n, &p, &last);
-    while (p <= last) {
-        if (!c->page_dirty[p]) { p++; continue; }
-        size_t q = p;
-        while (q <= last && c->page_dirty[q])
-            q++;
-        int err = remap_pages(h, c, p, q - p);
+    for (; p <= last; p++) {
+        if (!page_has_dirty(h, c, p, g, n))
+            continue;
+        int err = remap_pages(h, c, p, 1);
         if (err)
             return err;
-        memset(c->page_dirty + p, 0, q - p);
-        p = q;
+        memset(c->dirty + p * per_page, 0, per_page);
     }
     return 0;
 }
@@ -208,7 +223,7 @@ static void chunk_release(struct cmodx_heap *h, struct chunk *c)
     free(c->state);
     free(c->len);
     free(c->run);
-    free(c->page_dirty);
+    free(c->dirty);
     (void)h;
     free(c);
 }
@@ -216,7 +231,7 @@ static void chunk_release(struct cmodx_heap *h, struct chunk *c)
 static size_t chunk_meta(struct cmodx_heap *h, size_t bytes)
 {
     size_t g = bytes / h->granule;
-    return sizeof(struct chunk) + g * (1 + sizeof(uint32_t) + sizeof(void *)) + bytes / h->page;
+    return sizeof(struct chunk) + g * (2 + sizeof(uint32_t) + sizeof(void *));
 }
 
 static int map_views(struct cmodx_heap *h, struct chunk *c)
@@ -279,8 +294,8 @@ static int chunk_grow(struct cmodx_heap *h, size_t need)
         c->state = calloc(c->granules, 1);
         c->len = calloc(c->granules, sizeof *c->len);
         c->run = calloc(c->granules, sizeof *c->run);
-        c->page_dirty = calloc(c->pages, 1);
-        if (!c->state || !c->len || !c->run || !c->page_dirty)
+        c->dirty = calloc(c->granules, 1);
+        if (!c->state || !c->len || !c->run || !c->dirty)
             err = ENOMEM;
     }
     if (!err && ftruncate(h->fd, h->file_size + (off_t)bytes) != 0)
@@ -315,40 +330,89 @@ static int chunk_grow(struct cmodx_heap *h, size_t need)
 
 /* ---- allocation ----------------------------------------------------------- */
 
-/* The fitting run freed longest ago: in the first class only some runs fit
- * (scan it in age order); in every larger class all runs fit, so its head
- * is its oldest fitting run. */
-static struct free_run *find_oldest_fit(struct cmodx_heap *h, uint32_t n)
+/* Where in run R can N granules go without covering a dirty granule?
+ * Returns the offset in granules from R's start, or -1.  Preferring clean
+ * space makes the remap a cost per page and reuse, not per block: dirty
+ * space is reused (and its page remapped) only when no clean space fits. */
+#define CLEAN_SEARCH_GRANULES 128 /* bound on the search, so alloc stays cheap */
+
+static int64_t clean_offset(struct cmodx_heap *h, const struct free_run *r, uint32_t n)
 {
-    struct free_run *best = NULL;
-    int c0 = size_class(n);
-    for (struct free_run *r = h->cls[c0].head; r; r = r->next)
-        if (r->len >= n) {
-            best = r;
-            break;
-        }
-    for (int c = c0 + 1; c < NCLASS; c++) {
-        struct free_run *r = h->cls[c].head;
-        if (r && (!best || r->seq < best->seq))
-            best = r;
+    const uint8_t *d = r->chunk->dirty + r->start;
+    uint32_t end = r->len, clean_run = 0;
+    (void)h;
+    if (end > CLEAN_SEARCH_GRANULES + n)
+        end = CLEAN_SEARCH_GRANULES + n;
+    for (uint32_t i = 0; i < end; i++) { /* one pass: the first N clean in a row */
+        clean_run = d[i] ? 0 : clean_run + 1;
+        if (clean_run == n)
+            return (int64_t)(i + 1 - n);
     }
-    return best;
+    return -1;
 }
 
-/* Carve N granules off the front of R; the remainder keeps R's age. */
-static uint32_t take_from(struct cmodx_heap *h, struct free_run *r, uint32_t n)
+/* Which free run to use: the run freed longest ago among those that can
+ * take N granules on clean pages; if there is none, the oldest that fits
+ * at all (its dirty pages are then remapped).  In the first class only
+ * some runs fit; in larger classes all do.  Each class list is in age
+ * order; scanning stops after SCAN_LIMIT runs per class. */
+#define SCAN_LIMIT 8
+
+static struct free_run *find_run(struct cmodx_heap *h, uint32_t n, int64_t *clean)
+{
+    struct free_run *best = NULL, *best_clean = NULL;
+    int64_t best_off = -1;
+    for (int c = size_class(n); c < NCLASS; c++) {
+        int scanned = 0;
+        for (struct free_run *r = h->cls[c].head; r && scanned < SCAN_LIMIT; r = r->next) {
+            if (r->len < n)
+                continue;
+            scanned++;
+            if (!best || r->seq < best->seq)
+                best = r;
+            if (best_clean && r->seq >= best_clean->seq)
+                break; /* the rest of this class is younger */
+            int64_t off = clean_offset(h, r, n);
+            if (off >= 0) {
+                best_clean = r;
+                best_off = off;
+                break;
+            }
+        }
+    }
+    *clean = best_clean ? best_off : -1;
+    return best_clean ? best_clean : best;
+}
+
+/* Carve N granules at offset OFF of R.  The parts left over keep R's age;
+ * SPARE is a preallocated node for a right-hand part (used or freed). */
+static uint32_t take_from(struct cmodx_heap *h, struct free_run *r, uint32_t off, uint32_t n,
+                          struct free_run *spare)
 {
     struct chunk *c = r->chunk;
-    uint32_t start = r->start, len = r->len;
+    uint32_t start = r->start + off, end = r->start + r->len, right = end - (start + n);
     run_unplace(h, r);
-    if (len > n) {
-        r->start = start + n;
-        r->len = len - n;
+    if (off) {
+        r->len = off; /* left part stays in R's node */
         run_place(h, r);
-    } else {
+    }
+    /* The right-hand part reuses R's node when there is no left part. */
+    struct free_run *rn = off ? spare : r;
+    if (right) {
+        rn->chunk = c;
+        rn->start = start + n;
+        rn->len = right;
+        rn->seq = r->seq;
+        run_place(h, rn);
+    }
+    if (!off && !right) {
         free(r);
         h->free_runs--;
+    } else if (off && right) {
+        h->free_runs++;
     }
+    if (!(off && right))
+        free(spare); /* the spare node was not needed */
     c->state[start] = G_LIVE;
     c->len[start] = n;
     h->free_bytes -= (size_t)n * h->granule;
@@ -365,34 +429,40 @@ int cmodx_block_alloc(cmodx_heap *h, size_t size, cmodx_block *out)
     uint32_t n = (uint32_t)(round_up(size, h->granule) / h->granule);
 
     pthread_mutex_lock(&h->lock);
-    struct free_run *r = find_oldest_fit(h, n);
+    int64_t clean;
+    struct free_run *r = find_run(h, n, &clean);
     int err = 0;
     if (!r) {
         err = chunk_grow(h, (size_t)n * h->granule);
         if (!err)
-            r = find_oldest_fit(h, n);
+            r = find_run(h, n, &clean);
     }
     if (err) {
         pthread_mutex_unlock(&h->lock);
         return err;
     }
     struct chunk *c = r->chunk;
-    uint32_t g = r->start;
+    uint32_t off = clean > 0 ? (uint32_t)clean : 0;
+    struct free_run *spare = malloc(sizeof *spare);
+    if (!spare)
+        off = 0; /* carving in the middle needs a node; the front does not */
+    uint32_t g = r->start + off;
     /* Remap before carving so a failure leaves the heap as it was. */
-    err = remap_dirty(h, c, g, n);
+    err = remap_dirty(h, c, g, n); /* nothing to do on clean pages */
     if (err) {
         pthread_mutex_unlock(&h->lock);
+        free(spare);
         return cmodx_fail(ENOMEM, "cmodx_block_alloc: remapping the execute view failed: %s",
                           strerror(err));
     }
-    take_from(h, r, n);
+    g = take_from(h, r, off, n, spare);
     h->live_bytes += (size_t)n * h->granule;
     h->live_blocks++;
     pthread_mutex_unlock(&h->lock);
 
-    size_t off = (size_t)g * h->granule;
-    out->write.ptr = c->w + off;
-    out->exec.ptr = c->x + off;
+    size_t byte_off = (size_t)g * h->granule;
+    out->write.ptr = c->w + byte_off;
+    out->exec.ptr = c->x + byte_off;
     out->size = (size_t)n * h->granule;
     return 0;
 }
@@ -401,15 +471,14 @@ int cmodx_block_alloc(cmodx_heap *h, size_t size, cmodx_block *out)
 
 static void mark_dirty(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n)
 {
-    size_t first, last;
-    page_span(h, g, n, &first, &last);
-    memset(c->page_dirty + first, 1, last - first + 1);
+    (void)h;
+    memset(c->dirty + g, 1, n);
 }
 
 /* Turn live granules [g, g+n) into free space, merging with free
  * neighbours; NODE is a preallocated node, consumed or released. */
-static void release_run(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n,
-                        struct free_run *node)
+static struct free_run *release_run(struct cmodx_heap *h, struct chunk *c, uint32_t g,
+                                    uint32_t n, struct free_run *node)
 {
     uint32_t s = g, len = n;
     c->state[g] = G_INNER;
@@ -435,6 +504,25 @@ static void release_run(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint3
     node->seq = ++h->seq; /* merged space counts as freed now */
     run_place(h, node);
     h->free_runs++;
+    return node;
+}
+
+/* Remap the pages under granules [g, g+n) that free run R covers whole. */
+static int remap_fully_free(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n,
+                            const struct free_run *r)
+{
+    size_t first, last;
+    page_span(h, g, n, &first, &last);
+    size_t run_begin = (size_t)r->start * h->granule;
+    size_t run_end = (size_t)(r->start + r->len) * h->granule;
+    size_t lo = (run_begin + h->page - 1) / h->page, hi_excl = run_end / h->page;
+    if (lo < first)
+        lo = first;
+    if (hi_excl > last + 1)
+        hi_excl = last + 1;
+    if (lo >= hi_excl)
+        return 0;
+    return remap_pages(h, c, lo, hi_excl - lo);
 }
 
 int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
@@ -461,16 +549,19 @@ int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
     size_t bytes = (size_t)n * h->granule;
 
     /* Trap-fill through the write view and make it visible, so a late
-     * executor on hardware faults; then remap the pages so that an
-     * emulator's cached translation of the old code is dropped too. */
+     * executor on hardware faults. */
     arch_fill_trap(c->w + off, bytes);
     int err = arch_make_visible(x, x + bytes);
-    size_t first, last;
-    page_span(h, g, n, &first, &last);
-    if (!err)
-        err = remap_pages(h, c, first, last - first + 1);
     mark_dirty(h, c, g, n);
-    release_run(h, c, g, n, node);
+    struct free_run *merged = release_run(h, c, g, n, node);
+    /* Pages that are now entirely free are remapped at once, so that even
+     * an emulator's cached translation of the old code is dropped and a
+     * late executor traps there too.  They stay dirty: anything that runs
+     * the trap fill before reuse is dropped by the remap in alloc().
+     * Pages that still hold live blocks wait for alloc(): one remap per
+     * page and reuse, not per block. */
+    if (!err)
+        err = remap_fully_free(h, c, g, n, merged);
     h->free_bytes += bytes;
     h->live_bytes -= bytes;
     h->live_blocks--;

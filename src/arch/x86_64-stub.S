@@ -57,3 +57,31 @@ cmodx_tramp_common:
     .cfi_endproc
     .size   cmodx_tramp_common, .-cmodx_tramp_common
     .section .note.GNU-stack, "", @progbits
+
+/* void cmodx_x86_iret_to_self(void)
+ * IRET is architecturally serialising (SDM 8.3; APM 7.6.4) and, unlike
+ * CPUID, does not exit to a hypervisor.  Build an interrupt frame for the
+ * current context (SS, RSP, RFLAGS, CS, RIP = the instruction after) and
+ * return to it, as Linux's sync_core() does.  A called function, so no
+ * caller data lives in the red zone below our frame. */
+    .text
+    .globl  cmodx_x86_iret_to_self
+    .hidden cmodx_x86_iret_to_self
+    .type   cmodx_x86_iret_to_self, @function
+cmodx_x86_iret_to_self:
+    .cfi_startproc
+    movq    %rsp, %rax
+    movl    %ss, %ecx
+    pushq   %rcx                    /* SS */
+    pushq   %rax                    /* RSP as it was on entry */
+    pushfq                          /* RFLAGS */
+    movl    %cs, %ecx
+    pushq   %rcx                    /* CS */
+    leaq    1f(%rip), %rcx
+    pushq   %rcx                    /* RIP */
+    iretq
+1:
+    ret
+    .cfi_endproc
+    .size   cmodx_x86_iret_to_self, .-cmodx_x86_iret_to_self
+    .section .note.GNU-stack, "", @progbits

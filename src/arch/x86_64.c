@@ -10,31 +10,46 @@
 
 #include <cpuid.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char cmodx_arch_id[] = "x86_64";
 
-/* SERIALIZE (CPUID.(EAX=7,ECX=0):EDX[14]) is cheap; CPUID itself is the
- * architectural fallback (and traps to the hypervisor in a VM). */
-static int has_serialize(void)
+/* Serialising instructions, cheapest first: SERIALIZE
+ * (CPUID.(EAX=7,ECX=0):EDX[14]); else IRET to the next instruction; CPUID
+ * is serialising too but exits to the hypervisor in a VM (measured here:
+ * several microseconds).  CMODX_X86_SYNC=cpuid forces CPUID, for tools
+ * that do not emulate IRET in user mode. */
+void cmodx_x86_iret_to_self(void); /* x86_64-stub.S */
+
+enum { SYNC_UNKNOWN = -1, SYNC_CPUID, SYNC_IRET, SYNC_SERIALIZE };
+static int choose_sync(void)
 {
-    static int cached = -1; /* ISA features are identical on every core */
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        unsigned a, b, c, d;
-        v = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 14));
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v;
+    const char *force = getenv("CMODX_X86_SYNC");
+    if (force && strcmp(force, "cpuid") == 0)
+        return SYNC_CPUID;
+    unsigned a, b, c, d;
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 14)))
+        return SYNC_SERIALIZE;
+    return SYNC_IRET;
 }
 
 void arch_context_sync(void)
 {
-    if (has_serialize()) {
+    static int how = SYNC_UNKNOWN; /* ISA features are identical on every core */
+    int h = __atomic_load_n(&how, __ATOMIC_RELAXED);
+    if (h == SYNC_UNKNOWN) {
+        h = choose_sync();
+        __atomic_store_n(&how, h, __ATOMIC_RELAXED);
+    }
+    if (h == SYNC_SERIALIZE) {
         __asm__ volatile(".byte 0x0f, 0x01, 0xe8" : : : "memory"); /* serialize */
+    } else if (h == SYNC_IRET) {
+        cmodx_x86_iret_to_self();
+        __asm__ volatile("" : : : "memory");
     } else {
-        unsigned a = 0, b, c = 0, d;
-        __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d) : : "memory");
+        unsigned ra = 0, rb, rc = 0, rd;
+        __asm__ volatile("cpuid" : "+a"(ra), "=b"(rb), "+c"(rc), "=d"(rd) : : "memory");
     }
 }
 

@@ -148,6 +148,7 @@ static void header(void)
            date);
     printf("machine: %s, %d online cores, %s %s %s\n", cpu, opt.ncpus, u.sysname, u.release,
            u.machine);
+    printf("cpu: %s\ncores: %d\nkernel: %s %s\n", cpu, opt.ncpus, u.sysname, u.release);
 #ifdef __clang__
     printf("compiler: clang %s\n", __clang_version__);
 #else

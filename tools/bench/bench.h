@@ -34,10 +34,6 @@ extern struct bench_opts opt;
 /* ---- time and statistics -------------------------------------------- */
 
 uint64_t now_ns(void);
-/* CPU time of the calling thread: tight loops are timed with it so that
- * time spent descheduled (other processes on a shared machine) is not
- * counted. */
-uint64_t cpu_ns(void);
 
 struct summary {
     size_t n;
@@ -54,9 +50,6 @@ struct samples {
 };
 void samples_add(struct samples *s, double x);
 void samples_free(struct samples *s);
-
-/* Pin the calling thread to CPU (or undo with -1). */
-void pin_self(int cpu);
 
 /* "(2 threads on 2 cores)" style phrases for oversubscription notes. */
 const char *cores_note(int threads, char *buf, size_t len);

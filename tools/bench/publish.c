@@ -29,7 +29,7 @@
 
 #include "bench.h"
 
-enum { P_FLOOR = -1, P_NAIVE = -2 };
+enum { P_FLOOR = -1, P_NAIVE = -2, P_VISIBLE = -3 };
 
 static long raw_membarrier(int cmd)
 {
@@ -70,6 +70,8 @@ static const char *label(int s)
         return "floor: raw membarrier SYNC_CORE";
     if (s == P_NAIVE)
         return "naive: sleep 1 time slice (WRONG)";
+    if (s == P_VISIBLE)
+        return "part: cmodx_make_visible alone";
     return cmodx_strategy_name((enum cmodx_strategy)s);
 }
 
@@ -110,6 +112,8 @@ static int run_config(int s, int n, uint64_t slice_ns, struct pub_result *out)
         if (s == P_FLOOR) {
             if (raw_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) != 0)
                 die_on(errno, "membarrier");
+        } else if (s == P_VISIBLE) {
+            die_on(cmodx_make_visible(next, len), "cmodx_make_visible");
         } else if (s == P_NAIVE) {
             /* What the naive approach does: switch, then wait a slice. */
             __atomic_store_n(&slot.target, next.ptr, __ATOMIC_RELEASE);
@@ -142,14 +146,15 @@ void bench_publish(void)
                   (raw_membarrier(MEMBARRIER_CMD_QUERY) &
                    MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) &&
                   raw_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE) == 0;
-    int list[] = {P_FLOOR, CMODX_SYNC_MEMBARRIER, CMODX_SYNC_SIGNAL, CMODX_SYNC_EPOCH,
+    int list[] = {P_FLOOR, P_VISIBLE, CMODX_SYNC_MEMBARRIER, CMODX_SYNC_SIGNAL, CMODX_SYNC_EPOCH,
                   CMODX_SYNC_TRAMPOLINE, CMODX_SYNC_MPROTECT, P_NAIVE};
     int threads[] = {1, 2, 4, 8};
     size_t nthreads = opt.quick ? 2 : 4; /* --quick: 1 and 2 callers */
     note("Writer latency of one cmodx_slot_publish() (switch between two written blocks, "
          "no retirement), microseconds; %s per configuration.  Callers loop on "
          "CMODX_CALL + cmodx_quiescent.  The naive reference sleeps %.2f ms (%s) and is "
-         "NOT a correct synchronisation.  calls/us = calls per caller per microsecond "
+         "NOT a correct synchronisation.  \"part\" is one step of every publish on its own: "
+         "the writer's cache maintenance and own context synchronisation.  calls/us = calls per caller per microsecond "
          "during the run (how much the strategy slows the callers down).  %d cores: with "
          "more callers than cores (or callers + writer > cores) the figures include "
          "waiting for the scheduler, and the row says so.",
@@ -185,7 +190,8 @@ void bench_publish(void)
                       ratio, r.calls_per_us, cn);
             char dn[64];
             snprintf(dn, sizeof dn, "publish-%s",
-                     s == P_FLOOR ? "floor" : s == P_NAIVE ? "naive" : label(s));
+                     s == P_FLOOR ? "floor" : s == P_NAIVE ? "naive"
+                     : s == P_VISIBLE ? "visible" : label(s));
             data_line(dn, "%d %.3f %.3f %.3f %.3f", n, r.lat_us.median, r.lat_us.p99,
                       r.lat_us.min, r.lat_us.max);
             if (s == CMODX_SYNC_MEMBARRIER && floor_med[n] > 0)

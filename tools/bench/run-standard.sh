@@ -8,7 +8,8 @@
 #
 # Native x86-64 only: figures under qemu-user are not performance.  Needs
 # cmake, a C compiler, gnuplot (gnuplot-nox) and, for the comparison,
-# liburcu-dev; `./cmodx.sh deps` installs them.
+# liburcu-dev; `./cmodx.sh deps` installs them.  CMODX_REVISION names the
+# measured revision when the tree is not a git checkout.
 set -eu
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     --scale) scale=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
     --reuse) reuse=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-standard.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -48,6 +49,8 @@ else
     "$build/tools/bench/cmodx-bench" --scale "$scale" --data "$data" --markdown "$data/tables.md" |
         tee "$data/run.txt"
     echo "scale: $scale" >>"$data/run.txt"
+    rev=${CMODX_REVISION:-$(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown)}
+    echo "revision: $rev" >>"$data/run.txt"
     date -u '+%Y-%m-%d %H:%M UTC' >"$data/date.txt"
 fi
 
@@ -56,7 +59,10 @@ gnuplot -e "datadir='$data'; outdir='$here/docs/bench'" "$here/tools/bench/plots
 
 # ---- docs/BENCHMARKS.md ------------------------------------------------------
 cc=$(sed -n 's/^compiler: //p' "$data/run.txt")
-cpu=$(sed -n 's/^machine: //p' "$data/run.txt")
+cpu=$(sed -n 's/^cpu: //p' "$data/run.txt")
+cores=$(sed -n 's/^cores: //p' "$data/run.txt")
+kernel=$(sed -n 's/^kernel: //p' "$data/run.txt")
+rev=$(sed -n 's/^revision: //p' "$data/run.txt")
 load0=$(sed -n 's/^load average at start: //p' "$data/run.txt")
 load1=$(sed -n 's/^load average at end: //p' "$data/run.txt")
 urcu=$(pkg-config --modversion liburcu-qsbr 2>/dev/null || echo "not found")
@@ -76,8 +82,9 @@ out=$here/docs/BENCHMARKS.md
     echo "| | |"
     echo "|---|---|"
     echo "| date | $(cat "$data/date.txt") |"
-    echo "| CPU | $cpu |"
-    echo "| kernel | $(uname -sr) |"
+    echo "| CPU | $cpu ($cores online cores) |"
+    echo "| kernel | $kernel |"
+    echo "| cmodx revision | $rev |"
     echo "| compiler | $cc, \`-O3\` (CMake Release) |"
     echo "| liburcu | $urcu (Debian liburcu-dev), inline fast paths (\`_LGPL_SOURCE\`) |"
     echo "| load average (1, 5, 15 min) at start / end | $load0 / $load1 |"
@@ -85,11 +92,13 @@ out=$here/docs/BENCHMARKS.md
     echo
     echo "These are native x86-64 figures.  cmodx-bench also runs under qemu-user for the"
     echo "cross builds (the test suite does), but figures under emulation are not"
-    echo "performance and are not reported here.  The machine has $(nproc) cores: every row"
+    echo "performance and are not reported here.  The machine has $cores cores: every row"
     echo "with more threads than cores says so (\"OVERSUBSCRIBED\"), and its figures"
     echo "include waiting for the scheduler.  A load average well above the core count"
-    echo "means other processes shared the cores during the run: tight loops are timed"
-    echo "with the thread's CPU clock to resist that, latencies cannot be."
+    echo "means other processes shared the cores during the run.  The call path resists"
+    echo "that (many short repetitions; the best one is the undisturbed cost); latencies"
+    echo "cannot, so their medians and p99s include the disturbance: compare figures"
+    echo "within one run, where every reference suffered the same."
     echo
     awk -v d=bench '
         function plot(n) {

@@ -98,22 +98,61 @@ static void slots_at_scale(enum cmodx_strategy s, size_t n)
 
 static size_t random_size(void) { return 16 + xorshift() % 300; } /* 1..5 granules of 64 */
 
+/* Operations are timed in chunks of CHUNK: the median chunk gives a rate
+ * that a few preemptions by other processes do not move, the best chunk
+ * the undisturbed rate. */
+#define CHUNK 500
+
+struct rate_fig {
+    double median, best; /* operations per second */
+};
+
+struct chunks {
+    struct samples ns_per_op;
+    uint64_t t0;
+    size_t in_chunk;
+};
+
+static void chunk_tick(struct chunks *c)
+{
+    if (++c->in_chunk == CHUNK) {
+        uint64_t t = now_ns();
+        samples_add(&c->ns_per_op, (double)(t - c->t0) / CHUNK);
+        c->t0 = t;
+        c->in_chunk = 0;
+    }
+}
+
+static struct rate_fig chunk_rate(struct chunks *c)
+{
+    struct summary s;
+    struct rate_fig r = {0, 0};
+    summarize(c->ns_per_op.v, c->ns_per_op.n, &s);
+    if (s.n) {
+        r.median = 1e9 / s.median;
+        r.best = 1e9 / s.min;
+    }
+    samples_free(&c->ns_per_op);
+    return r;
+}
+
 struct blocks_result {
-    double alloc_fresh, free_rate, alloc_recycled, churn;
+    struct rate_fig alloc_fresh, free_rate, alloc_recycled, churn;
     double meta_per_block, overhead_ratio;
     struct cmodx_heap_stats after_fill, after_churn;
     uint64_t remaps_recycled;
 };
 
-static uint64_t alloc_all(cmodx_heap *h, cmodx_xptr *x, size_t n)
+static struct rate_fig alloc_all(cmodx_heap *h, cmodx_xptr *x, size_t n)
 {
-    uint64_t t0 = now_ns();
+    struct chunks c = {.t0 = now_ns()};
     for (size_t i = 0; i < n; i++) {
         cmodx_block b;
         die_on(cmodx_block_alloc(h, random_size(), &b), "cmodx_block_alloc");
         x[i] = b.exec;
+        chunk_tick(&c);
     }
-    return now_ns() - t0;
+    return chunk_rate(&c);
 }
 
 static void shuffle(cmodx_xptr *x, size_t n)
@@ -133,33 +172,36 @@ static void blocks_at_scale(size_t n, size_t churn_ops, struct blocks_result *r)
     cmodx_xptr *x = calloc(n, sizeof *x);
     if (!x)
         die_on(ENOMEM, "calloc");
-    r->alloc_fresh = rate(n, alloc_all(h, x, n));
+    r->alloc_fresh = alloc_all(h, x, n);
     cmodx_heap_get_stats(h, &r->after_fill);
     r->meta_per_block = (double)r->after_fill.metadata_bytes / (double)n;
     r->overhead_ratio = (double)r->after_fill.mapped_bytes / (double)r->after_fill.live_bytes;
 
     shuffle(x, n);
-    uint64_t t0 = now_ns();
-    for (size_t i = 0; i < n; i++)
+    struct chunks c = {.t0 = now_ns()};
+    for (size_t i = 0; i < n; i++) {
         die_on(cmodx_block_free(h, x[i]), "cmodx_block_free");
-    r->free_rate = rate(n, now_ns() - t0);
+        chunk_tick(&c);
+    }
+    r->free_rate = chunk_rate(&c);
 
     struct cmodx_heap_stats before;
     cmodx_heap_get_stats(h, &before);
-    r->alloc_recycled = rate(n, alloc_all(h, x, n));
+    r->alloc_recycled = alloc_all(h, x, n);
     struct cmodx_heap_stats after;
     cmodx_heap_get_stats(h, &after);
     r->remaps_recycled = after.remaps - before.remaps;
 
-    t0 = now_ns();
+    c.t0 = now_ns();
     for (size_t i = 0; i < churn_ops; i++) {
         size_t k = xorshift() % n;
         die_on(cmodx_block_free(h, x[k]), "cmodx_block_free");
         cmodx_block b;
         die_on(cmodx_block_alloc(h, random_size(), &b), "cmodx_block_alloc");
         x[k] = b.exec;
+        chunk_tick(&c);
     }
-    r->churn = rate(churn_ops, now_ns() - t0);
+    r->churn = chunk_rate(&c);
     cmodx_heap_get_stats(h, &r->after_churn);
     free(x);
     cmodx_heap_destroy(h);
@@ -168,40 +210,52 @@ static void blocks_at_scale(size_t n, size_t churn_ops, struct blocks_result *r)
 /* ---- the raw cost of the remap step ------------------------------------------ */
 
 struct raw_costs {
-    double remap_ns, mprotect_ns, make_visible_ns;
+    struct summary remap_ns, mprotect_ns, make_visible_ns;
 };
 
-static void raw_costs(size_t iters, struct raw_costs *rc)
+/* REPS repetitions of ITERS calls of step K; ns per call. */
+static void raw_step(int k, int fd, void *x, size_t page, const cmodx_block *b, int reps,
+                     int iters, struct summary *out)
 {
-    long page = sysconf(_SC_PAGESIZE);
+    struct samples v = {0};
+    for (int r = 0; r < reps; r++) {
+        uint64_t t0 = now_ns();
+        for (int i = 0; i < iters; i++) {
+            if (k == 0) {
+                if (mmap(x, page, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd, 0) ==
+                    MAP_FAILED)
+                    die_on(errno, "mmap(MAP_FIXED)");
+            } else if (k == 1) {
+                mprotect(x, page, PROT_READ);
+                mprotect(x, page, PROT_READ | PROT_EXEC);
+            } else {
+                cmodx_make_visible(b->exec, b->size);
+            }
+        }
+        samples_add(&v, (double)(now_ns() - t0) / iters);
+    }
+    summarize(v.v, v.n, out);
+    samples_free(&v);
+}
+
+static void raw_costs(int reps, struct raw_costs *rc)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
     int fd = memfd_create("cmodx-bench", MFD_CLOEXEC);
-    if (fd < 0 || ftruncate(fd, page) != 0)
+    if (fd < 0 || ftruncate(fd, (off_t)page) != 0)
         die_on(errno, "memfd_create");
-    void *x = mmap(NULL, (size_t)page, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    void *x = mmap(NULL, page, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
     if (x == MAP_FAILED)
         die_on(errno, "mmap");
-    uint64_t t0 = now_ns();
-    for (size_t i = 0; i < iters; i++)
-        if (mmap(x, (size_t)page, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd, 0) ==
-            MAP_FAILED)
-            die_on(errno, "mmap(MAP_FIXED)");
-    rc->remap_ns = (double)(now_ns() - t0) / (double)iters;
-    t0 = now_ns();
-    for (size_t i = 0; i < iters; i++) {
-        mprotect(x, (size_t)page, PROT_READ);
-        mprotect(x, (size_t)page, PROT_READ | PROT_EXEC);
-    }
-    rc->mprotect_ns = (double)(now_ns() - t0) / (double)iters;
-    munmap(x, (size_t)page);
-    close(fd);
     cmodx_heap *h;
     die_on(cmodx_heap_create(NULL, &h), "cmodx_heap_create");
     cmodx_block b = make_ret_block(h, 1);
-    t0 = now_ns();
-    for (size_t i = 0; i < iters; i++)
-        cmodx_make_visible(b.exec, b.size);
-    rc->make_visible_ns = (double)(now_ns() - t0) / (double)iters;
+    raw_step(0, fd, x, page, &b, reps, 100, &rc->remap_ns);
+    raw_step(1, fd, x, page, &b, reps, 100, &rc->mprotect_ns);
+    raw_step(2, fd, x, page, &b, reps, 100, &rc->make_visible_ns);
     cmodx_heap_destroy(h);
+    munmap(x, page);
+    close(fd);
 }
 
 void bench_scale(void)
@@ -227,14 +281,19 @@ void bench_scale(void)
     note("%zu live blocks of 16..315 bytes (uniform; rounded to the %zu-byte granule), "
          "default 1 MiB chunks; then all freed in random order; then all allocated again "
          "(recycled space: execute view remapped before reuse); then %zu random "
-         "free+alloc pairs (churn).  One timed loop each.", nblocks, r.after_fill.alignment,
-         churn);
+         "free+alloc pairs (churn).  Rates from chunks of %d operations: the median chunk "
+         "and the best.", nblocks, r.after_fill.alignment,
+         churn, CHUNK);
+    table_begin("figure|median chunk|best chunk");
+    table_row("alloc/s, fresh space|%.0f|%.0f", r.alloc_fresh.median, r.alloc_fresh.best);
+    table_row("free/s (trap fill + make visible + remap)|%.0f|%.0f", r.free_rate.median,
+              r.free_rate.best);
+    table_row("alloc/s, recycled space (remap first)|%.0f|%.0f", r.alloc_recycled.median,
+              r.alloc_recycled.best);
+    table_row("churn free+alloc pairs/s|%.0f|%.0f", r.churn.median, r.churn.best);
+    table_end();
     table_begin("figure|value");
-    table_row("alloc/s, fresh space|%.0f", r.alloc_fresh);
-    table_row("free/s (trap fill + make visible + remap)|%.0f", r.free_rate);
-    table_row("alloc/s, recycled space (remap first)|%.0f", r.alloc_recycled);
     table_row("remaps during recycled allocation|%llu", (unsigned long long)r.remaps_recycled);
-    table_row("churn free+alloc pairs/s|%.0f", r.churn);
     table_row("metadata bytes per live block|%.1f", r.meta_per_block);
     table_row("mapped / live bytes after fill|%.3f", r.overhead_ratio);
     struct cmodx_heap_stats *c = &r.after_churn;
@@ -250,19 +309,22 @@ void bench_scale(void)
     table_end();
 
     struct raw_costs rc;
-    raw_costs(opt.quick ? 2000 : 100000, &rc);
-    note("The remap-before-reuse step and its alternatives, one page, averaged over %d "
-         "calls: mmap(MAP_FIXED) of the memfd over its execute view (what cmodx does), an "
-         "mprotect(PROT_READ) + mprotect(PROT_READ|PROT_EXEC) pair, and cmodx_make_visible() "
-         "(on x86-64: one serialising instruction; CPUID traps to the hypervisor in a VM).",
-         opt.quick ? 2000 : 100000);
-    table_begin("step|ns per call");
-    table_row("mmap MAP_FIXED remap (1 page)|%.0f", rc.remap_ns);
-    table_row("mprotect R then RX (1 page)|%.0f", rc.mprotect_ns);
-    table_row("cmodx_make_visible (1 block)|%.0f", rc.make_visible_ns);
-    table_row("free, whole (from the rate above)|%.0f", 1e9 / r.free_rate);
-    table_row("recycled alloc minus fresh alloc|%.0f",
-              1e9 / r.alloc_recycled - 1e9 / r.alloc_fresh);
+    int reps = opt.quick ? 5 : 300;
+    raw_costs(reps, &rc);
+    note("The remap-before-reuse step and its alternatives, one page, %d repetitions of 100 "
+         "calls (best and median repetition): mmap(MAP_FIXED) of the memfd over its execute "
+         "view (what cmodx does), an mprotect(PROT_READ) + mprotect(PROT_READ|PROT_EXEC) pair, "
+         "and cmodx_make_visible() (on x86-64: one serialising instruction; CPUID traps to the "
+         "hypervisor in a VM).", reps);
+    table_begin("step|ns best|ns median");
+    table_row("mmap MAP_FIXED remap (1 page)|%.0f|%.0f", rc.remap_ns.min, rc.remap_ns.median);
+    table_row("mprotect R then RX (1 page)|%.0f|%.0f", rc.mprotect_ns.min, rc.mprotect_ns.median);
+    table_row("cmodx_make_visible (1 block)|%.0f|%.0f", rc.make_visible_ns.min,
+              rc.make_visible_ns.median);
+    table_row("free, whole (from the rates above)|%.0f|%.0f", 1e9 / r.free_rate.best,
+              1e9 / r.free_rate.median);
+    table_row("recycled alloc minus fresh alloc|%.0f|%.0f",
+              1e9 / r.alloc_recycled.best - 1e9 / r.alloc_fresh.best,
+              1e9 / r.alloc_recycled.median - 1e9 / r.alloc_fresh.median);
     table_end();
-    data_line("scale", "fresh %.0f", r.alloc_fresh);
 }

@@ -18,11 +18,11 @@ void bench_memb_writer_sync(void) { urcu_memb_synchronize_rcu(); }
 
 __attribute__((noinline)) double bench_memb_cs_ns(uint64_t n)
 {
-    uint64_t t0 = cpu_ns();
+    uint64_t t0 = now_ns();
     for (uint64_t i = 0; i < n; i++) {
         urcu_memb_read_lock();
         urcu_memb_read_unlock();
         __asm__ volatile("" ::: "memory");
     }
-    return (double)(cpu_ns() - t0) / (double)n;
+    return (double)(now_ns() - t0) / (double)n;
 }

@@ -15,10 +15,10 @@ void bench_qsbr_writer_sync(void) { urcu_qsbr_synchronize_rcu(); }
  * registered. */
 __attribute__((noinline)) double bench_qsbr_qs_ns(uint64_t n)
 {
-    uint64_t t0 = cpu_ns();
+    uint64_t t0 = now_ns();
     for (uint64_t i = 0; i < n; i++) {
         urcu_qsbr_quiescent_state();
         __asm__ volatile("" ::: "memory");
     }
-    return (double)(cpu_ns() - t0) / (double)n;
+    return (double)(now_ns() - t0) / (double)n;
 }

@@ -17,13 +17,6 @@ uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t cpu_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -71,19 +64,6 @@ void samples_free(struct samples *s)
 {
     free(s->v);
     memset(s, 0, sizeof *s);
-}
-
-void pin_self(int cpu)
-{
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (cpu < 0) {
-        for (int i = 0; i < opt.ncpus && i < CPU_SETSIZE; i++)
-            CPU_SET(i, &set);
-    } else {
-        CPU_SET(cpu, &set);
-    }
-    sched_setaffinity(0, sizeof set, &set); /* best effort: a figure, not a test */
 }
 
 const char *cores_note(int threads, char *buf, size_t len)

@@ -5,10 +5,14 @@
 # and later): DC/IC take their address in a register and raise no memory
 # callback.  Debian bookworm ships qemu-user 7.2 (no register API) and newer
 # Debian binaries are static, without plugin support, so we build qemu-user
-# from Debian's own `qemu` source package (10.0.x, bookworm-backports).
+# from Debian's own `qemu` source package, 10.0.x (bookworm-backports, or the
+# newer stable release it was backported from), with one added line: the
+# environment variable CMODX_QEMU_CTR_EL0 sets the CTR_EL0 the guest sees
+# (see patch_ctr).  Build dependencies are installed with apt-get when root;
+# otherwise the exact commands are printed and the script stops.
 #
-# The result is cached outside any build tree, keyed by the qemu version and
-# the configure line:
+# The result is cached outside any build tree, keyed by the qemu version, the
+# configure line and the patch:
 #     ${CMODX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cmodx}/qemu-<ver>-<hash>/
 # A second run finds it and returns at once.  The last line printed on
 # stdout is that directory (bin/qemu-aarch64, include/qemu-plugin.h, ...).
@@ -39,7 +43,7 @@ for a in "$@"; do
     case $a in
     --rebuild) REBUILD=1 ;;
     --print-deps) echo "$BUILD_DEPS"; echo "$BPO_DEPS (from <codename>-backports)"; exit 0 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option $a" ;;
     esac
 done
@@ -51,7 +55,9 @@ confhash=$(printf '%s %s' "$CONFIGURE_ARGS" "$PATCH_ID" | sha256sum | cut -c1-12
 
 # Fast path: a finished build of the wanted series with this configure line.
 find_cached() {
-    for d in "$CACHE"/qemu-"$SERIES".*-"$confhash"; do
+    # Newest version first.  (Cache paths hold no spaces or newlines.)
+    # shellcheck disable=SC2012
+    for d in $(ls -d "$CACHE"/qemu-"$SERIES".*-"$confhash" 2>/dev/null | sort -Vr); do
         [ -f "$d/.complete" ] && { echo "$d"; return 0; }
     done
     return 1
@@ -81,6 +87,7 @@ archive_of_machine() {
             }
             /^[ \t]*$/ { flush(); next }
             /^#/ { next }
+            tolower($1) == "enabled:" && tolower($2) == "no" { types = "" ; uri = ""; next }
             tolower($1) == "types:" { $1 = ""; types = substr($0, 2) }
             tolower($1) == "uris:" { uri = $2 }
             tolower($1) == "suites:" { $1 = ""; suites = substr($0, 2) }

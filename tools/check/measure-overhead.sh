@@ -4,10 +4,12 @@
 #
 # Usage: tools/check/measure-overhead.sh [-n REPS] [-L SYSROOT] < COMMANDS
 #   COMMANDS: one program with its arguments per line.
-# For each command it prints the median of REPS runs under plain qemu
-# (bin/qemu-<arch>), under qemu with the plugin, and under the
-# cmodx-check wrapper (plugin + shell start-up), with the ratios; then the
-# geometric means of the ratios.
+# For each command it prints the median wall time of REPS runs under plain
+# qemu (bin/qemu-<arch>), under qemu with the plugin, and under the
+# cmodx-check wrapper (plugin + shell start-up), the ratios to plain, and
+# the median CPU time (user + system) plain and with the plugin and their
+# ratio; then the geometric means of the ratios.  The three ways alternate
+# within each repetition.
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -26,15 +28,19 @@ plugin=$(echo "$built" | sed -n 2p)
 
 now() { date +%s.%N; }
 
-# wall seconds of one run of CMD...
-wall() {
+# "wall cpu" seconds of one run of CMD... (cpu: user + system of the run,
+# from the shell's `times`; steadier than wall time on a busy machine)
+run1() {
     t0=$(now)
-    "$@" >/dev/null 2>&1 || true
+    c=$( ("$@" >/dev/null 2>&1; times) | tail -n 1)
     t1=$(now)
-    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f\n", b - a }'
+    echo "$c" | awk -v a="$t0" -v b="$t1" '
+        function sec(s) { split(s, p, "m"); sub("s", "", p[2]); return p[1] * 60 + p[2] }
+        { printf "%.6f %.6f\n", b - a, sec($1) + sec($2) }'
 }
 
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# median of column $1 of stdin
+median() { awk -v c="$1" '{ print $c }' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 arch_of() {
     case $(od -An -t u2 -j 18 -N 2 "$1" | tr -d ' ') in
@@ -42,7 +48,7 @@ arch_of() {
     esac
 }
 
-printf '%-44s %8s %8s %8s %7s %7s\n' program plain plugin wrapper ratio-p ratio-w
+printf '%-34s %7s %7s %7s %7s %7s %7s %7s %7s\n' program wall wall+p wall+w ratio-p ratio-w cpu cpu+p cpu-rat
 tmp=$(mktemp)
 trap 'rm -f "$tmp" "$tmp.p" "$tmp.g" "$tmp.w"' EXIT
 while IFS= read -r line; do
@@ -58,19 +64,23 @@ while IFS= read -r line; do
     : > "$tmp.p"; : > "$tmp.g"; : > "$tmp.w"
     i=0
     while [ "$i" -lt "$reps" ]; do
-        wall "$q" -L "$root" "$@" >> "$tmp.p"
-        CMODX_QEMU_CTR_EL0=0x80038003 wall "$q" -L "$root" \
+        run1 "$q" -L "$root" "$@" >> "$tmp.p"
+        CMODX_QEMU_CTR_EL0=0x80038003 run1 "$q" -L "$root" \
             -plugin "$plugin,log=/dev/null" "$@" >> "$tmp.g"
-        wall "$HERE/cmodx-check" -L "$root" --log-file=/dev/null -- "$@" >> "$tmp.w"
+        run1 "$HERE/cmodx-check" -L "$root" --log-file=/dev/null -- "$@" >> "$tmp.w"
         i=$((i + 1))
     done
-    plain=$(median < "$tmp.p")
-    plug=$(median < "$tmp.g")
-    wrap=$(median < "$tmp.w")
+    plain=$(median 1 < "$tmp.p")
+    plug=$(median 1 < "$tmp.g")
+    wrap=$(median 1 < "$tmp.w")
+    cplain=$(median 2 < "$tmp.p")
+    cplug=$(median 2 < "$tmp.g")
     rp=$(awk -v a="$plug" -v b="$plain" 'BEGIN { printf "%.4f", a / b }')
     rw=$(awk -v a="$wrap" -v b="$plain" 'BEGIN { printf "%.4f", a / b }')
-    echo "$rp $rw" >> "$tmp"
-    printf '%-44s %8.3f %8.3f %8.3f %7.2f %7.2f\n' "$(basename "$1") ${2:-}" "$plain" "$plug" "$wrap" "$rp" "$rw"
+    rc=$(awk -v a="$cplug" -v b="$cplain" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 1) }')
+    echo "$rp $rw $rc" >> "$tmp"
+    printf '%-34s %7.3f %7.3f %7.3f %7.2f %7.2f %7.3f %7.3f %7.2f\n' "$(basename "$1") ${2:-}" \
+        "$plain" "$plug" "$wrap" "$rp" "$rw" "$cplain" "$cplug" "$rc"
 done
-awk '{ p += log($1); w += log($2); n++ }
-     END { if (n) printf "geometric mean over %d programs (%s runs each, median): plugin %.2fx, wrapper %.2fx\n", n, "'"$reps"'", exp(p / n), exp(w / n) }' "$tmp"
+awk -v reps="$reps" '{ p += log($1); w += log($2); c += log($3); n++ }
+     END { if (n) printf "geometric mean over %d programs (%s runs each, median): wall plugin %.2fx, wall wrapper %.2fx, cpu plugin %.2fx\n", n, reps, exp(p / n), exp(w / n), exp(c / n) }' "$tmp"

@@ -94,6 +94,17 @@ static void add_event(struct entry *e, enum hist_event type, int slot, uint64_t 
                      __ATOMIC_RELEASE);
 }
 
+/* A racy but tear-free copy of an event (fields may mix two events). */
+static struct event read_event(const struct event *ev)
+{
+    struct event out;
+    out.seq = __atomic_load_n(&ev->seq, __ATOMIC_ACQUIRE);
+    out.type = __atomic_load_n(&ev->type, __ATOMIC_RELAXED);
+    out.slot = __atomic_load_n(&ev->slot, __ATOMIC_RELAXED);
+    out.version = __atomic_load_n(&ev->version, __ATOMIC_RELAXED);
+    return out;
+}
+
 int history_note(uintptr_t start, size_t size, enum hist_event ev, int slot, uint64_t version)
 {
     int existed = 0;
@@ -118,11 +129,13 @@ void history_note_free(uintptr_t start)
     struct entry *e = lookup(start, 0, &existed);
     if (!e)
         return;
-    const struct event *latest = NULL;
-    for (int k = 0; k < RING; k++)
-        if (e->ev[k].type == EV_ALLOC && (!latest || e->ev[k].seq > latest->seq))
-            latest = &e->ev[k];
-    add_event(e, EV_FREE, latest ? (int)latest->slot : -1, latest ? latest->version : 0);
+    struct event latest = {0};
+    for (int k = 0; k < RING; k++) {
+        struct event ev = read_event(&e->ev[k]);
+        if (ev.type == EV_ALLOC && ev.seq > latest.seq)
+            latest = ev;
+    }
+    add_event(e, EV_FREE, latest.seq ? (int)latest.slot : -1, latest.version);
 }
 
 static void say(const char *s)
@@ -148,18 +161,21 @@ static const char *event_name(uint32_t t)
 }
 
 /* One entry's events, oldest first. */
-static void print_entry(const struct entry *e)
+static void print_entry(const struct entry *e, uintptr_t start, size_t size)
 {
     char line[160];
+    struct event ev[RING];
+    for (int k = 0; k < RING; k++)
+        ev[k] = read_event(&e->ev[k]);
     snprintf(line, sizeof line, "  block %#lx, %zu bytes; its last events (oldest first):\n",
-             (unsigned long)e->start, e->size);
+             (unsigned long)start, size);
     say(line);
     uint64_t printed = 0;
     for (int round = 0; round < RING; round++) {
         const struct event *next = NULL;
         for (int k = 0; k < RING; k++)
-            if (e->ev[k].seq > printed && (!next || e->ev[k].seq < next->seq))
-                next = &e->ev[k];
+            if (ev[k].seq > printed && (!next || ev[k].seq < next->seq))
+                next = &ev[k];
         if (!next)
             break;
         snprintf(line, sizeof line, "    #%llu %s slot %d version %llu\n",
@@ -175,8 +191,10 @@ void history_print(uintptr_t addr)
     int found = 0;
     for (size_t i = 0; table && i < table_cap && found < 4; i++) {
         const struct entry *e = &table[i];
-        if (e->start && e->start <= addr && addr < e->start + e->size) {
-            print_entry(e);
+        uintptr_t start = __atomic_load_n(&e->start, __ATOMIC_ACQUIRE);
+        size_t size = __atomic_load_n(&e->size, __ATOMIC_RELAXED);
+        if (start && start <= addr && addr < start + size) {
+            print_entry(e, start, size);
             found++;
         }
     }

@@ -29,6 +29,8 @@ static const char usage_text[] =
     "  --seed N            random seed (default: from the clock; always printed)\n"
     "  --yield-one-in N    a caller yields while holding a loaded target once in\n"
     "                      N calls, to widen reclamation races (default 64; 0 off)\n"
+    "  --offline-every N   a caller goes offline for a moment (a yield) every N\n"
+    "                      calls (default 4096; 0 never)\n"
     "  --batch-one-in N    a writer switches several of its slots in one batch\n"
     "                      once in N publishes (default 8; 0 off)\n"
     "  --no-writer-calls   writers do not call each new block before publishing\n"
@@ -114,12 +116,13 @@ static void set_defaults(struct options *o)
     clock_gettime(CLOCK_REALTIME, &ts);
     o->seed = ((uint64_t)ts.tv_sec * 1000003u) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid();
     o->yield_one_in = 64;
+    o->offline_every = 4096;
     o->batch_one_in = 8;
     o->writer_calls = 1;
 }
 
 enum { O_SECONDS = 256, O_PUBLISHES, O_CALLERS, O_WRITERS, O_STRATEGY, O_SLOTS, O_SIZES,
-       O_LIMIT, O_SEED, O_YIELD, O_BATCH, O_NO_WCALLS, O_PACE, O_FAIL_FAST, O_QUIET, O_HELP };
+       O_LIMIT, O_SEED, O_YIELD, O_OFFLINE, O_BATCH, O_NO_WCALLS, O_PACE, O_FAIL_FAST, O_QUIET, O_HELP };
 
 static const struct option longopts[] = {
     {"seconds", required_argument, 0, O_SECONDS},
@@ -132,6 +135,7 @@ static const struct option longopts[] = {
     {"heap-limit", required_argument, 0, O_LIMIT},
     {"seed", required_argument, 0, O_SEED},
     {"yield-one-in", required_argument, 0, O_YIELD},
+    {"offline-every", required_argument, 0, O_OFFLINE},
     {"batch-one-in", required_argument, 0, O_BATCH},
     {"no-writer-calls", no_argument, 0, O_NO_WCALLS},
     {"pace", required_argument, 0, O_PACE},
@@ -140,6 +144,14 @@ static const struct option longopts[] = {
     {"help", no_argument, 0, O_HELP},
     {0, 0, 0, 0},
 };
+
+static const char *option_name(int c)
+{
+    for (const struct option *o = longopts; o->name; o++)
+        if (o->val == c)
+            return o->name;
+    return "?";
+}
 
 /* One option; returns 0, or -1 with a message printed. */
 static int apply(struct options *o, int c, const char *arg)
@@ -163,6 +175,7 @@ static int apply(struct options *o, int c, const char *arg)
     case O_LIMIT: bad = parse_bytes(arg, &o->heap_limit) || o->heap_limit == 0; break;
     case O_SEED: bad = parse_u64(arg, &o->seed); break;
     case O_YIELD: bad = parse_int(arg, 0, 1 << 30, &o->yield_one_in); break;
+    case O_OFFLINE: bad = parse_int(arg, 0, 1 << 30, &o->offline_every); break;
     case O_BATCH: bad = parse_int(arg, 0, 1 << 30, &o->batch_one_in); break;
     case O_NO_WCALLS: o->writer_calls = 0; break;
     case O_PACE: bad = parse_int(arg, 0, 1 << 20, &o->pace); break;
@@ -172,7 +185,7 @@ static int apply(struct options *o, int c, const char *arg)
     }
     if (bad)
         fprintf(stderr, "cmodx-torture: bad value '%s' for --%s (see --help)\n", arg,
-                c >= O_SECONDS && c <= O_HELP ? longopts[c - O_SECONDS].name : "?");
+                option_name(c));
     return bad ? -1 : 0;
 }
 

@@ -43,7 +43,7 @@ static int stopping(void)
 /* Count an invalid observation (the caller printed it). */
 void note_invalid(struct counters *c)
 {
-    __atomic_store_n(&c->invalid, c->invalid + 1, __ATOMIC_RELAXED);
+    bump(&c->invalid);
     if (T.opt.fail_fast)
         __atomic_store_n(&T.stop, 1, __ATOMIC_RELEASE);
 }
@@ -99,9 +99,9 @@ static uint64_t check(const struct observation *o, struct counters *c)
         note_invalid(c);
     }
     if (v > o->started)
-        c->newer++;
+        bump(&c->newer);
     else
-        c->age[o->started - v < AGE_BUCKETS ? o->started - v : AGE_BUCKETS - 1]++;
+        bump(&c->age[o->started - v < AGE_BUCKETS ? o->started - v : AGE_BUCKETS - 1]);
     return v;
 }
 
@@ -122,7 +122,7 @@ static void call_once(cmodx_thread *self, int s, uint64_t *last, uint64_t *rng,
     uint64_t v = check(&o, c);
     if (v != UINT64_MAX && v > last[s])
         last[s] = v;
-    __atomic_store_n(&c->calls, c->calls + 1, __ATOMIC_RELAXED);
+    bump(&c->calls);
 }
 
 void *caller_main(void *arg)
@@ -143,7 +143,7 @@ void *caller_main(void *arg)
     while (!stopping()) {
         call_once(self, (int)(rnd(&rng) % (uint64_t)T.opt.slots), last, &rng, c);
         cmodx_quiescent(self);
-        if (c->calls % 4096 == 0) { /* offline for a moment now and then */
+        if (T.opt.offline_every && c->calls % (uint64_t)T.opt.offline_every == 0) {
             witness_offline(c);
             cmodx_thread_offline(self);
             sched_yield();
@@ -173,7 +173,7 @@ static int alloc_block(size_t size, cmodx_block *b, struct counters *c)
         int err = cmodx_block_alloc(T.heap, size, b);
         if (err != ENOMEM)
             return err;
-        c->alloc_retries++;
+        bump(&c->alloc_retries);
         if (cmodx_reclaim_poll(T.dom) == 0)
             cmodx_synchronize(T.dom, 10000);
     }
@@ -197,7 +197,7 @@ static void writer_call(const cmodx_block *b, uint32_t id, int s, uint64_t v, st
         return;
     }
     uint32_t r = as_fn(b->exec.ptr)();
-    c->writer_calls++;
+    bump(&c->writer_calls);
     if (r != id) {
         note_invalid(c);
         fprintf(stderr, "cmodx-torture: INVALID: writer ran its new block %p for slot %d "
@@ -264,7 +264,7 @@ static void published(const cmodx_block *b, int s, uint64_t v, struct counters *
 {
     history_note((uintptr_t)b->exec.ptr, b->size, EV_PUBLISH, s, v);
     __atomic_store_n(&T.slots[s].completed, v, __ATOMIC_RELEASE);
-    __atomic_store_n(&c->publishes, c->publishes + 1, __ATOMIC_RELAXED);
+    bump(&c->publishes);
 }
 
 static void publish_one(int s, uint64_t *rng, struct counters *c)

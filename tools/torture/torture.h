@@ -35,6 +35,7 @@ struct options {
     uint64_t seed;
     uint64_t publishes;  /* stop after this many publishes; 0 = no bound */
     int yield_one_in;    /* callers yield holding a target once in N calls */
+    int offline_every;   /* callers go offline for a moment every N calls */
     int batch_one_in;    /* writers publish a batch once in N publishes */
     int writer_calls;    /* writers call each new block before publishing */
     int pace;            /* after a publish, wait for this many calls per caller */
@@ -91,6 +92,13 @@ struct torture {
 };
 
 extern struct torture T;
+
+/* Counters are written by their owner only and read by the monitor:
+ * relaxed atomic stores keep that race-free (ThreadSanitizer builds). */
+static inline void bump(uint64_t *counter)
+{
+    __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
+}
 
 static inline uint32_t identity(int slot, uint64_t version)
 {

@@ -29,7 +29,7 @@ static void counting_handler(int sig, siginfo_t *info, void *uc)
      * writer reads our count only after it saw the acknowledgement. */
     uint64_t *c = tls_count;
     if (c)
-        __atomic_store_n(c, *c + 1, __ATOMIC_RELEASE);
+        __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
     if (library_action.sa_flags & SA_SIGINFO)
         library_action.sa_sigaction(sig, info, uc);
     else if (library_action.sa_handler != SIG_DFL && library_action.sa_handler != SIG_IGN)

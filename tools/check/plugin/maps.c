@@ -198,6 +198,14 @@ void maps_protect(uint64_t start, uint64_t len, int prot, void (*made_exec)(uint
         }
         int before = m->prot;
         m->prot = prot;
+        /* Code made writable (live patching of a program's own text): its
+         * stores matter from now on.  Of memory qemu mapped itself (the
+         * program image, the initial stack, the brk heap) the old protection
+         * is unknown; programs rarely make it writable unless it is code. */
+        bool was_code = m->kind == MK_UNKNOWN || (before & CM_PROT_EXEC) != 0;
+        if ((prot & CM_PROT_WRITE) && (was_code || (prot & CM_PROT_EXEC))) {
+            set_tracked(m->start, m->end, true);
+        }
         if ((prot & CM_PROT_EXEC) && !(before & CM_PROT_EXEC)) {
             for (uint64_t p = m->start; p < m->end; p += PAGE_SIZE) {
                 made_exec(p);

@@ -57,6 +57,17 @@ struct xinsn {
     uint8_t bytes[4];
 };
 
+/*
+ * The checked instructions of one translation block, checked together when
+ * the block starts: one callback per block rather than per instruction.  A
+ * block is straight-line code (an ISB or a branch ends it), so its
+ * instructions run after the same maintenance and synchronisation.
+ */
+struct xtb {
+    size_t n;
+    struct xinsn x[];
+};
+
 static struct vcpu *cur(unsigned idx)
 {
     return &vcpus[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1];
@@ -155,11 +166,8 @@ static bool store_in_flight(const struct xinsn *x)
            memcmp(x->bp->shadow + off, x->bytes, x->size) == 0;
 }
 
-static void check_exec(unsigned int idx, void *ud)
+static void check_one(struct vcpu *v, const struct xinsn *x)
 {
-    const struct xinsn *x = ud;
-    struct vcpu *v = cur(idx);
-    checked[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1]++;
     bool stale = x->haddr && memcmp(x->haddr, x->bytes, x->size) != 0;
     if (!stale && (!__atomic_load_n(&x->bp->words, __ATOMIC_ACQUIRE) ||
                    model_page_quiet(v, x->bp))) {
@@ -188,6 +196,16 @@ static void check_exec(unsigned int idx, void *ud)
         report_add(K_STALE_TRANSLATION, v, x->vaddr, insn, mem, 0, 0);
     }
     pthread_mutex_unlock(&model_lock);
+}
+
+static void check_tb(unsigned int idx, void *ud)
+{
+    const struct xtb *t = ud;
+    struct vcpu *v = cur(idx);
+    checked[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1] += t->n;
+    for (size_t k = 0; k < t->n; k++) {
+        check_one(v, &t->x[k]);
+    }
 }
 
 /* ---- stores ---- */
@@ -343,9 +361,9 @@ static bool is_handler(uint64_t va)
     return false;
 }
 
-/* Instrument insn for execution checks if its page may hold written code. */
-static void maybe_check(struct qemu_plugin_insn *insn, uint64_t va, const uint8_t *bytes,
-                        size_t size)
+/* Add insn to the block's checks if its page may hold written code. */
+static void maybe_check(struct xtb *t, struct qemu_plugin_insn *insn, uint64_t va,
+                        const uint8_t *bytes, size_t size)
 {
     struct map *m = map_find(va);
     bool cand = m && (m->kind == MK_SHARED || m->kind == MK_ANON) && !m->stack;
@@ -353,50 +371,66 @@ static void maybe_check(struct qemu_plugin_insn *insn, uint64_t va, const uint8_
     if (!cand && !(bp && bp->words)) {
         return;
     }
-    struct xinsn *x = calloc(1, sizeof(*x));
+    struct xinsn *x = &t->x[t->n++];
     x->vaddr = va;
     x->haddr = qemu_plugin_insn_haddr(insn);
     x->bp = bp;
     x->size = (uint8_t)(size < 4 ? size : 4);
     memcpy(x->bytes, bytes, x->size);
-    qemu_plugin_register_vcpu_insn_exec_cb(insn, check_exec, QEMU_PLUGIN_CB_NO_REGS, x);
+}
+
+/* DC/IC read their address register, SVC/ECALL their syscall registers. */
+static enum qemu_plugin_cb_flags maint_flags(uintptr_t m)
+{
+    enum maint k = (enum maint)(m & 0xff);
+    return (k == M_DC || k == M_IC || k == M_SVC) ? QEMU_PLUGIN_CB_R_REGS
+                                                  : QEMU_PLUGIN_CB_NO_REGS;
+}
+
+static void instrument(struct xtb *t, struct qemu_plugin_insn *insn)
+{
+    uint64_t va = qemu_plugin_insn_vaddr(insn);
+    uint8_t bytes[4] = { 0 };
+    size_t size = qemu_plugin_insn_data(insn, bytes, sizeof(bytes));
+    uint32_t i;
+    memcpy(&i, bytes, 4);
+    if (!guest_base_known && qemu_plugin_insn_haddr(insn)) {
+        /* qemu-user: guest memory is host memory at guest_base. */
+        guest_base = (int64_t)((uintptr_t)qemu_plugin_insn_haddr(insn) - va);
+        guest_base_known = true;
+    }
+    uintptr_t m = decode(i, size);
+    if (m) {
+        qemu_plugin_register_vcpu_insn_exec_cb(insn, on_maint, maint_flags(m), (void *)m);
+    }
+    /* Signal delivery is an exception entry: context synchronising (not on
+     * RISC-V, where only fence.i reaches the fetch path). */
+    if (cfg.arch != ARCH_RISCV64 && nhandlers && is_handler(va)) {
+        qemu_plugin_register_vcpu_insn_exec_cb(insn, on_maint, QEMU_PLUGIN_CB_NO_REGS,
+                                               (void *)(uintptr_t)M_CSYNC);
+    }
+    qemu_plugin_register_vcpu_mem_cb(insn, on_store, QEMU_PLUGIN_CB_NO_REGS,
+                                     QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)va);
+    maybe_check(t, insn, va, bytes, size);
 }
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
+    struct xtb *t = calloc(1, sizeof(*t) + n * sizeof(t->x[0]));
     pthread_mutex_lock(&model_lock);
     for (size_t k = 0; k < n; k++) {
-        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, k);
-        uint64_t va = qemu_plugin_insn_vaddr(insn);
-        uint8_t bytes[4] = { 0 };
-        size_t size = qemu_plugin_insn_data(insn, bytes, sizeof(bytes));
-        uint32_t i;
-        memcpy(&i, bytes, 4);
-        if (!guest_base_known && qemu_plugin_insn_haddr(insn)) {
-            guest_base = (int64_t)((uintptr_t)qemu_plugin_insn_haddr(insn) - va);
-            guest_base_known = true;
-        }
-        uintptr_t m = decode(i, size);
-        if (m) {
-            qemu_plugin_register_vcpu_insn_exec_cb(
-                insn, on_maint, (m & 0xff) <= M_IC ? QEMU_PLUGIN_CB_R_REGS
-                                : (m & 0xff) == M_SVC ? QEMU_PLUGIN_CB_R_REGS
-                                                      : QEMU_PLUGIN_CB_NO_REGS,
-                (void *)m);
-        }
-        /* Signal delivery is an exception entry: context synchronising
-         * (not on RISC-V, where only fence.i reaches the fetch path). */
-        if (cfg.arch != ARCH_RISCV64 && nhandlers && is_handler(va)) {
-            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_maint, QEMU_PLUGIN_CB_NO_REGS,
-                                                   (void *)(uintptr_t)M_CSYNC);
-        }
-        qemu_plugin_register_vcpu_mem_cb(insn, on_store, QEMU_PLUGIN_CB_NO_REGS,
-                                         QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)va);
-        maybe_check(insn, va, bytes, size);
+        instrument(t, qemu_plugin_tb_get_insn(tb, k));
     }
     pthread_mutex_unlock(&model_lock);
+    if (t->n) {
+        /* Kept for the life of the translation (the API has no hook for
+         * its end); small, and only for blocks of written code. */
+        qemu_plugin_register_vcpu_tb_exec_cb(tb, check_tb, QEMU_PLUGIN_CB_NO_REGS, t);
+    } else {
+        free(t);
+    }
 }
 
 /* ---- system calls ---- */

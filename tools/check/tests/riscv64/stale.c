@@ -1,0 +1,23 @@
+/*
+ * Rewrite code that already ran, through the read-write view, then
+ * fence.i: correct on hardware, but qemu-user keeps running its old
+ * translation, which the checker reports as the emulator's own hazard.
+ *
+ * RUN: => stale-translation
+ */
+#include "common.h"
+
+int main(void)
+{
+    struct dual d = dual_map(4096);
+    const uint32_t one[] = { RV_LI_A0(1), RV_RET };
+    emit(d.rw, one, 2);
+    fence_i();
+    int first = as_fn(d.rx)();
+    const uint32_t two[] = { RV_LI_A0(2), RV_RET };
+    emit(d.rw, two, 2);
+    fence_i();
+    int second = as_fn(d.rx)();
+    printf("stale: first call %d, second call %d\n", first, second);
+    return first == 1 ? 0 : 1;
+}
