@@ -11,6 +11,8 @@
 #ifndef CMODX_DEBUG_H
 #define CMODX_DEBUG_H
 
+#include "api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -31,10 +33,10 @@ enum cmodx_fault {
  * THREAD SAFETY
  *   Thread-safe (an atomic store).
  */
-void cmodx_debug_set_faults(unsigned mask);
+CMODX_API void cmodx_debug_set_faults(unsigned mask);
 
 /* Returns the current fault mask (after CMODX_FAULT was read). */
-unsigned cmodx_debug_faults(void);
+CMODX_API unsigned cmodx_debug_faults(void);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,8 @@
 #ifndef CMODX_EMIT_H
 #define CMODX_EMIT_H
 
+#include "api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,10 +35,10 @@ extern "C" {
  * THREAD SAFETY
  *   Thread-safe; the caller owns the bytes at DST.
  */
-size_t cmodx_emit_return_u32(cmodx_wptr dst, size_t cap, uint32_t value);
+CMODX_API size_t cmodx_emit_return_u32(cmodx_wptr dst, size_t cap, uint32_t value);
 
 /* Bytes that cmodx_emit_return_u32() writes on this architecture. */
-size_t cmodx_emit_return_u32_size(void);
+CMODX_API size_t cmodx_emit_return_u32_size(void);
 
 /*
  * NAME
@@ -48,21 +50,21 @@ size_t cmodx_emit_return_u32_size(void);
  * THREAD SAFETY
  *   Thread-safe; the caller owns the bytes at DST.
  */
-void cmodx_emit_trap_fill(cmodx_wptr dst, size_t len);
+CMODX_API void cmodx_emit_trap_fill(cmodx_wptr dst, size_t len);
 
 /* Required alignment of an instruction on this architecture (1 or 4). */
-size_t cmodx_insn_align(void);
+CMODX_API size_t cmodx_insn_align(void);
 
 /* The architecture the library was built for: "x86_64", "aarch64", "arm",
  * "riscv64". */
-const char *cmodx_arch_name(void);
+CMODX_API const char *cmodx_arch_name(void);
 
 /*
  * The largest cache line size (data or instruction) this core reports, in
  * bytes: the minimum alignment of every heap block.  Read afresh on each
  * call (cores of one system may differ).
  */
-size_t cmodx_cache_line_max(void);
+CMODX_API size_t cmodx_cache_line_max(void);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,8 @@
 #ifndef CMODX_ERROR_H
 #define CMODX_ERROR_H
 
+#include "api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -26,7 +28,7 @@ extern "C" {
  *   Thread-safe: the buffer is per thread.  The pointer stays valid until the
  *   calling thread's next failing cmodx call.
  */
-const char *cmodx_last_error(void);
+CMODX_API const char *cmodx_last_error(void);
 
 /*
  * NAME
@@ -37,7 +39,7 @@ const char *cmodx_last_error(void);
  * THREAD SAFETY
  *   Thread-safe.
  */
-const char *cmodx_strerror(int err);
+CMODX_API const char *cmodx_strerror(int err);
 
 #ifdef __cplusplus
 }

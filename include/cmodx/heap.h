@@ -15,6 +15,8 @@
 #ifndef CMODX_HEAP_H
 #define CMODX_HEAP_H
 
+#include "api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,7 +90,7 @@ struct cmodx_heap_stats {
  * THREAD SAFETY
  *   Thread-safe.
  */
-int cmodx_heap_create(const struct cmodx_heap_config *config, cmodx_heap **out);
+CMODX_API int cmodx_heap_create(const struct cmodx_heap_config *config, cmodx_heap **out);
 
 /*
  * NAME
@@ -99,7 +101,7 @@ int cmodx_heap_create(const struct cmodx_heap_config *config, cmodx_heap **out);
  * THREAD SAFETY
  *   Not thread-safe with any other use of the same heap.
  */
-void cmodx_heap_destroy(cmodx_heap *heap);
+CMODX_API void cmodx_heap_destroy(cmodx_heap *heap);
 
 /*
  * NAME
@@ -121,7 +123,7 @@ void cmodx_heap_destroy(cmodx_heap *heap);
  * THREAD SAFETY
  *   Thread-safe (the heap has an internal lock).
  */
-int cmodx_block_alloc(cmodx_heap *heap, size_t size, cmodx_block *out);
+CMODX_API int cmodx_block_alloc(cmodx_heap *heap, size_t size, cmodx_block *out);
 
 /*
  * NAME
@@ -142,7 +144,7 @@ int cmodx_block_alloc(cmodx_heap *heap, size_t size, cmodx_block *out);
  * THREAD SAFETY
  *   Thread-safe.
  */
-int cmodx_block_free(cmodx_heap *heap, cmodx_xptr exec);
+CMODX_API int cmodx_block_free(cmodx_heap *heap, cmodx_xptr exec);
 
 /*
  * NAME
@@ -155,7 +157,7 @@ int cmodx_block_free(cmodx_heap *heap, cmodx_xptr exec);
  * THREAD SAFETY
  *   Thread-safe for distinct blocks; the caller owns the block's bytes.
  */
-int cmodx_block_write(const cmodx_block *block, size_t offset, const void *src, size_t len);
+CMODX_API int cmodx_block_write(const cmodx_block *block, size_t offset, const void *src, size_t len);
 
 /*
  * NAME
@@ -163,7 +165,7 @@ int cmodx_block_write(const cmodx_block *block, size_t offset, const void *src, 
  * THREAD SAFETY
  *   Thread-safe; the numbers are a consistent snapshot.
  */
-void cmodx_heap_get_stats(cmodx_heap *heap, struct cmodx_heap_stats *out);
+CMODX_API void cmodx_heap_get_stats(cmodx_heap *heap, struct cmodx_heap_stats *out);
 
 /*
  * NAME
@@ -175,7 +177,7 @@ void cmodx_heap_get_stats(cmodx_heap *heap, struct cmodx_heap_stats *out);
  * THREAD SAFETY
  *   Thread-safe; not async-signal-safe.
  */
-int cmodx_heap_contains(cmodx_heap *heap, cmodx_xptr exec, cmodx_xptr *block_start);
+CMODX_API int cmodx_heap_contains(cmodx_heap *heap, cmodx_xptr exec, cmodx_xptr *block_start);
 
 /*
  * NAME
@@ -198,7 +200,7 @@ int cmodx_heap_contains(cmodx_heap *heap, cmodx_xptr exec, cmodx_xptr *block_sta
  * THREAD SAFETY
  *   Thread-safe.
  */
-int cmodx_make_visible(cmodx_xptr start, size_t len);
+CMODX_API int cmodx_make_visible(cmodx_xptr start, size_t len);
 
 #ifdef __cplusplus
 }

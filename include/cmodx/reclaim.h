@@ -13,6 +13,8 @@
 #ifndef CMODX_RECLAIM_H
 #define CMODX_RECLAIM_H
 
+#include "api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,9 +31,9 @@ extern "C" {
  *   The calling thread holds no pointer into, and runs no code of, any
  *   block of SELF's domain.  Costs a load and a compare when no grace
  *   period is pending.  Where the domain fences with membarrier the
- *   announcement is a plain store (the writer's membarrier provides the
- *   ordering); otherwise an acquire fence and a release store, never a
- *   full fence.  Has no effect while the thread is offline.
+ *   announcement is a release store (the writer's membarrier provides the
+ *   rest of the ordering); otherwise an acquire fence and a release store;
+ *   never a full fence.  Has no effect while the thread is offline.
  * THREAD SAFETY
  *   Acts on the calling thread's record; async-signal-safe.
  */
@@ -42,10 +44,12 @@ static inline void cmodx_quiescent(cmodx_thread *self)
     if (__builtin_expect(g == mine || mine == 0, 1))
         return;
     if (self->fast.asym_fences) {
-        /* The writer's membarrier after it advanced the grace period orders
-         * everything; the compiler must only not move our accesses. */
+        /* The writer's membarrier between its slot switch and the new
+         * grace period orders our later slot loads (no acquire fence);
+         * release keeps our earlier accesses to old blocks before the
+         * announcement (a plain store on x86, STLR on AArch64). */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
-        __atomic_store_n(&self->fast.qs_ctr, g, __ATOMIC_RELAXED);
+        __atomic_store_n(&self->fast.qs_ctr, g, __ATOMIC_RELEASE);
     } else {
         /* Acquire: later slot loads see what the writer switched before it
          * advanced the period.  Release: our earlier loads (the old
@@ -74,7 +78,7 @@ static inline void cmodx_quiescent(cmodx_thread *self)
  *   Thread-safe.  Like every writer-side call, it is a quiescent state of
  *   the calling thread.
  */
-int cmodx_retire(cmodx_domain *d, cmodx_xptr block);
+CMODX_API int cmodx_retire(cmodx_domain *d, cmodx_xptr block);
 
 /*
  * NAME
@@ -89,7 +93,7 @@ int cmodx_retire(cmodx_domain *d, cmodx_xptr block);
  * THREAD SAFETY
  *   Thread-safe; the calling thread counts as quiescent.
  */
-int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms);
+CMODX_API int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms);
 
 /*
  * NAME
@@ -99,7 +103,7 @@ int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms);
  * THREAD SAFETY
  *   Thread-safe; a quiescent state of the calling thread.
  */
-size_t cmodx_reclaim_poll(cmodx_domain *d);
+CMODX_API size_t cmodx_reclaim_poll(cmodx_domain *d);
 
 struct cmodx_reclaim_stats {
     uint64_t grace_periods;     /* grace periods started */
@@ -114,7 +118,7 @@ struct cmodx_reclaim_stats {
 };
 
 /* A consistent snapshot of D's counters.  Thread-safe. */
-void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_stats *out);
+CMODX_API void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_stats *out);
 
 /*
  * NAME
@@ -126,7 +130,7 @@ void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_stats *out);
  * THREAD SAFETY
  *   Set it before the domain is used concurrently.
  */
-void cmodx_debug_set_free_hook(cmodx_domain *d, void (*hook)(void *arg, cmodx_xptr block),
+CMODX_API void cmodx_debug_set_free_hook(cmodx_domain *d, void (*hook)(void *arg, cmodx_xptr block),
                                void *arg);
 
 #ifdef __cplusplus

@@ -20,6 +20,8 @@
 #ifndef CMODX_SLOT_H
 #define CMODX_SLOT_H
 
+#include "api.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,7 +100,7 @@ struct cmodx_domain_config {
  * THREAD SAFETY
  *   Thread-safe.
  */
-int cmodx_domain_create(const struct cmodx_domain_config *config, cmodx_domain **out);
+CMODX_API int cmodx_domain_create(const struct cmodx_domain_config *config, cmodx_domain **out);
 
 /*
  * NAME
@@ -111,13 +113,13 @@ int cmodx_domain_create(const struct cmodx_domain_config *config, cmodx_domain *
  * THREAD SAFETY
  *   Not thread-safe with other uses of the domain.
  */
-int cmodx_domain_destroy(cmodx_domain *d);
+CMODX_API int cmodx_domain_destroy(cmodx_domain *d);
 
 /* The strategy in use, and its name ("membarrier", ...). Thread-safe. */
-enum cmodx_strategy cmodx_domain_strategy(const cmodx_domain *d);
-const char *cmodx_strategy_name(enum cmodx_strategy s);
+CMODX_API enum cmodx_strategy cmodx_domain_strategy(const cmodx_domain *d);
+CMODX_API const char *cmodx_strategy_name(enum cmodx_strategy s);
 /* Parse a name; returns -1 if unknown. */
-int cmodx_strategy_parse(const char *name);
+CMODX_API int cmodx_strategy_parse(const char *name);
 
 /*
  * NAME
@@ -134,8 +136,8 @@ int cmodx_strategy_parse(const char *name);
  * THREAD SAFETY
  *   Thread-safe; each acts on the calling thread.
  */
-int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self);
-int cmodx_thread_unregister(cmodx_domain *d);
+CMODX_API int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self);
+CMODX_API int cmodx_thread_unregister(cmodx_domain *d);
 
 /*
  * NAME
@@ -149,8 +151,8 @@ int cmodx_thread_unregister(cmodx_domain *d);
  * THREAD SAFETY
  *   Act on the calling thread's own record.
  */
-void cmodx_thread_offline(cmodx_thread *self);
-void cmodx_thread_online(cmodx_thread *self);
+CMODX_API void cmodx_thread_offline(cmodx_thread *self);
+CMODX_API void cmodx_thread_online(cmodx_thread *self);
 
 /*
  * NAME
@@ -166,11 +168,11 @@ void cmodx_thread_online(cmodx_thread *self);
  * THREAD SAFETY
  *   Thread-safe.
  */
-int cmodx_slot_init(cmodx_domain *d, cmodx_slot *slot, cmodx_xptr initial);
+CMODX_API int cmodx_slot_init(cmodx_domain *d, cmodx_slot *slot, cmodx_xptr initial);
 
 /* Release what cmodx_slot_init() built (the trampoline stub). The caller
  * guarantees no thread still calls through SLOT. */
-void cmodx_slot_fini(cmodx_slot *slot);
+CMODX_API void cmodx_slot_fini(cmodx_slot *slot);
 
 /* Flags for cmodx_slot_publish() and cmodx_batch_add(). */
 enum {
@@ -199,7 +201,7 @@ enum {
  * THREAD SAFETY
  *   Thread-safe; publishes of a domain are serialised internally.
  */
-int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, unsigned flags,
+CMODX_API int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, unsigned flags,
                        cmodx_xptr *old);
 
 /*
@@ -213,7 +215,7 @@ int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, unsigned f
  * THREAD SAFETY
  *   Thread-safe.
  */
-int cmodx_sync_others(cmodx_domain *d);
+CMODX_API int cmodx_sync_others(cmodx_domain *d);
 
 /* ---- batches ----------------------------------------------------------- */
 
@@ -236,11 +238,11 @@ typedef struct cmodx_batch cmodx_batch;
  * THREAD SAFETY
  *   A batch belongs to one thread; commits are serialised with publishes.
  */
-int cmodx_batch_begin(cmodx_domain *d, cmodx_batch **out);
-int cmodx_batch_add(cmodx_batch *b, cmodx_slot *slot, cmodx_xptr code, size_t len,
+CMODX_API int cmodx_batch_begin(cmodx_domain *d, cmodx_batch **out);
+CMODX_API int cmodx_batch_add(cmodx_batch *b, cmodx_slot *slot, cmodx_xptr code, size_t len,
                     unsigned flags);
-int cmodx_batch_commit(cmodx_batch *b, cmodx_xptr *old_targets);
-void cmodx_batch_abort(cmodx_batch *b);
+CMODX_API int cmodx_batch_commit(cmodx_batch *b, cmodx_xptr *old_targets);
+CMODX_API void cmodx_batch_abort(cmodx_batch *b);
 
 /* ---- the call path ------------------------------------------------------
  * Load the target to call.  Each is a handful of instructions and no
@@ -248,7 +250,7 @@ void cmodx_batch_abort(cmodx_batch *b);
  * strategy, or cmodx_slot_target() which dispatches on it. */
 
 /* Out-of-line slow path of the epoch check (context synchronisation). */
-void cmodx_epoch_resync(cmodx_thread *self, uint64_t epoch);
+CMODX_API void cmodx_epoch_resync(cmodx_thread *self, uint64_t epoch);
 
 /* membarrier, signal, mprotect: the writer synchronised every thread
  * before the store, so a relaxed load suffices (instruction fetch is not

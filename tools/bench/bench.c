@@ -80,6 +80,8 @@ static void parse_args(int argc, char **argv)
 
 /* The CPU's name as /proc/cpuinfo gives it (x86 "model name", ARM "CPU
  * part", RISC-V "uarch"/"isa"), and whether it names an x86 processor. */
+static int virtualised; /* the CPU flags say "hypervisor" */
+
 static void cpu_model(char *buf, size_t len, int *is_x86)
 {
     snprintf(buf, len, "unknown");
@@ -92,6 +94,8 @@ static void cpu_model(char *buf, size_t len, int *is_x86)
     while (fgets(line, sizeof line, f)) {
         if (!strncmp(line, "vendor_id", 9))
             *is_x86 = 1;
+        if (!strncmp(line, "flags", 5) && strstr(line, " hypervisor"))
+            virtualised = 1;
         const char *keys[] = {"model name", "Model", "uarch", "CPU part", "isa"};
         for (size_t k = 0; !got && k < sizeof keys / sizeof keys[0]; k++)
             if (!strncmp(line, keys[k], strlen(keys[k]))) {
@@ -149,6 +153,8 @@ static void header(void)
     printf("machine: %s, %d online cores, %s %s %s\n", cpu, opt.ncpus, u.sysname, u.release,
            u.machine);
     printf("cpu: %s\ncores: %d\nkernel: %s %s\n", cpu, opt.ncpus, u.sysname, u.release);
+    printf("virtual machine: %s\n", virtualised ? "yes (the CPU flags say hypervisor)"
+                                                 : "not that the CPU flags say");
 #ifdef __clang__
     printf("compiler: clang %s\n", __clang_version__);
 #else

@@ -134,8 +134,9 @@ static void writer_side(void)
         cores_note(n + 1, cn, sizeof cn);
         for (int k = 0; k < nv; k++) {
             char ratio[32] = "-";
+            double q = s[k].median / s[1].median;
             if (nv == 3)
-                snprintf(ratio, sizeof ratio, "%.2fx", s[k].median / s[1].median);
+                snprintf(ratio, sizeof ratio, q < 0.01 ? "<0.01x" : "%.2fx", q);
             table_row("%s|%d|%.2f|%.2f|%.2f|%.2f|%zu|%s|%s", names[k], n, s[k].median, s[k].p99,
                       s[k].min, s[k].max, s[k].n, ratio, cn);
             char dn[64];

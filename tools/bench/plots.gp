@@ -61,5 +61,8 @@ set logscale y
 set xlabel "reader threads"
 set ylabel "microseconds (log)"
 set xtics (1, 2, 4, 8)
-plot for [s in "cmodx qsbr memb"] datadir."/grace-".s.".dat" using 1:2 title s." median" lw 2, \
-     for [s in "cmodx qsbr memb"] datadir."/grace-".s.".dat" using 1:3 title s." p99" dt 2
+names = "cmodx qsbr memb"
+plot for [i=1:3] datadir."/grace-".word(names, i).".dat" using 1:2 \
+         title word(names, i)." median" lw 2 lc i, \
+     for [i=1:3] datadir."/grace-".word(names, i).".dat" using 1:3 \
+         title word(names, i)." p99" dt 2 lc i

@@ -63,6 +63,7 @@ cpu=$(sed -n 's/^cpu: //p' "$data/run.txt")
 cores=$(sed -n 's/^cores: //p' "$data/run.txt")
 kernel=$(sed -n 's/^kernel: //p' "$data/run.txt")
 rev=$(sed -n 's/^revision: //p' "$data/run.txt")
+vm=$(sed -n 's/^virtual machine: //p' "$data/run.txt")
 load0=$(sed -n 's/^load average at start: //p' "$data/run.txt")
 load1=$(sed -n 's/^load average at end: //p' "$data/run.txt")
 urcu=$(pkg-config --modversion liburcu-qsbr 2>/dev/null || echo "not found")
@@ -84,6 +85,7 @@ out=$here/docs/BENCHMARKS.md
     echo "| date | $(cat "$data/date.txt") |"
     echo "| CPU | $cpu ($cores online cores) |"
     echo "| kernel | $kernel |"
+    echo "| virtual machine | ${vm:-unknown} |"
     echo "| cmodx revision | $rev |"
     echo "| compiler | $cc, \`-O3\` (CMake Release) |"
     echo "| liburcu | $urcu (Debian liburcu-dev), inline fast paths (\`_LGPL_SOURCE\`) |"

@@ -67,9 +67,12 @@ static int setup(void)
     if (cmodx_domain_create(&dc, &T.dom) != 0 || witness_install(dc.signal_number) != 0)
         return -1;
     cmodx_debug_set_free_hook(T.dom, on_free, NULL);
+    /* At most one block starts at each alignment granule of the heap. */
+    struct cmodx_heap_stats hs;
+    cmodx_heap_get_stats(T.heap, &hs);
     T.slots = calloc((size_t)T.opt.slots, sizeof *T.slots);
-    if (!T.slots || history_init(T.opt.heap_limit / hc.chunk_bytes * hc.chunk_bytes / 16 +
-                                 (size_t)T.opt.slots) != 0 || trap_install() != 0)
+    if (!T.slots || history_init(T.opt.heap_limit / hs.alignment + 1) != 0 ||
+        trap_install() != 0)
         return -1;
     T.publish_budget = T.opt.publishes;
     return slots_setup();

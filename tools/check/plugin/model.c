@@ -61,6 +61,11 @@ struct bpage *bpage_get(uint64_t va, bool create)
 {
     uint64_t k[3];
     page_key(va, k);
+    return bpage_by_key(k, create);
+}
+
+struct bpage *bpage_by_key(const uint64_t k[3], bool create)
+{
     uint64_t h = (k[0] * 0x9e3779b97f4a7c15ull) ^ (k[1] * 0xc2b2ae3d27d4eb4full) ^ k[2];
     h = (h ^ (h >> 29)) % NBUCKETS;
     for (struct bpage *b = buckets[h]; b; b = b->next) {
@@ -225,7 +230,7 @@ static void store_word(struct vcpu *v, struct bpage *bp, unsigned wi, uint64_t v
         w->exempt = w->exempt && exempt_store;
     }
     int d = (int)counted(w) - (int)was;
-    bp->pending += d;
+    __atomic_store_n(&bp->pending, bp->pending + d, __ATOMIC_RELAXED);
     w->writer = v->label;
     w->store_pc = pc;
     w->ic_early = 0;
@@ -419,6 +424,29 @@ void model_cacheflush(struct vcpu *v, uint64_t start, uint64_t end)
                 set_stage(bp, w, ST_DONE, s);
             }
         }
+    }
+}
+
+/*
+ * write(2)/pwrite(2) into a memfd: the kernel's copy is a data store like
+ * any other (it goes through the data cache), so the program still owes the
+ * maintenance before executing the bytes through a mapping.
+ */
+void model_file_write(struct vcpu *v, uint64_t dev, uint64_t ino, uint64_t off, uint64_t len)
+{
+    uint64_t s = seq_next();
+    for (uint64_t a = off & ~3ull; a < off + len; a += 4) {
+        uint64_t k[3] = { dev + 1, ino, a >> PAGE_SHIFT };
+        struct bpage *bp = bpage_by_key(k, true);
+        bpage_words(bp, 0);
+        struct word *w = &bp->words[(a & (PAGE_SIZE - 1)) / 4];
+        bool was = counted(w);
+        w->exempt = 0;
+        __atomic_store_n(&bp->pending, bp->pending + (int)counted(w) - (int)was, __ATOMIC_RELAXED);
+        w->writer = v->label;
+        w->store_pc = 0;   /* "through a system call" in reports */
+        w->old_known = 0;
+        start_stage(v, bp, w, s);
     }
 }
 

@@ -20,6 +20,8 @@ extern bool guest_base_known;
 /* All model_* functions expect model_lock held. */
 uint64_t seq_next(void);
 struct bpage *bpage_get(uint64_t va, bool create);
+struct bpage *bpage_by_key(const uint64_t k[3], bool create);
+void model_file_write(struct vcpu *v, uint64_t dev, uint64_t ino, uint64_t off, uint64_t len);
 void model_store(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes, uint64_t pc);
 void model_dc(struct vcpu *v, uint64_t va);
 void model_ic(struct vcpu *v, uint64_t va);

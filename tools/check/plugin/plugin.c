@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -41,7 +42,7 @@ static unsigned nhandlers;
 
 /* Syscall numbers of the three guests (asm-generic for aarch64/riscv64). */
 struct sysnums {
-    int64_t mmap, mprotect, munmap, mremap, membarrier, rt_sigaction;
+    int64_t mmap, mprotect, munmap, mremap, membarrier, rt_sigaction, write, pwrite;
     unsigned mmap_shift;   /* ARM's mmap2 counts the offset in 4 KiB units */
 };
 static struct sysnums sn;
@@ -463,6 +464,35 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int idx, int64_t num, uint6
     }
 }
 
+/*
+ * write/pwrite into a memfd (a guest fd is the host fd under qemu-user, so
+ * the plugin can fstat it and read its offset).
+ */
+static void file_write(struct vcpu *v, int64_t num, int64_t ret)
+{
+    const uint64_t *a = v->sc_args;
+    int fd = (int)a[0];
+    char link[64], target[32];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    struct stat st;
+    if (n < 7 || strncmp(target, "/memfd:", 7) != 0 || fstat(fd, &st) != 0) {
+        return;
+    }
+    uint64_t off;
+    if (num == sn.pwrite) {
+        /* ARM EABI passes the 64-bit offset in an aligned pair: r4, r5. */
+        off = cfg.arch == ARCH_ARM ? (a[4] & 0xffffffffu) | a[5] << 32 : a[3];
+    } else {
+        off_t end = lseek(fd, 0, SEEK_CUR);
+        if (end < ret) {
+            return;
+        }
+        off = (uint64_t)(end - ret);
+    }
+    model_file_write(v, (uint64_t)st.st_dev, (uint64_t)st.st_ino, off, (uint64_t)ret);
+}
+
 static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, int64_t ret)
 {
     (void)id;
@@ -478,6 +508,8 @@ static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, i
         maps_unmap(a[0], a[1]);
     } else if (num == sn.mremap && ok) {
         maps_move(a[0], a[1], (uint64_t)ret, a[2]);
+    } else if ((num == sn.write || num == sn.pwrite) && ret > 0) {
+        file_write(v, num, ret);
     } else if (num == sn.membarrier && ret >= 0 && a[0] == 32 && !(a[1] & 1)) {
         /* MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: every thread has
          * executed a core serialising instruction when it returns (with
@@ -511,13 +543,13 @@ static void set_arch(const char *target)
 {
     if (strcmp(target, "aarch64") == 0) {
         cfg.arch = ARCH_AARCH64;
-        sn = (struct sysnums){ 222, 226, 215, 216, 283, 134, 0 };
+        sn = (struct sysnums){ 222, 226, 215, 216, 283, 134, 64, 68, 0 };
     } else if (strcmp(target, "arm") == 0) {
         cfg.arch = ARCH_ARM;
-        sn = (struct sysnums){ 192, 125, 91, 163, 389, 174, 12 };
+        sn = (struct sysnums){ 192, 125, 91, 163, 389, 174, 4, 181, 12 };
     } else {
         cfg.arch = ARCH_RISCV64;
-        sn = (struct sysnums){ 222, 226, 215, 216, 283, 134, 0 };
+        sn = (struct sysnums){ 222, 226, 215, 216, 283, 134, 64, 68, 0 };
     }
     out.arch = target;
 }

@@ -156,6 +156,8 @@ static void print_one(FILE *f, const struct report *r, bool idc)
     } else if (r->store_pc) {
         fprintf(f, "    written   by %s, store at pc 0x%llx%s\n", wr,
                 (unsigned long long)r->store_pc, ws);
+    } else if (r->writer_label) {
+        fprintf(f, "    written   by %s through a system call (write/pwrite into a memfd)\n", wr);
     } else {
         fprintf(f, "    written   before the page was first maintained or made executable "
                    "(store not seen)\n");
@@ -242,6 +244,10 @@ void report_write(const struct report_out *o, uint64_t checked, uint64_t writes)
     }
     FILE *f = o->log_path ? fopen(o->log_path, "a") : NULL;
     FILE *out = f ? f : stderr;
+    if (pid != o->first_pid) {
+        fprintf(out, "cmodx-check: process %d (forked from %d; its thread ids are the parent's):\n",
+                pid, o->first_pid);
+    }
     for (size_t i = 0; i < nreports && (size_t)i < o->max_print; i++) {
         if (order[i]->pid == pid) {
             print_one(out, order[i], o->idc);
@@ -255,7 +261,9 @@ void report_write(const struct report_out *o, uint64_t checked, uint64_t writes)
     if (f) {
         fclose(f);
     }
-    if (o->json_path && (f = fopen(o->json_path, pid == o->first_pid ? "w" : "a"))) {
+    /* Appended: a forked child may finish before its parent (the wrapper
+     * empties the file before the run). */
+    if (o->json_path && (f = fopen(o->json_path, "a"))) {
         json_out(f, &t, nd, checked, writes, o->arch, o->ctr, o->idc, pid);
         fclose(f);
     }
