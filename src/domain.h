@@ -43,6 +43,7 @@ struct cmodx_domain {
     /* Read by every caller on the fast path: one line each, read-mostly. */
     __attribute__((aligned(CACHE_ALIGN))) uint64_t epoch;
     __attribute__((aligned(CACHE_ALIGN))) uint64_t gp_seq;
+    uint32_t gp_waiting; /* futex word: a writer sleeps in wait_for() */
     __attribute__((aligned(CACHE_ALIGN))) uint64_t sig_seq;
 
     pthread_mutex_t writer_lock; /* publishes, batches, reclamation */

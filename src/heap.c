@@ -669,6 +669,9 @@ static int privatise(cmodx_heap *h)
                  mmap(c->x, c->bytes, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd,
                       c->file_off) == MAP_FAILED)
             err = errno;
+        else /* the copy is new code to instruction fetch: publish it (the
+              * kernel may do this on first fault, but not visibly to us) */
+            err = arch_make_visible((uintptr_t)c->x, (uintptr_t)c->x + c->bytes);
     }
     close(h->fd);
     h->fd = fd;

@@ -33,7 +33,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <time.h>
+#include <unistd.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 #include "arch/arch.h"
 #include "domain.h"
@@ -180,33 +184,75 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Poll with a growing nap (spin-yield first: grace periods under load
- * usually end within microseconds). */
+void cmodx_gp_wake(cmodx_thread *self)
+{
+    uint32_t *w = (uint32_t *)(uintptr_t)self->fast.gp_waiting;
+    if (__atomic_exchange_n(w, 0, __ATOMIC_RELAXED))
+        syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Sleep until a reader clears the flag, at most 1 ms: threads that go
+ * offline or exit do not wake us, and the timeout must be noticed. */
+static void sleep_until_woken(cmodx_domain *d)
+{
+    struct timespec ts = {0, 1000000};
+    syscall(SYS_futex, &d->gp_waiting, FUTEX_WAIT_PRIVATE, 1, &ts, NULL, 0);
+}
+
+/* Without asymmetric fences readers do not wake us: poll, backing off. */
 static void nap(unsigned round)
 {
-    if (round < 50) {
-        sched_yield();
-        return;
-    }
-    long ns = round < 200 ? 20000 : 1000000;
-    struct timespec ts = {0, ns};
+    struct timespec ts = {0, round < 10 ? 5000 : round < 100 ? 50000 : 1000000};
     nanosleep(&ts, NULL);
 }
 
-/* Wait until every online thread has announced grace period TARGET. */
-static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const char *who)
+static int timed_out(uint64_t start, unsigned timeout_ms)
+{
+    return timeout_ms && now_ms() - start > timeout_ms;
+}
+
+/* Wait until every online thread has announced grace period TARGET: spin
+ * briefly (readers on other cores announce within microseconds), then
+ * sleep.  With asymmetric fences the writer sets gp_waiting, issues a
+ * membarrier (pairs with the signal fence in cmodx_quiescent()), looks
+ * once more, and sleeps on the futex that the last reader's announcement
+ * wakes, as liburcu does. */
+static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const char *who,
+                    int flag_fenced)
 {
     uint64_t start = now_ms();
     pid_t laggard = 0;
-    for (unsigned round = 0;; round++) {
+    for (int i = 0; i < 200; i++) {
         if (oldest_announced(d, &laggard) >= target)
             return 0;
-        if (timeout_ms && now_ms() - start > timeout_ms)
+        arch_cpu_relax();
+    }
+    for (unsigned round = 0;; round++) {
+        /* The flag must be set before a membarrier that precedes our last
+         * look.  If it was set before the fence that started this grace
+         * period and no reader has cleared it, that fence serves: a reader
+         * that announces TARGET read gp_seq after that fence, so its later
+         * load of the flag sees it set.  Otherwise set it and fence again. */
+        if (d->asym_fences && !(flag_fenced && round == 0 &&
+                                __atomic_load_n(&d->gp_waiting, __ATOMIC_RELAXED))) {
+            __atomic_store_n(&d->gp_waiting, 1, __ATOMIC_RELAXED);
+            fence_all(d);
+        }
+        if (oldest_announced(d, &laggard) >= target)
+            break;
+        if (timed_out(start, timeout_ms)) {
+            __atomic_store_n(&d->gp_waiting, 0, __ATOMIC_RELAXED);
             return cmodx_fail(ETIMEDOUT, "%s: grace period not complete after %u ms: thread %d "
                               "is online but has not passed a quiescent state", who, timeout_ms,
                               (int)laggard);
-        nap(round);
+        }
+        if (d->asym_fences)
+            sleep_until_woken(d);
+        else
+            nap(round);
     }
+    __atomic_store_n(&d->gp_waiting, 0, __ATOMIC_RELAXED);
+    return 0;
 }
 
 int reclaim_make_room_locked(cmodx_domain *d, size_t incoming)
@@ -219,7 +265,7 @@ int reclaim_make_room_locked(cmodx_domain *d, size_t incoming)
     /* Back-pressure: wait for the grace period of everything pending. */
     d->stats.backpressure_waits++;
     start_grace_period(d, 0, 1);
-    int err = wait_for(d, d->gp_seq, d->grace_timeout_ms, "retired-memory limit");
+    int err = wait_for(d, d->gp_seq, d->grace_timeout_ms, "retired-memory limit", 0);
     if (!err)
         free_completed(d, d->gp_seq);
     return err;
@@ -262,8 +308,10 @@ int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
     if (!d)
         return cmodx_fail(EINVAL, "cmodx_synchronize: NULL domain");
     struct thread_rec *t = enter(d);
+    if (d->asym_fences) /* set before the fence that starts the period */
+        __atomic_store_n(&d->gp_waiting, 1, __ATOMIC_RELAXED);
     start_grace_period(d, 1, 1);
-    int err = wait_for(d, d->gp_seq, timeout_ms, "cmodx_synchronize");
+    int err = wait_for(d, d->gp_seq, timeout_ms, "cmodx_synchronize", 1);
     if (!err && d->heap)
         free_completed(d, d->gp_seq);
     leave(d, t);
@@ -307,7 +355,7 @@ void reclaim_teardown(cmodx_domain *d)
         return;
     pthread_mutex_lock(&d->writer_lock);
     start_grace_period(d, 1, 1);
-    if (wait_for(d, d->gp_seq, d->grace_timeout_ms, "cmodx_domain_destroy") == 0)
+    if (wait_for(d, d->gp_seq, d->grace_timeout_ms, "cmodx_domain_destroy", 0) == 0)
         free_completed(d, d->gp_seq);
     while (d->retired_head) {
         struct retired *r = d->retired_head;

@@ -344,12 +344,16 @@ static int commit_locked(cmodx_domain *d, const struct entry *e, size_t n, cmodx
     int err = validate(d, e, n);
     if (!err)
         err = reclaim_make_room_locked(d, retiring_bytes(d, e, n));
+    /* Maintenance per block; the writer's own context synchronisation
+     * once for the whole batch. */
     for (size_t i = 0; i < n && !err; i++) {
         uintptr_t b = (uintptr_t)e[i].code.ptr;
-        err = arch_make_visible(b, b + e[i].len);
+        err = arch_make_visible_nosync(b, b + e[i].len);
         if (err)
             err = cmodx_fail(err, "publish: cache maintenance failed: %s", strerror(err));
     }
+    if (!err && !MUTANT(no_writer_isb))
+        arch_context_sync();
     if (!err)
         err = sync_others_locked(d);
     if (err)

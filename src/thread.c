@@ -117,6 +117,7 @@ int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self)
     t->state = T_ONLINE;
     t->pub.fast.gp_seq = &d->gp_seq;
     t->pub.fast.epoch = &d->epoch;
+    t->pub.fast.gp_waiting = &d->gp_waiting;
     t->pub.fast.strategy = d->strategy;
     t->pub.fast.asym_fences = (uint32_t)d->asym_fences;
     t->pub.fast.copies = (const void *const *const *)t->copies_dir;

@@ -37,6 +37,10 @@ extern "C" {
  * THREAD SAFETY
  *   Acts on the calling thread's record; async-signal-safe.
  */
+/* Out-of-line part of cmodx_quiescent(): wake a writer sleeping for a
+ * grace period. */
+CMODX_API void cmodx_gp_wake(cmodx_thread *self);
+
 static inline void cmodx_quiescent(cmodx_thread *self)
 {
     uint64_t g = __atomic_load_n(self->fast.gp_seq, __ATOMIC_RELAXED);
@@ -50,6 +54,13 @@ static inline void cmodx_quiescent(cmodx_thread *self)
          * announcement (a plain store on x86, STLR on AArch64). */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         __atomic_store_n(&self->fast.qs_ctr, g, __ATOMIC_RELEASE);
+        /* Once per grace period: wake a writer that went to sleep.  Store
+         * then load, ordered by the writer's membarrier between setting
+         * the flag and its last look at the announcements: either it sees
+         * ours or we see its flag. */
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        if (__builtin_expect(__atomic_load_n(self->fast.gp_waiting, __ATOMIC_RELAXED), 0))
+            cmodx_gp_wake(self);
     } else {
         /* Acquire: later slot loads see what the writer switched before it
          * advanced the period.  Release: our earlier loads (the old

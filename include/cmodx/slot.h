@@ -54,6 +54,7 @@ struct cmodx_thread_fast {
     const void *const *const *copies; /* trampoline: per-thread slot copies */
     uint32_t strategy;          /* enum cmodx_strategy actually in use */
     uint32_t asym_fences;       /* writer fences with membarrier */
+    const uint32_t *gp_waiting; /* nonzero: a writer sleeps until readers announce */
 };
 
 typedef struct cmodx_thread {

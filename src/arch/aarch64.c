@@ -26,7 +26,7 @@ static inline uint64_t read_ctr(void)
 static inline uintptr_t dline(uint64_t ctr) { return 4u << ((ctr >> 16) & 0xf); }
 static inline uintptr_t iline(uint64_t ctr) { return 4u << (ctr & 0xf); }
 
-int arch_make_visible(uintptr_t begin, uintptr_t end)
+int arch_make_visible_nosync(uintptr_t begin, uintptr_t end)
 {
     uint64_t ctr = read_ctr();
 
@@ -54,6 +54,12 @@ int arch_make_visible(uintptr_t begin, uintptr_t end)
         if (!MUTANT(no_dsb_after_invalidate))
             __asm__ volatile("dsb ish" : : : "memory");
     }
+    return 0;
+}
+
+int arch_make_visible(uintptr_t begin, uintptr_t end)
+{
+    arch_make_visible_nosync(begin, end);
     /* 5. ISB: this thread discards anything it prefetched; other threads
      *    need their own context synchronisation (src/sync.c). */
     if (!MUTANT(no_writer_isb))
@@ -64,6 +70,11 @@ int arch_make_visible(uintptr_t begin, uintptr_t end)
 void arch_context_sync(void)
 {
     __asm__ volatile("isb" : : : "memory");
+}
+
+void arch_cpu_relax(void)
+{
+    __asm__ volatile("yield" : : : "memory");
 }
 
 size_t arch_cache_line_max(void)

@@ -27,9 +27,16 @@ extern const char cmodx_arch_id[];
  */
 int arch_make_visible(uintptr_t begin, uintptr_t end);
 
+/* The same without the final local context synchronisation, for batches
+ * (which synchronise the writer once after all blocks). */
+int arch_make_visible_nosync(uintptr_t begin, uintptr_t end);
+
 /* The local context-synchronisation instruction (ISB, fence.i, a
  * serialising instruction).  Async-signal-safe. */
 void arch_context_sync(void);
+
+/* A spin-wait hint (PAUSE, YIELD, pause). */
+void arch_cpu_relax(void);
 
 /* Largest data or instruction cache line of the calling core, bytes. */
 size_t arch_cache_line_max(void);

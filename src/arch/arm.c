@@ -25,6 +25,12 @@ int arch_make_visible(uintptr_t begin, uintptr_t end)
     return 0;
 }
 
+/* The system call is the maintenance; keep the sequence whole. */
+int arch_make_visible_nosync(uintptr_t begin, uintptr_t end)
+{
+    return arch_make_visible(begin, end);
+}
+
 void arch_context_sync(void)
 {
     /* ISB is available to unprivileged code from ARMv7 on. */
@@ -33,6 +39,11 @@ void arch_context_sync(void)
 
 /* ARMv7 user space cannot read CTR; 64 bytes covers every ARMv7 core we
  * know of (Cortex-A7/A9/A15/A17: 32 or 64). */
+void arch_cpu_relax(void)
+{
+    __asm__ volatile("yield" : : : "memory"); /* ARMv6K and later */
+}
+
 size_t arch_cache_line_max(void) { return 64; }
 
 size_t arch_insn_align(void) { return 4; }

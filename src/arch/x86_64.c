@@ -53,6 +53,14 @@ void arch_context_sync(void)
     }
 }
 
+/* Coherent: there is no maintenance, only the serialisation. */
+int arch_make_visible_nosync(uintptr_t begin, uintptr_t end)
+{
+    (void)begin;
+    (void)end;
+    return 0;
+}
+
 int arch_make_visible(uintptr_t begin, uintptr_t end)
 {
     (void)begin;
@@ -61,6 +69,11 @@ int arch_make_visible(uintptr_t begin, uintptr_t end)
      * is the executing (here: calling) processor's serialising step. */
     arch_context_sync();
     return 0;
+}
+
+void arch_cpu_relax(void)
+{
+    __asm__ volatile("pause" : : : "memory");
 }
 
 size_t arch_cache_line_max(void)

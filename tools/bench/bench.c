@@ -12,6 +12,7 @@
 #include "bench.h"
 
 struct bench_opts opt = {.sections = 0x1f, .scale = 1.0};
+int ratios_printed;
 
 static void usage(FILE *f)
 {
@@ -163,7 +164,8 @@ static void header(void)
     print_load("at start");
     printf("liburcu comparison: %s\n",
            bench_urcu_available() ? "yes (liburcu-qsbr, liburcu-memb)"
-                                  : "NO - liburcu was not found when cmodx-bench was built");
+                                  : "NO - cmodx-bench was built without liburcu (not found, or "
+                                    "a ThreadSanitizer build)");
     if (opt.emulated)
         printf("*** EMULATED (qemu-user or similar): the figures below are NOT performance "
                "figures and must not be reported as such; this run only shows that the "
@@ -189,5 +191,9 @@ int main(int argc, char **argv)
     output_close();
     printf("\ncmodx-bench: done in %.1f s%s\n", (double)(now_ns() - t0) / 1e9,
            opt.emulated ? " (emulated: not performance)" : "");
+    if ((opt.sections & 1) && ratios_printed == 0) {
+        fprintf(stderr, "cmodx-bench: the call-path ratios could not be computed\n");
+        return 1;
+    }
     return 0;
 }

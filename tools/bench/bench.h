@@ -31,6 +31,9 @@ struct bench_opts {
 
 extern struct bench_opts opt;
 
+/* Ratios printed so far (the smoke test requires the call path's). */
+extern int ratios_printed;
+
 /* ---- time and statistics -------------------------------------------- */
 
 uint64_t now_ns(void);

@@ -254,9 +254,9 @@ static void discard(const cmodx_block *b, int s, uint64_t v)
 
 static void publish_failed(int err, const cmodx_block *b, int s, uint64_t v)
 {
-    discard(b, s, v);
     fprintf(stderr, "cmodx-torture: publish of slot %d version %llu failed: %s (%s)\n", s,
             (unsigned long long)v, cmodx_strerror(err), cmodx_last_error());
+    discard(b, s, v);
     __atomic_fetch_add(&T.publish_errors, 1, __ATOMIC_RELAXED);
 }
 

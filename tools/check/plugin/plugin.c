@@ -9,7 +9,8 @@
  *    DSB, ISB, fence.i, the ARM/RISC-V private syscalls) get an execution
  *    callback; they are rare;
  *  - only instructions on pages that may hold written code (shared or
- *    anonymous mappings, or pages already written) get an execution check.
+ *    anonymous mappings, or pages already written) are checked, with one
+ *    callback per translation block that holds any.
  * Plugin arguments: arch-independent key=value pairs set by the wrapper
  * (ctr=, log=, json=, status=, maxprint=).
  */
