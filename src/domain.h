@@ -87,6 +87,8 @@ void threads_atfork_init(void);
 void domain_list_add(cmodx_domain *d);
 void domain_list_remove(cmodx_domain *d);
 void thread_ack_signal(int sig);
+struct thread_rec *writer_enter(cmodx_domain *d); /* lock, offline if online */
+void writer_leave(cmodx_domain *d, struct thread_rec *was_online);
 
 /* sync.c */
 int sync_select(cmodx_domain *d, const struct cmodx_domain_config *cfg);
@@ -106,7 +108,6 @@ int reclaim_retire_locked(cmodx_domain *d, cmodx_xptr block, int wait_allowed);
 int reclaim_make_room_locked(cmodx_domain *d, size_t incoming);
 void reclaim_advance_locked(cmodx_domain *d);
 void reclaim_note_fence(cmodx_domain *d);
-void reclaim_writer_quiescent(cmodx_domain *d);
 void reclaim_teardown(cmodx_domain *d);
 
 #endif

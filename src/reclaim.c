@@ -149,11 +149,6 @@ void reclaim_advance_locked(cmodx_domain *d)
     advance(d, may_fence);
 }
 
-void reclaim_writer_quiescent(cmodx_domain *d)
-{
-    (void)d; /* writers go offline around the writer lock: slot.c */
-}
-
 int reclaim_retire_locked(cmodx_domain *d, cmodx_xptr block, int wait_allowed)
 {
     size_t bytes = heap_live_block_size(d->heap, block);
@@ -273,33 +268,15 @@ int reclaim_make_room_locked(cmodx_domain *d, size_t incoming)
 
 /* ---- public API -------------------------------------------------------------------- */
 
-static struct thread_rec *enter(cmodx_domain *d)
-{
-    struct thread_rec *t = thread_find(d);
-    if (t && __atomic_load_n(&t->state, __ATOMIC_RELAXED) == T_ONLINE)
-        cmodx_thread_offline(&t->pub);
-    else
-        t = NULL;
-    pthread_mutex_lock(&d->writer_lock);
-    return t;
-}
-
-static void leave(cmodx_domain *d, struct thread_rec *was_online)
-{
-    pthread_mutex_unlock(&d->writer_lock);
-    if (was_online)
-        cmodx_thread_online(&was_online->pub);
-}
-
 int cmodx_retire(cmodx_domain *d, cmodx_xptr block)
 {
     if (!d || !d->heap)
         return cmodx_fail(EINVAL, "cmodx_retire: %s", d ? "the domain has no heap" : "NULL domain");
-    struct thread_rec *t = enter(d);
+    struct thread_rec *t = writer_enter(d);
     int err = reclaim_retire_locked(d, block, 1);
     if (err != EINVAL && err != ENOMEM)
         advance(d, !d->asym_fences || d->stats.pending_blocks >= RETIRED_PER_FENCE);
-    leave(d, t);
+    writer_leave(d, t);
     return err;
 }
 
@@ -307,14 +284,14 @@ int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
 {
     if (!d)
         return cmodx_fail(EINVAL, "cmodx_synchronize: NULL domain");
-    struct thread_rec *t = enter(d);
+    struct thread_rec *t = writer_enter(d);
     if (d->asym_fences) /* set before the fence that starts the period */
         __atomic_store_n(&d->gp_waiting, 1, __ATOMIC_RELAXED);
     start_grace_period(d, 1, 1);
     int err = wait_for(d, d->gp_seq, timeout_ms, "cmodx_synchronize", 1);
     if (!err && d->heap)
         free_completed(d, d->gp_seq);
-    leave(d, t);
+    writer_leave(d, t);
     return err;
 }
 
@@ -322,9 +299,9 @@ size_t cmodx_reclaim_poll(cmodx_domain *d)
 {
     if (!d)
         return 0;
-    struct thread_rec *t = enter(d);
+    struct thread_rec *t = writer_enter(d);
     size_t n = d->heap ? advance(d, 1) : 0;
-    leave(d, t);
+    writer_leave(d, t);
     return n;
 }
 

@@ -292,26 +292,6 @@ struct cmodx_batch {
     size_t n, cap;
 };
 
-/* A publishing thread that is registered and online must not hold up the
- * grace period it may wait for: it is quiescent inside the library. */
-static struct thread_rec *writer_enter(cmodx_domain *d)
-{
-    struct thread_rec *t = thread_find(d);
-    if (t && __atomic_load_n(&t->state, __ATOMIC_RELAXED) == T_ONLINE)
-        cmodx_thread_offline(&t->pub);
-    else
-        t = NULL;
-    pthread_mutex_lock(&d->writer_lock);
-    return t;
-}
-
-static void writer_leave(cmodx_domain *d, struct thread_rec *was_online)
-{
-    pthread_mutex_unlock(&d->writer_lock);
-    if (was_online)
-        cmodx_thread_online(&was_online->pub);
-}
-
 static size_t retiring_bytes(cmodx_domain *d, const struct entry *e, size_t n)
 {
     size_t total = 0;

@@ -201,6 +201,27 @@ void cmodx_thread_online(cmodx_thread *self)
     arch_context_sync();
 }
 
+/* A registered, online thread that calls the writer side must not hold up
+ * a grace period the call may wait for: it is quiescent inside the
+ * library, so it goes offline while it holds the writer lock. */
+struct thread_rec *writer_enter(cmodx_domain *d)
+{
+    struct thread_rec *t = thread_find(d);
+    if (t && __atomic_load_n(&t->state, __ATOMIC_RELAXED) == T_ONLINE)
+        cmodx_thread_offline(&t->pub);
+    else
+        t = NULL;
+    pthread_mutex_lock(&d->writer_lock);
+    return t;
+}
+
+void writer_leave(cmodx_domain *d, struct thread_rec *was_online)
+{
+    pthread_mutex_unlock(&d->writer_lock);
+    if (was_online)
+        cmodx_thread_online(&was_online->pub);
+}
+
 /* ---- process-wide domain list and fork ---------------------------------- */
 
 static void atfork_prepare(void)
