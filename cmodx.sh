@@ -107,7 +107,7 @@ cmd_demo() {
         cat "$here/build/demo.build.log" >&2
         exit 1
     fi
-    exec "$here/build/demo/tools/cmodx-demo" "$@"
+    exec "$here/build/demo/tools/demo/cmodx-demo" "$@"
 }
 
 cmd_test() {
