@@ -113,6 +113,13 @@ cmd_demo() {
 cmd_test() {
     ensure_packages $test_packages
     mkdir -p "$here/build"
+    if [ "$(id -u)" -ne 0 ] &&
+        ! sh "$here/tools/check/build-qemu.sh" >"$here/build/build-qemu.log" 2>&1; then
+        # Not root and the checker's qemu is not built yet: its script
+        # printed the exact commands (its build needs packages and sources).
+        cat "$here/build/build-qemu.log" >&2
+        exit 1
+    fi
     tc=$here/cmake/toolchains
     echo "cmodx test suite: $(uname -m) host, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
     run_suite "x86_64 gcc" x86_64-gcc -DCMAKE_C_COMPILER=gcc

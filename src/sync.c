@@ -84,8 +84,9 @@ int sync_reregister_after_fork(cmodx_domain *d)
  * asymmetric fences used by reclamation. */
 int membarrier_fence(cmodx_domain *d)
 {
-    int cmd = d->sync_core ? MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE
-                           : MEMBARRIER_CMD_PRIVATE_EXPEDITED;
+    /* Memory ordering is all reclamation needs: no core serialisation. */
+    int cmd = d->asym_fences ? MEMBARRIER_CMD_PRIVATE_EXPEDITED
+                             : MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE;
     if (membarrier(cmd, 0) != 0)
         return errno;
     return 0;
