@@ -53,6 +53,7 @@ struct cmodx_domain {
 
     enum cmodx_strategy strategy;
     int asym_fences;     /* membarrier PRIVATE_EXPEDITED registered */
+    int symmetric_fences; /* CMODX_DOMAIN_SYMMETRIC_FENCES asked for */
     int sync_core;       /* membarrier SYNC_CORE registered */
     int signal_number;
     int signal_installed;

@@ -194,13 +194,6 @@ static void sleep_until_woken(cmodx_domain *d)
     syscall(SYS_futex, &d->gp_waiting, FUTEX_WAIT_PRIVATE, 1, &ts, NULL, 0);
 }
 
-/* Without asymmetric fences readers do not wake us: poll, backing off. */
-static void nap(unsigned round)
-{
-    struct timespec ts = {0, round < 10 ? 5000 : round < 100 ? 50000 : 1000000};
-    nanosleep(&ts, NULL);
-}
-
 static int timed_out(uint64_t start, unsigned timeout_ms)
 {
     return timeout_ms && now_ms() - start > timeout_ms;
@@ -208,10 +201,10 @@ static int timed_out(uint64_t start, unsigned timeout_ms)
 
 /* Wait until every online thread has announced grace period TARGET: spin
  * briefly (readers on other cores announce within microseconds), then
- * sleep.  With asymmetric fences the writer sets gp_waiting, issues a
- * membarrier (pairs with the signal fence in cmodx_quiescent()), looks
- * once more, and sleeps on the futex that the last reader's announcement
- * wakes, as liburcu does. */
+ * sleep.  The writer sets gp_waiting, fences (a membarrier with asymmetric
+ * fences, pairing with the compiler barrier in cmodx_quiescent(); else a
+ * seq_cst fence pairing with the reader's), looks once more, and sleeps on
+ * the futex that the last reader's announcement wakes, as liburcu does. */
 static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const char *who,
                     int flag_fenced)
 {
@@ -228,8 +221,7 @@ static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const
          * period and no reader has cleared it, that fence serves: a reader
          * that announces TARGET read gp_seq after that fence, so its later
          * load of the flag sees it set.  Otherwise set it and fence again. */
-        if (d->asym_fences && !(flag_fenced && round == 0 &&
-                                __atomic_load_n(&d->gp_waiting, __ATOMIC_RELAXED))) {
+        if (!(flag_fenced && round == 0 && __atomic_load_n(&d->gp_waiting, __ATOMIC_RELAXED))) {
             __atomic_store_n(&d->gp_waiting, 1, __ATOMIC_RELAXED);
             fence_all(d);
         }
@@ -241,10 +233,7 @@ static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const
                               "is online but has not passed a quiescent state", who, timeout_ms,
                               (int)laggard);
         }
-        if (d->asym_fences)
-            sleep_until_woken(d);
-        else
-            nap(round);
+        sleep_until_woken(d);
     }
     __atomic_store_n(&d->gp_waiting, 0, __ATOMIC_RELAXED);
     return 0;
@@ -285,10 +274,17 @@ int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
     if (!d)
         return cmodx_fail(EINVAL, "cmodx_synchronize: NULL domain");
     struct thread_rec *t = writer_enter(d);
-    if (d->asym_fences) /* set before the fence that starts the period */
+    /* With asymmetric fences, set the flag before the membarrier that
+     * starts the period, so that one membarrier also orders the wake-up
+     * (readers then make a wake system call per grace period, cheaper
+     * than a second membarrier).  Symmetric fences are cheap: set it only
+     * when about to sleep, so that readers make no system call when the
+     * writer's spin suffices. */
+    int preset = d->asym_fences;
+    if (preset)
         __atomic_store_n(&d->gp_waiting, 1, __ATOMIC_RELAXED);
     start_grace_period(d, 1, 1);
-    int err = wait_for(d, d->gp_seq, timeout_ms, "cmodx_synchronize", 1);
+    int err = wait_for(d, d->gp_seq, timeout_ms, "cmodx_synchronize", preset);
     if (!err && d->heap)
         free_completed(d, d->gp_seq);
     writer_leave(d, t);

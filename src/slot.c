@@ -167,6 +167,8 @@ int cmodx_domain_create(const struct cmodx_domain_config *cfg, cmodx_domain **ou
         cfg = &def;
     if ((unsigned)cfg->strategy > CMODX_SYNC_MPROTECT)
         return cmodx_fail(EINVAL, "cmodx_domain_create: unknown strategy %d", (int)cfg->strategy);
+    if (cfg->flags & ~(unsigned)CMODX_DOMAIN_SYMMETRIC_FENCES)
+        return cmodx_fail(EINVAL, "cmodx_domain_create: unknown flags 0x%x", cfg->flags);
     cmodx_domain *d = aligned_alloc(CACHE_ALIGN, (sizeof *d + CACHE_ALIGN - 1) / CACHE_ALIGN *
                                                      CACHE_ALIGN);
     if (!d)
@@ -181,6 +183,7 @@ int cmodx_domain_create(const struct cmodx_domain_config *cfg, cmodx_domain **ou
     d->retired_limit = cfg->retired_limit_bytes ? cfg->retired_limit_bytes : (size_t)16 << 20;
     d->grace_timeout_ms = cfg->grace_timeout_ms ? cfg->grace_timeout_ms : 10000;
     d->retired_tail = &d->retired_head;
+    d->symmetric_fences = (cfg->flags & CMODX_DOMAIN_SYMMETRIC_FENCES) != 0;
     uint32_t cap = cfg->max_trampoline_slots ? cfg->max_trampoline_slots
                                              : DEFAULT_TRAMPOLINE_SLOTS;
     d->tramp_capacity = (cap + CMODX_TRAMPOLINE_PAGE - 1) / CMODX_TRAMPOLINE_PAGE *

@@ -65,7 +65,7 @@ static void membarrier_probe(cmodx_domain *d)
     if ((mask & MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) &&
         membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0) == 0)
         d->sync_core = 1;
-    if ((mask & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+    if (!d->symmetric_fences && (mask & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
         membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0) == 0)
         d->asym_fences = 1;
 }

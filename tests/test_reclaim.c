@@ -4,7 +4,7 @@
  * progress with offline and exited threads; the retired-memory bound holds
  * under a writer faster than its readers; timeouts name the thread; fork;
  * signal handlers that call through slots.
- * usage: test_reclaim STRATEGY */
+ * usage: test_reclaim STRATEGY [symmetric] */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,6 +18,7 @@
 #define READERS 4
 
 static enum cmodx_strategy strategy;
+static unsigned domain_flags;
 static cmodx_heap *heap;
 static cmodx_domain *dom;
 static cmodx_slot slot;
@@ -35,7 +36,8 @@ static void new_domain(size_t retired_limit, unsigned grace_timeout_ms)
 {
     struct cmodx_domain_config c = {.strategy = strategy, .heap = heap,
                                     .retired_limit_bytes = retired_limit,
-                                    .grace_timeout_ms = grace_timeout_ms};
+                                    .grace_timeout_ms = grace_timeout_ms,
+                                    .flags = domain_flags};
     REQUIRE(cmodx_domain_create(&c, &dom) == 0);
     cmodx_xptr v0 = make_fn(0);
     REQUIRE(cmodx_make_visible(v0, 16) == 0);
@@ -334,6 +336,8 @@ int main(int argc, char **argv)
     int s = cmodx_strategy_parse(argc > 1 ? argv[1] : "auto");
     REQUIRE(s >= 0);
     strategy = (enum cmodx_strategy)s;
+    if (argc > 2 && strcmp(argv[2], "symmetric") == 0)
+        domain_flags = CMODX_DOMAIN_SYMMETRIC_FENCES;
     struct cmodx_heap_config hc = {.chunk_bytes = 256 * 1024};
     REQUIRE(cmodx_heap_create(&hc, &heap) == 0);
     test_never_freed_under_reader();

@@ -32,8 +32,9 @@ extern "C" {
  *   block of SELF's domain.  Costs a load and a compare when no grace
  *   period is pending.  Where the domain fences with membarrier the
  *   announcement is a release store (the writer's membarrier provides the
- *   rest of the ordering); otherwise an acquire fence and a release store;
- *   never a full fence.  Has no effect while the thread is offline.
+ *   rest of the ordering).  With CMODX_DOMAIN_SYMMETRIC_FENCES, or without
+ *   membarrier, it is an acquire fence, a release store and one full
+ *   fence, as in liburcu QSBR.  Has no effect while the thread is offline.
  * THREAD SAFETY
  *   Acts on the calling thread's record; async-signal-safe.
  */
@@ -67,6 +68,11 @@ static inline void cmodx_quiescent(cmodx_thread *self)
          * target) are done before the writer can see the announcement. */
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         __atomic_store_n(&self->fast.qs_ctr, g, __ATOMIC_RELEASE);
+        /* Symmetric: our fence pairs with the writer's fence between
+         * setting the flag and its last look (store-load, both sides). */
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        if (__builtin_expect(__atomic_load_n(self->fast.gp_waiting, __ATOMIC_RELAXED), 0))
+            cmodx_gp_wake(self);
     }
 }
 

@@ -73,6 +73,18 @@ typedef struct cmodx_slot {
 
 #define CMODX_TRAMPOLINE_PAGE 1024u /* copies per directory page */
 
+/* Flags for struct cmodx_domain_config. */
+enum {
+    /*
+     * Grace periods without membarrier: each reader's announcement (once
+     * per grace period) adds a full fence, and the writer needs no system
+     * call, as in liburcu's QSBR flavour.  For programs that wait on grace
+     * periods often.  The default (asymmetric) keeps readers fence-free
+     * and makes the writer pay one membarrier per grace period.
+     */
+    CMODX_DOMAIN_SYMMETRIC_FENCES = 1u << 0,
+};
+
 struct cmodx_domain_config {
     enum cmodx_strategy strategy; /* CMODX_SYNC_AUTO to choose */
     int signal_number;            /* signal strategy; 0 = SIGRTMIN+4 */
@@ -81,6 +93,7 @@ struct cmodx_domain_config {
     size_t retired_limit_bytes;   /* back-pressure bound; 0 = 16 MiB */
     unsigned grace_timeout_ms;    /* back-pressure wait bound; 0 = 10000 */
     uint32_t max_trampoline_slots; /* trampoline: slots per domain; 0 = 4096 */
+    unsigned flags;               /* CMODX_DOMAIN_* */
 };
 
 /*

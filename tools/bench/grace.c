@@ -78,19 +78,35 @@ static void reader_side(void)
     die_on(cmodx_domain_destroy(d), "cmodx_domain_destroy");
 }
 
+/* SYMMETRIC: the cmodx domain uses CMODX_DOMAIN_SYMMETRIC_FENCES (readers
+ * fence once per grace period, no membarrier), liburcu QSBR's trade-off;
+ * that pass measures cmodx alone and labels its rows. */
+static void writer_side_mode(int symmetric);
+
 static void writer_side(void)
 {
+    writer_side_mode(0);
+    writer_side_mode(1);
+}
+
+static void writer_side_mode(int symmetric)
+{
     int threads[] = {1, 2, 4, 8};
-    int nv = bench_urcu_available() ? 3 : 1;
+    int nv = symmetric ? 1 : bench_urcu_available() ? 3 : 1;
     static const char *const names[3] = {"cmodx_synchronize", "urcu_qsbr synchronize_rcu",
                                          "urcu_memb synchronize_rcu"};
     static const char *const keys[3] = {"cmodx", "qsbr", "memb"};
+    if (symmetric) {
+        note("The same with CMODX_DOMAIN_SYMMETRIC_FENCES: readers add one full fence per "
+             "grace period and the writer needs no membarrier (liburcu QSBR's trade-off).");
+    }
     int rounds = opt.quick ? 1 : 10;
     double budget = (opt.quick ? 0.01 : 0.12 * opt.scale) * 1e9; /* per round and writer */
-    note("Grace-period latency in microseconds, the same N reader threads for all three "
-         "(each reader: call through a slot, then announce to cmodx, urcu-qsbr and urcu-memb). "
-         "%d rounds, each giving every writer %.0f ms of back-to-back grace periods; "
-         "median, p99 and min..max over all samples.", rounds, budget / 1e6);
+    if (!symmetric)
+        note("Grace-period latency in microseconds, the same N reader threads for all three "
+             "(each reader: call through a slot, then announce to cmodx, urcu-qsbr and "
+             "urcu-memb). %d rounds, each giving every writer %.0f ms of back-to-back grace "
+             "periods; median, p99 and min..max over all samples.", rounds, budget / 1e6);
     table_begin("implementation|readers|median us|p99 us|min us|max us|samples|ratio to QSBR|"
                 "cores");
     size_t nthreads = opt.quick ? 2 : 4; /* --quick: 1 and 2 readers */
@@ -99,12 +115,13 @@ static void writer_side(void)
         cmodx_heap *h;
         cmodx_domain *d;
         die_on(cmodx_heap_create(NULL, &h), "cmodx_heap_create");
-        struct cmodx_domain_config dc = {.heap = h};
+        struct cmodx_domain_config dc = {.heap = h,
+                                         .flags = symmetric ? CMODX_DOMAIN_SYMMETRIC_FENCES : 0};
         die_on(cmodx_domain_create(&dc, &d), "cmodx_domain_create");
         static cmodx_slot slot;
         die_on(cmodx_slot_init(d, &slot, make_ret_block(h, 3).exec), "cmodx_slot_init");
         struct callers c = {.domain = d, .slots = &slot, .nslots = 1, .n = n};
-        if (bench_urcu_available()) {
+        if (bench_urcu_available() && !symmetric) {
             c.extra = bench_urcu_extra;
             c.thread_init = bench_urcu_init;
             c.thread_fini = bench_urcu_fini;
@@ -134,13 +151,14 @@ static void writer_side(void)
         cores_note(n + 1, cn, sizeof cn);
         for (int k = 0; k < nv; k++) {
             char ratio[32] = "-";
-            double q = s[k].median / s[1].median;
+            double q = nv == 3 ? s[k].median / s[1].median : 0;
             if (nv == 3)
                 snprintf(ratio, sizeof ratio, q < 0.01 ? "<0.01x" : "%.2fx", q);
-            table_row("%s|%d|%.2f|%.2f|%.2f|%.2f|%zu|%s|%s", names[k], n, s[k].median, s[k].p99,
-                      s[k].min, s[k].max, s[k].n, ratio, cn);
+            table_row("%s%s|%d|%.2f|%.2f|%.2f|%.2f|%zu|%s|%s", names[k],
+                      symmetric ? " (symmetric fences)" : "", n, s[k].median, s[k].p99, s[k].min,
+                      s[k].max, s[k].n, ratio, cn);
             char dn[64];
-            snprintf(dn, sizeof dn, "grace-%s", keys[k]);
+            snprintf(dn, sizeof dn, "grace-%s%s", keys[k], symmetric ? "-sym" : "");
             data_line(dn, "%d %.3f %.3f %.3f %.3f", n, s[k].median, s[k].p99, s[k].min, s[k].max);
             samples_free(&lat[k]);
         }
