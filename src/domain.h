@@ -37,8 +37,6 @@ struct retired {
     uint64_t gp;              /* grace period it waits for; 0 = not started */
 };
 
-struct tramp_lit; /* defined in slot.c */
-
 struct cmodx_domain {
     /* Read by every caller on the fast path: one line each, read-mostly. */
     __attribute__((aligned(CACHE_ALIGN))) uint64_t epoch;
@@ -73,7 +71,8 @@ struct cmodx_domain {
     cmodx_heap *heap;
     size_t retired_limit;
     unsigned grace_timeout_ms;
-    struct retired *retired_head, **retired_tail;
+    struct retired *retired_head, **retired_tail, *retired_last;
+    struct retired *unassigned; /* first block without a grace period, or NULL */
     uint64_t fences;
     struct cmodx_reclaim_stats stats;
     void (*free_hook)(void *, cmodx_xptr);

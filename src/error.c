@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmodx/error.h"
@@ -84,6 +85,13 @@ void cmodx_debug_set_faults(unsigned mask)
 int cmodx_fault_active(unsigned f)
 {
     return (cmodx_debug_faults() & f) != 0;
+}
+
+uint64_t cmodx_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 size_t cmodx_page_size(void)

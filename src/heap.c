@@ -62,7 +62,6 @@ struct chunk {
     uint32_t *len;           /* run length at a run's head (and free tail) */
     struct free_run **run;   /* free-list node at a free run's head */
     uint8_t *dirty;          /* per granule: freed since its page was remapped */
-    size_t pages;
 };
 
 struct run_list {
@@ -154,6 +153,18 @@ static struct chunk *chunk_of(struct cmodx_heap *h, uintptr_t x)
             return c;
     }
     return NULL;
+}
+
+/* The chunk holding X with X's granule in *G, or NULL if X is outside the
+ * heap or not granule-aligned.  Whether a block starts there is the
+ * caller's question (state[*g]). */
+static struct chunk *granule_of(struct cmodx_heap *h, uintptr_t x, uint32_t *g)
+{
+    struct chunk *c = chunk_of(h, x);
+    if (!c || (x - (uintptr_t)c->x) % h->granule)
+        return NULL;
+    *g = (uint32_t)((x - (uintptr_t)c->x) / h->granule);
+    return c;
 }
 
 /* ---- execute-view remapping ------------------------------------------- */
@@ -290,7 +301,6 @@ static int chunk_grow(struct cmodx_heap *h, size_t need)
         c->bytes = bytes;
         c->file_off = h->file_size;
         c->granules = (uint32_t)(bytes / h->granule);
-        c->pages = bytes / h->page;
         c->state = calloc(c->granules, 1);
         c->len = calloc(c->granules, sizeof *c->len);
         c->run = calloc(c->granules, sizeof *c->run);
@@ -336,11 +346,10 @@ static int chunk_grow(struct cmodx_heap *h, size_t need)
  * space is reused (and its page remapped) only when no clean space fits. */
 #define CLEAN_SEARCH_GRANULES 128 /* bound on the search, so alloc stays cheap */
 
-static int64_t clean_offset(struct cmodx_heap *h, const struct free_run *r, uint32_t n)
+static int64_t clean_offset(const struct free_run *r, uint32_t n)
 {
     const uint8_t *d = r->chunk->dirty + r->start;
     uint32_t end = r->len, clean_run = 0;
-    (void)h;
     if (end > CLEAN_SEARCH_GRANULES + n)
         end = CLEAN_SEARCH_GRANULES + n;
     for (uint32_t i = 0; i < end; i++) { /* one pass: the first N clean in a row */
@@ -372,7 +381,7 @@ static struct free_run *find_run(struct cmodx_heap *h, uint32_t n, int64_t *clea
                 best = r;
             if (best_clean && r->seq >= best_clean->seq)
                 break; /* the rest of this class is younger */
-            int64_t off = clean_offset(h, r, n);
+            int64_t off = clean_offset(r, n);
             if (off >= 0) {
                 best_clean = r;
                 best_off = off;
@@ -469,12 +478,6 @@ int cmodx_block_alloc(cmodx_heap *h, size_t size, cmodx_block *out)
 
 /* ---- free ------------------------------------------------------------------- */
 
-static void mark_dirty(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n)
-{
-    (void)h;
-    memset(c->dirty + g, 1, n);
-}
-
 /* Turn live granules [g, g+n) into free space, merging with free
  * neighbours; NODE is a preallocated node, consumed or released. */
 static struct free_run *release_run(struct cmodx_heap *h, struct chunk *c, uint32_t g,
@@ -535,24 +538,23 @@ int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
         return cmodx_fail(ENOMEM, "cmodx_block_free: out of memory for bookkeeping");
 
     pthread_mutex_lock(&h->lock);
-    struct chunk *c = chunk_of(h, x);
-    size_t off = c ? x - (uintptr_t)c->x : 0;
-    uint32_t g = (uint32_t)(off / h->granule);
-    if (!c || off % h->granule || c->state[g] != G_LIVE) {
-        int was_free = c && off % h->granule == 0 && c->state[g] == G_FREE;
+    uint32_t g = 0;
+    struct chunk *c = granule_of(h, x, &g);
+    if (!c || c->state[g] != G_LIVE) {
+        int was_free = c && c->state[g] == G_FREE;
         pthread_mutex_unlock(&h->lock);
         free(node);
         return cmodx_fail(EINVAL, "cmodx_block_free: %p is not a live block of this heap%s",
                           exec.ptr, was_free ? " (freed twice)" : "");
     }
     uint32_t n = c->len[g];
-    size_t bytes = (size_t)n * h->granule;
+    size_t off = (size_t)g * h->granule, bytes = (size_t)n * h->granule;
 
     /* Trap-fill through the write view and make it visible, so a late
      * executor on hardware faults. */
     arch_fill_trap(c->w + off, bytes);
     int err = arch_make_visible(x, x + bytes);
-    mark_dirty(h, c, g, n);
+    memset(c->dirty + g, 1, n); /* may have run: a stale translation may exist */
     struct free_run *merged = release_run(h, c, g, n, node);
     /* Pages that are now entirely free are remapped at once, so that even
      * an emulator's cached translation of the old code is dropped and a
@@ -583,20 +585,14 @@ int cmodx_block_write(const cmodx_block *b, size_t offset, const void *src, size
     return 0;
 }
 
-/* Internal: the size of the live block starting at X, or 0 if X is not
- * the start of a live block (reclaim.c, slot.c). */
-size_t heap_live_block_size(cmodx_heap *h, cmodx_xptr x);
 size_t heap_live_block_size(cmodx_heap *h, cmodx_xptr x)
 {
     size_t size = 0;
+    uint32_t g = 0;
     pthread_mutex_lock(&h->lock);
-    struct chunk *c = chunk_of(h, (uintptr_t)x.ptr);
-    if (c) {
-        size_t off = (uintptr_t)x.ptr - (uintptr_t)c->x;
-        uint32_t g = (uint32_t)(off / h->granule);
-        if (off % h->granule == 0 && c->state[g] == G_LIVE)
-            size = (size_t)c->len[g] * h->granule;
-    }
+    struct chunk *c = granule_of(h, (uintptr_t)x.ptr, &g);
+    if (c && c->state[g] == G_LIVE)
+        size = (size_t)c->len[g] * h->granule;
     pthread_mutex_unlock(&h->lock);
     return size;
 }

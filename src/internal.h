@@ -3,8 +3,10 @@
 #define CMODX_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cmodx/debug.h"
+#include "cmodx/heap.h"
 
 /* Record a printf-style message for cmodx_last_error() and return ERR. */
 int cmodx_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -13,6 +15,13 @@ int cmodx_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3
 int cmodx_fault_active(unsigned f);
 
 size_t cmodx_page_size(void);
+
+/* CLOCK_MONOTONIC in nanoseconds, for timeouts. */
+uint64_t cmodx_now_ns(void);
+
+/* heap.c: the size of the live block starting at X, or 0 if X is not the
+ * start of a live block of H. */
+size_t heap_live_block_size(cmodx_heap *h, cmodx_xptr x);
 
 /* fork: one handler set for the whole library (thread.c), so that domain
  * locks are taken before heap locks, as writers take them. */

@@ -43,8 +43,6 @@
 #include "domain.h"
 #include "internal.h"
 
-size_t heap_live_block_size(cmodx_heap *h, cmodx_xptr x); /* heap.c */
-
 void reclaim_note_fence(cmodx_domain *d)
 {
     d->fences++;
@@ -66,14 +64,12 @@ static void fence_all(cmodx_domain *d)
  * with nothing pending (cmodx_synchronize). */
 static void start_grace_period(cmodx_domain *d, int force, int may_fence)
 {
-    int fenced = 0, unfenced = 0;
-    for (struct retired *r = d->retired_head; r; r = r->next)
-        if (r->gp == 0) {
-            if (r->fence_at_retire < d->fences)
-                fenced = 1;
-            else
-                unfenced = 1;
-        }
+    /* Blocks are retired in order and fences only increase, so the blocks
+     * still waiting for a period are a tail of the list and, within it,
+     * those with a fence since their unlink come first. */
+    struct retired *first = d->unassigned;
+    int fenced = first && first->fence_at_retire < d->fences;
+    int unfenced = first && d->retired_last->fence_at_retire == d->fences;
     /* FORCE: the caller may have unlinked code itself; fence for it. */
     if (force || (unfenced && may_fence)) {
         fence_all(d);
@@ -84,9 +80,10 @@ static void start_grace_period(cmodx_domain *d, int force, int may_fence)
     uint64_t g = d->gp_seq + 1;
     __atomic_store_n(&d->gp_seq, g, __ATOMIC_RELEASE);
     d->stats.grace_periods++;
-    for (struct retired *r = d->retired_head; r; r = r->next)
-        if (r->gp == 0 && r->fence_at_retire < d->fences)
-            r->gp = g;
+    struct retired *r = first;
+    for (; r && r->fence_at_retire < d->fences; r = r->next)
+        r->gp = g;
+    d->unassigned = r;
 }
 
 /* The smallest grace period announced by an online thread (the current
@@ -116,8 +113,10 @@ static size_t free_completed(cmodx_domain *d, uint64_t done)
            (d->retired_head->gp <= done || MUTANT(no_grace_period))) {
         struct retired *r = d->retired_head;
         d->retired_head = r->next;
-        if (!d->retired_head)
+        if (!d->retired_head) {
             d->retired_tail = &d->retired_head;
+            d->retired_last = NULL;
+        }
         if (d->free_hook)
             d->free_hook(d->free_hook_arg, r->block);
         cmodx_block_free(d->heap, r->block);
@@ -137,16 +136,22 @@ static size_t advance(cmodx_domain *d, int may_fence)
     return free_completed(d, oldest_announced(d, &laggard));
 }
 
-/* After a publish.  With the membarrier strategy every publish fences, so
- * blocks just retired wait for the next one; other strategies fence here
- * once enough blocks wait, amortising the membarrier over many publishes. */
+/* May the writer pay for a fence now to start a grace period?  Always when
+ * fences are cheap (no membarrier).  With membarrier, once enough blocks
+ * wait, so one call serves many; never after a publish of the membarrier
+ * strategy, whose next publish fences anyway and serves both purposes. */
 #define RETIRED_PER_FENCE 32
+
+static int fence_now(cmodx_domain *d, int publishes_fence)
+{
+    if (!d->asym_fences)
+        return 1;
+    return !publishes_fence && d->stats.pending_blocks >= RETIRED_PER_FENCE;
+}
 
 void reclaim_advance_locked(cmodx_domain *d)
 {
-    int may_fence = !d->asym_fences || (d->strategy != CMODX_SYNC_MEMBARRIER &&
-                                        d->stats.pending_blocks >= RETIRED_PER_FENCE);
-    advance(d, may_fence);
+    advance(d, fence_now(d, d->strategy == CMODX_SYNC_MEMBARRIER));
 }
 
 int reclaim_retire_locked(cmodx_domain *d, cmodx_xptr block, int wait_allowed)
@@ -166,17 +171,13 @@ int reclaim_retire_locked(cmodx_domain *d, cmodx_xptr block, int wait_allowed)
     r->gp = 0;
     *d->retired_tail = r;
     d->retired_tail = &r->next;
+    d->retired_last = r;
+    if (!d->unassigned)
+        d->unassigned = r;
     d->stats.retired_blocks++;
     d->stats.pending_blocks++;
     d->stats.pending_bytes += bytes;
     return err;
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 void cmodx_gp_wake(cmodx_thread *self)
@@ -196,7 +197,7 @@ static void sleep_until_woken(cmodx_domain *d)
 
 static int timed_out(uint64_t start, unsigned timeout_ms)
 {
-    return timeout_ms && now_ms() - start > timeout_ms;
+    return timeout_ms && (cmodx_now_ns() - start) / 1000000u > timeout_ms;
 }
 
 /* Wait until every online thread has announced grace period TARGET: spin
@@ -208,7 +209,7 @@ static int timed_out(uint64_t start, unsigned timeout_ms)
 static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const char *who,
                     int flag_fenced)
 {
-    uint64_t start = now_ms();
+    uint64_t start = cmodx_now_ns();
     pid_t laggard = 0;
     for (int i = 0; i < 200; i++) {
         if (oldest_announced(d, &laggard) >= target)
@@ -264,7 +265,7 @@ int cmodx_retire(cmodx_domain *d, cmodx_xptr block)
     struct thread_rec *t = writer_enter(d);
     int err = reclaim_retire_locked(d, block, 1);
     if (err != EINVAL && err != ENOMEM)
-        advance(d, !d->asym_fences || d->stats.pending_blocks >= RETIRED_PER_FENCE);
+        advance(d, fence_now(d, 0));
     writer_leave(d, t);
     return err;
 }
@@ -335,5 +336,7 @@ void reclaim_teardown(cmodx_domain *d)
         d->retired_head = r->next;
         free(r);
     }
+    d->retired_tail = &d->retired_head;
+    d->retired_last = d->unassigned = NULL;
     pthread_mutex_unlock(&d->writer_lock);
 }

@@ -23,8 +23,6 @@
 
 #define DEFAULT_TRAMPOLINE_SLOTS 4096u
 
-size_t heap_live_block_size(cmodx_heap *h, cmodx_xptr x); /* heap.c */
-
 /* ---- trampoline --------------------------------------------------------------
  * Each slot id has a fixed stub in the domain's stub block, written once
  * when the domain is created (before any thread can register, and every
@@ -58,8 +56,7 @@ int tramp_setup(cmodx_domain *d)
         return err;
     for (uint32_t id = 0; id < d->tramp_capacity; id++) {
         char *w = (char *)d->stub_block.write.ptr + (size_t)id * d->stub_size;
-        uintptr_t x = (uintptr_t)stub_of(d, id);
-        arch_emit_tramp_stub(w, x, d, id);
+        arch_emit_tramp_stub(w, d, id);
     }
     uintptr_t x0 = (uintptr_t)d->stub_block.exec.ptr;
     err = arch_make_visible(x0, x0 + (size_t)d->tramp_capacity * d->stub_size);

@@ -22,8 +22,6 @@
 #include "domain.h"
 #include "internal.h"
 
-void thread_ack_signal(int sig); /* thread.c */
-
 static const char *const strategy_names[] = {
     [CMODX_SYNC_AUTO] = "auto",           [CMODX_SYNC_MEMBARRIER] = "membarrier",
     [CMODX_SYNC_SIGNAL] = "signal",       [CMODX_SYNC_EPOCH] = "epoch",
@@ -163,13 +161,6 @@ static void signal_uninstall(cmodx_domain *d)
     d->signal_installed = 0;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Only threads signalled in this round are waited for: one that was
  * offline then synchronises itself when it comes back online. */
 static int acked(const struct thread_rec *t, uint64_t seq)
@@ -197,11 +188,11 @@ static int sync_by_signal(cmodx_domain *d)
         }
     int err = 0;
     if (!MUTANT(no_signal_ack_wait)) {
-        uint64_t deadline = now_ns() + (uint64_t)d->signal_timeout_ms * 1000000u;
+        uint64_t deadline = cmodx_now_ns() + (uint64_t)d->signal_timeout_ms * 1000000u;
         struct timespec nap = {0, 20000};
         for (struct thread_rec *t = d->threads; t && !err; t = t->next) {
             while (t != self && !acked(t, seq)) {
-                if (now_ns() > deadline) {
+                if (cmodx_now_ns() > deadline) {
                     err = cmodx_fail(ETIMEDOUT, "signal strategy: thread %d did not acknowledge "
                                      "signal %d within %u ms (signal blocked, or stopped?)",
                                      (int)t->tid, d->signal_number, d->signal_timeout_ms);

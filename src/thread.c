@@ -46,6 +46,14 @@ void thread_ack_signal(int sig)
                              __ATOMIC_RELEASE);
 }
 
+/* Free a record that no list holds any more, with its trampoline pages. */
+static void thread_free(cmodx_domain *d, struct thread_rec *t)
+{
+    for (uint32_t i = 0; i < d->tramp_capacity / CMODX_TRAMPOLINE_PAGE; i++)
+        free(t->copies_dir[i]);
+    free(t);
+}
+
 static void block_sync_signals(sigset_t *old)
 {
     sigset_t all;
@@ -77,9 +85,7 @@ static void thread_remove(struct thread_rec *t)
         }
     pthread_mutex_unlock(&d->reg_lock);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    for (uint32_t i = 0; i < d->tramp_capacity / CMODX_TRAMPOLINE_PAGE; i++)
-        free(t->copies_dir[i]);
-    free(t);
+    thread_free(d, t);
 }
 
 /* Thread exit without unregistering: leave every domain. */
@@ -128,9 +134,7 @@ int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self)
     int err = tramp_thread_init(d, t);
     if (err) {
         pthread_mutex_unlock(&d->writer_lock);
-        for (uint32_t i = 0; i < pages; i++)
-            free(t->copies_dir[i]);
-        free(t);
+        thread_free(d, t);
         return cmodx_fail(err, "cmodx_thread_register: out of memory for trampoline copies");
     }
     pthread_mutex_lock(&d->reg_lock);
@@ -253,11 +257,8 @@ static void atfork_child(void)
         struct thread_rec *keep = thread_find(d), *t = d->threads;
         while (t) {
             struct thread_rec *n = t->next;
-            if (t != keep) {
-                for (uint32_t i = 0; i < d->tramp_capacity / CMODX_TRAMPOLINE_PAGE; i++)
-                    free(t->copies_dir[i]);
-                free(t);
-            }
+            if (t != keep)
+                thread_free(d, t);
             t = n;
         }
         d->threads = keep;

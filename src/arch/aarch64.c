@@ -126,9 +126,8 @@ int arch_mprotect_ipi_serialises(void) { return 0; }
  *   16  .quad domain, id, cmodx_tramp_common  */
 size_t arch_tramp_stub_size(void) { return 48; }
 
-void arch_emit_tramp_stub(void *dst, uintptr_t exec, const void *domain, uint32_t id)
+void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id)
 {
-    (void)exec; /* every reference is PC-relative */
     uint32_t *p = dst;
     uint64_t *lit = (uint64_t *)((char *)dst + 16);
     p[0] = 0x10000000u | (4u << 5) | 17u; /* adr x17, #16 */

@@ -51,11 +51,11 @@ size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value);
 size_t arch_return_u32_size(void);
 
 /* Trampoline strategy: the per-slot-id stub, STUB_SIZE bytes at DST (write
- * view; EXEC is its execute address).  It puts the address of its literal
+ * view).  It puts the address of its literal
  * pair {DOMAIN, ID} (stored inside the stub) in the architecture's scratch
  * register and jumps to cmodx_tramp_common (src/arch/<arch>-stub.S). */
 size_t arch_tramp_stub_size(void);
-void arch_emit_tramp_stub(void *dst, uintptr_t exec, const void *domain, uint32_t id);
+void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id);
 extern const char cmodx_tramp_common[];
 
 /* Whether the mprotect TLB-shootdown trick serialises other cores here

@@ -83,9 +83,8 @@ int arch_mprotect_ipi_serialises(void) { return 0; }
  *   16  .word domain, id, cmodx_tramp_common, 0  */
 size_t arch_tramp_stub_size(void) { return 32; }
 
-void arch_emit_tramp_stub(void *dst, uintptr_t exec, const void *domain, uint32_t id)
+void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id)
 {
-    (void)exec;
     uint32_t *p = dst;
     p[0] = 0xe28fc008u; /* add r12, pc, #8 */
     p[1] = 0xe59ff00cu; /* ldr pc, [pc, #12] */

@@ -117,9 +117,8 @@ int arch_mprotect_ipi_serialises(void) { return 1; }
  *   16  .quad domain, id, cmodx_tramp_common  */
 size_t arch_tramp_stub_size(void) { return 48; }
 
-void arch_emit_tramp_stub(void *dst, uintptr_t exec, const void *domain, uint32_t id)
+void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id)
 {
-    (void)exec;
     unsigned char *p = dst;
     static const unsigned char code[16] = {0x4c, 0x8d, 0x1d, 9, 0, 0, 0,  /* lea r11,[rip+9] */
                                            0xff, 0x25, 19, 0, 0, 0,       /* jmp [rip+19] */
