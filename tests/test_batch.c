@@ -11,13 +11,6 @@
 
 static cmodx_heap *heap;
 
-static cmodx_xptr make_fn(uint32_t v)
-{
-    cmodx_block b;
-    REQUIRE(cmodx_block_alloc(heap, 64, &b) == 0);
-    REQUIRE(cmodx_emit_return_u32(b.write, b.size, v) > 0);
-    return b.exec;
-}
 
 static void test_batch_switches_all(enum cmodx_strategy s)
 {
@@ -29,7 +22,7 @@ static void test_batch_switches_all(enum cmodx_strategy s)
     REQUIRE(cmodx_thread_register(d, &self) == 0);
     static cmodx_slot slots[N];
     for (int i = 0; i < N; i++) {
-        cmodx_xptr v = make_fn((uint32_t)i);
+        cmodx_xptr v = make_fn(heap, (uint32_t)i);
         REQUIRE(cmodx_make_visible(v, 16) == 0);
         REQUIRE(cmodx_slot_init(d, &slots[i], v) == 0);
         CHECK_EQ(CMODX_CALL(ret_fn, &slots[i], self), i);
@@ -39,7 +32,7 @@ static void test_batch_switches_all(enum cmodx_strategy s)
     cmodx_batch *b;
     REQUIRE(cmodx_batch_begin(d, &b) == 0);
     for (int i = 0; i < N; i++)
-        CHECK(cmodx_batch_add(b, &slots[i], make_fn(1000 + (uint32_t)i), 16, CMODX_RETIRE_OLD) == 0);
+        CHECK(cmodx_batch_add(b, &slots[i], make_fn(heap, 1000 + (uint32_t)i), 16, CMODX_RETIRE_OLD) == 0);
     cmodx_xptr old[N];
     CHECK(cmodx_batch_commit(b, old) == 0);
     cmodx_reclaim_get_stats(d, &after);
@@ -60,23 +53,6 @@ static void test_batch_switches_all(enum cmodx_strategy s)
 }
 
 static cmodx_domain *sigdom;
-static int stage;
-
-static void *silent_thread(void *arg)
-{
-    int sig = *(int *)arg;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    REQUIRE(cmodx_thread_register(sigdom, NULL) == 0);
-    __atomic_store_n(&stage, 1, __ATOMIC_RELEASE);
-    while (__atomic_load_n(&stage, __ATOMIC_ACQUIRE) == 1)
-        usleep(1000);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-    cmodx_thread_unregister(sigdom);
-    return NULL;
-}
 
 static void test_failed_batch_switches_nothing(void)
 {
@@ -87,7 +63,7 @@ static void test_failed_batch_switches_nothing(void)
     static cmodx_slot slots[N];
     const void *orig[N];
     for (int i = 0; i < N; i++) {
-        cmodx_xptr v = make_fn((uint32_t)i);
+        cmodx_xptr v = make_fn(heap, (uint32_t)i);
         REQUIRE(cmodx_make_visible(v, 16) == 0);
         REQUIRE(cmodx_slot_init(sigdom, &slots[i], v) == 0);
         orig[i] = v.ptr;
@@ -96,23 +72,20 @@ static void test_failed_batch_switches_nothing(void)
     cmodx_batch *b;
     REQUIRE(cmodx_batch_begin(sigdom, &b) == 0);
     cmodx_slot stranger = {0};
-    CHECK_EQ(cmodx_batch_add(b, &stranger, make_fn(1), 16, 0), EINVAL);
+    CHECK_EQ(cmodx_batch_add(b, &stranger, make_fn(heap, 1), 16, 0), EINVAL);
     CHECK_EQ(cmodx_batch_add(b, &slots[0], (cmodx_xptr){NULL}, 16, 0), EINVAL);
     for (int i = 0; i < N; i++)
-        CHECK(cmodx_batch_add(b, &slots[i], make_fn(5000 + (uint32_t)i), 16, CMODX_RETIRE_OLD) == 0);
+        CHECK(cmodx_batch_add(b, &slots[i], make_fn(heap, 5000 + (uint32_t)i), 16, CMODX_RETIRE_OLD) == 0);
     /* The synchronisation fails midway (a thread never acknowledges). */
-    pthread_t th;
-    pthread_create(&th, NULL, silent_thread, &sig);
-    while (!__atomic_load_n(&stage, __ATOMIC_ACQUIRE))
-        usleep(1000);
+    struct silent_thread silent;
+    silent_start(&silent, sigdom, sig);
     CHECK_EQ(cmodx_batch_commit(b, NULL), ETIMEDOUT);
     for (int i = 0; i < N; i++)
         CHECK(cmodx_slot_target_plain(&slots[i]) == orig[i]);
     struct cmodx_reclaim_stats rs;
     cmodx_reclaim_get_stats(sigdom, &rs);
     CHECK_EQ(rs.retired_blocks, 0);
-    __atomic_store_n(&stage, 2, __ATOMIC_RELEASE);
-    pthread_join(th, NULL);
+    silent_release(&silent);
     CHECK(cmodx_domain_destroy(sigdom) == 0);
 }
 

@@ -24,13 +24,6 @@ static cmodx_domain *dom;
 static cmodx_slot slot;
 static int stop;
 
-static cmodx_xptr make_fn(uint32_t v)
-{
-    cmodx_block b;
-    REQUIRE(cmodx_block_alloc(heap, 64, &b) == 0);
-    REQUIRE(cmodx_emit_return_u32(b.write, b.size, v) > 0);
-    return b.exec;
-}
 
 static void new_domain(size_t retired_limit, unsigned grace_timeout_ms)
 {
@@ -39,7 +32,7 @@ static void new_domain(size_t retired_limit, unsigned grace_timeout_ms)
                                     .grace_timeout_ms = grace_timeout_ms,
                                     .flags = domain_flags};
     REQUIRE(cmodx_domain_create(&c, &dom) == 0);
-    cmodx_xptr v0 = make_fn(0);
+    cmodx_xptr v0 = make_fn(heap, 0);
     REQUIRE(cmodx_make_visible(v0, 16) == 0);
     REQUIRE(cmodx_slot_init(dom, &slot, v0) == 0);
     __atomic_store_n(&stop, 0, __ATOMIC_RELEASE);
@@ -96,7 +89,7 @@ static void test_never_freed_under_reader(void)
     for (intptr_t i = 0; i < READERS; i++)
         pthread_create(&th[i], NULL, reader, (void *)i);
     for (uint32_t v = 1; v <= 1500; v++)
-        REQUIRE(cmodx_slot_publish(&slot, make_fn(v), 16, CMODX_RETIRE_OLD, NULL) == 0);
+        REQUIRE(cmodx_slot_publish(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL) == 0);
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < READERS; i++)
         pthread_join(th[i], NULL);
@@ -132,7 +125,7 @@ static void test_offline_and_exited(void)
     pthread_join(b, NULL);
     usleep(20000);
     for (uint32_t v = 1; v <= 50; v++)
-        CHECK(cmodx_slot_publish(&slot, make_fn(v), 16, CMODX_RETIRE_OLD, NULL) == 0);
+        CHECK(cmodx_slot_publish(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL) == 0);
     CHECK(cmodx_synchronize(dom, 2000) == 0);
     struct cmodx_reclaim_stats rs;
     cmodx_reclaim_get_stats(dom, &rs);
@@ -182,7 +175,7 @@ static void test_memory_bound(void)
         usleep(1000); /* the readers hold grace periods from now on */
     size_t worst = 0;
     for (uint32_t v = 1; v <= 300; v++) {
-        REQUIRE(cmodx_slot_publish(&slot, make_fn(v), 16, CMODX_RETIRE_OLD, NULL) == 0);
+        REQUIRE(cmodx_slot_publish(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL) == 0);
         struct cmodx_reclaim_stats rs;
         cmodx_reclaim_get_stats(dom, &rs);
         if (rs.pending_bytes > worst)
@@ -229,7 +222,7 @@ static void test_timeout_names_thread(void)
     int err = 0;
     uint32_t v;
     for (v = 1; v < 200 && !err; v++)
-        err = cmodx_slot_publish(&slot, make_fn(v), 16, CMODX_RETIRE_OLD, NULL);
+        err = cmodx_slot_publish(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL);
     CHECK_EQ(err, ETIMEDOUT);
     CHECK(strstr(cmodx_last_error(), want) != NULL);
     CHECK(cmodx_slot_target_plain(&slot) != NULL);
@@ -254,7 +247,7 @@ static void test_fork(void)
     if (pid == 0) {
         int bad = 0;
         for (uint32_t v = 1; v <= 20; v++) {
-            bad |= cmodx_slot_publish(&slot, make_fn(100 + v), 16, CMODX_RETIRE_OLD, NULL) != 0;
+            bad |= cmodx_slot_publish(&slot, make_fn(heap, 100 + v), 16, CMODX_RETIRE_OLD, NULL) != 0;
             bad |= CMODX_CALL(ret_fn, &slot, self) != 100 + v;
             cmodx_quiescent(self);
         }
@@ -320,7 +313,7 @@ static void test_signal_handler_calls(void)
         usleep(1000);
     for (uint32_t v = 1; v <= 300; v++) {
         __atomic_store_n(&newest, v, __ATOMIC_RELEASE);
-        REQUIRE(cmodx_slot_publish(&slot, make_fn(v), 16, CMODX_RETIRE_OLD, NULL) == 0);
+        REQUIRE(cmodx_slot_publish(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL) == 0);
         pthread_kill(th, SIGUSR1);
     }
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);

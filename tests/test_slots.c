@@ -60,10 +60,7 @@ static void *caller(void *arg)
 
 static cmodx_xptr make_version(int s, uint32_t v)
 {
-    cmodx_block b;
-    REQUIRE(cmodx_block_alloc(heap, 64, &b) == 0);
-    REQUIRE(cmodx_emit_return_u32(b.write, b.size, id_of(s, v)) > 0);
-    return b.exec;
+    return make_fn(heap, id_of(s, v));
 }
 
 int main(int argc, char **argv)

@@ -12,13 +12,6 @@
 
 static cmodx_heap *heap;
 
-static cmodx_xptr make_fn(uint32_t v)
-{
-    cmodx_block b;
-    REQUIRE(cmodx_block_alloc(heap, 64, &b) == 0);
-    REQUIRE(cmodx_emit_return_u32(b.write, b.size, v) > 0);
-    return b.exec;
-}
 
 static enum cmodx_strategy auto_choice(void)
 {
@@ -98,25 +91,7 @@ static void test_signal_in_use(void)
     CHECK(now.sa_handler == SIG_DFL); /* restored */
 }
 
-/* A registered, online thread that blocks the sync signal never acks. */
 static cmodx_domain *sigdom;
-static int blocker_stage;
-
-static void *blocker(void *arg)
-{
-    int sig = *(int *)arg;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    REQUIRE(cmodx_thread_register(sigdom, NULL) == 0);
-    __atomic_store_n(&blocker_stage, 1, __ATOMIC_RELEASE);
-    while (__atomic_load_n(&blocker_stage, __ATOMIC_ACQUIRE) == 1)
-        usleep(1000);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL); /* the pending signal acks now */
-    cmodx_thread_unregister(sigdom);
-    return NULL;
-}
 
 static void test_signal_timeout(void)
 {
@@ -125,19 +100,16 @@ static void test_signal_timeout(void)
                                     .signal_timeout_ms = 200, .heap = heap};
     REQUIRE(cmodx_domain_create(&c, &sigdom) == 0);
     cmodx_slot slot;
-    cmodx_xptr v1 = make_fn(1), v2 = make_fn(2);
+    cmodx_xptr v1 = make_fn(heap, 1), v2 = make_fn(heap, 2);
     REQUIRE(cmodx_make_visible(v1, 16) == 0);
     REQUIRE(cmodx_slot_init(sigdom, &slot, v1) == 0);
-    pthread_t th;
-    pthread_create(&th, NULL, blocker, &sig);
-    while (!__atomic_load_n(&blocker_stage, __ATOMIC_ACQUIRE))
-        usleep(1000);
+    struct silent_thread silent;
+    silent_start(&silent, sigdom, sig);
     int err = cmodx_slot_publish(&slot, v2, 16, 0, NULL);
     CHECK_EQ(err, ETIMEDOUT);
     CHECK(strstr(cmodx_last_error(), "did not acknowledge") != NULL);
     CHECK(cmodx_slot_target_plain(&slot) == v1.ptr); /* unchanged */
-    __atomic_store_n(&blocker_stage, 2, __ATOMIC_RELEASE);
-    pthread_join(th, NULL);
+    silent_release(&silent);
     CHECK(cmodx_slot_publish(&slot, v2, 16, 0, NULL) == 0);
     CHECK(cmodx_slot_target_plain(&slot) == v2.ptr);
     CHECK_EQ(as_fn((cmodx_xptr){cmodx_slot_target_plain(&slot)})(), 2);
@@ -172,14 +144,14 @@ static void test_syscalls_restart(void)
     REQUIRE(cmodx_domain_create(&c, &d) == 0);
     REQUIRE(pipe(pipefd) == 0);
     cmodx_slot slot;
-    cmodx_xptr v = make_fn(10);
+    cmodx_xptr v = make_fn(heap, 10);
     REQUIRE(cmodx_make_visible(v, 16) == 0);
     REQUIRE(cmodx_slot_init(d, &slot, v) == 0);
     pthread_t th;
     pthread_create(&th, NULL, reader, d);
     usleep(50000);
     for (uint32_t i = 0; i < 50; i++) {
-        cmodx_xptr n = make_fn(11 + i);
+        cmodx_xptr n = make_fn(heap, 11 + i);
         if (cmodx_slot_publish(&slot, n, 16, CMODX_RETIRE_OLD, NULL) != 0) {
             fprintf(stderr, "publish: %s\n", cmodx_last_error());
             check_failures++;

@@ -15,13 +15,6 @@ static cmodx_slot slot;
 static int stop;
 static unsigned long bad;
 
-static cmodx_xptr make_fn(uint32_t v)
-{
-    cmodx_block b;
-    REQUIRE(cmodx_block_alloc(heap, 64, &b) == 0);
-    REQUIRE(cmodx_emit_return_u32(b.write, b.size, v) > 0);
-    return b.exec;
-}
 
 static void *short_lived(void *arg)
 {
@@ -85,7 +78,7 @@ static void run(enum cmodx_strategy s)
                                     .grace_timeout_ms = 5000};
     if (cmodx_domain_create(&c, &dom) != 0)
         return;
-    cmodx_xptr v0 = make_fn(1);
+    cmodx_xptr v0 = make_fn(heap, 1);
     REQUIRE(cmodx_make_visible(v0, 16) == 0);
     REQUIRE(cmodx_slot_init(dom, &slot, v0) == 0);
     stop = 0;
@@ -94,7 +87,7 @@ static void run(enum cmodx_strategy s)
     pthread_create(&pk, NULL, parked, NULL);
     pthread_create(&sp, NULL, spawner, NULL);
     for (uint32_t v = 2; v < 400; v++) {
-        int err = cmodx_slot_publish(&slot, make_fn(v), 16, CMODX_RETIRE_OLD, NULL);
+        int err = cmodx_slot_publish(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL);
         if (err) {
             fprintf(stderr, "%s publish %u: %s\n", cmodx_strategy_name(s), v, cmodx_last_error());
             check_failures++;

@@ -3,13 +3,16 @@
 #ifndef CMODX_TEST_UTIL_H
 #define CMODX_TEST_UTIL_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "check.h"
 #include "cmodx/cmodx.h"
 
 typedef uint32_t (*ret_fn)(void);
@@ -31,6 +34,57 @@ static inline int write_return(const cmodx_block *b, size_t offset, uint32_t val
     if (!cmodx_emit_return_u32(w, b->size - offset, value))
         return -1;
     return cmodx_make_visible(x, cmodx_emit_return_u32_size());
+}
+
+/* A fresh 64-byte block of HEAP holding "return V", written through its
+ * write view; the caller makes it visible (or publishes it). */
+static inline cmodx_xptr make_fn(cmodx_heap *heap, uint32_t v)
+{
+    cmodx_block b;
+    REQUIRE(cmodx_block_alloc(heap, 64, &b) == 0);
+    REQUIRE(cmodx_emit_return_u32(b.write, b.size, v) > 0);
+    return b.exec;
+}
+
+/* A thread registered (online) in DOMAIN that blocks signal SIG, so it
+ * never acknowledges the signal strategy until silent_release(). */
+struct silent_thread {
+    pthread_t thread;
+    cmodx_domain *domain;
+    int sig;
+    int stage; /* 0 starting, 1 silent, 2 released */
+};
+
+static void *silent_thread_main(void *arg)
+{
+    struct silent_thread *s = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, s->sig);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    REQUIRE(cmodx_thread_register(s->domain, NULL) == 0);
+    __atomic_store_n(&s->stage, 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&s->stage, __ATOMIC_ACQUIRE) == 1)
+        usleep(1000);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL); /* the pending signal acks now */
+    cmodx_thread_unregister(s->domain);
+    return NULL;
+}
+
+static inline void silent_start(struct silent_thread *s, cmodx_domain *domain, int sig)
+{
+    s->domain = domain;
+    s->sig = sig;
+    s->stage = 0;
+    pthread_create(&s->thread, NULL, silent_thread_main, s);
+    while (!__atomic_load_n(&s->stage, __ATOMIC_ACQUIRE))
+        usleep(1000);
+}
+
+static inline void silent_release(struct silent_thread *s)
+{
+    __atomic_store_n(&s->stage, 2, __ATOMIC_RELEASE);
+    pthread_join(s->thread, NULL);
 }
 
 /* Count mappings in /proc/self/maps that are both writable and executable.
