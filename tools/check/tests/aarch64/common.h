@@ -24,28 +24,7 @@
 #define A64_NOP 0xd503201fu
 #define A64_B(from, to) (0x14000000u | ((uint32_t)(((to) - (from)) / 4) & 0x03ffffffu))
 
-struct dual {
-    uint32_t *rw;              /* write here */
-    const uint32_t *rx;        /* run here */
-    size_t len;
-};
-
-static inline struct dual dual_map(size_t len)
-{
-    int fd = memfd_create("cmodx-check-test", 0);
-    if (fd < 0 || ftruncate(fd, (off_t)len) != 0) {
-        perror("memfd");
-        exit(2);
-    }
-    void *rw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    void *rx = mmap(NULL, len, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
-    if (rw == MAP_FAILED || rx == MAP_FAILED) {
-        perror("mmap");
-        exit(2);
-    }
-    close(fd);
-    return (struct dual){ rw, rx, len };
-}
+#include "../dualmap.h"
 
 static inline void dc_cvau(const void *p) { __asm__ volatile("dc cvau, %0" ::"r"(p) : "memory"); }
 static inline void ic_ivau(const void *p) { __asm__ volatile("ic ivau, %0" ::"r"(p) : "memory"); }
@@ -57,15 +36,6 @@ static inline uint64_t ctr_el0(void)
     uint64_t v;
     __asm__ volatile("mrs %0, ctr_el0" : "=r"(v));
     return v;
-}
-
-/* Store instruction words one by one (a volatile 32-bit store each). */
-static inline void emit(uint32_t *dst, const uint32_t *code, size_t n)
-{
-    volatile uint32_t *d = dst;
-    for (size_t i = 0; i < n; i++) {
-        d[i] = code[i];
-    }
 }
 
 enum step { S_DC = 1, S_DSB1 = 2, S_IC = 4, S_DSB2 = 8, S_ISB = 16, S_ALL = 31 };

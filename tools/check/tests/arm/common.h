@@ -18,35 +18,7 @@
 #define A32_MOV_R0(imm) (0xe3a00000u | (uint32_t)(imm))   /* mov r0, #imm */
 #define A32_BX_LR 0xe12fff1eu
 
-struct dual {
-    uint32_t *rw;
-    const uint32_t *rx;
-};
-
-static inline struct dual dual_map(size_t len)
-{
-    int fd = memfd_create("cmodx-check-test", 0);
-    if (fd < 0 || ftruncate(fd, (off_t)len) != 0) {
-        perror("memfd");
-        exit(2);
-    }
-    void *rw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    void *rx = mmap(NULL, len, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
-    if (rw == MAP_FAILED || rx == MAP_FAILED) {
-        perror("mmap");
-        exit(2);
-    }
-    close(fd);
-    return (struct dual){ rw, rx };
-}
-
-static inline void emit(uint32_t *dst, const uint32_t *code, size_t n)
-{
-    volatile uint32_t *d = dst;
-    for (size_t i = 0; i < n; i++) {
-        d[i] = code[i];
-    }
-}
+#include "../dualmap.h"
 
 static inline void cacheflush(const void *start, const void *end)
 {
