@@ -27,6 +27,7 @@
 #include "maps.h"
 #include "model.h"
 #include "report.h"
+#include "syscall.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
@@ -36,17 +37,6 @@ static uint16_t nlabels;
 static uint64_t writes_tracked;
 static uint64_t checked[MAX_VCPUS];
 static struct qemu_plugin_register *reg_handle[32];   /* x0..x30 / r0..r7 / a0..a7 */
-
-#define MAX_HANDLERS 128
-static uint64_t handlers[MAX_HANDLERS];   /* signal handler entry points */
-static unsigned nhandlers;
-
-/* Syscall numbers of the three guests (asm-generic for aarch64/riscv64). */
-struct sysnums {
-    int64_t mmap, mprotect, munmap, mremap, membarrier, rt_sigaction, write, pwrite;
-    unsigned mmap_shift;   /* ARM's mmap2 counts the offset in 4 KiB units */
-};
-static struct sysnums sn;
 
 enum maint { M_DC = 1, M_IC, M_IC_ALL, M_DSB, M_CSYNC, M_LOCAL_FLUSH, M_SVC };
 
@@ -70,14 +60,14 @@ struct xtb {
     struct xinsn x[];
 };
 
-static struct vcpu *cur(unsigned idx)
+struct vcpu *cur(unsigned idx)
 {
     return &vcpus[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1];
 }
 
 /* ---- register access ---- */
 
-static uint64_t read_reg(unsigned r)
+uint64_t read_reg(unsigned r)
 {
     if (r >= 32 || !reg_handle[r]) {
         return 0;   /* XZR, or a register the target does not expose */
@@ -231,9 +221,6 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
 
 /* ---- maintenance instructions ---- */
 
-static void arm_private_syscall(struct vcpu *v);
-static void riscv_private_syscall(struct vcpu *v);
-
 static void on_maint(unsigned int idx, void *ud)
 {
     uintptr_t u = (uintptr_t)ud;
@@ -252,41 +239,9 @@ static void on_maint(unsigned int idx, void *ud)
     case M_DSB: model_dsb(v); break;
     case M_CSYNC: model_csync(v); break;
     case M_LOCAL_FLUSH: model_local_flush(v); break;
-    case M_SVC:
-        if (cfg.arch == ARCH_ARM) {
-            arm_private_syscall(v);
-        } else {
-            riscv_private_syscall(v);
-        }
-        break;
+    case M_SVC: sys_private_call(v); break;
     }
     pthread_mutex_unlock(&model_lock);
-}
-
-/*
- * qemu-user implements ARM's cacheflush and RISC-V's riscv_flush_icache in
- * its CPU loop, where no syscall callback sees them: read them at the SVC.
- */
-static void arm_private_syscall(struct vcpu *v)
-{
-    if ((uint32_t)read_reg(7) == 0x0f0002) {   /* __ARM_NR_cacheflush */
-        model_cacheflush(v, (uint32_t)read_reg(0), (uint32_t)read_reg(1));
-        /* Its exception return synchronises the caller's context (the
-         * syscall-return callback does not see these private calls). */
-        model_csync(v);
-    }
-}
-
-static void riscv_private_syscall(struct vcpu *v)
-{
-    if (read_reg(7) != 259) {   /* __NR_riscv_flush_icache */
-        return;
-    }
-    if (read_reg(2) & 1) {      /* SYS_RISCV_FLUSH_ICACHE_LOCAL */
-        model_local_flush(v);
-    } else {
-        model_global_sync();
-    }
 }
 
 /* Decode the instructions the model cares about; 0 if none. */
@@ -353,16 +308,6 @@ static uintptr_t decode(uint32_t i, size_t size)
     }
 }
 
-static bool is_handler(uint64_t va)
-{
-    for (unsigned k = 0; k < nhandlers; k++) {
-        if ((handlers[k] & ~1ull) == va) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Add insn to the block's checks if its page may hold written code. */
 static void maybe_check(struct xtb *t, struct qemu_plugin_insn *insn, uint64_t va,
                         const uint8_t *bytes, size_t size)
@@ -407,7 +352,7 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn)
     }
     /* Signal delivery is an exception entry: context synchronising (not on
      * RISC-V, where only fence.i reaches the fetch path). */
-    if (cfg.arch != ARCH_RISCV64 && nhandlers && is_handler(va)) {
+    if (cfg.arch != ARCH_RISCV64 && sys_nhandlers() && sys_is_handler(va)) {
         qemu_plugin_register_vcpu_insn_exec_cb(insn, on_maint, QEMU_PLUGIN_CB_NO_REGS,
                                                (void *)(uintptr_t)M_CSYNC);
     }
@@ -435,96 +380,6 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     }
 }
 
-/* ---- system calls ---- */
-
-static void on_syscall(qemu_plugin_id_t id, unsigned int idx, int64_t num, uint64_t a1,
-                       uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6,
-                       uint64_t a7, uint64_t a8)
-{
-    (void)id;
-    (void)a7;
-    (void)a8;
-    struct vcpu *v = cur(idx);
-    v->sc_num = num;
-    uint64_t a[6] = { a1, a2, a3, a4, a5, a6 };
-    memcpy(v->sc_args, a, sizeof(a));
-    if (num == sn.rt_sigaction && a2) {
-        /* sa_handler is the first member of the kernel's sigaction. */
-        GByteArray *buf = g_byte_array_new();
-        unsigned w = cfg.arch == ARCH_ARM ? 4 : 8;
-        if (qemu_plugin_read_memory_vaddr(a2, buf, w)) {
-            uint64_t h = 0;
-            memcpy(&h, buf->data, w);
-            pthread_mutex_lock(&model_lock);
-            if (h > 1 && !is_handler(h) && nhandlers < MAX_HANDLERS) {
-                handlers[nhandlers++] = h;
-            }
-            pthread_mutex_unlock(&model_lock);
-        }
-        g_byte_array_free(buf, TRUE);
-    }
-}
-
-/*
- * write/pwrite into a memfd (a guest fd is the host fd under qemu-user, so
- * the plugin can fstat it and read its offset).
- */
-static void file_write(struct vcpu *v, int64_t num, int64_t ret)
-{
-    const uint64_t *a = v->sc_args;
-    int fd = (int)a[0];
-    char link[64], target[32];
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, target, sizeof(target) - 1);
-    struct stat st;
-    if (n < 7 || strncmp(target, "/memfd:", 7) != 0 || fstat(fd, &st) != 0) {
-        return;
-    }
-    uint64_t off;
-    if (num == sn.pwrite) {
-        /* ARM EABI passes the 64-bit offset in an aligned pair: r4, r5. */
-        off = cfg.arch == ARCH_ARM ? (a[4] & 0xffffffffu) | a[5] << 32 : a[3];
-    } else {
-        off_t end = lseek(fd, 0, SEEK_CUR);
-        if (end < ret) {
-            return;
-        }
-        off = (uint64_t)(end - ret);
-    }
-    model_file_write(v, (uint64_t)st.st_dev, (uint64_t)st.st_ino, off, (uint64_t)ret);
-}
-
-static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, int64_t ret)
-{
-    (void)id;
-    struct vcpu *v = cur(idx);
-    const uint64_t *a = v->sc_args;
-    bool ok = ret >= 0 || ret < -4095;
-    pthread_mutex_lock(&model_lock);
-    if (num == sn.mmap && ok) {
-        maps_add((uint64_t)ret, a[1], (int)a[2], (int)a[3], (int)a[4], a[5] << sn.mmap_shift);
-    } else if (num == sn.mprotect && ret == 0) {
-        maps_protect(a[0], a[1], (int)a[2], model_made_exec);
-    } else if (num == sn.munmap && ret == 0) {
-        maps_unmap(a[0], a[1]);
-    } else if (num == sn.mremap && ok) {
-        maps_move(a[0], a[1], (uint64_t)ret, a[2]);
-    } else if ((num == sn.write || num == sn.pwrite) && ret > 0) {
-        file_write(v, num, ret);
-    } else if (num == sn.membarrier && ret >= 0 && a[0] == 32 && !(a[1] & 1)) {
-        /* MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: every thread has
-         * executed a core serialising instruction when it returns (with
-         * MEMBARRIER_CMD_FLAG_CPU only those on one CPU: not counted). */
-        model_global_sync();
-    }
-    /* Returning from the syscall exception is context synchronising on
-     * ARM; RISC-V's sret does not order instruction fetch. */
-    if (cfg.arch != ARCH_RISCV64) {
-        model_csync(v);
-    }
-    pthread_mutex_unlock(&model_lock);
-}
-
 /* ---- setup and exit ---- */
 
 static void at_exit(qemu_plugin_id_t id, void *p)
@@ -538,21 +393,6 @@ static void at_exit(qemu_plugin_id_t id, void *p)
     pthread_mutex_lock(&model_lock);
     report_write(&out, total, writes_tracked);
     pthread_mutex_unlock(&model_lock);
-}
-
-static void set_arch(const char *target)
-{
-    if (strcmp(target, "aarch64") == 0) {
-        cfg.arch = ARCH_AARCH64;
-        sn = (struct sysnums){ 222, 226, 215, 216, 283, 134, 64, 68, 0 };
-    } else if (strcmp(target, "arm") == 0) {
-        cfg.arch = ARCH_ARM;
-        sn = (struct sysnums){ 192, 125, 91, 163, 389, 174, 4, 181, 12 };
-    } else {
-        cfg.arch = ARCH_RISCV64;
-        sn = (struct sysnums){ 222, 226, 215, 216, 283, 134, 64, 68, 0 };
-    }
-    out.arch = target;
 }
 
 static int parse_arg(const char *arg)
@@ -586,9 +426,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         fprintf(stderr, "cmodx-check: the plugin works with qemu-user only\n");
         return -1;
     }
-    set_arch(info->target_name);
-    if (strcmp(info->target_name, "aarch64") && strcmp(info->target_name, "arm") &&
-        strcmp(info->target_name, "riscv64")) {
+    out.arch = info->target_name;
+    if (!sys_set_arch(info->target_name)) {
         fprintf(stderr, "cmodx-check: unsupported target %s\n", info->target_name);
         return -1;
     }
@@ -610,8 +449,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
     qemu_plugin_register_vcpu_exit_cb(id, vcpu_exit);
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
-    qemu_plugin_register_vcpu_syscall_cb(id, on_syscall);
-    qemu_plugin_register_vcpu_syscall_ret_cb(id, on_syscall_ret);
+    sys_register(id);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
     return 0;
 }
