@@ -6,7 +6,12 @@ set(CMODX_TRIPLE arm-linux-gnueabihf)
 if(NOT DEFINED CMAKE_C_COMPILER)
   set(CMAKE_C_COMPILER arm-linux-gnueabihf-gcc)
 endif()
-set(CMAKE_FIND_ROOT_PATH /usr/arm-linux-gnueabihf)
+# Search roots: the cross sysroot, and every prefix the user names in
+# CMAKE_PREFIX_PATH (a cross install of cmodx, say /opt/cmodx/aarch64).  With
+# the package mode ONLY below, find_package() looks only under these roots;
+# without the second part -DCMAKE_PREFIX_PATH=/opt/cmodx/aarch64 would be
+# searched as /usr/arm-linux-gnueabihf/opt/cmodx/aarch64 and not found.
+set(CMAKE_FIND_ROOT_PATH /usr/arm-linux-gnueabihf ${CMAKE_PREFIX_PATH})
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
