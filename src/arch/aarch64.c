@@ -5,7 +5,7 @@
  * instructions", and the cache maintenance chapter), in the form the Linux
  * kernel uses in caches_clean_inval_pou.
  */
-#include "arch.h"
+#include "arch/arch.h"
 
 const char cmodx_arch_id[] = "aarch64";
 

@@ -4,17 +4,13 @@
  * from the target processor); nothing outside src/arch/ tests an
  * architecture macro.
  */
-#ifndef CMODX_ARCH_H
-#define CMODX_ARCH_H
+#ifndef CMODX_SRC_ARCH_ARCH_H
+#define CMODX_SRC_ARCH_ARCH_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Mutation testing (tools/mutate): CMake defines CMODX_MUTANT_<name> to
- * remove one protocol step; MUTANT(name) is 1 in that build only. */
-#define MUTANT(name) MUTANT_IS_SET(CMODX_MUTANT_##name)
-#define MUTANT_IS_SET(v) MUTANT_IS_SET_(v)
-#define MUTANT_IS_SET_(v) (#v[0] == '1')
+#include "base/base.h" /* MUTANT() */
 
 /* "x86_64", "aarch64", "arm" or "riscv64". */
 extern const char cmodx_arch_id[];
@@ -23,7 +19,8 @@ extern const char cmodx_arch_id[];
  * Make the bytes stored (through any mapping) into [begin, end) of the
  * EXECUTE view visible to instruction fetch on every core, then
  * context-synchronise the calling thread.  Returns 0 or an errno.
- * Other threads are NOT context-synchronised: see src/sync.c.
+ * Other threads are NOT context-synchronised: that is the strategies'
+ * job (src/strategy/).
  */
 int arch_make_visible(uintptr_t begin, uintptr_t end);
 

@@ -4,7 +4,7 @@
  * cache and invalidates the instruction cache for the range on all cores
  * (maintenance by MVA is broadcast with the multiprocessing extensions).
  */
-#include "arch.h"
+#include "arch/arch.h"
 
 #include <errno.h>
 #include <unistd.h>

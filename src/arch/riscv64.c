@@ -5,7 +5,7 @@
  * would only fence the calling hart and other harts running this process
  * would keep stale instructions.
  */
-#include "arch.h"
+#include "arch/arch.h"
 
 #include <errno.h>
 #include <unistd.h>

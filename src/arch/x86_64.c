@@ -6,7 +6,7 @@
  * running it; for the writing thread that is done here, for the others by
  * the cross-thread synchronisation (src/sync.c).
  */
-#include "arch.h"
+#include "arch/arch.h"
 
 #include <cpuid.h>
 #include <stdint.h>

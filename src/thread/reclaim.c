@@ -1,5 +1,5 @@
 /*
- * src/reclaim.c - quiescent-state-based reclamation of retired blocks.
+ * src/thread/reclaim.c - quiescent-state-based reclamation of retired blocks.
  *
  * State: the domain's grace-period counter gp_seq; each registered
  * thread's qs_ctr (0 while offline, else the last gp_seq it announced at a
@@ -9,7 +9,7 @@
  * Ordering argument (writer W, reader R; "fence" = membarrier when the
  * domain has asymmetric fences, else a seq_cst fence on W with the reader
  * side's acquire/release):
- *   W1  unlink: the slot's release store (slot.c), before retire;
+ *   W1  unlink: the slot's release store (src/slot/publish.c), before retire;
  *   F   a fence that happened after W1 (a publish's membarrier SYNC_CORE
  *       counts: reclaim_note_fence), issued here if none did;
  *   W2  gp_seq = G (release);
@@ -40,8 +40,10 @@
 #include <sys/syscall.h>
 
 #include "arch/arch.h"
-#include "domain.h"
-#include "internal.h"
+#include "base/base.h"
+#include "heap/heap.h"
+#include "thread/reclaim.h"
+#include "thread/thread.h"
 
 void reclaim_note_fence(cmodx_domain *d)
 {
@@ -51,7 +53,7 @@ void reclaim_note_fence(cmodx_domain *d)
 
 static void fence_all(cmodx_domain *d)
 {
-    if (!d->asym_fences || membarrier_fence(d) != 0)
+    if (!d->asym_fences || fences_membarrier(d) != 0)
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
     reclaim_note_fence(d);
 }
@@ -149,9 +151,9 @@ static int fence_now(cmodx_domain *d, int publishes_fence)
     return !publishes_fence && d->stats.pending_blocks >= RETIRED_PER_FENCE;
 }
 
-void reclaim_advance_locked(cmodx_domain *d)
+void reclaim_advance_locked(cmodx_domain *d, int publish_fences)
 {
-    advance(d, fence_now(d, d->strategy == CMODX_SYNC_MEMBARRIER));
+    advance(d, fence_now(d, publish_fences));
 }
 
 int reclaim_retire_locked(cmodx_domain *d, cmodx_xptr block, int wait_allowed)

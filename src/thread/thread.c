@@ -1,6 +1,7 @@
 /*
- * src/thread.c - registered threads: registration, online/offline, the
- * thread-exit destructor, and fork.
+ * src/thread/thread.c - registered threads: registration, online/offline,
+ * the thread-exit destructor, the writer's entry and exit, and the thread
+ * records' part of fork.
  *
  * Each registered thread owns a CACHE_ALIGN-aligned record; the fields it
  * writes on its fast paths (quiescent counter, seen epoch) share lines with
@@ -15,8 +16,8 @@
 #include <sys/syscall.h>
 
 #include "arch/arch.h"
-#include "domain.h"
-#include "internal.h"
+#include "base/base.h"
+#include "thread/thread.h"
 
 /* This thread's records, one per domain it joined.  Read by the signal
  * handler, so it is only changed with the sync signal blocked. */
@@ -24,9 +25,6 @@ static __thread struct thread_rec *tls_recs;
 
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
-
-static pthread_mutex_t all_domains_lock = PTHREAD_MUTEX_INITIALIZER;
-static cmodx_domain *all_domains;
 
 struct thread_rec *thread_find(cmodx_domain *d)
 {
@@ -36,21 +34,17 @@ struct thread_rec *thread_find(cmodx_domain *d)
     return NULL;
 }
 
-/* Used by the signal handler (sync.c): acknowledge every domain of this
- * thread that uses signal SIG.  Async-signal-safe: atomics only. */
-void thread_ack_signal(int sig)
+struct thread_rec *threads_of_self(void)
 {
-    for (struct thread_rec *t = tls_recs; t; t = t->tls_next)
-        if (t->domain->signal_number == sig)
-            __atomic_store_n(&t->sig_ack, __atomic_load_n(&t->domain->sig_seq, __ATOMIC_ACQUIRE),
-                             __ATOMIC_RELEASE);
+    return tls_recs;
 }
 
-/* Free a record that no list holds any more, with its trampoline pages. */
+/* Free a record that no list holds any more, with what the strategy added
+ * to it. */
 static void thread_free(cmodx_domain *d, struct thread_rec *t)
 {
-    for (uint32_t i = 0; i < d->tramp_capacity / CMODX_TRAMPOLINE_PAGE; i++)
-        free(t->copies_dir[i]);
+    if (d->thread_fini)
+        d->thread_fini(d, t);
     free(t);
 }
 
@@ -112,8 +106,7 @@ int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self)
         return cmodx_fail(EEXIST, "cmodx_thread_register: thread already registered");
     }
     pthread_once(&exit_key_once, make_exit_key);
-    uint32_t pages = d->tramp_capacity / CMODX_TRAMPOLINE_PAGE;
-    size_t size = sizeof *t + pages * sizeof t->copies_dir[0];
+    size_t size = sizeof *t;
     t = aligned_alloc(CACHE_ALIGN, (size + CACHE_ALIGN - 1) / CACHE_ALIGN * CACHE_ALIGN);
     if (!t)
         return cmodx_fail(ENOMEM, "cmodx_thread_register: out of memory");
@@ -126,16 +119,15 @@ int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self)
     t->pub.fast.gp_waiting = &d->gp_waiting;
     t->pub.fast.strategy = d->strategy;
     t->pub.fast.asym_fences = (uint32_t)d->asym_fences;
-    t->pub.fast.copies = (const void *const *const *)t->copies_dir;
-    t->sig_ack = __atomic_load_n(&d->sig_seq, __ATOMIC_ACQUIRE);
 
-    /* The writer lock keeps slot creation out while the copies are set. */
+    /* The strategy's part (the hook is under the writer lock: it keeps
+     * slot creation out while, for example, trampoline copies are set). */
     pthread_mutex_lock(&d->writer_lock);
-    int err = tramp_thread_init(d, t);
+    int err = d->thread_init ? d->thread_init(d, t) : 0;
     if (err) {
         pthread_mutex_unlock(&d->writer_lock);
         thread_free(d, t);
-        return cmodx_fail(err, "cmodx_thread_register: out of memory for trampoline copies");
+        return err;
     }
     pthread_mutex_lock(&d->reg_lock);
     t->pub.fast.qs_ctr = __atomic_load_n(&d->gp_seq, __ATOMIC_ACQUIRE);
@@ -226,82 +218,23 @@ void writer_leave(cmodx_domain *d, struct thread_rec *was_online)
         cmodx_thread_online(&was_online->pub);
 }
 
-/* ---- process-wide domain list and fork ---------------------------------- */
+/* ---- fork ----------------------------------------------------------------- */
 
-static void atfork_prepare(void)
+/* The child has one thread: keep its record, drop the others (their
+ * threads do not exist here). */
+void threads_after_fork(cmodx_domain *d)
 {
-    pthread_mutex_lock(&all_domains_lock);
-    for (cmodx_domain *d = all_domains; d; d = d->all_next) {
-        pthread_mutex_lock(&d->writer_lock);
-        pthread_mutex_lock(&d->reg_lock);
+    struct thread_rec *keep = thread_find(d), *t = d->threads;
+    while (t) {
+        struct thread_rec *n = t->next;
+        if (t != keep)
+            thread_free(d, t);
+        t = n;
     }
-    heap_atfork_prepare(); /* writers take heap locks inside writer_lock */
-}
-
-static void atfork_parent(void)
-{
-    heap_atfork_parent();
-    for (cmodx_domain *d = all_domains; d; d = d->all_next) {
-        pthread_mutex_unlock(&d->reg_lock);
-        pthread_mutex_unlock(&d->writer_lock);
+    d->threads = keep;
+    d->nthreads = keep ? 1 : 0;
+    if (keep) {
+        keep->next = NULL;
+        keep->tid = (pid_t)syscall(SYS_gettid);
     }
-    pthread_mutex_unlock(&all_domains_lock);
-}
-
-/* The child has one thread: keep its records, drop the others (their
- * threads do not exist here), and renew what belongs to the process. */
-static void atfork_child(void)
-{
-    heap_atfork_child();
-    for (cmodx_domain *d = all_domains; d; d = d->all_next) {
-        struct thread_rec *keep = thread_find(d), *t = d->threads;
-        while (t) {
-            struct thread_rec *n = t->next;
-            if (t != keep)
-                thread_free(d, t);
-            t = n;
-        }
-        d->threads = keep;
-        d->nthreads = keep ? 1 : 0;
-        if (keep) {
-            keep->next = NULL;
-            keep->tid = (pid_t)syscall(SYS_gettid);
-        }
-        pthread_mutex_init(&d->reg_lock, NULL);
-        pthread_mutex_init(&d->writer_lock, NULL);
-        sync_reregister_after_fork(d);
-    }
-    pthread_mutex_init(&all_domains_lock, NULL);
-}
-
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void install_atfork(void)
-{
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-}
-
-void cmodx_install_atfork(void)
-{
-    pthread_once(&atfork_once, install_atfork);
-}
-
-void domain_list_add(cmodx_domain *d)
-{
-    cmodx_install_atfork();
-    pthread_mutex_lock(&all_domains_lock);
-    d->all_next = all_domains;
-    all_domains = d;
-    pthread_mutex_unlock(&all_domains_lock);
-}
-
-void domain_list_remove(cmodx_domain *d)
-{
-    pthread_mutex_lock(&all_domains_lock);
-    for (cmodx_domain **p = &all_domains; *p; p = &(*p)->all_next)
-        if (*p == d) {
-            *p = d->all_next;
-            break;
-        }
-    pthread_mutex_unlock(&all_domains_lock);
 }

@@ -1,8 +1,8 @@
-/* src/emit.c - public face of the architecture layer's encoders. */
+/* src/arch/emit.c - public face of the architecture layer's encoders. */
 #include "cmodx/emit.h"
 
 #include "arch/arch.h"
-#include "internal.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,93 +1,30 @@
 /*
- * src/heap.c - the W^X code heap.
- *
- * One memfd backs every chunk; each chunk maps its file range twice, once
- * read-write (stores go there) and once read-execute (threads run there).
- * No address is ever both writable and executable.
+ * src/heap/alloc.c - the code heap's allocator: chunks, free lists and
+ * size classes, allocation and free.
  *
  * Bookkeeping lives outside the code memory (a freed block is trap-filled,
  * so nothing may be stored in it).  Per chunk, for every granule (the block
  * alignment): a state byte and a length word act as boundary tags, and the
  * head granule of a free run points at its free-list node.  Free runs are
  * coalesced and kept in size classes, each ordered by the time the space was
- * freed, so allocation takes the fitting run freed longest ago.
- *
- * Address recycling, by page: qemu-user (and, on hardware, nothing else)
- * may keep running an old translation of code rewritten through the write
- * view.  Mapping the execute view afresh drops it, and on hardware costs
- * only the system call.  A page that was freed into is "dirty"; alloc()
- * remaps the dirty pages under a block before handing it out, once per
- * page and reuse.  free() also remaps pages that become entirely free, so
- * that a late executor traps on the fill even under the emulator.
- * Neighbouring live blocks on a remapped page are unaffected: the new
- * mapping has the same bytes, and MAP_FIXED replaces the old one under the
- * mm's write lock, so a concurrent fetch waits rather than faults.
+ * freed, so allocation takes the fitting run freed longest ago.  The views,
+ * the trap fill and remap-before-reuse are in views.c.
  */
 #define _GNU_SOURCE
-#include "cmodx/heap.h"
-
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include "arch/arch.h"
-#include "internal.h"
+#include "base/base.h"
+#include "heap/heap.h"
+#include "heap/heap-impl.h"
 
 #define MAX_BLOCK_BYTES ((size_t)1 << 30)
-#define DEFAULT_CHUNK_BYTES ((size_t)1 << 20)
-#define NCLASS 32
-
-enum granule_state { G_INNER = 0, G_FREE = 1, G_LIVE = 2 };
-
-struct chunk;
-
-struct free_run {
-    struct free_run *prev, *next;
-    struct chunk *chunk;
-    uint32_t start, len; /* in granules */
-    uint64_t seq;        /* free time; smaller is older */
-    int cls;
-};
-
-struct chunk {
-    unsigned char *w, *x; /* the two views of the same bytes */
-    size_t bytes;
-    off_t file_off;
-    uint32_t granules;
-    uint8_t *state;          /* enum granule_state, per granule */
-    uint32_t *len;           /* run length at a run's head (and free tail) */
-    struct free_run **run;   /* free-list node at a free run's head */
-    uint8_t *dirty;          /* per granule: freed since its page was remapped */
-};
-
-struct run_list {
-    struct free_run *head, *tail;
-};
-
-struct cmodx_heap {
-    pthread_mutex_t lock;
-    struct cmodx_heap *all_next; /* process-wide list, for fork */
-    int fd;
-    unsigned flags;
-    size_t chunk_bytes, limit, granule, page;
-    struct chunk **chunks; /* sorted by execute address */
-    size_t nchunks, chunks_cap;
-    off_t file_size;
-    struct run_list cls[NCLASS];
-    uint64_t seq;
-    size_t mapped, live_bytes, live_blocks, free_bytes, free_runs, meta;
-    uint64_t remaps, remapped_pages;
-};
-
-static int open_backing(unsigned flags, int *fd_out);
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+size_t heap_round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
 static int size_class(uint32_t granules)
 {
@@ -167,70 +104,11 @@ static struct chunk *granule_of(struct cmodx_heap *h, uintptr_t x, uint32_t *g)
     return c;
 }
 
-/* ---- execute-view remapping ------------------------------------------- */
-
-static int remap_pages(struct cmodx_heap *h, struct chunk *c, size_t first, size_t n)
-{
-#ifdef CMODX_MUTANT_no_remap /* mutation testing: drop the remap step */
-    (void)h, (void)c, (void)first, (void)n;
-    return 0;
-#endif
-    size_t off = first * h->page;
-    void *want = c->x + off;
-    void *got = mmap(want, n * h->page, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED,
-                     h->fd, c->file_off + (off_t)off);
-    if (got == MAP_FAILED)
-        return errno;
-    h->remaps++;
-    h->remapped_pages += n;
-    return 0;
-}
-
-static void page_span(struct cmodx_heap *h, uint32_t g, uint32_t n, size_t *first, size_t *last)
-{
-    *first = (size_t)g * h->granule / h->page;
-    *last = ((size_t)(g + n) * h->granule - 1) / h->page;
-}
-
-/* Stale translations belong to addresses that ran code, so dirtiness is
- * tracked per granule: a freed granule may have one, a granule that was
- * free since its page was last mapped cannot.  A remap is per page, and
- * cleans every granule of the page. */
-static int page_has_dirty(struct cmodx_heap *h, const struct chunk *c, size_t page,
-                          uint32_t g, uint32_t n)
-{
-    uint32_t per_page = (uint32_t)(h->page / h->granule);
-    uint32_t lo = (uint32_t)page * per_page, hi = lo + per_page;
-    if (lo < g)
-        lo = g;
-    if (hi > g + n)
-        hi = g + n;
-    return memchr(c->dirty + lo, 1, hi - lo) != NULL;
-}
-
-/* Remap the pages under granules [g, g+n) where those granules are dirty. */
-static int remap_dirty(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n)
-{
-    size_t p, last;
-    uint32_t per_page = (uint32_t)(h->page / h->granule);
-    page_span(h, g, n, &p, &last);
-    for (; p <= last; p++) {
-        if (!page_has_dirty(h, c, p, g, n))
-            continue;
-        int err = remap_pages(h, c, p, 1);
-        if (err)
-            return err;
-        memset(c->dirty + p * per_page, 0, per_page);
-    }
-    return 0;
-}
-
 /* ---- chunks --------------------------------------------------------------- */
 
 static void chunk_release(struct cmodx_heap *h, struct chunk *c)
 {
-    if (c->w) munmap(c->w, c->bytes);
-    if (c->x) munmap(c->x, c->bytes);
+    heap_unmap_views(c);
     free(c->state);
     free(c->len);
     free(c->run);
@@ -243,23 +121,6 @@ static size_t chunk_meta(struct cmodx_heap *h, size_t bytes)
 {
     size_t g = bytes / h->granule;
     return sizeof(struct chunk) + g * (2 + sizeof(uint32_t) + sizeof(void *));
-}
-
-static int map_views(struct cmodx_heap *h, struct chunk *c)
-{
-    if (cmodx_fault_active(CMODX_FAULT_MMAP))
-        return ENOMEM;
-    c->w = mmap(NULL, c->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, h->fd, c->file_off);
-    if (c->w == MAP_FAILED) {
-        c->w = NULL;
-        return errno;
-    }
-    c->x = mmap(NULL, c->bytes, PROT_READ | PROT_EXEC, MAP_SHARED, h->fd, c->file_off);
-    if (c->x == MAP_FAILED) {
-        c->x = NULL;
-        return errno;
-    }
-    return 0;
 }
 
 static int chunk_insert(struct cmodx_heap *h, struct chunk *c)
@@ -286,9 +147,9 @@ static int chunk_insert(struct cmodx_heap *h, struct chunk *c)
  * On failure nothing is left behind (file size restored). */
 static int chunk_grow(struct cmodx_heap *h, size_t need)
 {
-    size_t bytes = round_up(need > h->chunk_bytes ? need : h->chunk_bytes, h->page);
+    size_t bytes = heap_round_up(need > h->chunk_bytes ? need : h->chunk_bytes, h->page);
     if (h->limit) {
-        if (h->mapped + round_up(need, h->page) > h->limit)
+        if (h->mapped + heap_round_up(need, h->page) > h->limit)
             return cmodx_fail(ENOMEM, "cmodx_block_alloc: heap limit of %zu bytes reached "
                               "(%zu mapped, %zu more needed)", h->limit, h->mapped, need);
         if (h->mapped + bytes > h->limit)
@@ -311,7 +172,7 @@ static int chunk_grow(struct cmodx_heap *h, size_t need)
     if (!err && ftruncate(h->fd, h->file_size + (off_t)bytes) != 0)
         err = errno;
     if (!err)
-        err = map_views(h, c);
+        err = heap_map_views(h, c);
     if (!err)
         err = chunk_insert(h, c);
     if (err) {
@@ -435,7 +296,7 @@ int cmodx_block_alloc(cmodx_heap *h, size_t size, cmodx_block *out)
     if (size == 0 || size > MAX_BLOCK_BYTES)
         return cmodx_fail(EINVAL, "cmodx_block_alloc: size %zu outside 1..%zu", size,
                           MAX_BLOCK_BYTES);
-    uint32_t n = (uint32_t)(round_up(size, h->granule) / h->granule);
+    uint32_t n = (uint32_t)(heap_round_up(size, h->granule) / h->granule);
 
     pthread_mutex_lock(&h->lock);
     int64_t clean;
@@ -457,7 +318,7 @@ int cmodx_block_alloc(cmodx_heap *h, size_t size, cmodx_block *out)
         off = 0; /* carving in the middle needs a node; the front does not */
     uint32_t g = r->start + off;
     /* Remap before carving so a failure leaves the heap as it was. */
-    err = remap_dirty(h, c, g, n); /* nothing to do on clean pages */
+    err = heap_remap_dirty(h, c, g, n); /* nothing to do on clean pages */
     if (err) {
         pthread_mutex_unlock(&h->lock);
         free(spare);
@@ -510,24 +371,6 @@ static struct free_run *release_run(struct cmodx_heap *h, struct chunk *c, uint3
     return node;
 }
 
-/* Remap the pages under granules [g, g+n) that free run R covers whole. */
-static int remap_fully_free(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n,
-                            const struct free_run *r)
-{
-    size_t first, last;
-    page_span(h, g, n, &first, &last);
-    size_t run_begin = (size_t)r->start * h->granule;
-    size_t run_end = (size_t)(r->start + r->len) * h->granule;
-    size_t lo = (run_begin + h->page - 1) / h->page, hi_excl = run_end / h->page;
-    if (lo < first)
-        lo = first;
-    if (hi_excl > last + 1)
-        hi_excl = last + 1;
-    if (lo >= hi_excl)
-        return 0;
-    return remap_pages(h, c, lo, hi_excl - lo);
-}
-
 int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
 {
     if (!h)
@@ -548,13 +391,11 @@ int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
                           exec.ptr, was_free ? " (freed twice)" : "");
     }
     uint32_t n = c->len[g];
-    size_t off = (size_t)g * h->granule, bytes = (size_t)n * h->granule;
+    size_t bytes = (size_t)n * h->granule;
 
-    /* Trap-fill through the write view and make it visible, so a late
-     * executor on hardware faults. */
-    arch_fill_trap(c->w + off, bytes);
-    int err = arch_make_visible(x, x + bytes);
-    memset(c->dirty + g, 1, n); /* may have run: a stale translation may exist */
+    /* Trap-fill and make visible, so a late executor on hardware faults;
+     * the granules become dirty (views.c). */
+    int err = heap_trap_fill(h, c, g, n);
     struct free_run *merged = release_run(h, c, g, n, node);
     /* Pages that are now entirely free are remapped at once, so that even
      * an emulator's cached translation of the old code is dropped and a
@@ -563,7 +404,7 @@ int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
      * Pages that still hold live blocks wait for alloc(): one remap per
      * page and reuse, not per block. */
     if (!err)
-        err = remap_fully_free(h, c, g, n, merged);
+        err = heap_remap_fully_free(h, c, g, n, merged->start, merged->len);
     h->free_bytes += bytes;
     h->live_bytes -= bytes;
     h->live_blocks--;
@@ -622,158 +463,9 @@ int cmodx_heap_contains(cmodx_heap *h, cmodx_xptr exec, cmodx_xptr *start)
     return found;
 }
 
-/* ---- fork ---------------------------------------------------------------------------
- * The memfd is shared memory: after fork() parent and child would write
- * into (and trap-fill, and reuse) the same code.  The child therefore gets
- * its own copy, at the same addresses, right after fork. */
-
-static pthread_mutex_t all_heaps_lock = PTHREAD_MUTEX_INITIALIZER;
-static cmodx_heap *all_heaps;
-
-void heap_atfork_prepare(void)
+/* Every free-list node and every chunk, for cmodx_heap_destroy(). */
+void heap_free_all(struct cmodx_heap *h)
 {
-    pthread_mutex_lock(&all_heaps_lock);
-    for (cmodx_heap *h = all_heaps; h; h = h->all_next)
-        pthread_mutex_lock(&h->lock);
-}
-
-void heap_atfork_parent(void)
-{
-    for (cmodx_heap *h = all_heaps; h; h = h->all_next)
-        pthread_mutex_unlock(&h->lock);
-    pthread_mutex_unlock(&all_heaps_lock);
-}
-
-/* Copy every chunk into a fresh backing file and map both views of the
- * copy over the old ones (MAP_FIXED: same addresses, same protections). */
-static int privatise(cmodx_heap *h)
-{
-    int fd;
-    int err = open_backing(h->flags, &fd);
-    if (err)
-        return err;
-    if (ftruncate(fd, h->file_size) != 0) {
-        close(fd);
-        return errno;
-    }
-    for (size_t i = 0; i < h->nchunks && !err; i++) {
-        struct chunk *c = h->chunks[i];
-        if (pwrite(fd, c->w, c->bytes, c->file_off) != (ssize_t)c->bytes)
-            err = EIO;
-        else if (mmap(c->w, c->bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
-                      c->file_off) == MAP_FAILED ||
-                 mmap(c->x, c->bytes, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd,
-                      c->file_off) == MAP_FAILED)
-            err = errno;
-        else /* the copy is new code to instruction fetch: publish it (the
-              * kernel may do this on first fault, but not visibly to us) */
-            err = arch_make_visible((uintptr_t)c->x, (uintptr_t)c->x + c->bytes);
-    }
-    close(h->fd);
-    h->fd = fd;
-    return err;
-}
-
-void heap_atfork_child(void)
-{
-    for (cmodx_heap *h = all_heaps; h; h = h->all_next) {
-        pthread_mutex_init(&h->lock, NULL);
-        if (privatise(h) != 0) {
-            /* Without its own copy the child would corrupt the parent's
-             * code: refuse to go on rather than do that silently. */
-            static const char msg[] = "cmodx: cannot give the child its own code heap after fork\n";
-            if (write(2, msg, sizeof msg - 1) < 0) {
-            }
-            _exit(127);
-        }
-    }
-    pthread_mutex_init(&all_heaps_lock, NULL);
-}
-
-static void heap_list_add(cmodx_heap *h)
-{
-    cmodx_install_atfork();
-    pthread_mutex_lock(&all_heaps_lock);
-    h->all_next = all_heaps;
-    all_heaps = h;
-    pthread_mutex_unlock(&all_heaps_lock);
-}
-
-static void heap_list_remove(cmodx_heap *h)
-{
-    pthread_mutex_lock(&all_heaps_lock);
-    for (cmodx_heap **p = &all_heaps; *p; p = &(*p)->all_next)
-        if (*p == h) {
-            *p = h->all_next;
-            break;
-        }
-    pthread_mutex_unlock(&all_heaps_lock);
-}
-
-/* ---- creation, stats, destruction ---------------------------------------------- */
-
-static int open_backing(unsigned flags, int *fd_out)
-{
-    int fd = -1;
-    int err = ENOSYS;
-    if (!cmodx_fault_active(CMODX_FAULT_MEMFD)) {
-        fd = memfd_create("cmodx-code", MFD_CLOEXEC);
-        err = fd < 0 ? errno : 0;
-    }
-    if (fd < 0 && (flags & CMODX_HEAP_ALLOW_TMPFILE)) {
-        const char *dirs[] = {getenv("CMODX_TMPDIR"), "/dev/shm", getenv("TMPDIR"), "/tmp"};
-        for (size_t i = 0; i < sizeof dirs / sizeof dirs[0] && fd < 0; i++)
-            if (dirs[i])
-                fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        err = fd < 0 ? errno : 0;
-    }
-    if (fd < 0)
-        return cmodx_fail(err, "cmodx_heap_create: memfd_create unavailable (%s)%s", strerror(err),
-                          (flags & CMODX_HEAP_ALLOW_TMPFILE)
-                              ? " and no temporary file could be created"
-                              : "; pass CMODX_HEAP_ALLOW_TMPFILE to allow a temporary file");
-    *fd_out = fd;
-    return 0;
-}
-
-int cmodx_heap_create(const struct cmodx_heap_config *cfg, cmodx_heap **out)
-{
-    if (!out)
-        return cmodx_fail(EINVAL, "cmodx_heap_create: NULL out");
-    struct cmodx_heap_config def = {0};
-    if (!cfg)
-        cfg = &def;
-    if (cfg->flags & ~(unsigned)CMODX_HEAP_ALLOW_TMPFILE)
-        return cmodx_fail(EINVAL, "cmodx_heap_create: unknown flags 0x%x", cfg->flags);
-    struct cmodx_heap *h = calloc(1, sizeof *h);
-    if (!h)
-        return cmodx_fail(ENOMEM, "cmodx_heap_create: out of memory");
-    int err = open_backing(cfg->flags, &h->fd);
-    if (err) {
-        free(h);
-        return err;
-    }
-    pthread_mutex_init(&h->lock, NULL);
-    h->flags = cfg->flags;
-    h->page = cmodx_page_size();
-    /* Blocks never share a cache line: granule = largest line, >= 64. */
-    size_t g = 64;
-    while (g < arch_cache_line_max())
-        g <<= 1;
-    h->granule = g < h->page ? g : h->page;
-    h->chunk_bytes = round_up(cfg->chunk_bytes ? cfg->chunk_bytes : DEFAULT_CHUNK_BYTES, h->page);
-    h->limit = cfg->limit_bytes;
-    h->meta = sizeof *h;
-    heap_list_add(h);
-    *out = h;
-    return 0;
-}
-
-void cmodx_heap_destroy(cmodx_heap *h)
-{
-    if (!h)
-        return;
-    heap_list_remove(h);
     for (int c = 0; c < NCLASS; c++) {
         struct free_run *r = h->cls[c].head;
         while (r) {
@@ -785,26 +477,4 @@ void cmodx_heap_destroy(cmodx_heap *h)
     for (size_t i = 0; i < h->nchunks; i++)
         chunk_release(h, h->chunks[i]);
     free(h->chunks);
-    close(h->fd);
-    pthread_mutex_destroy(&h->lock);
-    free(h);
-}
-
-void cmodx_heap_get_stats(cmodx_heap *h, struct cmodx_heap_stats *s)
-{
-    if (!h || !s)
-        return;
-    pthread_mutex_lock(&h->lock);
-    s->mapped_bytes = h->mapped;
-    s->live_bytes = h->live_bytes;
-    s->live_blocks = h->live_blocks;
-    s->free_bytes = h->free_bytes;
-    s->free_runs = h->free_runs;
-    s->chunks = h->nchunks;
-    s->metadata_bytes = h->meta + h->free_runs * sizeof(struct free_run) +
-                        h->chunks_cap * sizeof(struct chunk *);
-    s->remaps = h->remaps;
-    s->remapped_pages = h->remapped_pages;
-    s->alignment = h->granule;
-    pthread_mutex_unlock(&h->lock);
 }

@@ -1,5 +1,6 @@
-/* src/error.c - per-thread error messages and fault injection. */
-#include "internal.h"
+/* src/base/error.c - per-thread error messages, fault injection, the
+ * monotonic clock and the page size. */
+#include "base/base.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,0 +1,33 @@
+/*
+ * src/base/base.h - the base layer: error messages, fault injection, the
+ * clock, the page size and the mutation switches.  Every other layer may
+ * include it; it includes nothing of the library but public headers.
+ */
+#ifndef CMODX_SRC_BASE_BASE_H
+#define CMODX_SRC_BASE_BASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmodx/debug.h"
+
+/* Mutation testing (tools/mutate): CMake defines CMODX_MUTANT_<name> to
+ * remove one protocol step; MUTANT(name) is 1 in that build only. */
+#define MUTANT(name) MUTANT_IS_SET(CMODX_MUTANT_##name)
+#define MUTANT_IS_SET(v) MUTANT_IS_SET_(v)
+#define MUTANT_IS_SET_(v) (#v[0] == '1')
+
+/* Record a printf-style message for cmodx_last_error() and return ERR. */
+int cmodx_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Is fault F (enum cmodx_fault) being injected? */
+int cmodx_fault_active(unsigned f);
+
+size_t cmodx_page_size(void);
+
+/* CLOCK_MONOTONIC in nanoseconds, for timeouts. */
+uint64_t cmodx_now_ns(void);
+
+#define CMODX_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#endif

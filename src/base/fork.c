@@ -1,0 +1,75 @@
+/*
+ * src/base/fork.c - the order of the library's fork steps.
+ *
+ * The whole sequence, for every heap and every domain of the process:
+ *
+ *   prepare (parent, before fork):
+ *     1. domains: the list lock, then each domain's writer lock and thread
+ *        list lock (writers hold the writer lock while they take heap
+ *        locks, so domains come first);
+ *     2. heaps: the list lock, then each heap's lock.
+ *   parent (after fork): the same locks released, heaps first.
+ *   child (after fork, one thread):
+ *     1. heaps: locks re-initialised; each heap gets its own copy of its
+ *        backing file at the same addresses (the memfd is shared memory:
+ *        otherwise parent and child would write, trap-fill and reuse the
+ *        same code);
+ *     2. domains: locks re-initialised; the records of threads that do not
+ *        exist in the child dropped; what the kernel registers per process
+ *        (membarrier) registered again.
+ *
+ * What each step does lives with the objects (src/heap/heap.c,
+ * src/domain/domain.c); the order lives here.
+ */
+#include "base/fork.h"
+
+#include <pthread.h>
+
+static const struct fork_steps *steps[FORK_STAGES];
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+/* Outermost lock: one fork at a time passes through the handlers, and the
+ * stages seen by prepare are the ones parent or child undo, even if a
+ * stage registers meanwhile. */
+static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
+static const struct fork_steps *seen[FORK_STAGES]; /* under fork_lock */
+
+static void prepare(void)
+{
+    pthread_mutex_lock(&fork_lock);
+    for (int s = 0; s < FORK_STAGES; s++)
+        seen[s] = __atomic_load_n(&steps[s], __ATOMIC_ACQUIRE);
+    if (seen[FORK_STAGE_DOMAINS])
+        seen[FORK_STAGE_DOMAINS]->prepare();
+    if (seen[FORK_STAGE_HEAPS])
+        seen[FORK_STAGE_HEAPS]->prepare();
+}
+
+static void parent(void)
+{
+    if (seen[FORK_STAGE_HEAPS])
+        seen[FORK_STAGE_HEAPS]->parent();
+    if (seen[FORK_STAGE_DOMAINS])
+        seen[FORK_STAGE_DOMAINS]->parent();
+    pthread_mutex_unlock(&fork_lock);
+}
+
+static void child(void)
+{
+    if (seen[FORK_STAGE_HEAPS])
+        seen[FORK_STAGE_HEAPS]->child();
+    if (seen[FORK_STAGE_DOMAINS])
+        seen[FORK_STAGE_DOMAINS]->child();
+    pthread_mutex_init(&fork_lock, NULL);
+}
+
+static void install(void)
+{
+    pthread_atfork(prepare, parent, child);
+}
+
+void fork_register(enum fork_stage s, const struct fork_steps *st)
+{
+    pthread_once(&once, install);
+    __atomic_store_n(&steps[s], st, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,148 @@
+/*
+ * src/domain/domain.c - domains: the one file that knows every part and
+ * wires them.  Creation chooses the strategy (src/strategy/), registers
+ * its thread hooks with the thread layer, and puts the domain on the
+ * process's list; destruction undoes that in reverse.  The domains' steps
+ * at fork are here too (their order among the library's is in
+ * src/base/fork.c).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "base/fork.h"
+#include "strategy/strategy.h"
+#include "thread/reclaim.h"
+#include "thread/thread.h"
+
+/* ---- the process's domains, and fork ------------------------------------------ */
+
+static pthread_mutex_t all_domains_lock = PTHREAD_MUTEX_INITIALIZER;
+static cmodx_domain *all_domains;
+
+static void domains_prepare(void)
+{
+    pthread_mutex_lock(&all_domains_lock);
+    for (cmodx_domain *d = all_domains; d; d = d->all_next) {
+        pthread_mutex_lock(&d->writer_lock);
+        pthread_mutex_lock(&d->reg_lock);
+    }
+}
+
+static void domains_parent(void)
+{
+    for (cmodx_domain *d = all_domains; d; d = d->all_next) {
+        pthread_mutex_unlock(&d->reg_lock);
+        pthread_mutex_unlock(&d->writer_lock);
+    }
+    pthread_mutex_unlock(&all_domains_lock);
+}
+
+/* The child has one thread: keep its records, drop the others (their
+ * threads do not exist here), and renew what belongs to the process. */
+static void domains_child(void)
+{
+    for (cmodx_domain *d = all_domains; d; d = d->all_next) {
+        threads_after_fork(d);
+        pthread_mutex_init(&d->reg_lock, NULL);
+        pthread_mutex_init(&d->writer_lock, NULL);
+        fences_after_fork(d);
+    }
+    pthread_mutex_init(&all_domains_lock, NULL);
+}
+
+static const struct fork_steps domain_fork_steps = {domains_prepare, domains_parent,
+                                                    domains_child};
+
+static void domain_list_add(cmodx_domain *d)
+{
+    fork_register(FORK_STAGE_DOMAINS, &domain_fork_steps);
+    pthread_mutex_lock(&all_domains_lock);
+    d->all_next = all_domains;
+    all_domains = d;
+    pthread_mutex_unlock(&all_domains_lock);
+}
+
+static void domain_list_remove(cmodx_domain *d)
+{
+    pthread_mutex_lock(&all_domains_lock);
+    for (cmodx_domain **p = &all_domains; *p; p = &(*p)->all_next)
+        if (*p == d) {
+            *p = d->all_next;
+            break;
+        }
+    pthread_mutex_unlock(&all_domains_lock);
+}
+
+/* ---- creation and destruction ------------------------------------------------------ */
+
+int cmodx_domain_create(const struct cmodx_domain_config *cfg, cmodx_domain **out)
+{
+    if (!out)
+        return cmodx_fail(EINVAL, "cmodx_domain_create: NULL out");
+    struct cmodx_domain_config def = {0};
+    if (!cfg)
+        cfg = &def;
+    if (!strategy_known(cfg->strategy))
+        return cmodx_fail(EINVAL, "cmodx_domain_create: unknown strategy %d", (int)cfg->strategy);
+    if (cfg->flags & ~(unsigned)CMODX_DOMAIN_SYMMETRIC_FENCES)
+        return cmodx_fail(EINVAL, "cmodx_domain_create: unknown flags 0x%x", cfg->flags);
+    cmodx_domain *d = aligned_alloc(CACHE_ALIGN, (sizeof *d + CACHE_ALIGN - 1) / CACHE_ALIGN *
+                                                     CACHE_ALIGN);
+    if (!d)
+        return cmodx_fail(ENOMEM, "cmodx_domain_create: out of memory");
+    memset(d, 0, sizeof *d);
+    pthread_mutex_init(&d->writer_lock, NULL);
+    pthread_mutex_init(&d->reg_lock, NULL);
+    d->gp_seq = 1;
+    d->epoch = 1;
+    d->heap = cfg->heap;
+    d->retired_limit = cfg->retired_limit_bytes ? cfg->retired_limit_bytes : (size_t)16 << 20;
+    d->grace_timeout_ms = cfg->grace_timeout_ms ? cfg->grace_timeout_ms : 10000;
+    d->retired_tail = &d->retired_head;
+    d->symmetric_fences = (cfg->flags & CMODX_DOMAIN_SYMMETRIC_FENCES) != 0;
+    int err = strategy_select(d, cfg);
+    if (err) {
+        pthread_mutex_destroy(&d->writer_lock);
+        pthread_mutex_destroy(&d->reg_lock);
+        free(d);
+        return err;
+    }
+    /* The thread layer calls the strategy through these hooks only. */
+    d->thread_init = d->ops->thread_init;
+    d->thread_fini = d->ops->thread_fini;
+    domain_list_add(d);
+    *out = d;
+    return 0;
+}
+
+int cmodx_domain_destroy(cmodx_domain *d)
+{
+    if (!d)
+        return 0;
+    struct thread_rec *self = thread_find(d);
+    pthread_mutex_lock(&d->reg_lock);
+    size_t others = d->nthreads - (self ? 1 : 0);
+    pthread_mutex_unlock(&d->reg_lock);
+    if (others)
+        return cmodx_fail(EBUSY, "cmodx_domain_destroy: %zu other thread(s) still registered",
+                          others);
+    if (self)
+        cmodx_thread_unregister(d);
+    reclaim_teardown(d);
+    domain_list_remove(d);
+    if (d->ops->teardown)
+        d->ops->teardown(d);
+    pthread_mutex_destroy(&d->writer_lock);
+    pthread_mutex_destroy(&d->reg_lock);
+    free(d);
+    return 0;
+}
+
+enum cmodx_strategy cmodx_domain_strategy(const cmodx_domain *d)
+{
+    return d ? d->strategy : CMODX_SYNC_AUTO;
+}

@@ -1,0 +1,78 @@
+/*
+ * src/heap/heap-impl.h - the code heap's records, shared by the heap's
+ * own files and by nothing else:
+ *   alloc.c  chunks, free lists and size classes, allocation and free;
+ *   views.c  the backing file, the two views of each chunk, trap fill of
+ *            freed space, remap-before-reuse, and the private copy of the
+ *            backing file a forked child needs;
+ *   heap.c   creation, destruction, statistics, the process's list of
+ *            heaps and their steps at fork.
+ */
+#ifndef CMODX_SRC_HEAP_HEAP_IMPL_H
+#define CMODX_SRC_HEAP_HEAP_IMPL_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cmodx/heap.h"
+
+#define NCLASS 32
+
+enum granule_state { G_INNER = 0, G_FREE = 1, G_LIVE = 2 };
+
+struct chunk;
+
+struct free_run {
+    struct free_run *prev, *next;
+    struct chunk *chunk;
+    uint32_t start, len; /* in granules */
+    uint64_t seq;        /* free time; smaller is older */
+    int cls;
+};
+
+struct chunk {
+    unsigned char *w, *x; /* the two views of the same bytes */
+    size_t bytes;
+    off_t file_off;
+    uint32_t granules;
+    uint8_t *state;          /* enum granule_state, per granule */
+    uint32_t *len;           /* run length at a run's head (and free tail) */
+    struct free_run **run;   /* free-list node at a free run's head */
+    uint8_t *dirty;          /* per granule: freed since its page was remapped */
+};
+
+struct run_list {
+    struct free_run *head, *tail;
+};
+
+struct cmodx_heap {
+    pthread_mutex_t lock;
+    struct cmodx_heap *all_next; /* process-wide list, for fork */
+    int fd;
+    unsigned flags;
+    size_t chunk_bytes, limit, granule, page;
+    struct chunk **chunks; /* sorted by execute address */
+    size_t nchunks, chunks_cap;
+    off_t file_size;
+    struct run_list cls[NCLASS];
+    uint64_t seq;
+    size_t mapped, live_bytes, live_blocks, free_bytes, free_runs, meta;
+    uint64_t remaps, remapped_pages;
+};
+
+/* alloc.c */
+size_t heap_round_up(size_t v, size_t a);
+void heap_free_all(struct cmodx_heap *h); /* every run and chunk, for destroy */
+
+/* views.c */
+int heap_open_backing(unsigned flags, int *fd_out);
+int heap_map_views(struct cmodx_heap *h, struct chunk *c);
+void heap_unmap_views(struct chunk *c);
+int heap_remap_dirty(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n);
+int heap_trap_fill(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n);
+int heap_remap_fully_free(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n,
+                          uint32_t run_start, uint32_t run_len);
+int heap_copy_private(struct cmodx_heap *h);
+
+#endif

@@ -1,0 +1,209 @@
+/*
+ * src/heap/views.c - the backing file and the two views of each chunk:
+ * mapping them, trap-filling freed space, remap-before-reuse, and the
+ * private copy a forked child needs.
+ *
+ * One memfd backs every chunk; each chunk maps its file range twice, once
+ * read-write (stores go there) and once read-execute (threads run there).
+ * No address is ever both writable and executable.
+ *
+ * Address recycling, by page: qemu-user (and, on hardware, nothing else)
+ * may keep running an old translation of code rewritten through the write
+ * view.  Mapping the execute view afresh drops it, and on hardware costs
+ * only the system call.  A page that was freed into is "dirty"; alloc()
+ * remaps the dirty pages under a block before handing it out, once per
+ * page and reuse.  free() also remaps pages that become entirely free, so
+ * that a late executor traps on the fill even under the emulator.
+ * Neighbouring live blocks on a remapped page are unaffected: the new
+ * mapping has the same bytes, and MAP_FIXED replaces the old one under the
+ * mm's write lock, so a concurrent fetch waits rather than faults.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "base/base.h"
+#include "heap/heap-impl.h"
+
+/* ---- the backing file and the views --------------------------------------- */
+
+int heap_open_backing(unsigned flags, int *fd_out)
+{
+    int fd = -1;
+    int err = ENOSYS;
+    if (!cmodx_fault_active(CMODX_FAULT_MEMFD)) {
+        fd = memfd_create("cmodx-code", MFD_CLOEXEC);
+        err = fd < 0 ? errno : 0;
+    }
+    if (fd < 0 && (flags & CMODX_HEAP_ALLOW_TMPFILE)) {
+        const char *dirs[] = {getenv("CMODX_TMPDIR"), "/dev/shm", getenv("TMPDIR"), "/tmp"};
+        for (size_t i = 0; i < sizeof dirs / sizeof dirs[0] && fd < 0; i++)
+            if (dirs[i])
+                fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        err = fd < 0 ? errno : 0;
+    }
+    if (fd < 0)
+        return cmodx_fail(err, "cmodx_heap_create: memfd_create unavailable (%s)%s", strerror(err),
+                          (flags & CMODX_HEAP_ALLOW_TMPFILE)
+                              ? " and no temporary file could be created"
+                              : "; pass CMODX_HEAP_ALLOW_TMPFILE to allow a temporary file");
+    *fd_out = fd;
+    return 0;
+}
+
+int heap_map_views(struct cmodx_heap *h, struct chunk *c)
+{
+    if (cmodx_fault_active(CMODX_FAULT_MMAP))
+        return ENOMEM;
+    c->w = mmap(NULL, c->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, h->fd, c->file_off);
+    if (c->w == MAP_FAILED) {
+        c->w = NULL;
+        return errno;
+    }
+    c->x = mmap(NULL, c->bytes, PROT_READ | PROT_EXEC, MAP_SHARED, h->fd, c->file_off);
+    if (c->x == MAP_FAILED) {
+        c->x = NULL;
+        return errno;
+    }
+    return 0;
+}
+
+void heap_unmap_views(struct chunk *c)
+{
+    if (c->w) munmap(c->w, c->bytes);
+    if (c->x) munmap(c->x, c->bytes);
+}
+
+/* ---- remap-before-reuse ------------------------------------------------------ */
+
+static int remap_pages(struct cmodx_heap *h, struct chunk *c, size_t first, size_t n)
+{
+#ifdef CMODX_MUTANT_no_remap /* mutation testing: drop the remap step */
+    (void)h, (void)c, (void)first, (void)n;
+    return 0;
+#endif
+    size_t off = first * h->page;
+    void *want = c->x + off;
+    void *got = mmap(want, n * h->page, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED,
+                     h->fd, c->file_off + (off_t)off);
+    if (got == MAP_FAILED)
+        return errno;
+    h->remaps++;
+    h->remapped_pages += n;
+    return 0;
+}
+
+static void page_span(struct cmodx_heap *h, uint32_t g, uint32_t n, size_t *first, size_t *last)
+{
+    *first = (size_t)g * h->granule / h->page;
+    *last = ((size_t)(g + n) * h->granule - 1) / h->page;
+}
+
+/* Stale translations belong to addresses that ran code, so dirtiness is
+ * tracked per granule: a freed granule may have one, a granule that was
+ * free since its page was last mapped cannot.  A remap is per page, and
+ * cleans every granule of the page. */
+static int page_has_dirty(struct cmodx_heap *h, const struct chunk *c, size_t page,
+                          uint32_t g, uint32_t n)
+{
+    uint32_t per_page = (uint32_t)(h->page / h->granule);
+    uint32_t lo = (uint32_t)page * per_page, hi = lo + per_page;
+    if (lo < g)
+        lo = g;
+    if (hi > g + n)
+        hi = g + n;
+    return memchr(c->dirty + lo, 1, hi - lo) != NULL;
+}
+
+/* Remap the pages under granules [g, g+n) where those granules are dirty. */
+int heap_remap_dirty(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n)
+{
+    size_t p, last;
+    uint32_t per_page = (uint32_t)(h->page / h->granule);
+    page_span(h, g, n, &p, &last);
+    for (; p <= last; p++) {
+        if (!page_has_dirty(h, c, p, g, n))
+            continue;
+        int err = remap_pages(h, c, p, 1);
+        if (err)
+            return err;
+        memset(c->dirty + p * per_page, 0, per_page);
+    }
+    return 0;
+}
+
+/* Remap the pages under granules [g, g+n) that the free run [RUN_START, +RUN_LEN)
+ * (granules) covers whole. */
+int heap_remap_fully_free(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n,
+                          uint32_t run_start, uint32_t run_len)
+{
+    size_t first, last;
+    page_span(h, g, n, &first, &last);
+    size_t run_begin = (size_t)run_start * h->granule;
+    size_t run_end = (size_t)(run_start + run_len) * h->granule;
+    size_t lo = (run_begin + h->page - 1) / h->page, hi_excl = run_end / h->page;
+    if (lo < first)
+        lo = first;
+    if (hi_excl > last + 1)
+        hi_excl = last + 1;
+    if (lo >= hi_excl)
+        return 0;
+    return remap_pages(h, c, lo, hi_excl - lo);
+}
+
+/* ---- trap fill of freed space ------------------------------------------------ */
+
+/* Granules [g, g+n) of C were just freed: trap-fill them through the write
+ * view and make that visible to instruction fetch, so that a late executor
+ * on hardware faults instead of running stale or reused code; and mark
+ * them dirty (they may have run: a stale translation may exist), for the
+ * remap before reuse.  Returns 0 or the cache maintenance's errno. */
+int heap_trap_fill(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n)
+{
+    size_t off = (size_t)g * h->granule, bytes = (size_t)n * h->granule;
+    uintptr_t x = (uintptr_t)c->x + off;
+    arch_fill_trap(c->w + off, bytes);
+    int err = arch_make_visible(x, x + bytes);
+    memset(c->dirty + g, 1, n);
+    return err;
+}
+
+/* ---- a private copy of the backing file -------------------------------------------
+ * The memfd is shared memory: after fork() parent and child would write
+ * into (and trap-fill, and reuse) the same code.  The child therefore gets
+ * its own copy, at the same addresses (the heaps' child step at fork,
+ * src/heap/heap.c, runs this).  Copy every chunk into a fresh backing file and map both views
+ * of the copy over the old ones (MAP_FIXED: same addresses, same
+ * protections). */
+int heap_copy_private(struct cmodx_heap *h)
+{
+    int fd;
+    int err = heap_open_backing(h->flags, &fd);
+    if (err)
+        return err;
+    if (ftruncate(fd, h->file_size) != 0) {
+        close(fd);
+        return errno;
+    }
+    for (size_t i = 0; i < h->nchunks && !err; i++) {
+        struct chunk *c = h->chunks[i];
+        if (pwrite(fd, c->w, c->bytes, c->file_off) != (ssize_t)c->bytes)
+            err = EIO;
+        else if (mmap(c->w, c->bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+                      c->file_off) == MAP_FAILED ||
+                 mmap(c->x, c->bytes, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd,
+                      c->file_off) == MAP_FAILED)
+            err = errno;
+        else /* the copy is new code to instruction fetch: publish it (the
+              * kernel may do this on first fault, but not visibly to us) */
+            err = arch_make_visible((uintptr_t)c->x, (uintptr_t)c->x + c->bytes);
+    }
+    close(h->fd);
+    h->fd = fd;
+    return err;
+}

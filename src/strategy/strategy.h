@@ -1,0 +1,91 @@
+/*
+ * src/strategy/strategy.h - the operations table every synchronisation
+ * strategy fills in, one file per strategy (modelled on liburcu's flavour
+ * table, include/urcu/flavor.h).
+ *
+ * The problem every strategy solves: after the writer made new code
+ * visible to instruction fetch (src/arch/: cache maintenance and its own
+ * context synchronisation), other threads may still hold old instructions
+ * in their pipelines.  Each must pass a context synchronisation event
+ * after that maintenance completed and before it runs the new code.  A
+ * strategy says who pays and when.  The publish protocol that calls these
+ * operations, and in which order, is in src/slot/publish.c:
+ *
+ *   1. make every new block visible (arch), writer context-synchronises;
+ *   2. ops->before_switch: the cross-thread step, may fail (then nothing
+ *      is switched);
+ *   3. every slot switched by a release store;
+ *   4. ops->after_switch for each slot;
+ *   5. replaced blocks retired (src/thread/reclaim.c).
+ *
+ * Each strategy's file starts with its guarantee and its ordering
+ * argument.  The caller's side (how a caller loads a target) is inline in
+ * the public header include/cmodx/slot.h, chosen by the strategy id that
+ * registration copies into every thread's fast record; a strategy that
+ * needs a caller-side resynchronisation defines it in its own file
+ * (cmodx_epoch_resync, cmodx_tramp_resync).
+ */
+#ifndef CMODX_SRC_STRATEGY_STRATEGY_H
+#define CMODX_SRC_STRATEGY_STRATEGY_H
+
+#include "thread/thread.h"
+
+struct strategy_ops {
+    enum cmodx_strategy id;
+    const char *name;
+
+    /* Domain creation, after fences_probe(): take what the strategy needs
+     * (SIGNAL is the signal number asked for).  0, or an errno with
+     * cmodx_fail() called: the strategy cannot work here.  Teardown must
+     * also undo a setup that failed half-way.  NULL: nothing to do. */
+    int (*setup)(cmodx_domain *d, const struct cmodx_domain_config *cfg, int signal);
+    void (*teardown)(cmodx_domain *d);
+
+    /* Thread registration, under D's writer lock (no slot is created
+     * meanwhile); fini when the record is freed (unregister, thread exit,
+     * fork child).  NULL: nothing to do.  Going online needs nothing
+     * strategy-specific: every thread context-synchronises then
+     * (src/thread/thread.c). */
+    int (*thread_init)(cmodx_domain *d, struct thread_rec *t);
+    void (*thread_fini)(cmodx_domain *d, struct thread_rec *t);
+
+    /* cmodx_slot_init / cmodx_slot_fini, under D's writer lock.  NULL:
+     * nothing to do. */
+    int (*slot_init)(cmodx_domain *d, cmodx_slot *s);
+    void (*slot_fini)(cmodx_domain *d, cmodx_slot *s);
+
+    /* Publish, step 2, under D's writer lock: the cross-thread step.  0 or
+     * an errno with cmodx_fail() called.  NULL: nothing to do. */
+    int (*before_switch)(cmodx_domain *d);
+    /* Publish, step 4, for each switched slot.  NULL: nothing to do. */
+    void (*after_switch)(cmodx_domain *d, cmodx_slot *s);
+    /* cmodx_sync_others(), after before_switch: what after_switch does,
+     * for every slot of D.  NULL: nothing to do. */
+    void (*after_sync_all)(cmodx_domain *d);
+
+    /* before_switch is also a full memory barrier on every thread
+     * (reclamation counts it as its fence). */
+    int fences_on_publish;
+};
+
+/* One table per strategy, in its own file. */
+extern const struct strategy_ops strategy_membarrier, strategy_signal, strategy_epoch,
+    strategy_trampoline, strategy_mprotect;
+
+/*
+ * strategy_select - choose and set up D's strategy (strategy.c)
+ *
+ *   CFG->strategy if not AUTO, else CMODX_STRATEGY from the environment,
+ *   else membarrier, signal or epoch, the first that sets up.  Sets
+ *   d->ops and d->strategy.  On failure the chosen strategy's teardown has
+ *   run.  Probes the process-wide fences first (fences_probe).
+ */
+int strategy_select(cmodx_domain *d, const struct cmodx_domain_config *cfg);
+
+/* Is S a strategy (AUTO included) this library has? */
+int strategy_known(enum cmodx_strategy s);
+
+/* Publish step 2 for every strategy: the mutation switch, the count. */
+int strategy_before_switch(cmodx_domain *d);
+
+#endif

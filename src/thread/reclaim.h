@@ -1,0 +1,34 @@
+/*
+ * src/thread/reclaim.h - quiescent-state-based reclamation (reclaim.c),
+ * for the layers above.  Every _locked function needs D's writer lock.
+ */
+#ifndef CMODX_SRC_THREAD_RECLAIM_H
+#define CMODX_SRC_THREAD_RECLAIM_H
+
+#include <stddef.h>
+
+#include "thread/thread.h"
+
+/* Queue BLOCK (a live block of D's heap, just unlinked) for freeing after
+ * a grace period.  WAIT_ALLOWED: may first wait for room under the
+ * retired-memory limit.  0, EINVAL (not a live block), ENOMEM, ETIMEDOUT. */
+int reclaim_retire_locked(cmodx_domain *d, cmodx_xptr block, int wait_allowed);
+
+/* Make room for INCOMING more retired bytes under the limit, waiting for
+ * a grace period if needed.  0 or ETIMEDOUT. */
+int reclaim_make_room_locked(cmodx_domain *d, size_t incoming);
+
+/* After a publish: start a grace period for what was retired and free
+ * what completed ones cover.  PUBLISH_FENCES: the publish's cross-thread
+ * step is itself a fence on every thread, so the next publish will serve
+ * as the fence for blocks retired now (no extra membarrier). */
+void reclaim_advance_locked(cmodx_domain *d, int publish_fences);
+
+/* A fence on every thread just completed (a strategy's cross-thread step
+ * that is one): blocks unlinked before it need no other. */
+void reclaim_note_fence(cmodx_domain *d);
+
+/* Domain destruction: one last bounded grace period, then free. */
+void reclaim_teardown(cmodx_domain *d);
+
+#endif

@@ -1,0 +1,155 @@
+/*
+ * src/thread/thread.h - the domain and thread records, and the thread
+ * layer's interface: registered threads (thread.c), the process-wide
+ * fences a domain uses (fences.c).  Reclamation (reclaim.c) is declared in
+ * reclaim.h.
+ *
+ * The records are plain data shared by every layer from here up; each
+ * group of fields says which file owns it (writes it after creation).
+ * Code that reads or writes a strategy's fields lives in that strategy's
+ * file.  The thread layer calls nothing above it: what a strategy adds to
+ * a thread's registration and removal reaches it through the hooks below,
+ * which the domain registers.
+ */
+#ifndef CMODX_SRC_THREAD_THREAD_H
+#define CMODX_SRC_THREAD_THREAD_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cmodx/reclaim.h"
+#include "cmodx/slot.h"
+
+#define CACHE_ALIGN 128 /* two 64-byte lines: also defeats adjacent-line prefetch */
+
+enum thread_state { T_ONLINE = 1, T_OFFLINE = 2 };
+
+struct thread_rec {
+    /* Written by the owning thread on its fast paths; the record is
+     * CACHE_ALIGN-aligned so no other thread's record shares its lines. */
+    cmodx_thread pub;
+    /* Below: written rarely. */
+    /* Signal strategy (src/strategy/signal.c). */
+    __attribute__((aligned(CACHE_ALIGN))) uint64_t sig_ack; /* last signal seq acknowledged */
+    uint64_t sig_sent;              /* signal round it was sent; reg_lock */
+    /* Trampoline strategy (src/strategy/trampoline.c): the directory of
+     * this thread's copy pages, CMODX_TRAMPOLINE_PAGE copies each. */
+    const void ***copies_dir;
+    /* thread.c */
+    int state;                      /* enum thread_state, atomic */
+    pid_t tid;
+    struct cmodx_domain *domain;
+    struct thread_rec *next;        /* domain's list, under reg_lock */
+    struct thread_rec *tls_next;    /* this thread's records, one per domain */
+};
+
+struct retired {
+    struct retired *next;
+    cmodx_xptr block;
+    size_t bytes;
+    uint64_t fence_at_retire; /* d->fences when it was unlinked */
+    uint64_t gp;              /* grace period it waits for; 0 = not started */
+};
+
+struct strategy_ops;
+
+struct cmodx_domain {
+    /* Read by every caller on the fast path: one line each, read-mostly. */
+    __attribute__((aligned(CACHE_ALIGN))) uint64_t epoch; /* strategy/epoch.c */
+    __attribute__((aligned(CACHE_ALIGN))) uint64_t gp_seq; /* reclaim.c */
+    uint32_t gp_waiting; /* futex word: a writer sleeps in wait_for() (reclaim.c) */
+    __attribute__((aligned(CACHE_ALIGN))) uint64_t sig_seq; /* strategy/signal.c */
+
+    pthread_mutex_t writer_lock; /* publishes, batches, reclamation */
+    pthread_mutex_t reg_lock;    /* the thread list */
+
+    /* thread.c */
+    struct thread_rec *threads;
+    size_t nthreads;
+    /* Hooks the domain registers (src/domain/domain.c, from its strategy):
+     * what registering a thread adds (called under writer_lock; returns 0
+     * or an errno) and what removing one releases.  NULL: nothing. */
+    int (*thread_init)(struct cmodx_domain *d, struct thread_rec *t);
+    void (*thread_fini)(struct cmodx_domain *d, struct thread_rec *t);
+
+    /* The strategy (src/strategy/): its operations and its id. */
+    const struct strategy_ops *ops;
+    enum cmodx_strategy strategy;
+
+    /* fences.c */
+    int asym_fences;     /* membarrier PRIVATE_EXPEDITED registered */
+    int symmetric_fences; /* CMODX_DOMAIN_SYMMETRIC_FENCES asked for */
+    int sync_core;       /* membarrier SYNC_CORE registered */
+
+    /* Signal strategy (src/strategy/signal.c). */
+    int signal_number;
+    int signal_installed;
+    unsigned signal_timeout_ms;
+    /* mprotect strategy (src/strategy/mprotect.c). */
+    void *mprotect_page;
+
+    /* Trampoline strategy (src/strategy/trampoline.c): slot ids, their
+     * slots, and the fixed per-id stubs. */
+    uint32_t tramp_capacity, tramp_next_id;
+    uint32_t *tramp_free_ids;
+    uint32_t tramp_nfree;
+    cmodx_slot **tramp_slots;
+    cmodx_heap *stub_heap;
+    cmodx_block stub_block;
+    size_t stub_size;
+
+    /* Reclamation (reclaim.c). */
+    cmodx_heap *heap;
+    size_t retired_limit;
+    unsigned grace_timeout_ms;
+    struct retired *retired_head, **retired_tail, *retired_last;
+    struct retired *unassigned; /* first block without a grace period, or NULL */
+    uint64_t fences;
+    struct cmodx_reclaim_stats stats;
+    void (*free_hook)(void *, cmodx_xptr);
+    void *free_hook_arg;
+
+    struct cmodx_domain *all_next; /* process-wide list, for fork (src/domain/domain.c) */
+};
+
+/* ---- thread.c ---------------------------------------------------------------- */
+
+/* The calling thread's record in D, or NULL. */
+struct thread_rec *thread_find(cmodx_domain *d);
+
+/* The calling thread's first record (then ->tls_next): one per domain it
+ * joined.  Async-signal-safe; changed only with every signal blocked. */
+struct thread_rec *threads_of_self(void);
+
+/* Writer side: lock D's writer lock; a registered thread that is online
+ * goes offline meanwhile (it is quiescent inside the library, and must
+ * not hold up a grace period the call may wait for). */
+struct thread_rec *writer_enter(cmodx_domain *d);
+void writer_leave(cmodx_domain *d, struct thread_rec *was_online);
+
+/* Child after fork, only thread: drop the records of D's other threads
+ * (they do not exist here) and renew this thread's.  The caller holds, or
+ * has re-initialised, D's locks. */
+void threads_after_fork(cmodx_domain *d);
+
+/* ---- fences.c ----------------------------------------------------------------- */
+
+/* Query membarrier once per domain and register what D uses (sets
+ * sync_core and asym_fences).  Registration is per process and idempotent. */
+void fences_probe(cmodx_domain *d);
+
+/* Child after fork: membarrier registrations are per process (mm); the
+ * child's is new.  Register again what D had. */
+void fences_after_fork(cmodx_domain *d);
+
+/* membarrier PRIVATE_EXPEDITED_SYNC_CORE: every thread of the process has
+ * executed a core-serialising instruction when it returns 0 (else errno). */
+int fences_sync_core(void);
+
+/* A full memory barrier on every running thread of the process (and on
+ * the others before they return to user space): the writer's half of the
+ * asymmetric fences.  0 or errno. */
+int fences_membarrier(cmodx_domain *d);
+
+#endif
