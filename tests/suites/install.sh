@@ -1,0 +1,162 @@
+#!/bin/sh
+# label: install and consume (README "Install"): library-only builds; find_package and pkg-config, native (a prefix, and /usr/local + ldconfig) and cross (aarch64, armhf, riscv64, run under qemu-user)
+#
+# Runs the README's install and consume commands, with temporary prefixes
+# instead of /opt/cmodx/<arch>:
+#   - a library-only build (BUILD_TESTING=OFF, CMODX_BUILD_TOOLS=OFF) asks
+#     for nothing beyond the C compiler and CMake (no pkg-config, liburcu,
+#     gnuplot or help2man probe in its cache) and builds no tool;
+#   - native: install to a prefix, consume with find_package (shared and
+#     static) and pkg-config; as root, the README's plain
+#     `cmake --install` to /usr/local, after which a program built with
+#     `cc ... $(pkg-config --cflags --libs cmodx)` runs with no rpath or
+#     LD_LIBRARY_PATH (the install ran ldconfig); it is uninstalled after;
+#   - cross, per architecture: install to a prefix; consume with
+#     find_package under the project's toolchain file and
+#     -DCMAKE_PREFIX_PATH, under a user's typical toolchain file (package
+#     mode ONLY) and -Dcmodx_DIR, with pkg-config (PKG_CONFIG_LIBDIR) on the
+#     prefix, and with pkg-config (PKG_CONFIG_SYSROOT_DIR + PKG_CONFIG_LIBDIR)
+#     on a DESTDIR-staged sysroot; every program runs under qemu-user and
+#     must print "<arch>: generated code returned 42".
+# Build directories: build/pkg-install-*.  About 2 minutes on 2 cores.
+set -u
+root=$1
+. "$root/tests/packaging/common.sh"
+logdir=$root/build/pkg-install-logs
+rm -rf "$logdir"
+mkdir -p "$logdir"
+work=$(mktemp -d "${TMPDIR:-/tmp}/cmodx-install.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+consumer=$root/tests/packaging/consumer
+hello=$root/examples/hello.c
+
+# lib_only NAME [cmake args...]: the README's library-only build.
+lib_only() {
+    b=$root/build/pkg-install-$1
+    shift
+    rm -rf "$b"
+    cmake -S "$root" -B "$b" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+        -DCMODX_BUILD_TOOLS=OFF "$@" && cmake --build "$b" -j 2
+}
+
+# says ARCH COMMAND...: COMMAND prints "ARCH: generated code returned 42".
+says() {
+    want="$1: generated code returned 42"
+    shift
+    out=$("$@") || { echo "$*: exit status $?"; return 1; }
+    echo "$out"
+    [ "$out" = "$want" ] || { echo "expected: $want"; return 1; }
+}
+
+# ---- native --------------------------------------------------------------
+native() {
+    lib_only native || return 1
+    b=$root/build/pkg-install-native
+    # Nothing but the compiler and CMake: no probe for other programs or
+    # packages (the cache would hold its result), no tool built.
+    absent 'PKG_CONFIG|URCU|urcu|HELP2MAN|GNUPLOT|Python' "$b/CMakeCache.txt" &&
+        ! test -e "$b/tools" && ! test -e "$b/tests"
+}
+check "library-only build (needs only a C compiler and CMake)" native
+nb=$root/build/pkg-install-native
+
+native_prefix() {
+    p=$work/native
+    cmake --install "$nb" --prefix "$p" || return 1
+    cmake -S "$consumer" -B "$work/c-native" -DCMAKE_PREFIX_PATH="$p" &&
+        cmake --build "$work/c-native" &&
+        says x86_64 "$work/c-native/hello_shared" &&
+        says x86_64 "$work/c-native/hello_static" || return 1
+    flags=$(PKG_CONFIG_LIBDIR=$p/lib/pkgconfig pkg-config --cflags --libs cmodx) || return 1
+    echo "pkg-config: $flags"
+    # shellcheck disable=SC2086
+    cc "$hello" $flags -Wl,-rpath,"$p/lib" -o "$work/hello-pc" &&
+        says x86_64 "$work/hello-pc"
+}
+check "native: install to a prefix, find_package (shared, static) and pkg-config" native_prefix
+
+# The README's native install as root: default prefix /usr/local, then the
+# plain pkg-config line, run with no rpath and no LD_LIBRARY_PATH.
+native_system() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "not root: cannot install to /usr/local"
+        return 1
+    fi
+    cmake --install "$nb" || return 1
+    rc=0
+    flags=$(pkg-config --cflags --libs cmodx) &&
+        echo "pkg-config: $flags" &&
+        cc "$hello" $flags -o "$work/hello-sys" &&
+        env -u LD_LIBRARY_PATH sh -c 'ldd "$1" | grep libcmodx' sh "$work/hello-sys" &&
+        env -u LD_LIBRARY_PATH "$work/hello-sys" | grep -x 'x86_64: generated code returned 42' || rc=1
+    # Uninstall exactly what was installed, then refresh the linker cache.
+    while IFS= read -r f; do rm -f "$f"; done <"$nb/install_manifest.txt"
+    rmdir /usr/local/include/cmodx /usr/local/lib/cmake/cmodx 2>/dev/null
+    ldconfig
+    ! ldconfig -p | grep -q 'libcmodx\.so\.0 .*/usr/local/' || { echo "uninstall left libcmodx in the cache"; rc=1; }
+    return $rc
+}
+check "native: cmake --install to /usr/local as root, found at run time (ldconfig)" native_system
+
+# ---- cross ---------------------------------------------------------------
+cross() {
+    arch=$1 triple=$2 proc=$3 qemu=$4 name=$5
+    tc=$root/cmake/toolchains/$triple.cmake
+    lib_only "$arch" -DCMAKE_TOOLCHAIN_FILE="$tc" || return 1
+    b=$root/build/pkg-install-$arch
+    p=$work/$arch
+    cmake --install "$b" --prefix "$p" || return 1
+    test -f "$p/lib/libcmodx.so.0" && test -f "$p/lib/libcmodx.a" || return 1
+
+    echo "== find_package, project toolchain file, CMAKE_PREFIX_PATH"
+    cmake -S "$consumer" -B "$work/c-$arch-tc" -DCMAKE_TOOLCHAIN_FILE="$tc" \
+        -DCMAKE_PREFIX_PATH="$p" &&
+        cmake --build "$work/c-$arch-tc" &&
+        says "$name" "$qemu" -L "/usr/$triple" "$work/c-$arch-tc/hello_shared" &&
+        says "$name" "$qemu" -L "/usr/$triple" "$work/c-$arch-tc/hello_static" || return 1
+
+    echo "== find_package, a user's toolchain file, cmodx_DIR"
+    cat >"$work/user-$arch.cmake" <<EOF
+set(CMAKE_SYSTEM_NAME Linux)
+set(CMAKE_SYSTEM_PROCESSOR $proc)
+set(CMAKE_C_COMPILER $triple-gcc)
+set(CMAKE_FIND_ROOT_PATH /usr/$triple)
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+EOF
+    cmake -S "$consumer" -B "$work/c-$arch-user" -DCMAKE_TOOLCHAIN_FILE="$work/user-$arch.cmake" \
+        -Dcmodx_DIR="$p/lib/cmake/cmodx" &&
+        cmake --build "$work/c-$arch-user" &&
+        says "$name" "$qemu" -L "/usr/$triple" "$work/c-$arch-user/hello_shared" &&
+        says "$name" "$qemu" -L "/usr/$triple" "$work/c-$arch-user/hello_static" || return 1
+
+    echo "== pkg-config, PKG_CONFIG_LIBDIR on the prefix"
+    flags=$(PKG_CONFIG_LIBDIR=$p/lib/pkgconfig pkg-config --cflags --libs cmodx) || return 1
+    echo "pkg-config: $flags"
+    # shellcheck disable=SC2086
+    "$triple-gcc" "$hello" $flags -Wl,-rpath,"$p/lib" -o "$work/hello-$arch-pc" &&
+        says "$name" "$qemu" -L "/usr/$triple" "$work/hello-$arch-pc" || return 1
+
+    echo "== pkg-config, PKG_CONFIG_SYSROOT_DIR + PKG_CONFIG_LIBDIR on a staged sysroot"
+    s=$work/sysroot-$arch
+    DESTDIR=$s cmake --install "$b" --prefix /usr || return 1
+    flags=$(PKG_CONFIG_SYSROOT_DIR=$s PKG_CONFIG_LIBDIR=$s/usr/lib/pkgconfig \
+        pkg-config --cflags --libs cmodx) || return 1
+    echo "pkg-config: $flags"
+    case $flags in
+    *"-I$s/"*"-L$s/"*) ;;
+    *) echo "flags do not point into the sysroot $s"; return 1 ;;
+    esac
+    # shellcheck disable=SC2086
+    "$triple-gcc" "$hello" $flags -o "$work/hello-$arch-sysroot" &&
+        says "$name" "$qemu" -L "/usr/$triple" -E LD_LIBRARY_PATH="$s/usr/lib" "$work/hello-$arch-sysroot"
+}
+check "aarch64: cross install; find_package (project and user toolchain), pkg-config (prefix, sysroot); qemu-user" \
+    cross aarch64 aarch64-linux-gnu aarch64 qemu-aarch64 aarch64
+check "armhf: cross install; find_package (project and user toolchain), pkg-config (prefix, sysroot); qemu-user" \
+    cross armhf arm-linux-gnueabihf arm qemu-arm arm
+check "riscv64: cross install; find_package (project and user toolchain), pkg-config (prefix, sysroot); qemu-user" \
+    cross riscv64 riscv64-linux-gnu riscv64 qemu-riscv64 riscv64
+finish
