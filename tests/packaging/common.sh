@@ -28,3 +28,12 @@ absent() {
     fi
     return 0
 }
+# tools_install ROOT PREFIX: the README's "library and tools" build (native,
+# tests off) in build/pkg-tools, installed into PREFIX.  Shared by the man
+# page and installed-checker suites: the second finds the build up to date.
+tools_install() {
+    _b=$1/build/pkg-tools
+    cmake -S "$1" -B "$_b" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF &&
+        cmake --build "$_b" -j 2 &&
+        cmake --install "$_b" --prefix "$2"
+}
