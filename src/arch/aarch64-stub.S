@@ -1,8 +1,9 @@
 /* Common trampoline stub (AArch64, AAPCS64).  Entered by branch from a
- * per-slot stub with x17 = &{domain, id}, arguments live in x0-x8 and
- * q0-q7, x30 = the caller's return address.  Saves them, asks
- * cmodx_tramp_resync() for the target (it executes the ISB), restores,
- * and branches there with x30 intact. */
+ * per-slot stub with x17 = &{domain, id, common, resync}, arguments live
+ * in x0-x8 and q0-q7, x30 = the caller's return address.  Saves them,
+ * asks resync (the trampoline strategy's, src/strategy/trampoline.c) for
+ * the target (it executes the ISB), restores, and branches there with x30
+ * intact. */
     .text
     .globl  cmodx_tramp_common
     .hidden cmodx_tramp_common
@@ -25,7 +26,8 @@ cmodx_tramp_common:
     stp     q4, q5, [sp, #160]
     stp     q6, q7, [sp, #192]
     mov     x0, x17
-    bl      cmodx_tramp_resync
+    ldr     x16, [x17, #24]         /* resync */
+    blr     x16
     mov     x16, x0
     ldp     x0, x1, [sp, #16]
     ldp     x2, x3, [sp, #32]

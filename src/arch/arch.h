@@ -47,12 +47,17 @@ void arch_fill_trap(void *dst, size_t len);
 size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value);
 size_t arch_return_u32_size(void);
 
-/* Trampoline strategy: the per-slot-id stub, STUB_SIZE bytes at DST (write
- * view).  It puts the address of its literal
- * pair {DOMAIN, ID} (stored inside the stub) in the architecture's scratch
- * register and jumps to cmodx_tramp_common (src/arch/<arch>-stub.S). */
+/* Trampoline strategy (src/strategy/trampoline.c): the per-slot-id stub,
+ * arch_tramp_stub_size() bytes at DST (write view).  Inside the stub are
+ * the literals {DOMAIN, ID, cmodx_tramp_common, RESYNC}.  The stub puts
+ * their address in the architecture's scratch register and jumps to
+ * cmodx_tramp_common (src/arch/<arch>-stub.S), which saves the argument
+ * registers, calls RESYNC with the literals' address, restores them and
+ * jumps to the address RESYNC returned.  RESYNC is passed in, not named
+ * here, so that the architecture layer calls nothing above it. */
+typedef const void *(*arch_tramp_resync_fn)(const void *literals);
 size_t arch_tramp_stub_size(void);
-void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id);
+void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id, arch_tramp_resync_fn resync);
 extern const char cmodx_tramp_common[];
 
 /* Whether the mprotect TLB-shootdown trick serialises other cores here

@@ -80,10 +80,10 @@ int arch_mprotect_ipi_serialises(void) { return 0; }
  *    0  add  r12, pc, #8      r12 = &{domain, id} (pc reads as . + 8)
  *    4  ldr  pc, [pc, #12]    cmodx_tramp_common (literal at 24; interworks)
  *    8  udf, udf
- *   16  .word domain, id, cmodx_tramp_common, 0  */
+ *   16  .word domain, id, cmodx_tramp_common, resync  */
 size_t arch_tramp_stub_size(void) { return 32; }
 
-void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id)
+void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id, arch_tramp_resync_fn resync)
 {
     uint32_t *p = dst;
     p[0] = 0xe28fc008u; /* add r12, pc, #8 */
@@ -93,5 +93,5 @@ void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id)
     p[4] = (uint32_t)(uintptr_t)domain;
     p[5] = id;
     p[6] = (uint32_t)(uintptr_t)cmodx_tramp_common;
-    p[7] = 0;
+    p[7] = (uint32_t)(uintptr_t)resync;
 }

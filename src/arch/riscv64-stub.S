@@ -1,7 +1,8 @@
 /* Common trampoline stub (RISC-V LP64D).  Entered from a per-slot stub
- * with t1 = &{domain, id}, arguments live in a0-a7 and fa0-fa7, ra = the
- * caller's return address.  Saves them, asks cmodx_tramp_resync() for the
- * target (it executes fence.i), restores, and jumps there. */
+ * with t1 = &{domain, id, common, resync}, arguments live in a0-a7 and
+ * fa0-fa7, ra = the caller's return address.  Saves them, asks resync (the
+ * trampoline strategy's, src/strategy/trampoline.c) for the target (it
+ * executes fence.i), restores, and jumps there. */
     .text
     .globl  cmodx_tramp_common
     .hidden cmodx_tramp_common
@@ -27,7 +28,8 @@ cmodx_tramp_common:
     fsd     fa6, 120(sp)
     fsd     fa7, 128(sp)
     mv      a0, t1
-    call    cmodx_tramp_resync
+    ld      t2, 24(t1)              /* resync */
+    jalr    ra, 0(t2)
     mv      t2, a0
     ld      ra, 0(sp)
     ld      a0, 8(sp)

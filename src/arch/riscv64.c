@@ -88,10 +88,10 @@ int arch_mprotect_ipi_serialises(void) { return 0; }
  *    4  addi  t1, t1, 16      t1 = &{domain, id}
  *    8  ld    t2, 16(t1)      cmodx_tramp_common (literal at 32)
  *   12  jr    t2
- *   16  .quad domain, id, cmodx_tramp_common  */
+ *   16  .quad domain, id, cmodx_tramp_common, resync  */
 size_t arch_tramp_stub_size(void) { return 48; }
 
-void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id)
+void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id, arch_tramp_resync_fn resync)
 {
     uint32_t *p = dst;
     uint64_t *lit = (uint64_t *)((char *)dst + 16);
@@ -102,5 +102,5 @@ void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id)
     lit[0] = (uint64_t)(uintptr_t)domain;
     lit[1] = id;
     lit[2] = (uint64_t)(uintptr_t)cmodx_tramp_common;
-    lit[3] = 0;
+    lit[3] = (uint64_t)(uintptr_t)resync;
 }

@@ -1,7 +1,8 @@
 /* Common trampoline stub (x86-64, SysV).  Entered by jump from a per-slot
- * stub with r11 = &{domain, id}, with the caller's arguments live and the
- * return address on the stack.  Saves every argument register (and rax,
- * the vector count of variadic calls), asks cmodx_tramp_resync() for the
+ * stub with r11 = &{domain, id, common, resync}, with the caller's
+ * arguments live and the return address on the stack.  Saves every
+ * argument register (and rax, the vector count of variadic calls), asks
+ * resync (the trampoline strategy's, src/strategy/trampoline.c) for the
  * target (it synchronises this thread), restores, and jumps there. */
     .text
     .globl  cmodx_tramp_common
@@ -32,7 +33,7 @@ cmodx_tramp_common:
     movdqu  %xmm6, 160(%rsp)
     movdqu  %xmm7, 176(%rsp)
     movq    %r11, %rdi
-    call    cmodx_tramp_resync
+    call    *24(%r11)               /* resync(&literals) */
     movq    %rax, %r11
     movq    0(%rsp), %rdi
     movq    8(%rsp), %rsi

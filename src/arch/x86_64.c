@@ -114,16 +114,17 @@ int arch_mprotect_ipi_serialises(void) { return 1; }
  *    0  lea  r11, [rip+9]     r11 = &{domain, id} (scratch, not an argument)
  *    7  jmp  [rip+19]         cmodx_tramp_common (literal at 32)
  *   13  int3 x3
- *   16  .quad domain, id, cmodx_tramp_common  */
+ *   16  .quad domain, id, cmodx_tramp_common, resync  */
 size_t arch_tramp_stub_size(void) { return 48; }
 
-void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id)
+void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id, arch_tramp_resync_fn resync)
 {
     unsigned char *p = dst;
     static const unsigned char code[16] = {0x4c, 0x8d, 0x1d, 9, 0, 0, 0,  /* lea r11,[rip+9] */
                                            0xff, 0x25, 19, 0, 0, 0,       /* jmp [rip+19] */
                                            0xcc, 0xcc, 0xcc};
-    uint64_t lit[4] = {(uint64_t)(uintptr_t)domain, id, (uint64_t)(uintptr_t)cmodx_tramp_common, 0};
+    uint64_t lit[4] = {(uint64_t)(uintptr_t)domain, id, (uint64_t)(uintptr_t)cmodx_tramp_common,
+                       (uint64_t)(uintptr_t)resync};
     memcpy(p, code, sizeof code);
     memcpy(p + 16, lit, sizeof lit);
 }

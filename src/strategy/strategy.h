@@ -23,7 +23,8 @@
  * the public header include/cmodx/slot.h, chosen by the strategy id that
  * registration copies into every thread's fast record; a strategy that
  * needs a caller-side resynchronisation defines it in its own file
- * (cmodx_epoch_resync, cmodx_tramp_resync).
+ * (cmodx_epoch_resync; the trampoline's tramp_resync, which its stubs
+ * call).
  */
 #ifndef CMODX_SRC_STRATEGY_STRATEGY_H
 #define CMODX_SRC_STRATEGY_STRATEGY_H

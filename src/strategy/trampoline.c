@@ -16,12 +16,12 @@
  * The stub loads the address of its own literal pair {domain, id} into a
  * scratch register and jumps to the architecture's common stub
  * (src/arch/<arch>-stub.S), which saves the argument registers and calls
- * cmodx_tramp_resync().
+ * tramp_resync() (its address is the stub's last literal).
  *
  * Ordering: after the slot's release store, after_switch points every
  * thread's copy at the slot's stub with release stores.  A thread that
  * loads its copy either gets the stub, which resynchronises it (see
- * cmodx_tramp_resync for its order), or a target it installed itself
+ * tramp_resync for its order), or a target it installed itself
  * after its own synchronisation.  A thread that registers later starts
  * with every copy at its stub.
  */
@@ -38,10 +38,13 @@
 
 /* ---- stubs ---------------------------------------------------------------- */
 
+/* The start of each stub's literals (src/arch/arch.h gives the rest). */
 struct tramp_lit {
     cmodx_domain *domain;
     uintptr_t id;
 };
+
+static const void *tramp_resync(const void *literals);
 
 static const void *stub_of(cmodx_domain *d, uint32_t id)
 {
@@ -68,7 +71,7 @@ static int tramp_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg, i
         return err;
     for (uint32_t id = 0; id < d->tramp_capacity; id++) {
         char *w = (char *)d->stub_block.write.ptr + (size_t)id * d->stub_size;
-        arch_emit_tramp_stub(w, d, id);
+        arch_emit_tramp_stub(w, d, id, tramp_resync);
     }
     uintptr_t x0 = (uintptr_t)d->stub_block.exec.ptr;
     err = arch_make_visible(x0, x0 + (size_t)d->tramp_capacity * d->stub_size);
@@ -150,8 +153,9 @@ static void tramp_redirect_all(cmodx_domain *d, cmodx_slot *s)
  *    the repair if the writer switched the slot meanwhile (its redirect
  *    may have landed before our repair and been overwritten by it).
  */
-__attribute__((visibility("hidden"))) const void *cmodx_tramp_resync(const struct tramp_lit *lit)
+static const void *tramp_resync(const void *literals)
 {
+    const struct tramp_lit *lit = literals;
     cmodx_domain *d = lit->domain;
     uint32_t id = (uint32_t)lit->id;
     cmodx_slot *s = __atomic_load_n(&d->tramp_slots[id], __ATOMIC_ACQUIRE);

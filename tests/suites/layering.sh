@@ -1,0 +1,102 @@
+#!/bin/sh
+# label: layering: no include or call from a layer of src/ to one above
+# Runs tools/layers/check-layers.sh on the source tree and on the library
+# objects of every build the test command made (x86_64-gcc, aarch64,
+# armhf, riscv64; a native one of its own if there is none), then shows
+# that the check fails on a small tree with an upward include, an upward
+# call, and a file outside the layers.
+set -u
+root=$1
+check=$root/tools/layers/check-layers.sh
+pass=0 fail=0
+ok() { echo "$1: ok"; pass=$((pass + 1)); }
+bad() { echo "$1: FAILED"; fail=$((fail + 1)); }
+
+# ---- the library ------------------------------------------------------------
+set --
+for b in x86_64-gcc aarch64 armhf riscv64; do
+    d=$root/build/$b/CMakeFiles/cmodx_objects.dir
+    [ -d "$d" ] && set -- "$@" --objects "$d"
+done
+if [ $# -eq 0 ]; then
+    own=$root/build/layers
+    if cmake -S "$root" -B "$own" -DBUILD_TESTING=OFF -DCMODX_BUILD_TOOLS=OFF \
+            -DCMODX_BUILD_EXAMPLES=OFF >"$root/build/layers-build.log" 2>&1 &&
+        cmake --build "$own" --target cmodx_objects >>"$root/build/layers-build.log" 2>&1; then
+        set -- --objects "$own/CMakeFiles/cmodx_objects.dir"
+    else
+        tail -n 20 "$root/build/layers-build.log"
+    fi
+fi
+if [ $# -gt 0 ] && sh "$check" --src "$root/src" "$@"; then
+    ok "src/ arrows point down"
+else
+    bad "src/ arrows point down"
+fi
+
+# ---- the check itself fails when it should --------------------------------------
+t=$root/build/layers-selftest
+rm -rf "$t"
+mkdir -p "$t/src/heap" "$t/src/domain" "$t/obj/src/heap" "$t/obj/src/domain"
+cat >"$t/src/domain/d.h" <<'X'
+int d_fn(void);
+X
+cat >"$t/src/domain/d.c" <<'X'
+#include "domain/d.h"
+#include "heap/h.h"
+int d_fn(void) { return h_fn(); }
+X
+cat >"$t/src/heap/h.h" <<'X'
+int h_fn(void);
+X
+cat >"$t/src/heap/h.c" <<'X'
+#include "h.h"
+int h_fn(void) { return 1; }
+X
+compile() {
+    cc -c -I"$t/src" "$t/src/$1" -o "$t/obj/src/$1.o"
+}
+compile domain/d.c && compile heap/h.c || bad "self-test objects compile"
+if sh "$check" --src "$t/src" --objects "$t/obj" >"$t/clean.log" 2>&1; then
+    ok "check passes a tree whose arrows point down"
+else
+    cat "$t/clean.log"
+    bad "check passes a tree whose arrows point down"
+fi
+
+# An upward include only.
+printf '#include "domain/d.h"\n' >>"$t/src/heap/h.h"
+if ! sh "$check" --src "$t/src" >"$t/inc.log" 2>&1 &&
+    grep -q 'src/heap/h.h (heap) includes "domain/d.h"' "$t/inc.log"; then
+    ok "check fails on an upward include"
+else
+    cat "$t/inc.log"
+    bad "check fails on an upward include"
+fi
+sed -i '$d' "$t/src/heap/h.h"
+
+# An upward call without an include (declared locally).
+cat >"$t/src/heap/h.c" <<'X'
+int d_fn(void);
+int h_fn(void) { return d_fn() ? 1 : 0; }
+X
+compile heap/h.c || bad "self-test objects compile"
+if ! sh "$check" --src "$t/src" --objects "$t/obj" >"$t/call.log" 2>&1 &&
+    grep -q 'src/heap/h.c (heap) uses d_fn, defined in src/domain/d.c' "$t/call.log"; then
+    ok "check fails on an upward call"
+else
+    cat "$t/call.log"
+    bad "check fails on an upward call"
+fi
+printf 'int h_fn(void) { return 1; }\n' >"$t/src/heap/h.c"
+
+# A file outside the layers.
+printf 'int loose;\n' >"$t/src/loose.c"
+if ! sh "$check" --src "$t/src" >"$t/loose.log" 2>&1 &&
+    grep -q 'src/loose.c is outside every layer' "$t/loose.log"; then
+    ok "check fails on a file outside the layers"
+else
+    cat "$t/loose.log"
+    bad "check fails on a file outside the layers"
+fi
+echo "$pass passed, $fail failed"

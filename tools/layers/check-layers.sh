@@ -1,0 +1,149 @@
+#!/bin/sh
+# tools/layers/check-layers.sh - check that the library's arrows point down.
+#
+#   check-layers.sh [--src DIR] [--objects DIR]... [--quiet]
+#
+# The library is one directory per layer under src/, bottom first:
+#
+#   base  arch  heap  thread  strategy  slot  domain
+#
+# (docs/ARCHITECTURE.md says what each owns).  A file may include or call
+# a file of its own layer or of a layer below it, never above.  Two
+# checks:
+#   includes  every #include "..." of every file under src/ (C, headers,
+#             assembly), resolved to a layer: a quoted include with a
+#             directory names the layer ("heap/heap.h"); one without is
+#             relative to the including file;
+#   calls     for every object file of the library under each --objects
+#             DIR (a build tree; objects are matched to src/ by their
+#             path, as CMake names them), every undefined symbol that
+#             another object of the library defines: the defining file's
+#             layer must not be above the referencing file's.  Calls
+#             through pointers a layer above registered (hooks, operation
+#             tables) name no symbol, and are the allowed way up.
+# A file outside the layer directories, or a directory that is not a
+# layer, is itself an error: a new file must be placed in a layer.
+#
+# Prints each violation, then "layers: ..." with the counts.  Exit status
+# 0 when there is none, 1 otherwise, 2 on a usage error.
+set -eu
+
+LAYERS="base arch heap thread strategy slot domain"
+
+src=
+objdirs=
+quiet=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --src) src=$2; shift 2 ;;
+    --objects) objdirs="$objdirs
+$2"; shift 2 ;;
+    --quiet) quiet=1; shift ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "check-layers.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+[ -n "$src" ] || src=$(cd "$(dirname "$0")/../.." && pwd)/src
+[ -d "$src" ] || { echo "check-layers.sh: no source directory $src" >&2; exit 2; }
+NM=${NM:-nm}
+
+# rank LAYER: its position, bottom = 1; 0 if it is not a layer.
+rank() {
+    r=0 i=1
+    for l in $LAYERS; do
+        [ "$l" = "$1" ] && r=$i
+        i=$((i + 1))
+    done
+    echo "$r"
+}
+
+violations=0
+files=0
+objects=0
+say() { echo "violation: $*"; violations=$((violations + 1)); }
+
+# ---- includes ----------------------------------------------------------------
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+(cd "$src" && find . -type f \( -name '*.c' -o -name '*.h' -o -name '*.S' -o -name '*.s' \) |
+    sed 's|^\./||' | LC_ALL=C sort) >"$tmp/files"
+while IFS= read -r f; do
+    files=$((files + 1))
+    case $f in
+    */*) layer=${f%%/*} ;;
+    *) say "src/$f is outside every layer directory ($LAYERS)"; continue ;;
+    esac
+    lr=$(rank "$layer")
+    if [ "$lr" -eq 0 ]; then
+        say "src/$f: directory src/$layer is not a layer ($LAYERS)"
+        continue
+    fi
+    sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$src/$f" >"$tmp/inc"
+    while IFS= read -r inc; do
+        case $inc in
+        */*) il=${inc%%/*} ;;
+        *) il=$layer ;; # relative to the including file
+        esac
+        ir=$(rank "$il")
+        if [ "$ir" -eq 0 ]; then
+            # Public headers (include/cmodx/...) are below everything.
+            [ "$il" = cmodx ] && continue
+            say "src/$f includes \"$inc\", which is in no layer"
+        elif [ "$ir" -gt "$lr" ]; then
+            say "src/$f ($layer) includes \"$inc\" ($il, a layer above)"
+        fi
+    done <"$tmp/inc"
+done <"$tmp/files"
+
+# ---- calls ---------------------------------------------------------------------
+# Objects: <dir>/.../src/<layer>/<name>.<ext>.o for a source that exists.
+: >"$tmp/defs"
+: >"$tmp/refs"
+printf '%s\n' "$objdirs" >"$tmp/objdirs"
+while IFS= read -r dir; do
+    [ -z "$dir" ] || [ -d "$dir" ] || { echo "check-layers.sh: no object directory $dir" >&2; exit 2; }
+done <"$tmp/objdirs"
+while IFS= read -r dir; do
+    [ -n "$dir" ] || continue
+    find "$dir" -type f -name '*.o' -path '*/src/*' | LC_ALL=C sort | while IFS= read -r o; do
+        rel=${o##*/src/}
+        rel=${rel%.o}
+        [ -f "$src/$rel" ] || continue # stale object of a removed source
+        case $rel in
+        */*) layer=${rel%%/*} ;;
+        *) layer=- ;;
+        esac
+        # One namespace per build tree: the same symbol may be defined in
+        # two trees (two architectures).
+        "$NM" -P "$o" | awk -v obj="$dir|$rel" -v layer="$layer" -v tree="$dir" \
+            -v defs="$tmp/defs" -v refs="$tmp/refs" '
+            $2 == "U" || $2 == "w" { print tree "|" $1, obj, layer >> refs; next }
+            $2 ~ /^[A-Z]$/ { print tree "|" $1, obj, layer >> defs }'
+        echo "$o" >>"$tmp/objlist"
+    done
+done <"$tmp/objdirs"
+[ -f "$tmp/objlist" ] && objects=$(wc -l <"$tmp/objlist")
+ranks=""
+i=1
+for l in $LAYERS; do
+    ranks="$ranks $l=$i"
+    i=$((i + 1))
+done
+awk -v ranks="$ranks" '
+    BEGIN { n = split(ranks, a, " "); for (i = 1; i <= n; i++) { split(a[i], kv, "="); r[kv[1]] = kv[2] } }
+    FILENAME == ARGV[1] { def[$1] = $2; dl[$1] = $3; next }
+    ($1 in def) {
+        if (!($3 in r) || !(dl[$1] in r)) next   # outside the layers: reported by the include check
+        if (r[dl[$1]] > r[$3]) {
+            sym = $1; sub(/^[^|]*\|/, "", sym)
+            o = $2; sub(/^[^|]*\|/, "", o)
+            d = def[$1]; sub(/^[^|]*\|/, "", d)
+            printf "violation: src/%s (%s) uses %s, defined in src/%s (%s, a layer above)\n", o, $3, sym, d, dl[$1]
+        }
+    }' "$tmp/defs" "$tmp/refs" >"$tmp/callviol"
+cat "$tmp/callviol"
+violations=$((violations + $(wc -l <"$tmp/callviol")))
+
+[ "$quiet" -eq 1 ] && [ "$violations" -eq 0 ] ||
+    echo "layers: $files files, $objects objects checked; $violations violation(s)"
+[ "$violations" -eq 0 ]
