@@ -1,0 +1,116 @@
+#!/bin/sh
+# label: Debian packages: dpkg-buildpackage -us -uc -b, lintian, install, examples built against /usr
+#
+# Copies this checkout's files (tracked and untracked, not ignored; no
+# build/) to a temporary directory, so that dpkg-buildpackage's outputs,
+# written to the parent of the source tree, land there and not beside the
+# checkout.  Builds with DEB_BUILD_OPTIONS=nocheck: the test command runs
+# the same test suite natively already (debian/rules then configures with
+# BUILD_TESTING=OFF).  Then:
+#   - the three packages exist and hold what they should (libcmodx0: the
+#     shared library and its symbols file; libcmodx-dev: headers, static
+#     library, pkg-config, CMake package, section 3 pages; cmodx-tools:
+#     cmodx-check and its sources, the other tools, section 1 pages);
+#   - lintian reports no error and no warning (remaining tags are
+#     overridden in debian/*.lintian-overrides, each with its reason);
+#   - as root, the packages are installed with apt-get, examples/ is built
+#     against /usr with find_package and examples/hello.c with pkg-config,
+#     both run with no rpath; man finds the installed pages; the installed
+#     cmodx-check runs a small aarch64 program.  Packages that were not
+#     installed before are purged at the end.
+# About 1.5 minutes on 2 cores.
+set -u
+root=$1
+. "$root/tests/packaging/common.sh"
+logdir=$root/build/pkg-debian-logs
+rm -rf "$logdir"
+mkdir -p "$logdir"
+work=$(mktemp -d "${TMPDIR:-/tmp}/cmodx-deb.XXXXXX")
+installed_here=""
+cleanup() {
+    if [ -n "$installed_here" ]; then
+        # shellcheck disable=SC2086
+        DEBIAN_FRONTEND=noninteractive apt-get purge -y -q $installed_here >/dev/null 2>&1
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+version=$(sed -n '1s/^cmodx (\([^)]*\)).*/\1/p' "$root/debian/changelog")
+arch=$(dpkg --print-architecture)
+src=$work/cmodx-$version
+
+build() {
+    mkdir -p "$src" &&
+        (cd "$root" && git ls-files -z -c -o --exclude-standard | xargs -0 cp --parents -t "$src") || return 1
+    # What dpkg-buildpackage would leave beside a tree it built in place.
+    beside() { ls -A "$(dirname "$root")" | grep -E '\.(deb|ddeb|changes|buildinfo)$|^cmodx[-_]'; }
+    beside >"$work/beside-before.txt"
+    (cd "$src" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b) || return 1
+    beside >"$work/beside-after.txt"
+    cmp "$work/beside-before.txt" "$work/beside-after.txt" || { echo "files appeared beside the checkout"; return 1; }
+    ls -l "$work"
+}
+check "dpkg-buildpackage -us -uc -b (in a copy of the tree)" build
+
+deb() { echo "$work/$1_${version}_$arch.deb"; }
+
+# has PACKAGE REGEX...: the package's file list matches every REGEX.
+has() {
+    p=$1
+    shift
+    dpkg-deb -c "$(deb "$p")" | awk '{print $6}' >"$work/list-$p.txt" || return 1
+    for re in "$@"; do
+        grep -Eq "$re" "$work/list-$p.txt" || { echo "$p: nothing matches $re"; return 1; }
+    done
+}
+contents() {
+    has libcmodx0 '^\./usr/lib/[^/]+/libcmodx\.so\.0$' '^\./usr/lib/[^/]+/libcmodx\.so\.0\.' &&
+        ! grep -Eq 'include|\.a$|\.pc$|/bin/' "$work/list-libcmodx0.txt" &&
+        dpkg-deb -I "$(deb libcmodx0)" symbols | grep -q '^ cmodx_block_alloc@Base' &&
+        has libcmodx-dev '^\./usr/include/cmodx/cmodx\.h$' '/libcmodx\.a$' '/libcmodx\.so$' \
+            '/pkgconfig/cmodx\.pc$' '/cmake/cmodx/cmodxConfig\.cmake$' \
+            '^\./usr/share/man/man3/cmodx_heap_create\.3\.gz$' '^\./usr/share/man/man3/CMODX_CALL\.3\.gz$' &&
+        has cmodx-tools '^\./usr/bin/cmodx-check$' '^\./usr/bin/cmodx-torture$' '^\./usr/bin/cmodx-bench$' \
+            '^\./usr/bin/cmodx-demo$' '^\./usr/share/cmodx/check/build-qemu\.sh$' \
+            '^\./usr/share/cmodx/check/plugin/plugin\.c$' '^\./usr/share/man/man1/cmodx-check\.1\.gz$'
+}
+check "package contents (libcmodx0 + symbols, libcmodx-dev, cmodx-tools)" contents
+
+lint() {
+    # --fail-on: any error or warning fails; info tags are printed too.
+    lintian --fail-on error,warning --info --display-experimental "$work"/cmodx_"${version}"_"$arch".changes
+}
+check "lintian: no error, no warning" lint
+
+use() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "not root: cannot install packages"
+        return 1
+    fi
+    for p in libcmodx0 libcmodx-dev cmodx-tools; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed' ||
+            installed_here="$installed_here $p"
+    done
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "$(deb libcmodx0)" "$(deb libcmodx-dev)" "$(deb cmodx-tools)" || return 1
+    echo "== examples/ against /usr (find_package)"
+    cmake -S "$root/examples" -B "$work/ex" && cmake --build "$work/ex" || return 1
+    grep -q '/usr/lib/[^/]*/cmake/cmodx' "$work/ex/CMakeCache.txt" || { echo "cmodx not found in /usr"; return 1; }
+    out=$("$work/ex/hello") && echo "$out" && [ "$out" = "$(uname -m): generated code returned 42" ] || return 1
+    timeout 120 "$work/ex/slot_switch" || return 1
+    echo "== examples/hello.c with pkg-config, no rpath"
+    # shellcheck disable=SC2046
+    cc "$root/examples/hello.c" $(pkg-config --cflags --libs cmodx) -o "$work/hello-pc" &&
+        ldd "$work/hello-pc" | grep -E 'libcmodx\.so\.0 => /(usr/)?lib/' &&
+        env -u LD_LIBRARY_PATH "$work/hello-pc" || return 1
+    echo "== man pages"
+    man -w cmodx_slot_publish && man -w 1 cmodx-check && man cmodx_make_visible | grep -q 'DC CVAU' || return 1
+    echo "== cmodx-check from /usr/bin"
+    aarch64-linux-gnu-gcc -std=gnu11 -O2 "$root/tests/packaging/checker_prog.c" -o "$work/bad" &&
+        (cd / && cmodx-check "$work/bad") >"$work/check.txt" 2>&1
+    rc=$?
+    cat "$work/check.txt"
+    [ "$rc" -eq 99 ] && grep -q 'missing   DC CVAU' "$work/check.txt"
+}
+check "install the packages; examples against /usr; man; cmodx-check" use
+finish
