@@ -104,7 +104,13 @@ use() {
         ldd "$work/hello-pc" | grep -E 'libcmodx\.so\.0 => /(usr/)?lib/' &&
         env -u LD_LIBRARY_PATH "$work/hello-pc" || return 1
     echo "== man pages"
-    man -w cmodx_slot_publish && man -w 1 cmodx-check && man cmodx_make_visible | grep -q 'DC CVAU' || return 1
+    if grep -qs '^path-exclude.*/usr/share/man' /etc/dpkg/dpkg.cfg.d/*; then
+        # Minimal container images tell dpkg to drop every manual page.
+        echo "dpkg excludes /usr/share/man here (/etc/dpkg/dpkg.cfg.d): pages checked in the package only"
+    else
+        man -w cmodx_slot_publish && man -w 1 cmodx-check &&
+            man cmodx_make_visible | grep -q 'DC CVAU' || return 1
+    fi
     echo "== cmodx-check from /usr/bin"
     aarch64-linux-gnu-gcc -std=gnu11 -O2 "$root/tests/packaging/checker_prog.c" -o "$work/bad" &&
         (cd / && cmodx-check "$work/bad") >"$work/check.txt" 2>&1
