@@ -18,7 +18,7 @@ test_packages="$demo_packages clang pkg-config qemu-user
   gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
   gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
   liburcu-dev gnuplot-nox valgrind
-  git help2man man-db debhelper dpkg-dev fakeroot lintian"
+  git help2man man-db build-essential debhelper dpkg-dev fakeroot lintian"
 
 missing_packages() {
     for p in "$@"; do
