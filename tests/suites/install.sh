@@ -30,6 +30,30 @@ trap 'rm -rf "$work"' EXIT
 consumer=$root/tests/packaging/consumer
 hello=$root/examples/hello.c
 
+# Every CMake option of the project (option(), a CACHE variable, or a
+# variable a toolchain file lets the user set) has its row in the README's
+# "Build options" table.
+options_documented() {
+    rc=0
+    opts=$(cd "$root" && {
+        find . -path ./build -prune -o \( -name CMakeLists.txt -o -name '*.cmake' \) -print |
+            grep -v '^./tests/packaging/' | xargs sed -n -E \
+            's/^[ \t]*option\(([A-Z0-9_]+) .*/\1/p; s/^[ \t]*set\(([A-Z0-9_]+) .* CACHE .*/\1/p'
+        sed -n -E 's/^if\(NOT DEFINED (CMODX_[A-Z0-9_]+)\)/\1/p' cmake/toolchains/*.cmake
+    } | sort -u)
+    [ -n "$opts" ] || { echo "no option found"; return 1; }
+    for o in $opts BUILD_TESTING; do
+        if grep -q "^| \`$o\` |" "$root/README.md"; then
+            echo "$o: documented"
+        else
+            echo "$o: not in the README's option table"
+            rc=1
+        fi
+    done
+    return $rc
+}
+check "every CMake option is in the README's option table" options_documented
+
 # lib_only NAME [cmake args...]: the README's library-only build.
 lib_only() {
     b=$root/build/pkg-install-$1
