@@ -34,6 +34,33 @@ else
     bad "src/ arrows point down"
 fi
 
+# ---- the documents name what is there ---------------------------------------------
+# docs/ARCHITECTURE.md names every file of src/ (per-architecture files as
+# <arch>...), and the README's layout table every layer.
+missing=
+for f in $(cd "$root/src" && find . -type f \( -name '*.c' -o -name '*.h' -o -name '*.S' \) |
+    sed 's|^\./||' | LC_ALL=C sort); do
+    g=$(echo "$f" | sed -E 's,(^|/)(x86_64|aarch64|arm|riscv64)([-.]),\1<arch>\3,')
+    grep -qF "$f" "$root/docs/ARCHITECTURE.md" || grep -qF "$g" "$root/docs/ARCHITECTURE.md" ||
+        missing="$missing src/$f"
+done
+if [ -z "$missing" ]; then
+    ok "docs/ARCHITECTURE.md names every file of src/"
+else
+    echo "not in docs/ARCHITECTURE.md:$missing"
+    bad "docs/ARCHITECTURE.md names every file of src/"
+fi
+missing=
+for l in $(sed -n 's/^LAYERS="\(.*\)"$/\1/p' "$check"); do
+    grep -qF "\`src/$l/" "$root/README.md" || missing="$missing src/$l/"
+done
+if [ -z "$missing" ]; then
+    ok "the README's layout table names every layer"
+else
+    echo "not in README.md:$missing"
+    bad "the README's layout table names every layer"
+fi
+
 # ---- the check itself fails when it should --------------------------------------
 t=$root/build/layers-selftest
 rm -rf "$t"
