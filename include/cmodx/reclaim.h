@@ -50,15 +50,18 @@ static inline void cmodx_quiescent(cmodx_thread *self)
         return;
     if (self->fast.asym_fences) {
         /* The writer's membarrier between its slot switch and the new
-         * grace period orders our later slot loads (no acquire fence);
-         * release keeps our earlier accesses to old blocks before the
-         * announcement (a plain store on x86, STLR on AArch64). */
+         * grace period orders our later slot loads (no acquire fence; on
+         * x86-64 the processor keeps loads in order and the writer needs
+         * no membarrier); release keeps our earlier accesses to old
+         * blocks before the announcement (a plain store on x86, STLR on
+         * AArch64). */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         __atomic_store_n(&self->fast.qs_ctr, g, __ATOMIC_RELEASE);
-        /* Once per grace period: wake a writer that went to sleep.  Store
-         * then load, ordered by the writer's membarrier between setting
-         * the flag and its last look at the announcements: either it sees
-         * ours or we see its flag. */
+        /* Once per grace period: tell a waiting writer.  Store then load,
+         * ordered by the writer's membarrier between raising the flag and
+         * its last look at the announcements (or the flag was raised
+         * before the period began): either it sees ours or we see its
+         * flag. */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
         if (__builtin_expect(__atomic_load_n(self->fast.gp_waiting, __ATOMIC_RELAXED), 0))
             cmodx_gp_wake(self);
@@ -132,6 +135,12 @@ struct cmodx_reclaim_stats {
     uint64_t backpressure_waits;
     uint64_t publishes;
     uint64_t syncs;             /* cross-thread synchronisations */
+    /* Where grace-period waits spend their time (docs/RECLAMATION.md). */
+    uint64_t membarriers;       /* of FENCES: membarrier calls reclamation made itself */
+    uint64_t waits;             /* waits for a grace period (synchronize, back-pressure) */
+    uint64_t slept_waits;       /* of WAITS: those whose spin did not suffice */
+    uint64_t sleeps;            /* futex sleeps in those waits */
+    uint64_t wakeups;           /* futex wake calls made by announcing threads */
 };
 
 /* A consistent snapshot of D's counters.  Thread-safe. */

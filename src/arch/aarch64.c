@@ -118,6 +118,10 @@ size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value)
  * interrupt, so an mprotect does not context-synchronise other cores. */
 int arch_mprotect_ipi_serialises(void) { return 0; }
 
+/* Weakly ordered: loads may pass loads (only barriers, acquire/release
+ * and dependencies order them). */
+int arch_memory_tso(void) { return 0; }
+
 /* Trampoline stub, 48 bytes:
  *    0  adr  x17, #16       x17 = &{domain, id} (IP1: free to clobber at a call)
  *    4  ldr  x16, #28       x16 = cmodx_tramp_common (literal at 32)

@@ -64,4 +64,12 @@ extern const char cmodx_tramp_common[];
  * (true only on x86-64, where the shootdown is an interrupt). */
 int arch_mprotect_ipi_serialises(void);
 
+/* Whether the processor orders memory as TSO: loads are not reordered
+ * with older loads, stores not with older loads or stores (only a store
+ * followed by a load may be).  True only on x86-64 (Intel SDM vol. 3A,
+ * "Memory Ordering in P6 and More Recent Processor Families").
+ * Reclamation then needs no membarrier to start a grace period
+ * (src/thread/reclaim.c). */
+int arch_memory_tso(void);
+
 #endif

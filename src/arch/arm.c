@@ -76,6 +76,9 @@ size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value)
 
 int arch_mprotect_ipi_serialises(void) { return 0; }
 
+/* ARMv7 is weakly ordered. */
+int arch_memory_tso(void) { return 0; }
+
 /* Trampoline stub (A32), 32 bytes:
  *    0  add  r12, pc, #8      r12 = &{domain, id} (pc reads as . + 8)
  *    4  ldr  pc, [pc, #12]    cmodx_tramp_common (literal at 24; interworks)

@@ -83,6 +83,9 @@ size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value)
 
 int arch_mprotect_ipi_serialises(void) { return 0; }
 
+/* RVWMO (without Ztso) is weakly ordered. */
+int arch_memory_tso(void) { return 0; }
+
 /* Trampoline stub, 48 bytes:
  *    0  auipc t1, 0           t1 = this stub
  *    4  addi  t1, t1, 16      t1 = &{domain, id}

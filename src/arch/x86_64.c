@@ -110,6 +110,9 @@ size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value)
  * core is serialising. */
 int arch_mprotect_ipi_serialises(void) { return 1; }
 
+/* x86-TSO: loads in order with loads, stores in order with stores. */
+int arch_memory_tso(void) { return 1; }
+
 /* Trampoline stub, 48 bytes:
  *    0  lea  r11, [rip+9]     r11 = &{domain, id} (scratch, not an argument)
  *    7  jmp  [rip+19]         cmodx_tramp_common (literal at 32)

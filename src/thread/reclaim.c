@@ -28,6 +28,38 @@
  *     either see it online or it see W1.
  * One membarrier therefore serves both the instruction-stream
  * synchronisation of a publish and the grace period's fence.
+ *
+ * On a TSO processor (arch_memory_tso(): x86-64) F is a seq_cst fence on
+ * the writer alone, even with asymmetric fences.  (a) W1 stays before W2
+ * (stores are not reordered with older stores) and R's later slot loads
+ * stay after its load of W2 (loads are not reordered with older loads;
+ * the compiler barriers in cmodx_quiescent() keep the program order), so
+ * R, having read W2, sees W1.  (b) as above.  (c) the thread coming online
+ * fences itself (cmodx_thread_online()), pairing with F before W3.  This
+ * saves a membarrier, an IPI to every core running the process, per grace
+ * period.
+ *
+ * Waiting (wait_for()), a second store-load pair on both sides:
+ *   writer: raise gp_waiting and gp_sleeping; fence; s = gp_wakes;
+ *           scan qs_ctr; sleep on gp_wakes while it still equals s.
+ *   reader: store qs_ctr (the announcement); load gp_waiting; if set,
+ *           cmodx_gp_wake(): gp_wakes += 1 (seq_cst), and FUTEX_WAKE if
+ *           gp_sleeping.
+ * A reader whose announcement the scan missed sees the flags raised: the
+ * writer's fence is a membarrier when readers run no fence (asymmetric:
+ * the store-load pair needs one on both sides, even on TSO), else a
+ * seq_cst fence pairing with the reader's.  Its increment then either
+ * happened before the writer read s (and the scan, after that acquire
+ * load, saw its announcement) or changes gp_wakes from s, so that the
+ * futex wait returns at once or is woken by its FUTEX_WAKE (gp_sleeping
+ * versus gp_wakes: seq_cst on both sides).  No wake-up is lost, none is
+ * needed while the writer spins, and the writer makes one fence per
+ * sleep phase, not per wake-up.  gp_waiting may also be raised before F
+ * ("preset", when the previous wait slept): every reader that announces
+ * the new period read W2, so it sees the flag (F orders the flag before
+ * W2 for it, as it orders W1; on TSO the order of stores and of loads),
+ * and the sleep phase needs no membarrier; but then every announcer
+ * counts itself.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -51,9 +83,30 @@ void reclaim_note_fence(cmodx_domain *d)
     d->stats.fences++;
 }
 
+/* Whether F (see the top) must be a membarrier: with asymmetric fences,
+ * on a weakly ordered processor. */
+static int f_needs_membarrier(const cmodx_domain *d)
+{
+    return d->asym_fences && !arch_memory_tso();
+}
+
+/* A full barrier on every running thread of the process where readers run
+ * none themselves (asymmetric fences), else a seq_cst fence that pairs
+ * with theirs. */
+static void fence_readers(cmodx_domain *d)
+{
+    if (d->asym_fences && fences_membarrier(d) == 0)
+        d->stats.membarriers++;
+    else
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/* F. */
 static void fence_all(cmodx_domain *d)
 {
-    if (!d->asym_fences || fences_membarrier(d) != 0)
+    if (f_needs_membarrier(d))
+        fence_readers(d);
+    else
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
     reclaim_note_fence(d);
 }
@@ -94,7 +147,7 @@ static uint64_t oldest_announced(cmodx_domain *d, pid_t *laggard)
 {
     uint64_t min = __atomic_load_n(&d->gp_seq, __ATOMIC_RELAXED);
     *laggard = 0;
-    if (!d->asym_fences)
+    if (!f_needs_membarrier(d))
         __atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with cmodx_thread_online() */
     pthread_mutex_lock(&d->reg_lock);
     for (struct thread_rec *t = d->threads; t; t = t->next) {
@@ -134,19 +187,21 @@ static size_t free_completed(cmodx_domain *d, uint64_t done)
 static size_t advance(cmodx_domain *d, int may_fence)
 {
     pid_t laggard;
+    if (!d->retired_head)
+        return 0; /* nothing retired: no period to start, no scan */
     start_grace_period(d, 0, may_fence);
     return free_completed(d, oldest_announced(d, &laggard));
 }
 
 /* May the writer pay for a fence now to start a grace period?  Always when
- * fences are cheap (no membarrier).  With membarrier, once enough blocks
+ * F is cheap (no membarrier).  With membarrier, once enough blocks
  * wait, so one call serves many; never after a publish of the membarrier
  * strategy, whose next publish fences anyway and serves both purposes. */
 #define RETIRED_PER_FENCE 32
 
 static int fence_now(cmodx_domain *d, int publishes_fence)
 {
-    if (!d->asym_fences)
+    if (!f_needs_membarrier(d))
         return 1;
     return !publishes_fence && d->stats.pending_blocks >= RETIRED_PER_FENCE;
 }
@@ -182,64 +237,96 @@ int reclaim_retire_locked(cmodx_domain *d, cmodx_xptr block, int wait_allowed)
     return err;
 }
 
+/* The out-of-line part of an announcement while a writer waits (see the
+ * top of the file).  Async-signal-safe. */
 void cmodx_gp_wake(cmodx_thread *self)
 {
-    uint32_t *w = (uint32_t *)(uintptr_t)self->fast.gp_waiting;
-    if (__atomic_exchange_n(w, 0, __ATOMIC_RELAXED))
-        syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    cmodx_domain *d = ((struct thread_rec *)(void *)self)->domain; /* pub is first */
+    /* seq_cst: after our announcement (release), and before our load of
+     * gp_sleeping in the single order of the writer's fence. */
+    __atomic_add_fetch(&d->gp_wakes, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&d->gp_sleeping, __ATOMIC_SEQ_CST)) {
+        __atomic_add_fetch(&d->gp_wakeups, 1, __ATOMIC_RELAXED);
+        syscall(SYS_futex, &d->gp_wakes, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    }
 }
 
-/* Sleep until a reader clears the flag, at most 1 ms: threads that go
- * offline or exit do not wake us, and the timeout must be noticed. */
-static void sleep_until_woken(cmodx_domain *d)
-{
-    struct timespec ts = {0, 1000000};
-    syscall(SYS_futex, &d->gp_waiting, FUTEX_WAIT_PRIVATE, 1, &ts, NULL, 0);
-}
+/* The spin before sleeping, in scans of the thread list (each about
+ * 10-40 ns).  A reader running on another core announces within a few
+ * microseconds, and a wake-up costs the writer a sleep and a reschedule
+ * (tens of microseconds in a virtual machine), so the writer first spins,
+ * as liburcu QSBR does (100 attempts).  But a reader that waits for the
+ * writer's core gains nothing from the spin, which only delays it: the
+ * budget halves at every wait whose spin failed, down to GP_SPIN_MIN, and
+ * doubles back at every success. */
+#define GP_SPIN_MAX 100u
+#define GP_SPIN_MIN 4u
 
-static int timed_out(uint64_t start, unsigned timeout_ms)
-{
-    return timeout_ms && (cmodx_now_ns() - start) / 1000000u > timeout_ms;
-}
+/* The longest single sleep.  Every way a thread stops holding up a grace
+ * period (announcing, going offline, exiting) wakes the writer; the bound
+ * serves the caller's timeout and robustness only.  It is longer than a
+ * scheduler tick: a timer that expires before the tick reprograms the
+ * timer device, which costs microseconds in a virtual machine. */
+#define GP_SLEEP_MAX_NS 10000000L
 
-/* Wait until every online thread has announced grace period TARGET: spin
- * briefly (readers on other cores announce within microseconds), then
- * sleep.  The writer sets gp_waiting, fences (a membarrier with asymmetric
- * fences, pairing with the compiler barrier in cmodx_quiescent(); else a
- * seq_cst fence pairing with the reader's), looks once more, and sleeps on
- * the futex that the last reader's announcement wakes, as liburcu does. */
+/* Wait until every online thread has announced grace period TARGET (or is
+ * offline).  PRESET: gp_waiting was raised before the fence that started
+ * the period.  0 or ETIMEDOUT (after TIMEOUT_MS, 0 = none). */
 static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const char *who,
-                    int flag_fenced)
+                    int preset)
 {
     uint64_t start = cmodx_now_ns();
     pid_t laggard = 0;
-    for (int i = 0; i < 200; i++) {
-        if (oldest_announced(d, &laggard) >= target)
+    int err = 0;
+    d->stats.waits++;
+    unsigned spin = d->gp_spin ? d->gp_spin : GP_SPIN_MAX;
+    for (unsigned i = 0; i < spin; i++) {
+        if (oldest_announced(d, &laggard) >= target) {
+            d->gp_spin = spin * 2 < GP_SPIN_MAX ? spin * 2 : GP_SPIN_MAX;
+            d->gp_slept = 0;
+            __atomic_store_n(&d->gp_waiting, 0, __ATOMIC_RELAXED);
             return 0;
+        }
         arch_cpu_relax();
     }
-    for (unsigned round = 0;; round++) {
-        /* The flag must be set before a membarrier that precedes our last
-         * look.  If it was set before the fence that started this grace
-         * period and no reader has cleared it, that fence serves: a reader
-         * that announces TARGET read gp_seq after that fence, so its later
-         * load of the flag sees it set.  Otherwise set it and fence again. */
-        if (!(flag_fenced && round == 0 && __atomic_load_n(&d->gp_waiting, __ATOMIC_RELAXED))) {
-            __atomic_store_n(&d->gp_waiting, 1, __ATOMIC_RELAXED);
-            fence_all(d);
-        }
+    d->gp_spin = spin / 2 > GP_SPIN_MIN ? spin / 2 : GP_SPIN_MIN;
+    d->gp_slept = 1;
+    d->stats.slept_waits++;
+    /* Raise the flags, then one fence before the first look. */
+    __atomic_store_n(&d->gp_sleeping, 1, __ATOMIC_RELAXED);
+    if (preset) {
+        /* Every announcer of TARGET sees gp_waiting (it read W2 after F);
+         * what remains is gp_sleeping against gp_wakes, seq_cst on both
+         * sides. */
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    } else {
+        __atomic_store_n(&d->gp_waiting, 1, __ATOMIC_RELAXED);
+        fence_readers(d);
+    }
+    for (;;) {
+        uint32_t seen = __atomic_load_n(&d->gp_wakes, __ATOMIC_ACQUIRE);
         if (oldest_announced(d, &laggard) >= target)
             break;
-        if (timed_out(start, timeout_ms)) {
-            __atomic_store_n(&d->gp_waiting, 0, __ATOMIC_RELAXED);
-            return cmodx_fail(ETIMEDOUT, "%s: grace period not complete after %u ms: thread %d "
-                              "is online but has not passed a quiescent state", who, timeout_ms,
-                              (int)laggard);
+        long ns = GP_SLEEP_MAX_NS;
+        if (timeout_ms) {
+            uint64_t spent = cmodx_now_ns() - start, limit = (uint64_t)timeout_ms * 1000000u;
+            if (spent >= limit) {
+                err = cmodx_fail(ETIMEDOUT, "%s: grace period not complete after %u ms: thread "
+                                 "%d is online but has not passed a quiescent state", who,
+                                 timeout_ms, (int)laggard);
+                break;
+            }
+            if (limit - spent < (uint64_t)ns)
+                ns = (long)(limit - spent);
         }
-        sleep_until_woken(d);
+        struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
+        d->stats.sleeps++;
+        /* Returns at once if an announcement counted itself since SEEN. */
+        syscall(SYS_futex, &d->gp_wakes, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
     }
+    __atomic_store_n(&d->gp_sleeping, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&d->gp_waiting, 0, __ATOMIC_RELAXED);
-    return 0;
+    return err;
 }
 
 int reclaim_make_room_locked(cmodx_domain *d, size_t incoming)
@@ -277,13 +364,12 @@ int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
     if (!d)
         return cmodx_fail(EINVAL, "cmodx_synchronize: NULL domain");
     struct thread_rec *t = writer_enter(d);
-    /* With asymmetric fences, set the flag before the membarrier that
-     * starts the period, so that one membarrier also orders the wake-up
-     * (readers then make a wake system call per grace period, cheaper
-     * than a second membarrier).  Symmetric fences are cheap: set it only
-     * when about to sleep, so that readers make no system call when the
-     * writer's spin suffices. */
-    int preset = d->asym_fences;
+    /* With asymmetric fences, a sleep phase costs a membarrier unless
+     * gp_waiting is raised before F.  Raised, it makes every announcer
+     * count itself (an atomic increment per reader and grace period), a
+     * waste when the spin suffices: raise it only if the last wait slept.
+     * Symmetric fences are cheap: never. */
+    int preset = d->asym_fences && d->gp_slept;
     if (preset)
         __atomic_store_n(&d->gp_waiting, 1, __ATOMIC_RELAXED);
     start_grace_period(d, 1, 1);
@@ -310,6 +396,7 @@ void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_stats *out)
         return;
     pthread_mutex_lock(&d->writer_lock);
     *out = d->stats;
+    out->wakeups = __atomic_load_n(&d->gp_wakeups, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&d->writer_lock);
 }
 

@@ -175,6 +175,13 @@ void cmodx_thread_offline(cmodx_thread *self)
      * offline and free them. */
     __atomic_store_n(&t->state, T_OFFLINE, __ATOMIC_RELEASE);
     __atomic_store_n(&t->pub.fast.qs_ctr, 0, __ATOMIC_RELEASE);
+    /* Going offline ends our part of a grace period: wake a writer that
+     * sleeps waiting for us.  Store then load (Dekker) with the writer's
+     * fence between raising the flag and its last look at the threads
+     * (src/thread/reclaim.c): either it sees us offline or we see it. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (__atomic_load_n(t->pub.fast.gp_waiting, __ATOMIC_RELAXED))
+        cmodx_gp_wake(self);
 }
 
 void cmodx_thread_online(cmodx_thread *self)
@@ -184,13 +191,15 @@ void cmodx_thread_online(cmodx_thread *self)
     __atomic_store_n(&t->pub.fast.qs_ctr, __atomic_load_n(&d->gp_seq, __ATOMIC_RELAXED),
                      __ATOMIC_RELAXED);
     __atomic_store_n(&t->state, T_ONLINE, __ATOMIC_RELAXED);
-    if (d->asym_fences) {
+    if (d->asym_fences && !arch_memory_tso()) {
         /* The writer runs membarrier between switching slots and reading
          * our state: that orders our store before our later loads. */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
     } else {
         /* Store-load (Dekker) with the writer's fence before its scan:
-         * either it sees us online, or we see its switched slots. */
+         * either it sees us online, or we see its switched slots.  On a
+         * TSO processor the writer starts grace periods without
+         * membarrier (src/thread/reclaim.c), so this fence is ours. */
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
     }
     /* Code published while we were offline was not synchronised for us. */

@@ -58,7 +58,12 @@ struct cmodx_domain {
     /* Read by every caller on the fast path: one line each, read-mostly. */
     __attribute__((aligned(CACHE_ALIGN))) uint64_t epoch; /* strategy/epoch.c */
     __attribute__((aligned(CACHE_ALIGN))) uint64_t gp_seq; /* reclaim.c */
-    uint32_t gp_waiting; /* futex word: a writer sleeps in wait_for() (reclaim.c) */
+    uint32_t gp_waiting; /* a writer waits: announcers call cmodx_gp_wake() (reclaim.c) */
+    /* reclaim.c: written by announcing readers while a writer waits, so
+     * kept off the readers' read-mostly line above. */
+    __attribute__((aligned(CACHE_ALIGN))) uint32_t gp_wakes; /* futex word: announcements counted */
+    uint32_t gp_sleeping;  /* the writer sleeps (or is about to) on gp_wakes */
+    uint64_t gp_wakeups;   /* FUTEX_WAKE calls made by announcers (statistics) */
     __attribute__((aligned(CACHE_ALIGN))) uint64_t sig_seq; /* strategy/signal.c */
 
     pthread_mutex_t writer_lock; /* publishes, batches, reclamation */
@@ -106,6 +111,8 @@ struct cmodx_domain {
     struct retired *retired_head, **retired_tail, *retired_last;
     struct retired *unassigned; /* first block without a grace period, or NULL */
     uint64_t fences;
+    unsigned gp_spin;     /* scans before sleeping, adapted (wait_for()) */
+    int gp_slept;         /* the last wait slept: preset the flag next time */
     struct cmodx_reclaim_stats stats;
     void (*free_hook)(void *, cmodx_xptr);
     void *free_hook_arg;
