@@ -10,11 +10,18 @@
  * reader threads, in the same run: every reader is registered with all
  * three and, after each call through a slot, announces a cmodx quiescent
  * state, a QSBR quiescent state and an empty memb read-side critical
- * section.  The three writers take turns in rounds so drift hits them alike.
+ * section.  The writers take turns in rounds so drift hits them alike.
+ * Twice: with the cmodx domain's default (asymmetric) fences and with
+ * CMODX_DOMAIN_SYMMETRIC_FENCES.  Then where cmodx's waits spent their
+ * time, from the domain's counters.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <linux/membarrier.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -78,37 +85,90 @@ static void reader_side(void)
     die_on(cmodx_domain_destroy(d), "cmodx_domain_destroy");
 }
 
+/* The raw membarrier(PRIVATE_EXPEDITED) that the writer would pay per
+ * grace period on a weakly ordered processor with asymmetric fences. */
+static void raw_membarrier_expedited(void)
+{
+    if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+        die_on(errno, "membarrier(PRIVATE_EXPEDITED)");
+}
+
+static int have_membarrier_expedited(void)
+{
+    long mask = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    return mask > 0 && (mask & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+           syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
 /* SYMMETRIC: the cmodx domain uses CMODX_DOMAIN_SYMMETRIC_FENCES (readers
- * fence once per grace period, no membarrier), liburcu QSBR's trade-off;
- * that pass measures cmodx alone and labels its rows. */
-static void writer_side_mode(int symmetric);
+ * fence once per grace period, no membarrier), liburcu QSBR's trade-off.
+ * Both passes run the liburcu writers with the same readers. */
+static void writer_side_mode(int symmetric, struct cmodx_reclaim_stats *where, size_t *nwhere);
 
 static void writer_side(void)
 {
-    writer_side_mode(0);
-    writer_side_mode(1);
+    struct cmodx_reclaim_stats where[2][4];
+    size_t nwhere[2] = {0, 0};
+    writer_side_mode(0, where[0], &nwhere[0]);
+    writer_side_mode(1, where[1], &nwhere[1]);
+
+    note("Where cmodx_synchronize() spends its time, from the domain's counters "
+         "(cmodx_reclaim_get_stats) over the cmodx rows above: waits that ended within the "
+         "spin (no system call), futex sleeps of the writer, futex wake calls made by "
+         "announcing readers, and membarrier calls made by reclamation, each per grace-period "
+         "wait.");
+    table_begin("fences|readers|waits|spin only|sleeps per wait|wake calls per wait|"
+                "membarriers per wait");
+    int threads[] = {1, 2, 4, 8};
+    for (int m = 0; m < 2; m++)
+        for (size_t t = 0; t < nwhere[m]; t++) {
+            const struct cmodx_reclaim_stats *w = &where[m][t];
+            double waits = w->waits ? (double)w->waits : 1;
+            table_row("%s|%d|%llu|%.1f%%|%.3f|%.3f|%.3f", m ? "symmetric" : "asymmetric (default)",
+                      threads[t], (unsigned long long)w->waits,
+                      100.0 * (double)(w->waits - w->slept_waits) / waits,
+                      (double)w->sleeps / waits, (double)w->wakeups / waits,
+                      (double)w->membarriers / waits);
+            data_line("grace-where", "%d %d %llu %.4f %.4f %.4f %.4f", m, threads[t],
+                      (unsigned long long)w->waits,
+                      (double)(w->waits - w->slept_waits) / waits, (double)w->sleeps / waits,
+                      (double)w->wakeups / waits, (double)w->membarriers / waits);
+        }
+    table_end();
 }
 
-static void writer_side_mode(int symmetric)
+static void writer_side_mode(int symmetric, struct cmodx_reclaim_stats *where, size_t *nwhere)
 {
     int threads[] = {1, 2, 4, 8};
-    int nv = symmetric ? 1 : bench_urcu_available() ? 3 : 1;
-    static const char *const names[3] = {"cmodx_synchronize", "urcu_qsbr synchronize_rcu",
-                                         "urcu_memb synchronize_rcu"};
-    static const char *const keys[3] = {"cmodx", "qsbr", "memb"};
-    if (symmetric) {
-        note("The same with CMODX_DOMAIN_SYMMETRIC_FENCES: readers add one full fence per "
-             "grace period and the writer needs no membarrier (liburcu QSBR's trade-off).");
-    }
+    int mb = !symmetric && have_membarrier_expedited();
+    /* Writers: cmodx, liburcu QSBR and memb when built with liburcu, and
+     * (default pass) the raw membarrier as a part. */
+    int nv = bench_urcu_available() ? 3 : 1;
+    int writers[4], nw = 0;
+    for (int k = 0; k < nv; k++)
+        writers[nw++] = k;
+    if (mb)
+        writers[nw++] = 3;
+    static const char *const names[4] = {"cmodx_synchronize", "urcu_qsbr synchronize_rcu",
+                                         "urcu_memb synchronize_rcu",
+                                         "part: raw membarrier PRIVATE_EXPEDITED"};
+    static const char *const keys[4] = {"cmodx", "qsbr", "memb", "membarrier"};
     int rounds = opt.quick ? 1 : 10;
     double budget = (opt.quick ? 0.01 : 0.12 * opt.scale) * 1e9; /* per round and writer */
-    if (!symmetric)
-        note("Grace-period latency in microseconds, the same N reader threads for all three "
-             "(each reader: call through a slot, then announce to cmodx, urcu-qsbr and "
-             "urcu-memb). %d rounds, each giving every writer %.0f ms of back-to-back grace "
-             "periods; median, p99 and min..max over all samples.", rounds, budget / 1e6);
-    table_begin("implementation|readers|median us|p99 us|min us|max us|samples|ratio to QSBR|"
-                "cores");
+    if (symmetric)
+        note("The same with CMODX_DOMAIN_SYMMETRIC_FENCES for the cmodx domain: readers add "
+             "one full fence per grace period and the writer needs no membarrier (liburcu "
+             "QSBR's trade-off).  The liburcu writers run again, with the same readers.");
+    else
+        note("Grace-period latency in microseconds, the same N reader threads for every "
+             "writer (each reader: call through a slot, then announce to cmodx, urcu-qsbr and "
+             "urcu-memb).  %d rounds, each giving every writer %.0f ms of back-to-back grace "
+             "periods, in rotating order; median, p99 and min..max over all samples; ratios "
+             "to urcu QSBR's median and p99.  The raw membarrier row is a part: what a grace "
+             "period with asymmetric fences costs at least where the processor is weakly "
+             "ordered (not x86-64; see docs/RECLAMATION.md).", rounds, budget / 1e6);
+    table_begin("implementation|readers|median us|p99 us|min us|max us|samples|median / QSBR|"
+                "p99 / QSBR|cores");
     size_t nthreads = opt.quick ? 2 : 4; /* --quick: 1 and 2 readers */
     for (size_t t = 0; t < nthreads; t++) {
         int n = threads[t];
@@ -121,16 +181,18 @@ static void writer_side_mode(int symmetric)
         static cmodx_slot slot;
         die_on(cmodx_slot_init(d, &slot, make_ret_block(h, 3).exec), "cmodx_slot_init");
         struct callers c = {.domain = d, .slots = &slot, .nslots = 1, .n = n};
-        if (bench_urcu_available() && !symmetric) {
+        if (bench_urcu_available()) {
             c.extra = bench_urcu_extra;
             c.thread_init = bench_urcu_init;
             c.thread_fini = bench_urcu_fini;
         }
         callers_start(&c);
-        struct samples lat[3] = {{0}};
+        struct cmodx_reclaim_stats st0, st1;
+        cmodx_reclaim_get_stats(d, &st0);
+        struct samples lat[4] = {{0}};
         for (int r = 0; r < rounds; r++)
-            for (int k = 0; k < nv; k++) {
-                int which = (k + r) % nv;
+            for (int k = 0; k < nw; k++) {
+                int which = writers[(k + r) % nw];
                 uint64_t start = now_ns();
                 for (int i = 0; i < 2 || (double)(now_ns() - start) < budget; i++) {
                     uint64_t t0 = now_ns();
@@ -138,33 +200,49 @@ static void writer_side_mode(int symmetric)
                         die_on(cmodx_synchronize(d, 0), "cmodx_synchronize");
                     else if (which == 1)
                         bench_qsbr_writer_sync();
-                    else
+                    else if (which == 2)
                         bench_memb_writer_sync();
+                    else
+                        raw_membarrier_expedited();
                     samples_add(&lat[which], (double)(now_ns() - t0) / 1000.0);
                 }
             }
+        cmodx_reclaim_get_stats(d, &st1);
         callers_stop(&c);
-        struct summary s[3];
-        for (int k = 0; k < nv; k++)
-            summarize(lat[k].v, lat[k].n, &s[k]);
+        struct cmodx_reclaim_stats *w = &where[(*nwhere)++];
+        memset(w, 0, sizeof *w);
+        w->waits = st1.waits - st0.waits;
+        w->slept_waits = st1.slept_waits - st0.slept_waits;
+        w->sleeps = st1.sleeps - st0.sleeps;
+        w->wakeups = st1.wakeups - st0.wakeups;
+        w->membarriers = st1.membarriers - st0.membarriers;
+        struct summary s[4];
+        for (int k = 0; k < nw; k++)
+            summarize(lat[writers[k]].v, lat[writers[k]].n, &s[writers[k]]);
         char cn[96];
         cores_note(n + 1, cn, sizeof cn);
-        for (int k = 0; k < nv; k++) {
-            char ratio[32] = "-";
-            double q = nv == 3 ? s[k].median / s[1].median : 0;
-            if (nv == 3)
-                snprintf(ratio, sizeof ratio, q < 0.01 ? "<0.01x" : "%.2fx", q);
-            table_row("%s%s|%d|%.2f|%.2f|%.2f|%.2f|%zu|%s|%s", names[k],
-                      symmetric ? " (symmetric fences)" : "", n, s[k].median, s[k].p99, s[k].min,
-                      s[k].max, s[k].n, ratio, cn);
+        for (int k = 0; k < nw; k++) {
+            int which = writers[k];
+            char rmed[32] = "-", rp99[32] = "-";
+            if (nv == 3) {
+                double q = s[which].median / s[1].median, q99 = s[which].p99 / s[1].p99;
+                snprintf(rmed, sizeof rmed, q < 0.01 ? "<0.01x" : "%.2fx", q);
+                snprintf(rp99, sizeof rp99, q99 < 0.01 ? "<0.01x" : "%.2fx", q99);
+            }
+            table_row("%s%s|%d|%.2f|%.2f|%.2f|%.2f|%zu|%s|%s|%s", names[which],
+                      symmetric && which == 0 ? " (symmetric fences)" : "", n, s[which].median,
+                      s[which].p99, s[which].min, s[which].max, s[which].n, rmed, rp99, cn);
             char dn[64];
-            snprintf(dn, sizeof dn, "grace-%s%s", keys[k], symmetric ? "-sym" : "");
-            data_line(dn, "%d %.3f %.3f %.3f %.3f", n, s[k].median, s[k].p99, s[k].min, s[k].max);
-            samples_free(&lat[k]);
+            snprintf(dn, sizeof dn, "grace-%s%s", keys[which], symmetric ? "-sym" : "");
+            data_line(dn, "%d %.3f %.3f %.3f %.3f", n, s[which].median, s[which].p99,
+                      s[which].min, s[which].max);
         }
+        for (int k = 0; k < 4; k++)
+            samples_free(&lat[k]);
         if (nv == 3)
-            printf("  ratio cmodx_synchronize / urcu_qsbr synchronize_rcu (%d readers) = %.2f\n",
-                   n, s[0].median / s[1].median);
+            printf("  ratio cmodx_synchronize%s / urcu_qsbr synchronize_rcu (%d readers) = "
+                   "%.2f (median), %.2f (p99)\n", symmetric ? " (symmetric fences)" : "", n,
+                   s[0].median / s[1].median, s[0].p99 / s[1].p99);
         die_on(cmodx_domain_destroy(d), "cmodx_domain_destroy");
         cmodx_heap_destroy(h);
     }

@@ -39,7 +39,7 @@ set xlabel "caller threads"
 set ylabel "microseconds (log)"
 set xtics (1, 2, 4, 8)
 set key outside right
-plot for [s in "floor membarrier signal epoch trampoline mprotect naive"] \
+plot for [s in "floor membarrier retire signal epoch trampoline mprotect naive"] \
      datadir."/publish-".s.".dat" using 1:2 title s lw 2
 unset logscale y
 
@@ -61,8 +61,16 @@ set logscale y
 set xlabel "reader threads"
 set ylabel "microseconds (log)"
 set xtics (1, 2, 4, 8)
-names = "cmodx qsbr memb"
-plot for [i=1:3] datadir."/grace-".word(names, i).".dat" using 1:2 \
-         title word(names, i)." median" lw 2 lc i, \
-     for [i=1:3] datadir."/grace-".word(names, i).".dat" using 1:3 \
-         title word(names, i)." p99" dt 2 lc i
+# "cmodx-sym": CMODX_DOMAIN_SYMMETRIC_FENCES; "membarrier": the raw
+# membarrier(PRIVATE_EXPEDITED) part.  A file missing from the run (no
+# liburcu, no membarrier) leaves its lines out.
+names = "cmodx cmodx-sym qsbr memb membarrier"
+files = ""
+do for [i=1:words(names)] {
+    f = datadir."/grace-".word(names, i).".dat"
+    if (system("test -s '".f."' && echo 1") eq "1") { files = files." ".word(names, i) }
+}
+plot for [i=1:words(files)] datadir."/grace-".word(files, i).".dat" using 1:2 \
+         title word(files, i)." median" lw 2 lc i, \
+     for [i=1:words(files)] datadir."/grace-".word(files, i).".dat" using 1:3 \
+         title word(files, i)." p99" dt 2 lc i

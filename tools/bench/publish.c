@@ -6,7 +6,10 @@
  * as fast as they can.  The slot alternates between two blocks whose bytes
  * never change, so nothing is rewritten and no retirement is involved: the
  * figure is the switch itself (cache maintenance + the strategy's
- * cross-thread step + the store).  Retirement is measured in sections 4-5.
+ * cross-thread step + the store).  One more row, "membarrier +
+ * CMODX_RETIRE_OLD", publishes a new block each time and retires the
+ * replaced one: its difference to the membarrier row is what reclamation
+ * adds to a publish (starting grace periods, freeing what they cover).
  *
  * References, with the same callers running:
  *  - floor: the raw membarrier(PRIVATE_EXPEDITED_SYNC_CORE) system call,
@@ -29,7 +32,7 @@
 
 #include "bench.h"
 
-enum { P_FLOOR = -1, P_NAIVE = -2, P_VISIBLE = -3 };
+enum { P_FLOOR = -1, P_NAIVE = -2, P_VISIBLE = -3, P_RETIRE = -4 };
 
 static long raw_membarrier(int cmd)
 {
@@ -72,12 +75,15 @@ static const char *label(int s)
         return "naive: sleep 1 time slice (WRONG)";
     if (s == P_VISIBLE)
         return "part: cmodx_make_visible alone";
+    if (s == P_RETIRE)
+        return "membarrier + CMODX_RETIRE_OLD";
     return cmodx_strategy_name((enum cmodx_strategy)s);
 }
 
 struct pub_result {
     struct summary lat_us;
-    double calls_per_us; /* per caller, during the run */
+    struct summary plain_us; /* P_RETIRE: the interleaved publishes without the flag */
+    double calls_per_us;     /* per caller, during the run */
 };
 
 /* One configuration: strategy S (or a reference) with N callers. */
@@ -86,7 +92,10 @@ static int run_config(int s, int n, uint64_t slice_ns, struct pub_result *out)
     cmodx_heap *h;
     die_on(cmodx_heap_create(NULL, &h), "cmodx_heap_create");
     struct cmodx_domain_config dc = {
-        .strategy = s < 0 ? CMODX_SYNC_AUTO : (enum cmodx_strategy)s, .heap = h};
+        .strategy = s == P_RETIRE ? CMODX_SYNC_MEMBARRIER
+                    : s < 0       ? CMODX_SYNC_AUTO
+                                  : (enum cmodx_strategy)s,
+        .heap = h};
     cmodx_domain *d;
     if (cmodx_domain_create(&dc, &d) != 0) {
         cmodx_heap_destroy(h);
@@ -102,16 +111,29 @@ static int run_config(int s, int n, uint64_t slice_ns, struct pub_result *out)
     double budget_ns = (opt.quick ? 0.04 : 1.2 * opt.scale) * 1e9;
     size_t max_samples = opt.quick ? 40 : 4000, min_samples = opt.quick ? 2 : 20;
     size_t len = cmodx_emit_return_u32_size();
-    struct samples lat = {0};
+    struct samples lat = {0}, plain = {0};
     uint64_t start = now_ns();
     for (size_t i = 0; i < max_samples + 5; i++) {
         if (i >= min_samples + 5 && (double)(now_ns() - start) > budget_ns)
             break;
         cmodx_xptr next = blk[(i + 1) % 2].exec;
+        /* P_RETIRE: a new block every time, written before the clock
+         * starts; every other publish retires the replaced block itself
+         * (CMODX_RETIRE_OLD), the others leave it to a cmodx_retire()
+         * after the clock stops, so that both kinds see the same heap and
+         * the same amount of pending reclamation. */
+        int retire_flag = s == P_RETIRE && i % 2;
+        cmodx_xptr old = {0};
+        if (s == P_RETIRE)
+            next = make_ret_block(h, (uint32_t)i).exec;
         uint64_t t0 = now_ns();
         if (s == P_FLOOR) {
             if (raw_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) != 0)
                 die_on(errno, "membarrier");
+        } else if (s == P_RETIRE) {
+            die_on(cmodx_slot_publish(&slot, next, len, retire_flag ? CMODX_RETIRE_OLD : 0,
+                                      retire_flag ? NULL : &old),
+                   "cmodx_slot_publish");
         } else if (s == P_VISIBLE) {
             die_on(cmodx_make_visible(next, len), "cmodx_make_visible");
         } else if (s == P_NAIVE) {
@@ -125,13 +147,19 @@ static int run_config(int s, int n, uint64_t slice_ns, struct pub_result *out)
         }
         uint64_t t1 = now_ns();
         if (i >= 5) /* the first few warm up caches and the kernel paths */
-            samples_add(&lat, (double)(t1 - t0) / 1000.0);
+            samples_add(s == P_RETIRE && !retire_flag ? &plain : &lat,
+                        (double)(t1 - t0) / 1000.0);
+        if (old.ptr)
+            die_on(cmodx_retire(d, old), "cmodx_retire");
     }
     uint64_t calls = callers_stop(&c);
     uint64_t elapsed = now_ns() - c_start; /* the callers' whole life */
     summarize(lat.v, lat.n, &out->lat_us);
+    if (s == P_RETIRE)
+        summarize(plain.v, plain.n, &out->plain_us);
     out->calls_per_us = (double)calls / (double)n / ((double)elapsed / 1000.0);
     samples_free(&lat);
+    samples_free(&plain);
     die_on(cmodx_domain_destroy(d), "cmodx_domain_destroy");
     cmodx_heap_destroy(h);
     return 0;
@@ -146,12 +174,16 @@ void bench_publish(void)
                   (raw_membarrier(MEMBARRIER_CMD_QUERY) &
                    MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) &&
                   raw_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE) == 0;
-    int list[] = {P_FLOOR, P_VISIBLE, CMODX_SYNC_MEMBARRIER, CMODX_SYNC_SIGNAL, CMODX_SYNC_EPOCH,
-                  CMODX_SYNC_TRAMPOLINE, CMODX_SYNC_MPROTECT, P_NAIVE};
+    int list[] = {P_FLOOR, P_VISIBLE, CMODX_SYNC_MEMBARRIER, P_RETIRE, CMODX_SYNC_SIGNAL,
+                  CMODX_SYNC_EPOCH, CMODX_SYNC_TRAMPOLINE, CMODX_SYNC_MPROTECT, P_NAIVE};
     int threads[] = {1, 2, 4, 8};
     size_t nthreads = opt.quick ? 2 : 4; /* --quick: 1 and 2 callers */
     note("Writer latency of one cmodx_slot_publish() (switch between two written blocks, "
-         "no retirement), microseconds; %s per configuration.  Callers loop on "
+         "no retirement), microseconds; %s per configuration.  \"new block each time\" and "
+         "\"+ CMODX_RETIRE_OLD\" alternate in one run: a newly written block per publish, "
+         "the replaced one retired by the publish itself (CMODX_RETIRE_OLD, which then also "
+         "starts grace periods and frees what they cover) or by a cmodx_retire() after the "
+         "clock stops.  Callers loop on "
          "CMODX_CALL + cmodx_quiescent.  The naive reference sleeps %.2f ms (%s) and is "
          "NOT a correct synchronisation.  \"part\" is one step of every publish on its own: "
          "the writer's cache maintenance and own context synchronisation.  calls/us = calls per caller per microsecond "
@@ -183,6 +215,15 @@ void bench_publish(void)
             if (s == P_FLOOR)
                 floor_med[n] = r.lat_us.median;
             char ratio[32] = "-";
+            if (s == P_RETIRE) {
+                if (floor_med[n] > 0)
+                    snprintf(ratio, sizeof ratio, "%.2fx", r.plain_us.median / floor_med[n]);
+                table_row("membarrier, new block each time|%d|%.2f|%.2f|%.2f|%.2f|%zu|%s|%.1f|%s",
+                          n, r.plain_us.median, r.plain_us.p99, r.plain_us.min, r.plain_us.max,
+                          r.plain_us.n, ratio, r.calls_per_us, cn);
+                printf("  ratio publish with CMODX_RETIRE_OLD / without (%d callers) = %.2f "
+                       "(median)\n", n, r.lat_us.median / r.plain_us.median);
+            }
             if (floor_med[n] > 0 && s != P_FLOOR)
                 snprintf(ratio, sizeof ratio, "%.2fx", r.lat_us.median / floor_med[n]);
             table_row("%s|%d|%.2f|%.2f|%.2f|%.2f|%zu|%s|%.1f|%s", label(s), n,
@@ -191,7 +232,7 @@ void bench_publish(void)
             char dn[64];
             snprintf(dn, sizeof dn, "publish-%s",
                      s == P_FLOOR ? "floor" : s == P_NAIVE ? "naive"
-                     : s == P_VISIBLE ? "visible" : label(s));
+                     : s == P_VISIBLE ? "visible" : s == P_RETIRE ? "retire" : label(s));
             data_line(dn, "%d %.3f %.3f %.3f %.3f", n, r.lat_us.median, r.lat_us.p99,
                       r.lat_us.min, r.lat_us.max);
             if (s == CMODX_SYNC_MEMBARRIER && floor_med[n] > 0)

@@ -1,7 +1,8 @@
 #!/bin/sh
 # tools/bench/run-standard.sh - the standard benchmark run: build cmodx-bench
 # (Release), run every section, render the plots with gnuplot and write
-# docs/BENCHMARKS.md.  Takes a few minutes on 2 cores.
+# docs/BENCHMARKS.md, every figure of its prose computed from the run's
+# tables (report.awk).  About two minutes on 2 cores.
 #
 #   tools/bench/run-standard.sh [-B build-dir] [--scale F] [--keep DIR]
 #   tools/bench/run-standard.sh --reuse DIR   (only re-render from a kept run)
@@ -102,16 +103,98 @@ out=$here/docs/BENCHMARKS.md
     echo "cannot, so their medians and p99s include the disturbance: compare figures"
     echo "within one run, where every reference suffered the same."
     echo
-    awk -v d=bench '
-        function plot(n) {
-            if (n == 1) print "![call path](" d "/call.png)\n"
-            if (n == 2) print "![publish latency](" d "/publish.png)\n"
-            if (n == 3) print "![batch throughput](" d "/batch.png)\n"
-            if (n == 4) print "![grace periods](" d "/grace.png)\n"
-        }
-        /^## [0-9]\./ { if (sec) plot(sec); sec = substr($2, 1, 1) + 0 }
-        { print }
-        END { if (sec) plot(sec) }' "$data/tables.md"
-    cat "$here/tools/bench/analysis.md"
+    awk -v plots=bench -f "$here/tools/bench/report.awk" "$data/tables.md"
+    # Prose without figures: the figures it relies on are in the tables
+    # and in report.awk's sentences above.
+    cat <<'EOF'
+## Where a grace period's time went
+
+How `cmodx_synchronize()` waits, what it used to do, and which tables show
+each effect in this run.  The counters of table 4.4 come from
+`cmodx_reclaim_get_stats()`; "What the figures say" quotes them.
+
+**The fence that starts a grace period.**  With the default (asymmetric)
+fences, readers announce without a fence and the writer used to pay for
+both sides with `membarrier(PRIVATE_EXPEDITED)`: an interrupt to every core
+running the process, whose cost in a virtual machine depends on whether the
+hypervisor is running the target virtual CPU at that moment.  The row "part:
+raw membarrier PRIVATE_EXPEDITED" of table 4.2 measures that call alone,
+with the same readers.  On x86-64 the processor's own ordering (TSO: loads
+stay in order with loads, stores with stores) already gives what the
+membarrier gave, so the grace period now starts with a fence on the writer
+alone; a thread coming online fences itself.  On AArch64, ARMv7 and RISC-V
+the membarrier remains, and that row is the floor of their grace periods.
+The argument is at the top of `src/thread/reclaim.c` and in
+`docs/RECLAMATION.md`.
+
+**Waking the writer.**  The writer spins on the readers' announcements,
+then sleeps on a futex.  Before, with asymmetric fences, it raised the wake
+flag at every grace period, so that every grace period cost the first
+announcing reader a `FUTEX_WAKE` system call, even when the writer was still
+spinning; and when the writer did go to sleep after a reader had taken the
+flag down, it raised it again behind a second membarrier.  Now announcers
+count themselves on a separate futex word (an event count) while a writer
+waits, and make the system call only if the writer has said it sleeps: the
+"wake calls per wait" of table 4.4 follow the "sleeps per wait", not the
+waits.  The flag is raised before the grace period starts only when the
+previous wait slept, which spares the membarrier of the sleep phase exactly
+when sleeping is likely ("membarriers per wait").  After a wake-up the
+writer looks before it sleeps again, without another fence.
+
+**The sleep's timeout.**  Each sleep was bounded by a timeout shorter than
+a scheduler tick, because threads that went offline did not wake the
+writer.  A timer that expires before the next tick reprograms the timer
+device at every sleep, which in a virtual machine is an exit to the
+hypervisor, and that cost was paid at every wake-up.  Going offline (and so
+exiting) now wakes a waiting writer too, and the bound is longer than a
+tick: it serves only the caller's timeout.
+
+**Spinning.**  A fixed spin suits a reader running on another core.  A
+reader waiting for the writer's own core (more threads than cores, or the
+scheduler's habit of placing a woken thread next to its waker, which puts
+writer and reader on one core once the writer has slept a few times) gains
+nothing from it: the writer's spin only delays the announcement it waits
+for.  The spin budget now halves after every wait whose spin failed and
+doubles back after every success, between a floor and liburcu QSBR's count
+of attempts.  Table 4.4's "spin only" shows how the waits of each row ended.
+
+With more readers than cores (the rows marked OVERSUBSCRIBED) any QSBR
+writer waits for descheduled readers to run again, and both libraries'
+figures are the scheduler's.
+
+## What was tried before
+
+Earlier rounds of this work changed two things in the library, after A/B
+runs of private builds; the patches are gone, and what was adopted is in
+the code.
+
+- **Grace periods sleep on a futex** instead of polling with
+  `sched_yield()` and timed sleeps, which on a loaded machine handed the core
+  to every other runnable task and woke the writer late.  The rest of that
+  change (readers fencing once per grace period) became the opt-in
+  `CMODX_DOMAIN_SYMMETRIC_FENCES`: the default keeps readers fence-free.
+- **A batch serialises the writer once per commit**, not once per block
+  (`arch_make_visible_nosync()` per block, one context synchronisation after
+  all of them).  Skipping even that one with membarrier SYNC_CORE on kernels
+  that serialise the caller was not taken: it would make correctness depend
+  on parsing the kernel version, for the cost of one serialising
+  instruction per commit.
+
+Looked at, not changed:
+
+- **The call path**: nothing to gain (table 1.1).
+- **`mprotect` instead of `mmap(MAP_FIXED)` to drop the stale execute view
+  before reuse**: cheaper (table 5.4), but live neighbours on the same page
+  would fault between its two calls.
+- **Freeing in bulk**: a grace period frees many blocks at once, so the
+  trap fill's serialisation and the remap of pages that became free could
+  run once per grace period instead of once per block.  Not measured; the
+  "+ CMODX_RETIRE_OLD" rows of table 2.1 bound what it could save a publish.
+- **Waking only the last awaited reader**: each announcing reader that sees
+  the writer asleep wakes it, and the writer looks and sleeps again if
+  others lag.  Counting the laggards would spare those wake-ups; with more
+  readers than cores they are a small part of waits that the scheduler
+  dominates, so it was not done.
+EOF
 } >"$out"
 echo "wrote $out and docs/bench/*.png"

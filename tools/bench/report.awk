@@ -1,0 +1,280 @@
+# tools/bench/report.awk - the body of docs/BENCHMARKS.md from the markdown
+# tables of one `cmodx-bench --markdown` run (run by run-standard.sh):
+#
+#   awk -v plots=bench -f tools/bench/report.awk TABLES.md
+#
+# It prints the run's sections with a label before every table ("Table
+# 4.2": section 4, second table), the plots, then "What the figures say":
+# sentences whose every figure is read from, or computed from, a cell of
+# those tables, each naming its table and rows.  Text that is not
+# generated here carries no figure.  A table or row missing from the run
+# (liburcu absent, --quick, a strategy unavailable) drops the sentences
+# that need it.
+
+function trim(s) { gsub(/^[ \t]+|[ \t]+$/, "", s); return s }
+
+# The number in a cell: "0.63x" -> 0.63, "100.0%" -> 100.0, "n/a" -> "".
+function num(c) {
+    c = trim(c)
+    sub(/^</, "", c)
+    sub(/[x%]$/, "", c)
+    return c ~ /^-?[0-9]+(\.[0-9]+)?$/ ? c + 0 : ""
+}
+
+# Row of table (S, T) whose first cell is K1 and, if K2 != "", whose
+# second is K2; 0 if none.
+function row(s, t, k1, k2,    r) {
+    for (r = 1; r <= nrow[s, t]; r++)
+        if (cell[s, t, r, 1] == k1 && (k2 == "" || cell[s, t, r, 2] == k2))
+            return r
+    return 0
+}
+
+# Column of table (S, T) named NAME; 0 if none.
+function col(s, t, name,    c) {
+    for (c = 1; c <= ncol[s, t]; c++)
+        if (head[s, t, c] == name)
+            return c
+    return 0
+}
+
+# Value of column NAME in the row (K1, K2) of table (S, T), or "".
+function val(s, t, k1, k2, name,    r, c) {
+    r = row(s, t, k1, k2)
+    c = col(s, t, name)
+    return r && c ? num(cell[s, t, r, c]) : ""
+}
+
+# The first table of section S whose first column is named FIRST and
+# whose rows include K1; 0 if none.  N-th such table with NTH.
+function table(s, first, k1, nth,    t, seen) {
+    seen = 0
+    for (t = 1; t <= ntab[s]; t++)
+        if (head[s, t, 1] == first && (k1 == "" || row(s, t, k1, "")))
+            if (++seen == (nth ? nth : 1))
+                return t
+    return 0
+}
+
+function ratio(a, b) { return (a != "" && b != "" && b > 0) ? sprintf("%.2fx", a / b) : "" }
+function us(x) { return x < 10 ? sprintf("%.2f us", x) : sprintf("%.0f us", x) }
+function label(s, t) { return "table " s "." t }
+function plural(n, word) { return n " " word (n == 1 ? "" : "s") }
+function say(text) { out = out text "\n" }
+
+function plot(n) {
+    if (n == 1) print "![call path](" plots "/call.png)\n"
+    if (n == 2) print "![publish latency](" plots "/publish.png)\n"
+    if (n == 3) print "![batch throughput](" plots "/batch.png)\n"
+    if (n == 4) print "![grace periods](" plots "/grace.png)\n"
+}
+
+# ---- read the tables, print the sections --------------------------------------
+
+/^## [0-9]+\./ {
+    if (sec) plot(sec)
+    sec = substr($2, 1, length($2) - 1) + 0
+    intable = 0
+    print
+    next
+}
+/^\|/ {
+    line = $0
+    sub(/^\|/, "", line)
+    sub(/\|[ \t]*$/, "", line)
+    n = split(line, f, "|")
+    if (!intable) {                     # header row
+        intable = 1
+        t = ++ntab[sec]
+        ncol[sec, t] = n
+        for (i = 1; i <= n; i++)
+            head[sec, t, i] = trim(f[i])
+        print "*Table " sec "." t "*\n"
+    } else if (line !~ /^[- :|]+$/) {   # data row (not the separator)
+        r = ++nrow[sec, t]
+        for (i = 1; i <= n; i++)
+            cell[sec, t, r, i] = trim(f[i])
+    }
+    print
+    next
+}
+{ intable = 0; print }
+
+END {
+    if (sec) plot(sec)
+    out = ""
+    call_path()
+    publish()
+    batches()
+    grace()
+    scale()
+    print "## What the figures say\n"
+    print "Generated from the tables above by `tools/bench/report.awk`: every figure"
+    print "below is a cell of the table named in its sentence, or the ratio of two cells"
+    print "of it.  Medians of latencies include whatever else the machine ran (see the"
+    print "load average above); ratios within one table compare runs that shared it.\n"
+    printf "%s", out
+}
+
+# ---- 1. call path -------------------------------------------------------------
+
+function call_path(    t, d, v, names, n, i, r, list, worst, wname) {
+    t = table(1, "variant", "direct (JIT block, fn pointer)")
+    if (!t) return
+    d = "direct (JIT block, fn pointer)"
+    n = split("slot (plain load)|slot + epoch check|slot (per-thread trampoline)|CMODX_CALL (dispatching)", names, "|")
+    list = ""
+    worst = 0
+    for (i = 1; i <= n; i++) {
+        r = val(1, t, names[i], "", "ratio (best)")
+        if (r == "") continue
+        list = list (list ? ", " : "") "`" names[i] "` " sprintf("%.3fx", r)
+        if (r > worst) { worst = r; wname = names[i] }
+    }
+    say("**Call path (" label(1, t) ", column \"ratio (best)\").** On the best repetition")
+    say("of each variant, relative to the direct call through a function pointer: " list ".")
+    say("The dearest is `" wname "`, at " sprintf("%.3fx", worst) " the direct call.")
+    r = val(1, t, "compiled function (call rel32)", "", "ratio (best)")
+    if (r != "")
+        say("A `call rel32` to compiled code costs " sprintf("%.3fx", r) " the call through a pointer, which a JIT pays anyway to reach its code.")
+    say("")
+}
+
+# ---- 2. publish ---------------------------------------------------------------
+
+function publish(    t, k, n, fl, mb, re, ep, tr, sg, mp, nv, s) {
+    t = table(2, "strategy", "membarrier")
+    if (!t) return
+    say("**Publish (" label(2, t) ", medians).**")
+    split("1 2 4 8", k, " ")
+    for (i = 1; i <= 4; i++) {
+        n = k[i]
+        fl = val(2, t, "floor: raw membarrier SYNC_CORE", n, "median us")
+        mb = val(2, t, "membarrier", n, "median us")
+        re = val(2, t, "membarrier + CMODX_RETIRE_OLD", n, "median us")
+        ep = val(2, t, "epoch", n, "median us")
+        tr = val(2, t, "trampoline", n, "median us")
+        sg = val(2, t, "signal", n, "median us")
+        nv = val(2, t, "naive: sleep 1 time slice (WRONG)", n, "median us")
+        if (mb == "") continue
+        s = "With " plural(n, "caller") ": a membarrier publish takes " us(mb)
+        if (fl != "") s = s ", " ratio(mb, fl) " the raw `membarrier(PRIVATE_EXPEDITED_SYNC_CORE)` of row \"floor\" (" us(fl) ")"
+        if (re != "") s = s "; retiring the replaced block with `CMODX_RETIRE_OLD` makes it " us(re) ", " ratio(re, mb) " the plain membarrier publish"
+        if (ep != "" && tr != "") s = s "; the epoch and trampoline strategies, which make callers synchronise later, " us(ep) " and " us(tr)
+        if (sg != "") s = s "; the signal strategy, which waits for every caller's handler, " us(sg)
+        if (nv != "") s = s "; the naive sleep of one time slice (not a correct synchronisation) " us(nv)
+        say(s ".")
+    }
+    say("Rows with more callers than cores include waiting for the scheduler (column \"cores\").")
+    say("")
+}
+
+# ---- 3. batches ---------------------------------------------------------------
+
+function batches(    t, r, sname, best, bsize, seen, s) {
+    t = table(3, "strategy", "")
+    if (!t) return
+    s = ""
+    # The last row of each strategy is its largest batch.
+    for (r = 1; r <= nrow[3, t]; r++) {
+        sname = cell[3, t, r, 1]
+        if (r == nrow[3, t] || cell[3, t, r + 1, 1] != sname) {
+            if (num(cell[3, t, r, col(3, t, "speedup vs B=1")]) == "") continue
+            s = s (s ? "; " : "") sname " " cell[3, t, r, col(3, t, "speedup vs B=1")] \
+                " at batch size " cell[3, t, r, 2] " (" cell[3, t, r, col(3, t, "per slot us")] " us per slot)"
+        }
+    }
+    if (s == "") return
+    say("**Batches (" label(3, t) ", column \"speedup vs B=1\", medians).** A batch pays one")
+    say("cross-thread synchronisation for all its slots.  Throughput gained from batch size 1")
+    say("to the largest batch: " s ".")
+    say("")
+}
+
+# ---- 4. grace periods -----------------------------------------------------------
+
+function grace(    t, ta, ts, tw, k, n, i, m, tt, cm, q, cm99, q99, mb, s, verdict, mode, name, sp, sl, wk, mbw) {
+    t = table(4, "announcement", "cmodx_quiescent()")
+    if (t) {
+        q = val(4, t, "cmodx_quiescent()", "", "ratio to urcu QSBR")
+        if (q != "") {
+            say("**Grace periods, reader side (" label(4, t) ").** `cmodx_quiescent()` with no grace")
+            say("period pending costs " val(4, t, "cmodx_quiescent()", "", "ns best") " ns on its best repetition, " \
+                sprintf("%.2fx", q) " `urcu_qsbr_quiescent_state()` (" val(4, t, "urcu_qsbr_quiescent_state()", "", "ns best") " ns) in the same run.")
+            say("")
+        }
+    }
+    ta = table(4, "implementation", "cmodx_synchronize")
+    ts = table(4, "implementation", "cmodx_synchronize (symmetric fences)")
+    split("1 2 4 8", k, " ")
+    for (m = 0; m < 2; m++) {
+        tt = m ? ts : ta
+        name = m ? "cmodx_synchronize (symmetric fences)" : "cmodx_synchronize"
+        mode = m ? "with `CMODX_DOMAIN_SYMMETRIC_FENCES`" : "with the default (asymmetric) fences"
+        if (!tt || !row(4, tt, "urcu_qsbr synchronize_rcu", "")) continue
+        say("**Grace periods, writer side, " mode " (" label(4, tt) ").** `cmodx_synchronize()` against")
+        say("liburcu QSBR's `synchronize_rcu()`, same readers, same run (median / p99):")
+        for (i = 1; i <= 4; i++) {
+            n = k[i]
+            cm = val(4, tt, name, n, "median us")
+            q = val(4, tt, "urcu_qsbr synchronize_rcu", n, "median us")
+            cm99 = val(4, tt, name, n, "p99 us")
+            q99 = val(4, tt, "urcu_qsbr synchronize_rcu", n, "p99 us")
+            if (cm == "" || q == "") continue
+            verdict = (cm <= q && cm99 <= q99) ? "at or below QSBR on both" \
+                    : (cm <= q) ? "at or below QSBR on the median, above on the p99" \
+                    : (cm99 <= q99) ? "above QSBR on the median, at or below on the p99" : "above QSBR on both"
+            say("- " plural(n, "reader") ": " us(cm) " / " us(cm99) " against " us(q) " / " us(q99) \
+                ": " ratio(cm, q) " / " ratio(cm99, q99) ", " verdict \
+                (cell[4, tt, row(4, tt, name, n), col(4, tt, "cores")] ~ /OVERSUBSCRIBED/ ? " (oversubscribed)" : "") ".")
+        }
+        if (!m) {
+            mb = val(4, tt, "part: raw membarrier PRIVATE_EXPEDITED", "1", "median us")
+            q = val(4, tt, "urcu_qsbr synchronize_rcu", "1", "median us")
+            if (mb != "" && q != "")
+                say("- The raw `membarrier(PRIVATE_EXPEDITED)` alone, with one reader, takes " us(mb) ", " ratio(mb, q) \
+                    " QSBR's grace period: what every grace period with asymmetric fences would cost on a weakly ordered processor, where it remains F (docs/RECLAMATION.md).")
+        }
+        say("")
+    }
+    tw = table(4, "fences", "")
+    if (tw) {
+        say("**Where the waits went (" label(4, tw) ").**")
+        for (r = 1; r <= nrow[4, tw]; r++) {
+            sp = num(cell[4, tw, r, col(4, tw, "spin only")])
+            sl = num(cell[4, tw, r, col(4, tw, "sleeps per wait")])
+            wk = num(cell[4, tw, r, col(4, tw, "wake calls per wait")])
+            mbw = num(cell[4, tw, r, col(4, tw, "membarriers per wait")])
+            say("- " cell[4, tw, r, 1] " fences, " plural(cell[4, tw, r, 2], "reader") ": " \
+                cell[4, tw, r, col(4, tw, "spin only")] " of " cell[4, tw, r, col(4, tw, "waits")] " waits ended in the spin; " \
+                sprintf("%.3f", sl) " futex sleeps, " sprintf("%.3f", wk) " reader wake calls and " sprintf("%.3f", mbw) " membarriers per wait.")
+        }
+        say("")
+    }
+}
+
+# ---- 5. scale -------------------------------------------------------------------
+
+function scale(    t, r, s, tm) {
+    t = table(5, "strategy", "")
+    if (t) {
+        s = ""
+        for (r = 1; r <= nrow[5, t]; r++)
+            s = s (s ? "; " : "") cell[5, t, r, 1] " " cell[5, t, r, col(5, t, "bytes/slot")] " bytes per slot"
+        say("**Scale (" label(5, t) ").** " s ".")
+    }
+    t = table(5, "figure", "metadata bytes per live block")
+    if (t)
+        say("A live block costs " cell[5, t, row(5, t, "metadata bytes per live block", ""), 2] \
+            " bytes of metadata; after the churn, free bytes are " cell[5, t, row(5, t, "after churn: free bytes / mapped", ""), 2] \
+            " of the mapped bytes (" label(5, t) ").")
+    tm = table(5, "step", "mmap MAP_FIXED remap (1 page)")
+    if (tm) {
+        a = val(5, tm, "mmap MAP_FIXED remap (1 page)", "", "ns median")
+        b = val(5, tm, "mprotect R then RX (1 page)", "", "ns median")
+        if (a != "" && b != "")
+            say("The remap before reuse, one `mmap(MAP_FIXED)` per page, takes " a " ns at the median; an `mprotect` pair would take " \
+                b " ns (" ratio(b, a) "), but would fault the live neighbours on the page between its two calls (" label(5, tm) ").")
+    }
+    say("")
+}
