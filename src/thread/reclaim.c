@@ -262,13 +262,6 @@ void cmodx_gp_wake(cmodx_thread *self)
 #define GP_SPIN_MAX 100u
 #define GP_SPIN_MIN 4u
 
-/* The longest single sleep.  Every way a thread stops holding up a grace
- * period (announcing, going offline, exiting) wakes the writer; the bound
- * serves the caller's timeout and robustness only.  It is longer than a
- * scheduler tick: a timer that expires before the tick reprograms the
- * timer device, which costs microseconds in a virtual machine. */
-#define GP_SLEEP_MAX_NS 10000000L
-
 /* Wait until every online thread has announced grace period TARGET (or is
  * offline).  PRESET: gp_waiting was raised before the fence that started
  * the period.  0 or ETIMEDOUT (after TIMEOUT_MS, 0 = none). */
@@ -284,7 +277,10 @@ static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const
         if (oldest_announced(d, &laggard) >= target) {
             d->gp_spin = spin * 2 < GP_SPIN_MAX ? spin * 2 : GP_SPIN_MAX;
             d->gp_slept = 0;
-            __atomic_store_n(&d->gp_waiting, 0, __ATOMIC_RELAXED);
+            /* Only if raised: gp_waiting shares the readers' line with
+             * gp_seq, and a store would cost each of them a miss. */
+            if (preset)
+                __atomic_store_n(&d->gp_waiting, 0, __ATOMIC_RELAXED);
             return 0;
         }
         arch_cpu_relax();
@@ -307,7 +303,12 @@ static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const
         uint32_t seen = __atomic_load_n(&d->gp_wakes, __ATOMIC_ACQUIRE);
         if (oldest_announced(d, &laggard) >= target)
             break;
-        long ns = GP_SLEEP_MAX_NS;
+        /* Every way a thread stops holding the period up (announcing,
+         * going offline, exiting) counts itself and wakes us, so a sleep
+         * needs a timeout only for the caller's.  Without one it arms no
+         * timer: a timer costs each sleep microseconds in a virtual
+         * machine (docs/BENCHMARKS.md, section 4). */
+        struct timespec ts = {0, 0};
         if (timeout_ms) {
             uint64_t spent = cmodx_now_ns() - start, limit = (uint64_t)timeout_ms * 1000000u;
             if (spent >= limit) {
@@ -316,13 +317,13 @@ static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const
                                  timeout_ms, (int)laggard);
                 break;
             }
-            if (limit - spent < (uint64_t)ns)
-                ns = (long)(limit - spent);
+            ts.tv_sec = (time_t)((limit - spent) / 1000000000u);
+            ts.tv_nsec = (long)((limit - spent) % 1000000000u);
         }
-        struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
         d->stats.sleeps++;
         /* Returns at once if an announcement counted itself since SEEN. */
-        syscall(SYS_futex, &d->gp_wakes, FUTEX_WAIT_PRIVATE, seen, &ts, NULL, 0);
+        syscall(SYS_futex, &d->gp_wakes, FUTEX_WAIT_PRIVATE, seen, timeout_ms ? &ts : NULL,
+                NULL, 0);
     }
     __atomic_store_n(&d->gp_sleeping, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&d->gp_waiting, 0, __ATOMIC_RELAXED);
