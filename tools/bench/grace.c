@@ -17,10 +17,13 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/futex.h>
 #include <linux/membarrier.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -249,6 +252,81 @@ static void writer_side_mode(int symmetric, struct cmodx_reclaim_stats *where, s
     table_end();
 }
 
+/* ---- part: what a futex sleep's timeout costs a wake-up ----------------------
+ * Two threads take turns: each wakes the other, then sleeps on its own
+ * futex word until woken, with the timeout under test.  A timeout that
+ * expires before the next scheduler tick makes the kernel reprogram the
+ * timer device when the sleep starts and when it ends early (in a virtual
+ * machine, exits to the hypervisor); the writer's sleeps in
+ * cmodx_synchronize() are bounded longer than a tick for that reason. */
+
+struct pingpong {
+    uint32_t word[2];
+    long timeout_ns; /* 0: none */
+    uint64_t rounds;
+};
+
+static void pp_sleep(struct pingpong *p, int me)
+{
+    struct timespec ts = {p->timeout_ns / 1000000000L, p->timeout_ns % 1000000000L};
+    while (__atomic_load_n(&p->word[me], __ATOMIC_ACQUIRE) == 0)
+        syscall(SYS_futex, &p->word[me], FUTEX_WAIT_PRIVATE, 0, p->timeout_ns ? &ts : NULL,
+                NULL, 0);
+    __atomic_store_n(&p->word[me], 0, __ATOMIC_RELAXED);
+}
+
+static void pp_wake(struct pingpong *p, int other)
+{
+    __atomic_store_n(&p->word[other], 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &p->word[other], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void *pp_partner(void *arg)
+{
+    struct pingpong *p = arg;
+    for (uint64_t i = 0; i < p->rounds; i++) {
+        pp_sleep(p, 1);
+        pp_wake(p, 0);
+    }
+    return NULL;
+}
+
+static void timeout_part(void)
+{
+    static const long timeouts[] = {0, 10000000L, 1000000L};
+    static const char *const names[] = {"no timeout", "10 ms timeout", "1 ms timeout"};
+    int reps = opt.quick ? 3 : 21;
+    uint64_t rounds = opt.quick ? 200 : 2000;
+    double v[3][21];
+    for (int r = 0; r < reps; r++)
+        for (int k = 0; k < 3; k++) {
+            int which = (k + r) % 3;
+            struct pingpong p = {.timeout_ns = timeouts[which], .rounds = rounds};
+            pthread_t th;
+            if (pthread_create(&th, NULL, pp_partner, &p) != 0)
+                die_on(EAGAIN, "pthread_create");
+            uint64_t t0 = now_ns();
+            for (uint64_t i = 0; i < rounds; i++) {
+                pp_wake(&p, 1);
+                pp_sleep(&p, 0);
+            }
+            v[which][r] = (double)(now_ns() - t0) / 1000.0 / (double)rounds;
+            pthread_join(th, NULL);
+        }
+    note("Part: a futex wake-up round trip (two threads, each wakes the other and sleeps "
+         "until woken), sleeping without a timeout, with one longer than a scheduler tick, "
+         "and with one shorter; %d repetitions of %llu round trips, interleaved; "
+         "microseconds per round trip.", reps, (unsigned long long)rounds);
+    table_begin("futex sleep|us best|median|median / no timeout");
+    struct summary s[3];
+    for (int k = 0; k < 3; k++)
+        summarize(v[k], (size_t)reps, &s[k]);
+    for (int k = 0; k < 3; k++)
+        table_row("%s|%.2f|%.2f|%.2fx", names[k], s[k].min, s[k].median,
+                  s[k].median / s[0].median);
+    table_end();
+}
+
 void bench_grace(void)
 {
     section_begin(4, "Grace periods, next to liburcu");
@@ -257,4 +335,5 @@ void bench_grace(void)
              "the liburcu comparison is skipped; cmodx figures only.");
     reader_side();
     writer_side();
+    timeout_part();
 }

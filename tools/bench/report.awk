@@ -193,7 +193,7 @@ function batches(    t, r, sname, best, bsize, seen, s) {
 
 # ---- 4. grace periods -----------------------------------------------------------
 
-function grace(    t, ta, ts, tw, k, n, i, m, tt, cm, q, cm99, q99, mb, s, verdict, mode, name, sp, sl, wk, mbw) {
+function grace(    t, ta, ts, tw, tp, a, b, c, k, n, i, m, tt, cm, q, cm99, q99, mb, s, verdict, mode, name, sp, sl, wk, mbw) {
     t = table(4, "announcement", "cmodx_quiescent()")
     if (t) {
         q = val(4, t, "cmodx_quiescent()", "", "ratio to urcu QSBR")
@@ -236,6 +236,18 @@ function grace(    t, ta, ts, tw, k, n, i, m, tt, cm, q, cm99, q99, mb, s, verdi
                     " QSBR's grace period: what every grace period with asymmetric fences would cost on a weakly ordered processor, where it remains F (docs/RECLAMATION.md).")
         }
         say("")
+    }
+    tp = table(4, "futex sleep", "no timeout")
+    if (tp) {
+        a = val(4, tp, "no timeout", "", "median")
+        b = val(4, tp, "10 ms timeout", "", "median")
+        c = val(4, tp, "1 ms timeout", "", "median")
+        if (a != "" && b != "" && c != "")
+            say("**A sleep's timeout (" label(4, tp) ").** A futex wake-up round trip takes " us(a) \
+                " at the median when the sleepers arm no timer, " us(b) " (" ratio(b, a) ") with a 10 ms timeout and " \
+                us(c) " (" ratio(c, a) ") with a 1 ms one; on the best repetition " \
+                val(4, tp, "no timeout", "", "us best") ", " val(4, tp, "10 ms timeout", "", "us best") " and " \
+                val(4, tp, "1 ms timeout", "", "us best") " us.\n")
     }
     tw = table(4, "fences", "")
     if (tw) {

@@ -143,11 +143,12 @@ writer looks before it sleeps again, without another fence.
 
 **The sleep's timeout.**  Each sleep was bounded by a timeout shorter than
 a scheduler tick, because threads that went offline did not wake the
-writer.  A timer that expires before the next tick reprograms the timer
-device at every sleep, which in a virtual machine is an exit to the
-hypervisor, and that cost was paid at every wake-up.  Going offline (and so
-exiting) now wakes a waiting writer too, and the bound is longer than a
-tick: it serves only the caller's timeout.
+writer.  Arming and cancelling a timer reprograms the timer device when the
+timer is the next to expire, which in a virtual machine is an exit to the
+hypervisor, and that cost was paid at every wake-up; table 4.5 measures a
+wake-up with and without a timeout.  Going offline (and so exiting) now
+wakes a waiting writer too, and a sleep has a timeout only when the caller
+of `cmodx_synchronize()` (or the retired-memory limit) gave one.
 
 **Spinning.**  A fixed spin suits a reader running on another core.  A
 reader waiting for the writer's own core (more threads than cores, or the
