@@ -1,0 +1,254 @@
+#define _GNU_SOURCE
+/* Waiting for grace periods (src/thread/reclaim.c, wait_for()): a writer
+ * that sleeps without a timeout (cmodx_synchronize(d, 0)) is woken by
+ * every way a thread stops holding the period up: announcing, going
+ * offline, exiting without unregistering; many waits against readers that
+ * announce, go offline and come back at random never lose a wake-up; the
+ * counters of cmodx_reclaim_get_stats() add up, and reclamation makes the
+ * membarrier calls the ordering argument says and no more.
+ * A lost wake-up shows as a writer that does not return: each wait is
+ * given a generous deadline (minutes, never a speed requirement) and the
+ * test fails, naming the case, instead of hanging.
+ * usage: test_grace [symmetric] */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "testutil.h"
+
+#define DEADLINE_S 120 /* a lost wake-up, not a slow machine */
+
+static unsigned domain_flags;
+static cmodx_domain *dom;
+
+static void new_domain(void)
+{
+    struct cmodx_domain_config c = {.flags = domain_flags};
+    REQUIRE(cmodx_domain_create(&c, &dom) == 0);
+}
+
+static void stats(struct cmodx_reclaim_stats *s)
+{
+    cmodx_reclaim_get_stats(dom, s);
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- a writer thread with a deadline ------------------------------------ */
+
+struct waiter {
+    pthread_t th;
+    int err;
+    int done;
+};
+
+static void *waiter_main(void *arg)
+{
+    struct waiter *w = arg;
+    w->err = cmodx_synchronize(dom, 0); /* no timeout: only wake-ups end its sleeps */
+    __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void waiter_start(struct waiter *w)
+{
+    w->done = 0;
+    REQUIRE(pthread_create(&w->th, NULL, waiter_main, w) == 0);
+}
+
+/* 1 if the writer returned before the deadline (then joined), else 0 (it
+ * is left behind: the test fails and exits). */
+static int waiter_join(struct waiter *w, const char *what)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += DEADLINE_S;
+    if (pthread_timedjoin_np(w->th, NULL, &dl) != 0) {
+        fprintf(stderr, "test_grace: %s: cmodx_synchronize(d, 0) not woken within %d s\n",
+                what, DEADLINE_S);
+        check_failures++;
+        return 0;
+    }
+    CHECK_EQ(w->err, 0);
+    return 1;
+}
+
+/* ---- 1. each way of releasing a sleeping writer -------------------------- */
+
+enum release { BY_ANNOUNCING, BY_GOING_OFFLINE, BY_EXITING };
+
+struct laggard {
+    enum release how;
+    int registered, go;
+};
+
+static void *laggard_main(void *arg)
+{
+    struct laggard *l = arg;
+    cmodx_thread *self;
+    REQUIRE(cmodx_thread_register(dom, &self) == 0);
+    __atomic_store_n(&l->registered, 1, __ATOMIC_RELEASE);
+    /* Online and silent: the writer's spin cannot succeed, it must sleep. */
+    while (!__atomic_load_n(&l->go, __ATOMIC_ACQUIRE))
+        pause_ms(1);
+    if (l->how == BY_ANNOUNCING) {
+        cmodx_quiescent(self);
+        cmodx_thread_unregister(dom);
+    } else if (l->how == BY_GOING_OFFLINE) {
+        cmodx_thread_offline(self);
+        pause_ms(10);
+        cmodx_thread_online(self); /* the writer may still be waking: harmless */
+        cmodx_thread_unregister(dom);
+    }
+    /* BY_EXITING: return registered; the exit destructor takes it offline. */
+    return NULL;
+}
+
+static void test_release(enum release how, const char *what)
+{
+    new_domain();
+    struct laggard l = {.how = how};
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, laggard_main, &l) == 0);
+    while (!__atomic_load_n(&l.registered, __ATOMIC_ACQUIRE))
+        pause_ms(1);
+    struct cmodx_reclaim_stats s0, s1;
+    stats(&s0);
+    struct waiter w;
+    waiter_start(&w);
+    pause_ms(50); /* usually asleep by now; the checks below do not depend on it */
+    CHECK(!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE)); /* the laggard holds it up */
+    __atomic_store_n(&l.go, 1, __ATOMIC_RELEASE);
+    int ok = waiter_join(&w, what);
+    pthread_join(th, NULL);
+    if (!ok)
+        exit(check_finish("test_grace"));
+    stats(&s1);
+    CHECK_EQ(s1.waits - s0.waits, 1);
+    /* The laggard never announced during the spin: the wait slept. */
+    CHECK_EQ(s1.slept_waits - s0.slept_waits, 1);
+    CHECK(s1.sleeps - s0.sleeps >= 1);
+    /* Reclamation's own membarriers: none with symmetric fences; else F
+     * (weakly ordered processors only) and one for the sleep phase. */
+    uint64_t mb = s1.membarriers - s0.membarriers;
+    if (domain_flags & CMODX_DOMAIN_SYMMETRIC_FENCES)
+        CHECK_EQ(mb, 0);
+    else
+        CHECK(mb <= 2);
+#if defined(__x86_64__)
+    CHECK(mb <= 1); /* TSO: F is the writer's own fence */
+#endif
+    CHECK(cmodx_domain_destroy(dom) == 0);
+}
+
+/* ---- 2. many waits, readers coming and going ------------------------------ */
+
+#define READERS 3
+#define WAITS 400
+
+static int stop;
+
+static void *churn_reader(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg * 2654435761u;
+    cmodx_thread *self;
+    REQUIRE(cmodx_thread_register(dom, &self) == 0);
+    while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
+        unsigned r = rand_r(&seed) % 16;
+        if (r == 0) {
+            cmodx_thread_offline(self);
+            pause_ms(rand_r(&seed) % 2);
+            cmodx_thread_online(self);
+        } else if (r == 1) {
+            pause_ms(1); /* online and silent for a while: the writer sleeps */
+        } else {
+            for (int i = 0; i < 1000; i++)
+                __asm__ volatile("" ::: "memory");
+        }
+        cmodx_quiescent(self);
+    }
+    cmodx_thread_unregister(dom);
+    return NULL;
+}
+
+struct many {
+    int waits, done, err;
+};
+
+static void *many_main(void *arg)
+{
+    struct many *m = arg;
+    for (int i = 0; i < m->waits && !m->err; i++)
+        m->err = cmodx_synchronize(dom, 0);
+    __atomic_store_n(&m->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_many_waits(void)
+{
+    new_domain();
+    pthread_t r[READERS];
+    __atomic_store_n(&stop, 0, __ATOMIC_RELEASE);
+    for (int i = 0; i < READERS; i++)
+        REQUIRE(pthread_create(&r[i], NULL, churn_reader, (void *)(uintptr_t)(i + 1)) == 0);
+    struct cmodx_reclaim_stats s0, s1;
+    stats(&s0);
+    struct many m = {.waits = WAITS};
+    pthread_t th;
+    REQUIRE(pthread_create(&th, NULL, many_main, &m) == 0);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += DEADLINE_S * 2;
+    if (pthread_timedjoin_np(th, NULL, &dl) != 0) {
+        fprintf(stderr, "test_grace: many waits: a cmodx_synchronize(d, 0) was not woken\n");
+        check_failures++;
+        exit(check_finish("test_grace"));
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < READERS; i++)
+        pthread_join(r[i], NULL);
+    CHECK_EQ(m.err, 0);
+    stats(&s1);
+    uint64_t waits = s1.waits - s0.waits, slept = s1.slept_waits - s0.slept_waits;
+    CHECK_EQ(waits, WAITS);
+    if (getenv("TEST_GRACE_VERBOSE"))
+        printf("many waits: %llu waits, %llu slept, %llu sleeps, %llu wake calls, %llu membarriers\n",
+               (unsigned long long)waits, (unsigned long long)slept,
+               (unsigned long long)(s1.sleeps - s0.sleeps), (unsigned long long)(s1.wakeups - s0.wakeups),
+               (unsigned long long)(s1.membarriers - s0.membarriers));
+    CHECK(slept <= waits);
+    CHECK(s1.sleeps - s0.sleeps >= slept);
+    CHECK_EQ(s1.grace_periods - s0.grace_periods, WAITS);
+    /* Reclamation's own membarriers: none with symmetric fences; else at
+     * most F per period (weakly ordered processors only) plus one per
+     * sleep phase. */
+    uint64_t mb = s1.membarriers - s0.membarriers;
+    if (domain_flags & CMODX_DOMAIN_SYMMETRIC_FENCES)
+        CHECK_EQ(mb, 0);
+    else
+        CHECK(mb <= waits + slept);
+#if defined(__x86_64__)
+    /* TSO: a grace period starts without membarrier (docs/RECLAMATION.md). */
+    CHECK(mb <= slept);
+#endif
+    CHECK(cmodx_domain_destroy(dom) == 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "symmetric") == 0)
+        domain_flags = CMODX_DOMAIN_SYMMETRIC_FENCES;
+    test_release(BY_ANNOUNCING, "released by an announcement");
+    test_release(BY_GOING_OFFLINE, "released by going offline");
+    test_release(BY_EXITING, "released by exiting registered");
+    test_many_waits();
+    return check_finish("test_grace");
+}
