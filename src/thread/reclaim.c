@@ -256,9 +256,12 @@ void cmodx_gp_wake(cmodx_thread *self)
  * microseconds, and a wake-up costs the writer a sleep and a reschedule
  * (tens of microseconds in a virtual machine), so the writer first spins,
  * as liburcu QSBR does (100 attempts).  But a reader that waits for the
- * writer's core gains nothing from the spin, which only delays it: the
- * budget halves at every wait whose spin failed, down to GP_SPIN_MIN, and
- * doubles back at every success. */
+ * writer's core gains nothing from the spin, which only delays it.  The
+ * budget adapts: it halves, down to GP_SPIN_MIN, after a wait in which the
+ * writer had to block (the readers could not announce while it spun), and
+ * doubles back after one that did not: the spin sufficed, or the last
+ * announcements arrived while the writer was getting ready to sleep (the
+ * spin was merely short, as after a reader was preempted once). */
 #define GP_SPIN_MAX 100u
 #define GP_SPIN_MIN 4u
 
@@ -285,7 +288,7 @@ static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const
         }
         arch_cpu_relax();
     }
-    d->gp_spin = spin / 2 > GP_SPIN_MIN ? spin / 2 : GP_SPIN_MIN;
+    int blocked = 0;
     d->gp_slept = 1;
     d->stats.slept_waits++;
     /* Raise the flags, then one fence before the first look. */
@@ -322,9 +325,14 @@ static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const
         }
         d->stats.sleeps++;
         /* Returns at once if an announcement counted itself since SEEN. */
-        syscall(SYS_futex, &d->gp_wakes, FUTEX_WAIT_PRIVATE, seen, timeout_ms ? &ts : NULL,
-                NULL, 0);
+        if (syscall(SYS_futex, &d->gp_wakes, FUTEX_WAIT_PRIVATE, seen, timeout_ms ? &ts : NULL,
+                    NULL, 0) == 0 || errno == ETIMEDOUT)
+            blocked = 1; /* not EAGAIN (counted meanwhile) or EINTR */
     }
+    if (blocked)
+        d->gp_spin = spin / 2 > GP_SPIN_MIN ? spin / 2 : GP_SPIN_MIN;
+    else
+        d->gp_spin = spin * 2 < GP_SPIN_MAX ? spin * 2 : GP_SPIN_MAX;
     __atomic_store_n(&d->gp_sleeping, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&d->gp_waiting, 0, __ATOMIC_RELAXED);
     return err;
