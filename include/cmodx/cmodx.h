@@ -14,5 +14,6 @@
 #include "debug.h"
 #include "slot.h"
 #include "reclaim.h"
+#include "patch.h"
 
 #endif

@@ -202,6 +202,52 @@ CMODX_API int cmodx_heap_contains(cmodx_heap *heap, cmodx_xptr exec, cmodx_xptr 
  */
 CMODX_API int cmodx_make_visible(cmodx_xptr start, size_t len);
 
+/*
+ * NAME
+ *   cmodx_heap_lookup - from an execute address to its block and write view
+ * SYNOPSIS
+ *   int cmodx_heap_lookup(cmodx_heap *heap, cmodx_xptr exec,
+ *                         cmodx_block *block, cmodx_wptr *write);
+ * DESCRIPTION
+ *   If EXEC lies anywhere inside a live block of HEAP, stores that block
+ *   (both views of its start, its size) in *BLOCK and the write-view
+ *   address of EXEC itself in *WRITE; either may be NULL.  A patcher that
+ *   knows only where code runs finds where to store into it this way.
+ * RETURN VALUE
+ *   0; EINVAL (NULL HEAP or EXEC, or EXEC is not inside a live block).
+ * THREAD SAFETY
+ *   Thread-safe (takes the heap's lock).  The answer holds while the
+ *   block stays live: the caller keeps it from being freed.
+ */
+CMODX_API int cmodx_heap_lookup(cmodx_heap *heap, cmodx_xptr exec, cmodx_block *block,
+                                cmodx_wptr *write);
+
+/*
+ * NAME
+ *   cmodx_block_alloc_near - allocate a code block near an address
+ * SYNOPSIS
+ *   int cmodx_block_alloc_near(cmodx_heap *heap, size_t size, cmodx_xptr near,
+ *                              size_t max_distance, cmodx_block *out);
+ * DESCRIPTION
+ *   As cmodx_block_alloc(), but the whole execute range of the block,
+ *   [OUT->exec, OUT->exec + SIZE), lies within MAX_DISTANCE bytes of NEAR,
+ *   so that a direct branch at NEAR reaches it (AArch64 B: 128 MiB; x86-64
+ *   JMP rel32: 2 GiB; subtract the distance from NEAR to the branch).  Free
+ *   space of the heap in range is used first, the placement closest to
+ *   NEAR; otherwise a new chunk is mapped into a gap of the address space
+ *   within range (read from /proc/self/maps and mapped with
+ *   MAP_FIXED_NOREPLACE, so nothing mapped meanwhile is replaced).  The
+ *   write view may be anywhere.
+ * RETURN VALUE
+ *   0; EINVAL (NULL arguments, SIZE 0 or above MAX_DISTANCE); ENOMEM when
+ *   no code memory can be had within range (the message gives the
+ *   distance and the address), or the heap limit is reached.
+ * THREAD SAFETY
+ *   Thread-safe (takes the heap's lock).
+ */
+CMODX_API int cmodx_block_alloc_near(cmodx_heap *heap, size_t size, cmodx_xptr near,
+                                     size_t max_distance, cmodx_block *out);
+
 #ifdef __cplusplus
 }
 #endif

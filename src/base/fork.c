@@ -41,14 +41,22 @@ static void prepare(void)
         seen[s] = __atomic_load_n(&steps[s], __ATOMIC_ACQUIRE);
     if (seen[FORK_STAGE_DOMAINS])
         seen[FORK_STAGE_DOMAINS]->prepare();
+    if (seen[FORK_STAGE_PATCH])
+        seen[FORK_STAGE_PATCH]->prepare();
     if (seen[FORK_STAGE_HEAPS])
         seen[FORK_STAGE_HEAPS]->prepare();
+    if (seen[FORK_STAGE_TEXT])
+        seen[FORK_STAGE_TEXT]->prepare();
 }
 
 static void parent(void)
 {
+    if (seen[FORK_STAGE_TEXT])
+        seen[FORK_STAGE_TEXT]->parent();
     if (seen[FORK_STAGE_HEAPS])
         seen[FORK_STAGE_HEAPS]->parent();
+    if (seen[FORK_STAGE_PATCH])
+        seen[FORK_STAGE_PATCH]->parent();
     if (seen[FORK_STAGE_DOMAINS])
         seen[FORK_STAGE_DOMAINS]->parent();
     pthread_mutex_unlock(&fork_lock);
@@ -56,8 +64,12 @@ static void parent(void)
 
 static void child(void)
 {
+    if (seen[FORK_STAGE_TEXT])
+        seen[FORK_STAGE_TEXT]->child();
     if (seen[FORK_STAGE_HEAPS])
         seen[FORK_STAGE_HEAPS]->child();
+    if (seen[FORK_STAGE_PATCH])
+        seen[FORK_STAGE_PATCH]->child();
     if (seen[FORK_STAGE_DOMAINS])
         seen[FORK_STAGE_DOMAINS]->child();
     pthread_mutex_init(&fork_lock, NULL);

@@ -478,3 +478,21 @@ void heap_free_all(struct cmodx_heap *h)
         chunk_release(h, h->chunks[i]);
     free(h->chunks);
 }
+
+/* ---- for near.c ---------------------------------------------------------- */
+
+struct chunk *heap_chunk_of(struct cmodx_heap *h, uintptr_t x) { return chunk_of(h, x); }
+
+int heap_grow_at(struct cmodx_heap *h, size_t need, uintptr_t x_at)
+{
+    h->grow_at = x_at;
+    int err = chunk_grow(h, need);
+    h->grow_at = 0;
+    return err;
+}
+
+uint32_t heap_take(struct cmodx_heap *h, struct free_run *r, uint32_t off, uint32_t n,
+                   struct free_run *spare)
+{
+    return take_from(h, r, off, n, spare);
+}

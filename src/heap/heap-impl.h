@@ -59,11 +59,23 @@ struct cmodx_heap {
     uint64_t seq;
     size_t mapped, live_bytes, live_blocks, free_bytes, free_runs, meta;
     uint64_t remaps, remapped_pages;
+    /* Where heap_map_views() must put the next chunk's execute view (0:
+     * anywhere); set only around heap_grow_at(), for near.c. */
+    uintptr_t grow_at;
 };
 
 /* alloc.c */
 size_t heap_round_up(size_t v, size_t a);
 void heap_free_all(struct cmodx_heap *h); /* every run and chunk, for destroy */
+/* For near.c (allocation near an address, execute address -> block): the
+ * chunk holding execute address X or NULL; a new chunk for NEED bytes
+ * whose execute view starts exactly at X_AT (0 or an errno, nothing left
+ * behind on failure); carve N granules at offset OFF of free run R as
+ * cmodx_block_alloc() does (returns the first granule). */
+struct chunk *heap_chunk_of(struct cmodx_heap *h, uintptr_t x);
+int heap_grow_at(struct cmodx_heap *h, size_t need, uintptr_t x_at);
+uint32_t heap_take(struct cmodx_heap *h, struct free_run *r, uint32_t off, uint32_t n,
+                   struct free_run *spare);
 
 /* views.c */
 int heap_open_backing(unsigned flags, int *fd_out);
@@ -74,5 +86,8 @@ int heap_trap_fill(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n
 int heap_remap_fully_free(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n,
                           uint32_t run_start, uint32_t run_len);
 int heap_copy_private(struct cmodx_heap *h);
+/* Map pages [FIRST, FIRST+N) of C's execute view afresh (remap-before-reuse,
+ * also after an in-place patch): 0 or an errno. */
+int heap_remap_pages(struct cmodx_heap *h, struct chunk *c, size_t first, size_t n);
 
 #endif

@@ -65,10 +65,19 @@ int heap_map_views(struct cmodx_heap *h, struct chunk *c)
         c->w = NULL;
         return errno;
     }
-    c->x = mmap(NULL, c->bytes, PROT_READ | PROT_EXEC, MAP_SHARED, h->fd, c->file_off);
+    /* An execute view near an address (near.c): exactly there or not at
+     * all.  A kernel older than 4.17 takes MAP_FIXED_NOREPLACE as a hint. */
+    void *at = (void *)h->grow_at;
+    int fixed = at ? MAP_FIXED_NOREPLACE : 0;
+    c->x = mmap(at, c->bytes, PROT_READ | PROT_EXEC, MAP_SHARED | fixed, h->fd, c->file_off);
     if (c->x == MAP_FAILED) {
         c->x = NULL;
         return errno;
+    }
+    if (at && c->x != at) {
+        munmap(c->x, c->bytes);
+        c->x = NULL;
+        return EEXIST;
     }
     return 0;
 }
@@ -96,6 +105,11 @@ static int remap_pages(struct cmodx_heap *h, struct chunk *c, size_t first, size
     h->remaps++;
     h->remapped_pages += n;
     return 0;
+}
+
+int heap_remap_pages(struct cmodx_heap *h, struct chunk *c, size_t first, size_t n)
+{
+    return remap_pages(h, c, first, n);
 }
 
 static void page_span(struct cmodx_heap *h, uint32_t g, uint32_t n, size_t *first, size_t *last)

@@ -54,4 +54,5 @@ const struct strategy_ops strategy_membarrier = {
     .setup = membarrier_setup,
     .before_switch = membarrier_before_switch,
     .fences_on_publish = 1,
+    .syncs_now = 1,
 };

@@ -73,4 +73,5 @@ const struct strategy_ops strategy_mprotect = {
     .setup = mprotect_setup,
     .teardown = mprotect_teardown,
     .before_switch = mprotect_before_switch,
+    .syncs_now = 1,
 };

@@ -177,4 +177,5 @@ const struct strategy_ops strategy_signal = {
     .teardown = signal_teardown,
     .thread_init = signal_thread_init,
     .before_switch = signal_before_switch,
+    .syncs_now = 1,
 };

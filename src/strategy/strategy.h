@@ -67,6 +67,15 @@ struct strategy_ops {
     /* before_switch is also a full memory barrier on every thread
      * (reclamation counts it as its fence). */
     int fences_on_publish;
+
+    /* before_switch context-synchronises, before it returns, every thread
+     * that may run the domain's code (membarrier: every thread of the
+     * process; signal: every registered online thread; mprotect: every CPU
+     * running the process), rather than arranging for each to do so at its
+     * next call through a slot.  Code patched in place (src/patch/) is
+     * reached by direct branches that pass no slot: only these strategies
+     * can patch it. */
+    int syncs_now;
 };
 
 /* One table per strategy, in its own file. */

@@ -5,7 +5,7 @@
 #
 # The library is one directory per layer under src/, bottom first:
 #
-#   base  arch  heap  thread  strategy  slot  domain
+#   base  arch  heap  thread  strategy  slot  patch  domain
 #
 # (docs/ARCHITECTURE.md says what each owns).  A file may include or call
 # a file of its own layer or of a layer below it, never above.  Two
@@ -28,7 +28,7 @@
 # 0 when there is none, 1 otherwise, 2 on a usage error.
 set -eu
 
-LAYERS="base arch heap thread strategy slot domain"
+LAYERS="base arch heap thread strategy slot patch domain"
 
 src=
 objdirs=

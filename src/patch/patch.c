@@ -1,0 +1,426 @@
+/*
+ * src/patch/patch.c - single-instruction patches of code that other
+ * threads may be executing, and the protocol that function entries
+ * (entry.c) use too.
+ *
+ * A patch is a publish in place.  The architecture decides whether it is
+ * allowed at all and how (src/arch/<arch>-patch.c):
+ *
+ *   ARCH_PATCH_ATOMIC_STORE (AArch64, Arm ARM B2.2.5):
+ *     1. each new instruction: one aligned 32-bit store through the write
+ *        view (single-copy atomic, so a core fetches the old or the new
+ *        word, never a mix);
+ *     2. each: DC CVAU, DSB ISH, IC IVAU, DSB ISH on the execute address
+ *        (arch_make_visible_nosync), then one ISB for the writer;
+ *     3. each patched page's execute view is mapped afresh (an emulator's
+ *        translation of the old instruction is dropped; views.c);
+ *     4. ONE cross-thread synchronisation (the domain's before_switch):
+ *        every thread context-synchronises after step 2 completed, so its
+ *        next fetch of the address sees the new instruction.
+ *   ARCH_PATCH_BREAKPOINT (x86-64, Intel SDM Vol. 3A 8.1.3; the protocol
+ *   of Linux's text_poke_bp):
+ *     1. every site is entered in the trap table with its new instruction;
+ *     2. the first byte of each becomes INT3; pages remapped; synchronise
+ *        every thread (none still runs a decoded copy of the old first
+ *        byte);
+ *     3. the other bytes are written; remapped; synchronise (no thread can
+ *        run them: every path passes the INT3);
+ *     4. the new first byte is written; remapped; synchronise.
+ *     A thread that reaches a site meanwhile traps; the SIGTRAP handler
+ *     resumes it as if it had run the new instruction (while the INT3 is
+ *     there) or at the site (once it is gone).  SIGTRAPs that are not ours
+ *     go to the handler the program had.
+ *
+ * Only strategies that synchronise every thread before before_switch
+ * returns (ops->syncs_now) can patch: a direct branch passes no slot, so
+ * the epoch and trampoline strategies' per-call check never runs.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/arch.h"
+#include "arch/patch.h"
+#include "base/base.h"
+#include "base/fork.h"
+#include "cmodx/error.h"
+#include "cmodx/patch.h"
+#include "heap/heap.h"
+#include "heap/text.h"
+#include "patch/patch.h"
+#include "strategy/strategy.h"
+#include "thread/thread.h"
+
+/* ---- the patch lock, and fork ------------------------------------------------- */
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void fork_prepare(void) { pthread_mutex_lock(&lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&lock); }
+static void fork_child(void) { pthread_mutex_init(&lock, NULL); }
+static const struct fork_steps patch_fork_steps = {fork_prepare, fork_parent, fork_child};
+
+void patch_lock(void)
+{
+    fork_register(FORK_STAGE_PATCH, &patch_fork_steps);
+    pthread_mutex_lock(&lock);
+}
+
+void patch_unlock(void) { pthread_mutex_unlock(&lock); }
+
+/* ---- the trap table and handler (breakpoint protocol) ------------------------------
+ * Every site ever patched by the breakpoint protocol, with the instruction
+ * a thread that traps there must behave as if it ran.  Appended under the
+ * patch lock, read by the handler without locks (async-signal-safe): an
+ * entry is filled before the count that publishes it is increased
+ * (release), and the handler reads the count with acquire. */
+
+#define SITES_PER_PAGE 256
+
+struct trap_site {
+    uintptr_t site;
+    uint64_t insn;   /* the new instruction's bytes; atomic */
+    uint32_t active; /* 1 while the protocol runs on this site; atomic */
+};
+
+struct trap_page {
+    struct trap_site s[SITES_PER_PAGE];
+    uint32_t n; /* atomic */
+    struct trap_page *next;
+};
+
+static struct trap_page *trap_pages; /* atomic head */
+static struct sigaction prev_action; /* the program's SIGTRAP handling before ours */
+static int handler_installed;
+
+static struct trap_site *site_find(uintptr_t site)
+{
+    for (struct trap_page *p = __atomic_load_n(&trap_pages, __ATOMIC_ACQUIRE); p; p = p->next) {
+        uint32_t n = __atomic_load_n(&p->n, __ATOMIC_ACQUIRE);
+        for (uint32_t i = 0; i < n; i++)
+            if (p->s[i].site == site)
+                return &p->s[i];
+    }
+    return NULL;
+}
+
+static void chain(int sig, siginfo_t *si, void *uc)
+{
+    if (prev_action.sa_flags & SA_SIGINFO) {
+        prev_action.sa_sigaction(sig, si, uc);
+    } else if (prev_action.sa_handler != SIG_DFL && prev_action.sa_handler != SIG_IGN) {
+        prev_action.sa_handler(sig);
+    } else {
+        /* The default action (a core dump), as without cmodx: a synchronous
+         * SIGTRAP cannot be ignored either.  Pending until we return. */
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+}
+
+static void trap_handler(int sig, siginfo_t *si, void *uc)
+{
+    int saved = errno;
+    uintptr_t site = arch_trap_site(uc, si->si_code);
+    struct trap_site *t = site ? site_find(site) : NULL;
+    if (t && __atomic_load_n(&t->active, __ATOMIC_ACQUIRE)) {
+        uint8_t insn[8];
+        uint64_t v = __atomic_load_n(&t->insn, __ATOMIC_RELAXED);
+        memcpy(insn, &v, 8);
+        if (*(volatile const uint8_t *)site == arch_breakpoint_byte())
+            arch_trap_emulate(uc, site, insn); /* the protocol is running: the new one */
+        else
+            arch_trap_resume_at(uc, site); /* finished meanwhile: run what is there */
+    } else if (t && *(volatile const uint8_t *)site != arch_breakpoint_byte()) {
+        /* Trapped during a protocol that finished before we got here. */
+        arch_trap_resume_at(uc, site);
+    } else {
+        chain(sig, si, uc);
+    }
+    errno = saved;
+}
+
+/* Under the patch lock: SITE's entry, new or reused, active with INSN. */
+static int site_arm(uintptr_t site, const uint8_t *insn)
+{
+    if (!handler_installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = trap_handler;
+        sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGTRAP, &sa, &prev_action) != 0)
+            return cmodx_fail(errno, "patch: cannot install the SIGTRAP handler: %s",
+                              strerror(errno));
+        handler_installed = 1;
+    }
+    uint64_t v = 0;
+    memcpy(&v, insn, arch_patch_insn_size());
+    struct trap_site *t = site_find(site);
+    if (!t) {
+        struct trap_page *p = __atomic_load_n(&trap_pages, __ATOMIC_RELAXED);
+        if (!p || p->n == SITES_PER_PAGE) {
+            struct trap_page *np = calloc(1, sizeof *np);
+            if (!np)
+                return cmodx_fail(ENOMEM, "patch: out of memory for the trap table");
+            np->next = p;
+            __atomic_store_n(&trap_pages, np, __ATOMIC_RELEASE);
+            p = np;
+        }
+        t = &p->s[p->n];
+        t->site = site;
+        __atomic_store_n(&t->insn, v, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->active, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&p->n, p->n + 1, __ATOMIC_RELEASE);
+        return 0;
+    }
+    __atomic_store_n(&t->insn, v, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->active, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void site_disarm(uintptr_t site)
+{
+    struct trap_site *t = site_find(site);
+    if (t)
+        __atomic_store_n(&t->active, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- the protocol ------------------------------------------------------------------ */
+
+int patch_usable(cmodx_domain *d, const char *who)
+{
+    if (arch_patch_method() == ARCH_PATCH_NONE)
+        return cmodx_fail(EINVAL, "%s: %s", who, arch_patch_unsupported_reason());
+    if (!d->ops->syncs_now)
+        return cmodx_fail(ENOTSUP, "%s: the %s strategy synchronises threads lazily, at their "
+                          "next call through a slot; patched code is reached without one: "
+                          "create the domain with the membarrier, signal or mprotect strategy",
+                          who, d->ops->name);
+    return 0;
+}
+
+static int sync_all(void *d) { return strategy_before_switch(d); }
+
+int patch_resolve(cmodx_domain *d, uintptr_t x, size_t len, void **w)
+{
+    if (x % arch_patch_insn_align())
+        return cmodx_fail(EINVAL, "patch: %p is not aligned to %zu", (void *)x,
+                          arch_patch_insn_align());
+    if (d->heap && heap_write_view(d->heap, x, len, w))
+        return 0;
+    return text_write_view(x, len, sync_all, d, w);
+}
+
+/* Map the execute view of S's page afresh: in the heap or the moved text. */
+static int remap(cmodx_domain *d, uintptr_t x, size_t len)
+{
+    if (d->heap && heap_remap_exec(d->heap, x, len) == 0)
+        return 0;
+    int err = text_remap_exec(x, len);
+    return err ? cmodx_fail(err, "patch: remapping the execute view at %p failed: %s",
+                            (void *)x, strerror(err))
+               : 0;
+}
+
+/* Store LEN bytes of SRC at W as the architecture's atomic unit: one
+ * aligned 32-bit store for a 4-byte instruction (B2.2.5 requires a
+ * single-copy-atomic write of the whole instruction), one byte store each
+ * otherwise (the breakpoint protocol never lets a thread run bytes while
+ * they change). */
+static void store(void *w, const uint8_t *src, size_t len)
+{
+    if (len == 4 && !MUTANT(patch_non_atomic)) {
+        uint32_t v;
+        memcpy(&v, src, 4);
+        __atomic_store_n((uint32_t *)w, v, __ATOMIC_RELAXED);
+        return;
+    }
+    for (size_t i = 0; i < len; i++)
+        __atomic_store_n((uint8_t *)w + i, src[i], __ATOMIC_RELAXED);
+}
+
+/* Make the stores visible, drop stale translations, synchronise everyone. */
+static int publish_step(cmodx_domain *d, struct patch_site *s, size_t n, size_t len)
+{
+    int err = 0;
+    if (MUTANT(patch_no_sync))
+        return 0;
+    for (size_t i = 0; i < n && !err; i++) {
+        err = arch_make_visible_nosync(s[i].x, s[i].x + len);
+        if (err)
+            err = cmodx_fail(err, "patch: cache maintenance failed: %s", strerror(err));
+    }
+    if (!err)
+        arch_context_sync();
+    for (size_t i = 0; i < n && !err; i++)
+        err = remap(d, s[i].x, len);
+    if (!err)
+        err = strategy_before_switch(d);
+    return err;
+}
+
+/* The error ERR of a step after some stores, whose message is already
+ * recorded, with what was done about it. */
+static int undone(int err)
+{
+    char why[256];
+    snprintf(why, sizeof why, "%s", cmodx_last_error());
+    return cmodx_fail(err, "%s; the old instructions were written back", why);
+}
+
+static int apply_atomic(cmodx_domain *d, struct patch_site *s, size_t n)
+{
+    size_t len = arch_patch_insn_size();
+    for (size_t i = 0; i < n; i++)
+        store(s[i].w, s[i].insn, len);
+    int err = publish_step(d, s, n, len);
+    if (err) {
+        /* Put the old instructions back: a thread may have fetched the new
+         * one (allowed: old or new), none will after its next sync. */
+        for (size_t i = 0; i < n; i++)
+            store(s[i].w, s[i].old, len);
+        publish_step(d, s, n, len);
+        return undone(err);
+    }
+    return 0;
+}
+
+static int apply_breakpoint(cmodx_domain *d, struct patch_site *s, size_t n)
+{
+    size_t len = arch_patch_insn_size();
+    uint8_t bp = arch_breakpoint_byte();
+    int err = 0;
+    for (size_t i = 0; i < n && !err; i++)
+        err = site_arm(s[i].x, s[i].insn);
+    int step = 0;
+    if (!err) {
+        for (size_t i = 0; i < n; i++)
+            store(s[i].w, &bp, 1);
+        err = publish_step(d, s, n, len);
+        step = 1;
+    }
+    if (!err) {
+        for (size_t i = 0; i < n; i++)
+            store((uint8_t *)s[i].w + 1, s[i].insn + 1, len - 1);
+        err = publish_step(d, s, n, len);
+        step = 2;
+    }
+    if (!err) {
+        for (size_t i = 0; i < n; i++)
+            store(s[i].w, s[i].insn, 1);
+        err = publish_step(d, s, n, len);
+        step = 3;
+    }
+    if (err && step > 0) {
+        /* Undo in reverse: the INT3 first (while it stands, the tail is not
+         * run), then the old tail, then the old first byte.  The handler
+         * emulates the old instruction meanwhile. */
+        for (size_t i = 0; i < n; i++)
+            site_arm(s[i].x, s[i].old);
+        for (size_t i = 0; i < n; i++)
+            store(s[i].w, &bp, 1);
+        publish_step(d, s, n, len);
+        for (size_t i = 0; i < n; i++)
+            store((uint8_t *)s[i].w + 1, s[i].old + 1, len - 1);
+        publish_step(d, s, n, len);
+        for (size_t i = 0; i < n; i++)
+            store(s[i].w, s[i].old, 1);
+        publish_step(d, s, n, len);
+    }
+    for (size_t i = 0; i < n; i++)
+        site_disarm(s[i].x);
+    if (err && step > 0)
+        return undone(err);
+    return err;
+}
+
+int patch_apply_locked(cmodx_domain *d, struct patch_site *s, size_t n)
+{
+    if (arch_patch_method() == ARCH_PATCH_ATOMIC_STORE)
+        return apply_atomic(d, s, n);
+    return apply_breakpoint(d, s, n);
+}
+
+/* ---- the public single-instruction patches --------------------------------------- */
+
+size_t cmodx_patch_insn_size(void) { return arch_patch_insn_size(); }
+
+int cmodx_patch_encode_jump(cmodx_xptr at, cmodx_xptr target, int link, void *out)
+{
+    if (!out || !at.ptr || !target.ptr)
+        return cmodx_fail(EINVAL, "cmodx_patch_encode_jump: NULL argument");
+    int err = arch_encode_jump((uintptr_t)at.ptr, (uintptr_t)target.ptr, link != 0, out);
+    if (err == ERANGE)
+        return cmodx_fail(ERANGE, "cmodx_patch_encode_jump: %p is beyond the reach of a jump "
+                          "at %p (%zu bytes)", target.ptr, at.ptr, (size_t)arch_jump_reach());
+    if (err)
+        return cmodx_fail(err, "cmodx_patch_encode_jump: %s",
+                          err == EINVAL ? "misaligned address"
+                                        : arch_patch_unsupported_reason());
+    return 0;
+}
+
+int cmodx_patch_encode_nop(void *out)
+{
+    if (!out)
+        return cmodx_fail(EINVAL, "cmodx_patch_encode_nop: NULL argument");
+    if (arch_patch_method() == ARCH_PATCH_NONE)
+        return cmodx_fail(ENOTSUP, "cmodx_patch_encode_nop: %s",
+                          arch_patch_unsupported_reason());
+    arch_encode_nop(out);
+    return 0;
+}
+
+int cmodx_patch_insns(cmodx_domain *d, const struct cmodx_insn_patch *p, size_t n)
+{
+    if (!d || (!p && n))
+        return cmodx_fail(EINVAL, "cmodx_patch_insns: NULL %s", d ? "patches" : "domain");
+    if (n == 0)
+        return 0;
+    size_t len = arch_patch_insn_size();
+    struct patch_site *s = calloc(n, sizeof *s);
+    if (!s)
+        return cmodx_fail(ENOMEM, "cmodx_patch_insns: out of memory");
+    struct thread_rec *t = writer_enter(d);
+    patch_lock();
+    int err = patch_usable(d, "cmodx_patch_insns");
+    /* Every check before any store: a refused batch writes nothing. */
+    for (size_t i = 0; i < n && !err; i++) {
+        s[i].x = (uintptr_t)p[i].at.ptr;
+        memcpy(s[i].insn, p[i].insn, len);
+        for (size_t j = 0; j < i && !err; j++)
+            if (s[j].x < s[i].x + len && s[i].x < s[j].x + len)
+                err = cmodx_fail(EINVAL, "cmodx_patch_insns: patches %zu and %zu overlap", j, i);
+        if (!err && !s[i].x)
+            err = cmodx_fail(EINVAL, "cmodx_patch_insns: patch %zu has a NULL address", i);
+        if (!err)
+            err = patch_resolve(d, s[i].x, len, &s[i].w);
+        if (!err) {
+            const char *why = NULL;
+            memcpy(s[i].old, s[i].w, len);
+            if (arch_patch_allowed(s[i].old, s[i].insn, &why))
+                err = cmodx_fail(EINVAL, "cmodx_patch_insns: patch %zu at %p refused: %s", i,
+                                 p[i].at.ptr, why);
+        }
+    }
+    if (!err)
+        err = patch_apply_locked(d, s, n);
+    patch_unlock();
+    writer_leave(d, t);
+    free(s);
+    return err;
+}
+
+int cmodx_patch_insn(cmodx_domain *d, cmodx_xptr at, const void *insn)
+{
+    if (!insn)
+        return cmodx_fail(EINVAL, "cmodx_patch_insn: NULL instruction");
+    struct cmodx_insn_patch p = {at, {0}};
+    memcpy(p.insn, insn, arch_patch_insn_size());
+    return cmodx_patch_insns(d, &p, 1);
+}
