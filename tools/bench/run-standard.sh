@@ -155,9 +155,14 @@ reader waiting for the writer's own core (more threads than cores, or the
 scheduler's habit of placing a woken thread next to its waker, which puts
 writer and reader on one core once the writer has slept a few times) gains
 nothing from it: the writer's spin only delays the announcement it waits
-for.  The spin budget now halves after every wait whose spin failed and
-doubles back after every success, between a floor and liburcu QSBR's count
-of attempts.  Table 4.4's "spin only" shows how the waits of each row ended.
+for.  The spin budget now halves after every wait in which the writer had
+to block and doubles back after every wait that did not (the spin sufficed,
+or the announcements came while the writer was getting ready to sleep),
+between a floor and liburcu QSBR's count of attempts.  Halving after every
+failed spin instead, tried first, kept the budget at its floor for good
+once a reader had been preempted a few times on a loaded machine, and every
+later wait slept.  Table 4.4's "spin only" shows how the waits of each row
+ended.
 
 With more readers than cores (the rows marked OVERSUBSCRIBED) any QSBR
 writer waits for descheduled readers to run again, and both libraries'
