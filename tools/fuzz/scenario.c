@@ -82,6 +82,7 @@ struct sc {
     int nparked;
     int heap_gone;            /* heap destroyed before the domain (void API) */
     int short_signal_timeout;
+    int pin_gen;              /* which pin: blocks retired under it wait for it */
     unsigned step;
 };
 
@@ -147,6 +148,7 @@ static void pin_start(struct sc *s, int block_signal)
         usleep(100);
     fz_end("-> tid %d", (int)p->tid);
     s->pin = p;
+    s->pin_gen++;
 }
 
 /* The pin leaves the domain; a pin that blocked the signal stays alive
@@ -213,7 +215,7 @@ static void free_hook(void *arg, cmodx_xptr x)
             fz_fail(K_BLOCK, "the library frees block #%d (%p) while %d slot(s) still target "
                     "it (shared target: CMODX_RETIRE_OLD must retire a block only when no slot "
                     "of the domain targets it)", i, x.ptr, b->refs);
-        if (b->retired_under_pin && s->pin)
+        if (b->retired_under_pin && s->pin && b->retired_under_pin == s->pin_gen)
             fz_fail(K_BLOCK, "the library frees block #%d (%p) before its grace period: the "
                     "pin thread %d is online and never passed a quiescent state", i, x.ptr,
                     (int)s->pin->tid);
@@ -221,6 +223,10 @@ static void free_hook(void *arg, cmodx_xptr x)
         s->freed++;
         return;
     }
+    for (int i = 0; i < s->nblk; i++)
+        if (s->blk[i].b.exec.ptr == x.ptr)
+            fz_fail(K_BLOCK, "the library frees block #%d (%p) a second time: it was retired "
+                    "twice (a second retirement of a pending block was accepted)", i, x.ptr);
     fz_fail(K_BLOCK, "the library frees %p, which is not the start of any block the model "
             "knows as retired", x.ptr);
 }
@@ -426,25 +432,26 @@ struct expect {
 };
 enum { OLD_KEEP, OLD_RETIRE, OLD_DOOM, OLD_OWNED_AGAIN };
 
-/* TARGETS: the slot targets as the batch sees them so far (entries apply in
- * order), REFS: block refcounts likewise. */
+/* FINAL_REFS: how many slots target each block once the whole batch is
+ * applied ("retire only when no slot of the domain still targets it" is
+ * judged on the state the commit leaves). */
 static struct expect expect_entry(struct sc *s, int old, int new, unsigned flags,
-                                  const int *refs)
+                                  const int *final_refs)
 {
     struct expect e = {1, 0, OLD_KEEP};
     struct sc_block *ob = &s->blk[old];
-    int others = refs[old] - 1 + (old == new);
+    int others = final_refs[old];
+    if ((flags & CMODX_RETIRE_OLD) && !s->has_heap) {
+        e.may_succeed = 0; /* CMODX_RETIRE_OLD needs a domain with a heap */
+        e.may_fail = 1;
+        return e;
+    }
     if (old == new) {
         e.on_success = OLD_KEEP; /* nothing replaced */
         return e;
     }
     if (!(flags & CMODX_RETIRE_OLD)) {
         e.on_success = OLD_KEEP;
-        return e;
-    }
-    if (!s->has_heap) {
-        e.may_succeed = 0;
-        e.may_fail = 1;
         return e;
     }
     if (ob->heap != 0) {
@@ -499,7 +506,7 @@ static void retire_model(struct sc *s, int bi)
         return;
     }
     b->state = S_PENDING;
-    b->retired_under_pin = s->pin != NULL;
+    b->retired_under_pin = s->pin ? s->pin_gen : 0;
 }
 
 /* Apply a successful switch of slot SI to block NEW in the model. */
@@ -513,14 +520,22 @@ static void apply_switch(struct sc *s, int si, int new, int on_success)
     struct sc_block *ob = &s->blk[old];
     if (old == new)
         return;
-    if (on_success == OLD_RETIRE)
+    /* Retired at most once, even if two entries of a batch leave it. */
+    if (on_success == OLD_RETIRE && (ob->state == S_LIVE || ob->freed_inflight))
         retire_model(s, old);
     else if (on_success == OLD_DOOM)
         ob->doomed = 1;
-    /* A block retired earlier while shared is retired once no slot
-     * targets it any more (FZ_POLICY_SHARED_REFCOUNT). */
-    if (ob->doomed && ob->refs == 0 && ob->state == S_LIVE)
-        retire_model(s, old);
+}
+
+/* After a whole publish or batch: a block retired while shared is retired
+ * once no slot targets it any more (FZ_POLICY_SHARED_REFCOUNT). */
+static void settle_doomed(struct sc *s)
+{
+    for (int i = 0; i < s->nblk; i++) {
+        struct sc_block *b = &s->blk[i];
+        if (b->doomed && b->refs == 0 && (b->state == S_LIVE || b->freed_inflight))
+            retire_model(s, i);
+    }
 }
 
 /* ---- the steps ------------------------------------------------------------- */
@@ -759,6 +774,7 @@ static void step_publish(struct sc *s, unsigned n)
     } ent[4];
     int refs[SC_BLOCKS];
     int target[SC_SLOTS];
+    memset(refs, 0, sizeof refs);
     for (int i = 0; i < s->nblk; i++)
         refs[i] = s->blk[i].refs;
     for (int i = 0; i < SC_SLOTS; i++)
@@ -777,12 +793,14 @@ static void step_publish(struct sc *s, unsigned n)
         ent[k].nb = nb;
         ent[k].flags = fz_chance(s->r, 70) ? CMODX_RETIRE_OLD : 0;
         ent[k].old = target[si];
-        ent[k].e = expect_entry(s, target[si], nb, ent[k].flags, refs);
-        may_succeed &= ent[k].e.may_succeed;
-        may_fail |= ent[k].e.may_fail;
         refs[target[si]]--;
         refs[nb]++;
         target[si] = nb;
+    }
+    for (unsigned k = 0; k < n; k++) {
+        ent[k].e = expect_entry(s, ent[k].old, ent[k].nb, ent[k].flags, refs);
+        may_succeed &= ent[k].e.may_succeed;
+        may_fail |= ent[k].e.may_fail;
     }
     int timeout_ok = other_thread_online(s);
     int err;
@@ -855,6 +873,7 @@ static void step_publish(struct sc *s, unsigned n)
                                        ent[k].flags ? "RETIRE_OLD" : "keep");
             apply_switch(s, ent[k].si, ent[k].nb, ent[k].e.on_success);
         }
+        settle_doomed(s);
         inflight_end(s, n == 1 ? "cmodx_slot_publish" : "cmodx_batch_commit");
         uint64_t got = rs1.retired_blocks - rs0.retired_blocks, want = s->retired - before;
         int doomed_now = 0;

@@ -354,7 +354,7 @@ static void switched_locked(struct worker *w, int si, int nb, int action)
     st->slot[si].target = nb;
     if (old == nb)
         return;
-    if (action == 1)
+    if (action == 1 && (ob->state == S_LIVE || ob->freed_inflight))
         retired_locked(st, old);
     else if (action == 2)
         ob->doomed = 1;
