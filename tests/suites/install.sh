@@ -95,9 +95,20 @@ native_prefix() {
     echo "pkg-config: $flags"
     # shellcheck disable=SC2086
     cc "$hello" $flags -Wl,-rpath,"$p/lib" -o "$work/hello-pc" &&
-        says x86_64 "$work/hello-pc"
+        says x86_64 "$work/hello-pc" || return 1
+    echo "== the installed tree moved elsewhere: both still find it"
+    m=$work/moved
+    mv "$p" "$m" &&
+        cmake -S "$consumer" -B "$work/c-moved" -DCMAKE_PREFIX_PATH="$m" &&
+        cmake --build "$work/c-moved" &&
+        says x86_64 "$work/c-moved/hello_static" || return 1
+    flags=$(PKG_CONFIG_LIBDIR=$m/lib/pkgconfig pkg-config --cflags --libs cmodx) || return 1
+    echo "pkg-config: $flags"
+    # shellcheck disable=SC2086
+    cc "$hello" $flags -Wl,-rpath,"$m/lib" -o "$work/hello-moved" &&
+        says x86_64 "$work/hello-moved"
 }
-check "native: install to a prefix, find_package (shared, static) and pkg-config" native_prefix
+check "native: install to a prefix, find_package (shared, static) and pkg-config; still found after moving the prefix" native_prefix
 
 # The README's native install as root: default prefix /usr/local, then the
 # plain pkg-config line, run with no rpath and no LD_LIBRARY_PATH.
