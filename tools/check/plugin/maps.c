@@ -203,13 +203,16 @@ void maps_protect(uint64_t start, uint64_t len, int prot, void (*made_exec)(uint
          * program image, the initial stack, the brk heap) the old protection
          * is unknown; programs rarely make it writable unless it is code. */
         bool was_code = m->kind == MK_UNKNOWN || (before & CM_PROT_EXEC) != 0;
-        if ((prot & CM_PROT_WRITE) && (was_code || (prot & CM_PROT_EXEC))) {
-            set_tracked(m->start, m->end, true);
-        }
+        /* Pages gaining PROT_EXEC first: made_exec looks at what was
+         * written while they were untracked (RW -> RX and RW -> RWX
+         * alike), which it can tell only before they are tracked. */
         if ((prot & CM_PROT_EXEC) && !(before & CM_PROT_EXEC)) {
             for (uint64_t p = m->start; p < m->end; p += PAGE_SIZE) {
                 made_exec(p);
             }
+        }
+        if ((prot & CM_PROT_WRITE) && (was_code || (prot & CM_PROT_EXEC))) {
+            set_tracked(m->start, m->end, true);
         }
         va = m->end;
     }

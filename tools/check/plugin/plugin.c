@@ -27,6 +27,8 @@
 #include "maps.h"
 #include "model.h"
 #include "report.h"
+#include "stacks.h"
+#include "stores.h"
 #include "syscall.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
@@ -213,6 +215,7 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
     memcpy(bytes, &val.data, size <= 16 ? size : 16);
     pthread_mutex_lock(&model_lock);
     if (page_tracked(va)) {
+        stacks_note_store((uint64_t)(uintptr_t)ud);
         model_store(cur(idx), va, size <= 16 ? size : 16, bytes, (uint64_t)(uintptr_t)ud);
         writes_tracked++;
     }
@@ -238,7 +241,7 @@ static void on_maint(unsigned int idx, void *ud)
     case M_IC_ALL: model_ic_all(v); break;
     case M_DSB: model_dsb(v); break;
     case M_CSYNC: model_csync(v); break;
-    case M_LOCAL_FLUSH: model_local_flush(v); break;
+    case M_LOCAL_FLUSH: sys_fence_i(v, idx); break;
     case M_SVC: sys_private_call(v); break;
     }
     pthread_mutex_unlock(&model_lock);
@@ -358,6 +361,7 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn)
     }
     qemu_plugin_register_vcpu_mem_cb(insn, on_store, QEMU_PLUGIN_CB_NO_REGS,
                                      QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)va);
+    stores_instrument(insn, va, i, size);   /* stores without memory callbacks */
     maybe_check(t, insn, va, bytes, size);
 }
 
@@ -366,6 +370,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
     struct xtb *t = calloc(1, sizeof(*t) + n * sizeof(t->x[0]));
+    sys_instrument_tb(tb);   /* process start, vDSO entry points */
     pthread_mutex_lock(&model_lock);
     for (size_t k = 0; k < n; k++) {
         instrument(t, qemu_plugin_tb_get_insn(tb, k));
@@ -413,6 +418,13 @@ static int parse_arg(const char *arg)
         out.status_path = strdup(val);
     } else if (n == 8 && strncmp(arg, "maxprint", 8) == 0) {
         out.max_print = strtoull(val, NULL, 0);
+    } else if (n == 4 && strncmp(arg, "supp", 4) == 0) {
+        return report_load_suppressions(val);
+    } else if (n == 5 && strncmp(arg, "dczva", 5) == 0) {
+        stores_dczva_bytes = (unsigned)strtoul(val, NULL, 0);
+        if (stores_dczva_bytes < 4 || (stores_dczva_bytes & (stores_dczva_bytes - 1))) {
+            return -1;   /* DCZID_EL0 gives a power of two */
+        }
     } else {
         return -1;
     }

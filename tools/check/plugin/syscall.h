@@ -1,6 +1,7 @@
 /*
  * cmodx-check — what the kernel does for the guest: system calls, the
- * private cache-flush calls, signal handler registration (see syscall.c).
+ * private cache-flush calls, the vDSO, signal handler registration, faults
+ * of cache maintenance (see syscall.c).
  */
 #ifndef CMODX_SYSCALL_H
 #define CMODX_SYSCALL_H
@@ -22,11 +23,39 @@ bool sys_set_arch(const char *target);
 void sys_register(qemu_plugin_id_t id);
 
 /*
+ * Called for every translation block: reads the auxiliary vector at the
+ * process's first instruction and instruments the vDSO's entry points.
+ */
+void sys_instrument_tb(struct qemu_plugin_tb *tb);
+
+/*
  * The SVC/ECALL instruction of v is executing: qemu-user implements ARM's
  * cacheflush and RISC-V's riscv_flush_icache in its CPU loop, where no
  * syscall callback sees them.  Caller holds model_lock.
  */
 void sys_private_call(struct vcpu *v);
+
+/*
+ * RISC-V fence.i by v (plugin index idx): credited to v only when the
+ * process asked Linux to keep it across migrations.  Caller holds
+ * model_lock.
+ */
+void sys_fence_i(struct vcpu *v, unsigned idx);
+/* True when v executed an uncredited fence.i after the word at pc was
+ * written (the report then names the migration rule). */
+bool sys_fence_i_after(const struct vcpu *v, uint64_t pc);
+
+/* Guest memory, through qemu's page table (false: unmapped/unreadable). */
+bool sys_guest_read(uint64_t va, void *dst, size_t n);
+bool sys_readable(uint64_t va);
+
+/*
+ * The guest's [va, va+len) now holds bytes (NULL: as in memory now; fill
+ * >= 0: that byte repeated), written by v at pc (0: by the kernel).
+ * Caller holds model_lock.
+ */
+void sys_store_range(struct vcpu *v, uint64_t va, uint64_t len, const uint8_t *bytes,
+                     int fill, uint64_t pc);
 
 /* True when va is the entry point of a registered signal handler. */
 bool sys_is_handler(uint64_t va);

@@ -1,6 +1,6 @@
 /*
  * Rewrite code that already ran, through the read-write view, then
- * fence.i: correct on hardware, but qemu-user keeps running its old
+ * fence.i (made migration-safe with the prctl): correct on hardware, but qemu-user keeps running its old
  * translation, which the checker reports as the emulator's own hazard.
  *
  * RUN: => stale-translation
@@ -9,6 +9,7 @@
 
 int main(void)
 {
+    fence_i_ctx(0);
     struct dual d = dual_map(4096);
     const uint32_t one[] = { RV_LI_A0(1), RV_RET };
     emit(d.rw, one, 2);

@@ -1,7 +1,9 @@
 /*
  * One hart writes code and runs it itself.
  *
- * RUN: fencei => clean
+ * RUN: fencei => fence-i-may-migrate
+ * RUN: fencei-ctx => clean
+ * RUN: fencei-thread-ctx => clean
  * RUN: flush => clean
  * RUN: flush-local => clean
  * RUN: none => no-fence-i
@@ -14,7 +16,13 @@ int main(int argc, char **argv)
     struct dual d = dual_map(4096);
     const uint32_t code[] = { RV_LI_A0(42), RV_RET };
     emit(d.rw, code, 2);
-    if (strcmp(mode, "fencei") == 0) {
+    if (strncmp(mode, "fencei", 6) == 0) {
+        /* Without the prctl Linux may migrate the thread after its fence.i. */
+        if (strcmp(mode, "fencei-ctx") == 0) {
+            fence_i_ctx(0);
+        } else if (strcmp(mode, "fencei-thread-ctx") == 0) {
+            fence_i_ctx(1);
+        }
         fence_i();
     } else if (strcmp(mode, "flush") == 0) {
         flush_icache(d.rx, d.rx + 2, 0);

@@ -1,11 +1,15 @@
 /*
  * Publish code to another hart through a flag.  A writer-side fence.i or
  * a LOCAL riscv_flush_icache does not reach the consumer's hart (a real
- * bug of JITs); flags 0, or the consumer's own fence.i, do.
+ * bug of JITs); flags 0, or the consumer's own fence.i, do (the latter
+ * only with PR_RISCV_SET_ICACHE_FLUSH_CTX: otherwise Linux may move the
+ * consumer to another hart after its fence.i).
  *
- * RUN: consumer-fencei => clean
+ * RUN: consumer-fencei => fence-i-may-migrate
+ * RUN: consumer-fencei-ctx => clean
  * RUN: flush => clean
- * RUN: writer-fencei => local-flush-only
+ * RUN: writer-fencei => no-fence-i
+ * RUN: writer-fencei-ctx => local-flush-only
  * RUN: flush-local => local-flush-only
  * RUN: none => no-fence-i
  */
@@ -31,7 +35,10 @@ static void *consumer(void *arg)
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "consumer-fencei";
-    consumer_fence = strcmp(mode, "consumer-fencei") == 0;
+    consumer_fence = strncmp(mode, "consumer-fencei", 15) == 0;
+    if (strstr(mode, "-ctx")) {
+        fence_i_ctx(0);
+    }
     d = dual_map(4096);
     pthread_t t;
     pthread_create(&t, NULL, consumer, NULL);
@@ -39,7 +46,7 @@ int main(int argc, char **argv)
     }
     const uint32_t code[] = { RV_LI_A0(7), RV_RET };
     emit(d.rw, code, 2);
-    if (strcmp(mode, "writer-fencei") == 0) {
+    if (strncmp(mode, "writer-fencei", 13) == 0) {
         fence_i();
     } else if (strcmp(mode, "flush") == 0) {
         flush_icache(d.rx, d.rx + 2, 0);
