@@ -46,20 +46,43 @@ enum kind {
     K_NO_FENCE_I,         /* RISC-V */
     K_LOCAL_FLUSH_ONLY,   /* RISC-V */
     K_STALE_TRANSLATION,  /* the emulator's own stale code */
-    K_MAINT_FAULT,        /* DC/IC on memory the program cannot read: a fault on hardware */
-    K_FENCE_I_MIGRATION,  /* RISC-V: own fence.i, but Linux may have moved the thread */
+    K_STALE_REPLACEMENT,  /* AArch64: an allowed B/BL/NOP/... replacement may still run old */
     K_COUNT
 };
 
+/*
+ * AArch64 happens-before (see model.c): an event of the sequence is named by
+ * the thread that made it (its "actor" index, 0 = before tracking began) and
+ * its number in that thread.  A point of the program (a thread's next load,
+ * its next fetch, a store it made) knows, per actor, the newest store,
+ * clean and invalidate of that actor ordered before it.
+ */
+#define MAX_ACTORS 256
+struct vce {
+    uint32_t w, dc, ic;   /* newest store / DC CVAU / completed IC IVAU ordered before */
+};
+/* A qualifying clean or invalidate of a word: (actor, event number). */
+struct qev {
+    uint16_t a;
+    uint32_t n;
+};
+#define NQ 2
+
 struct word {
-    uint8_t stage;       /* enum stage */
+    uint8_t stage;       /* enum stage (AArch64: NONE or WRITTEN) */
     uint8_t exempt;      /* only allowed B/BL/NOP/... replacements since done */
-    uint8_t ic_early;    /* an IC hit it before its clean completed */
+    uint8_t ic_early;    /* an IC reached it after the store, not ordered after a clean */
     uint8_t old_known;   /* bpage.shadow holds the value before the stores */
     uint16_t writer;     /* thread label of the last store */
-    uint16_t owner;      /* thread whose DSB completes the pending step */
+    uint16_t owner;      /* ARMv7/RISC-V: unused by the happens-before model */
+    uint16_t actor;      /* AArch64: actor of the last store (0: before tracking) */
+    uint8_t ndc, nic;    /* qualifying cleans / invalidates recorded */
+    uint32_t n;          /* AArch64: the store's event number in its actor */
+    uint32_t snap;       /* AArch64: what was ordered before the store (snapshot id) */
     uint64_t store_pc;   /* 0 = unknown (written before tracking began) */
-    uint64_t seq;        /* when it was stored (RISC-V) or completed (DONE) */
+    uint64_t seq;        /* when it was stored (RISC-V) or completed (ARMv7 DONE) */
+    struct qev dcq[NQ];  /* AArch64: DC CVAU ordered after the store */
+    struct qev icq[NQ];  /* AArch64: IC IVAU ordered after such a clean (IDC=1: after the store) */
 };
 
 /* One page of backing memory; shared by every virtual alias of it. */
@@ -69,8 +92,16 @@ struct bpage {
     struct bpage *all_next;        /* list of pages with words, for IC IALLU */
     struct word *words;            /* NULL until something is written */
     uint8_t *shadow;               /* last known contents (old values) */
-    int pending;                   /* words in WRITTEN..INVALIDATED, not exempt */
+    int pending;                   /* words in WRITTEN..INVALIDATED, not exempt
+                                    * (AArch64: written words with no qualifying
+                                    * invalidate yet) */
     uint64_t max_done;             /* newest seq an executor must be synced past */
+    /* AArch64 summary for the lock-free check: every written word of the
+     * page is settled for a thread whose fetch knowledge has event req_n of
+     * actor req_a in class req_cls (0xffff: several actors, no summary). */
+    uint16_t req_a;
+    uint8_t req_cls;
+    uint32_t req_n;
 };
 
 struct vcpu {
@@ -80,9 +111,15 @@ struct vcpu {
     uint64_t sync_seq;       /* last context synchronisation / fence.i */
     uint64_t sc_args[6];     /* arguments of the syscall in progress */
     int64_t sc_num;
-    /* pages with a step waiting for this thread's DSB */
-    struct bpage **wait;
-    size_t nwait, capwait;
+    /* AArch64 happens-before state (model.c); written only by the thread
+     * itself, under model_lock when it changes. */
+    uint16_t actor;          /* 0 until the thread stores code or maintains */
+    uint32_t dsb_full, dsb_st, dmb_full, dmb_st;   /* own event number at its last barrier */
+    struct vce *acq;         /* ordered before its next load, store, DC, IC, DSB */
+    struct vce *fvc;         /* ordered before its next instruction fetch */
+    uint32_t last_joined;    /* last snapshot joined into acq */
+    uint32_t rel, rel_l;     /* snapshot of a plain / release store now (0: recompute) */
+    uint64_t gsync_seen;     /* membarrier broadcast merged */
 };
 
 #endif

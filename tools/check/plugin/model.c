@@ -1,30 +1,56 @@
 /*
  * cmodx-check — the model of incoherent instruction fetch.
  *
- * AArch64 (ARM ARM, "Concurrent modification and execution of
- * instructions" and the cache maintenance chapters): new instructions
- * become architecturally visible to a thread E only after
- *   store;  DC CVAU (clean to PoU);  DSB;  IC IVAU;  DSB;  and then a
- *   context synchronisation event on E (ISB, exception entry/return).
- * CTR_EL0.IDC=1 waives the clean (the store still needs the DSB before the
- * IC), CTR_EL0.DIC=1 waives the invalidate (the DSB and ISB remain).
- * Each written word walks ST_WRITTEN .. ST_DONE; a DSB only completes the
- * steps the same thread issued, so each thread keeps the pages holding
- * steps waiting for its DSB.
+ * AArch64: a happens-before relation that follows Arm's ordering rules
+ * (ARM ARM B2.3 "Definition of the Armv8 memory model", with the
+ * instruction-fetch relations of B2.3.x / herd7's aarch64.cat with
+ * -variant ifetch; docs/CHECKER.md gives each rule with its relation).
+ *
+ * Every thread that stores code or issues DC CVAU / IC IVAU is an
+ * "actor" and numbers those events.  A point of the program knows, per
+ * actor, the newest store, clean and completed invalidate ordered before
+ * it (a vector clock with three entries per actor, struct vce).  Each
+ * thread keeps two such clocks:
+ *   acq  ordered before its next load, store, DC, IC or DSB: what it read
+ *        (a load takes the clock its store carried: reads-from), what its
+ *        fetches read (a fetch is ordered before every later non-fetch
+ *        event), what the kernel passed it;
+ *   fvc  ordered before its next instruction fetch: acq and its own
+ *        DSB-completed events at its last ISB or exception, and the store
+ *        each of its fetches read (a fetch that read an instruction written
+ *        after an invalidate completed orders that thread's later fetches:
+ *        the model's IC-ordered-before).
+ * A store carries (in a shadow of memory) what is ordered before it:
+ * acq, and the thread's own events as its barriers order them (DMB
+ * orders stores and cleans before later stores, DSB everything, a
+ * store-release every earlier store).
+ *
+ * A written word is executed correctly by thread T when, for its newest
+ * store W (CTR_EL0 bits as the program sees them):
+ *   IDC=0 DIC=0  some DC CVAU D of its line has W ordered before it, some
+ *                IC IVAU I of its line has D ordered before it, and I,
+ *                completed by a DSB, is ordered before T's fetch;
+ *   IDC=1 DIC=0  some IC I has W ordered before it, and I is ordered
+ *                before the fetch (no clean needed, by anyone);
+ *   IDC=1 DIC=1  W is ordered before the fetch (fetches act as reads);
+ *   IDC=0 DIC=1  some D has W before it and D is ordered before the fetch.
+ * Whoever issues the clean or the invalidate: only the ordering counts.
  *
  * ARMv7: user space cannot clean or invalidate; cacheflush(2) does the
  * whole sequence for a range, after which other threads still need a
- * context synchronisation (ISB or an exception return).
- *
- * RISC-V: fence.i makes prior stores visible to the executing hart only;
+ * context synchronisation (ISB or an exception return).  RISC-V: fence.i
+ * makes prior stores visible to the executing hart only;
  * riscv_flush_icache(2) with flags 0 reaches every hart of the process,
- * with SYS_RISCV_FLUSH_ICACHE_LOCAL only the calling one.
+ * with SYS_RISCV_FLUSH_ICACHE_LOCAL only the calling one.  These two keep
+ * the first generation's time-ordered model (docs/CHECKER.md).
  */
 #include "model.h"
 #include "maps.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 struct model_cfg cfg;
 pthread_mutex_t model_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -42,6 +68,8 @@ static uint16_t last_local_flusher;
 static struct bpage *buckets[NBUCKETS];
 static struct bpage *written_pages;  /* pages that have words, for IC IALLU */
 
+#define MIXED 0xffffu                /* bpage summary: several actors */
+
 uint64_t seq_next(void)
 {
     __atomic_store_n(&seq, seq + 1, __ATOMIC_RELAXED);
@@ -55,7 +83,232 @@ static uint64_t synced(const struct vcpu *v)
     return s > g ? s : g;
 }
 
-/* ---- backing pages ---- */
+/* ==== AArch64 happens-before: actors, clocks, snapshots ==== */
+
+static uint16_t nactors = 1;                 /* actor 0: before tracking began */
+static uint32_t actor_events[MAX_ACTORS];    /* events numbered so far, per actor */
+static uint32_t actor_dsb[MAX_ACTORS];       /* its events completed by its last DSB */
+
+enum cls { C_W, C_DC, C_IC };
+
+static uint32_t ent(const struct vce *e, enum cls c)
+{
+    return c == C_W ? e->w : c == C_DC ? e->dc : e->ic;
+}
+
+static void vce_join(struct vce *d, const struct vce *s)
+{
+    d->w = s->w > d->w ? s->w : d->w;
+    d->dc = s->dc > d->dc ? s->dc : d->dc;
+    d->ic = s->ic > d->ic ? s->ic : d->ic;
+}
+
+/* Actor 0 (stores made before tracking began) is ordered before all. */
+static bool known(const struct vce *vc, uint16_t a, enum cls c, uint32_t n)
+{
+    return a == 0 || (a < MAX_ACTORS && ent(&vc[a], c) >= n);
+}
+
+static uint16_t actor_of(struct vcpu *v)
+{
+    if (!v->actor) {
+        if (nactors >= MAX_ACTORS - 1) {
+            /* Past the limit, the remaining threads share the last actor:
+             * their events are then taken as ordered among themselves
+             * (fewer reports, never more). */
+            static bool warned;
+            if (!warned) {
+                fprintf(stderr, "cmodx-check: warning: more than %d threads store code or "
+                        "maintain caches; later ones share one clock entry\n", MAX_ACTORS - 2);
+                warned = true;
+            }
+            v->actor = MAX_ACTORS - 1;
+            if (nactors < MAX_ACTORS) {
+                __atomic_store_n(&nactors, MAX_ACTORS, __ATOMIC_RELEASE);
+            }
+        } else {
+            v->actor = nactors;
+            __atomic_store_n(&nactors, nactors + 1, __ATOMIC_RELEASE);
+        }
+    }
+    return v->actor;
+}
+
+static uint32_t new_event(struct vcpu *v)
+{
+    uint16_t a = actor_of(v);
+    v->rel_l = 0;   /* a store-release orders every earlier store */
+    return ++actor_events[a];
+}
+
+/*
+ * Snapshots: immutable clocks that stores carry.  Id 0 is the empty clock.
+ * Two-level table so that lock-free readers never see it move.
+ */
+struct snap {
+    uint32_t n;          /* entries (actors known when it was made) */
+    struct vce e[];
+};
+#define SNAP_CHUNK 65536u
+static struct snap **snap_dir[65536];
+static uint32_t nsnaps = 1;
+
+static const struct snap *snap_get(uint32_t id)
+{
+    struct snap **c = __atomic_load_n(&snap_dir[id / SNAP_CHUNK], __ATOMIC_ACQUIRE);
+    return c ? __atomic_load_n(&c[id % SNAP_CHUNK], __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* Caller holds model_lock. */
+static uint32_t snap_make(const struct vce *vc)
+{
+    uint32_t n = nactors;
+    while (n > 1 && !vc[n - 1].w && !vc[n - 1].dc && !vc[n - 1].ic) {
+        n--;
+    }
+    if (n <= 1) {
+        return 0;
+    }
+    uint32_t id = nsnaps;
+    if (id / SNAP_CHUNK >= 65536) {
+        fprintf(stderr, "cmodx-check: out of ordering snapshots\n");
+        abort();
+    }
+    if (!snap_dir[id / SNAP_CHUNK]) {
+        __atomic_store_n(&snap_dir[id / SNAP_CHUNK], calloc(SNAP_CHUNK, sizeof(struct snap *)),
+                         __ATOMIC_RELEASE);
+    }
+    struct snap *s = malloc(sizeof(*s) + n * sizeof(s->e[0]));
+    s->n = n;
+    memcpy(s->e, vc, n * sizeof(s->e[0]));
+    __atomic_store_n(&snap_dir[id / SNAP_CHUNK][id % SNAP_CHUNK], s, __ATOMIC_RELEASE);
+    __atomic_store_n(&nsnaps, id + 1, __ATOMIC_RELEASE);
+    return id;
+}
+
+static bool snap_join(struct vce *d, uint32_t id)
+{
+    const struct snap *s = id ? snap_get(id) : NULL;
+    bool grew = false;
+    for (uint32_t a = 1; s && a < s->n; a++) {
+        const struct vce *e = &s->e[a];
+        if (e->w > d[a].w || e->dc > d[a].dc || e->ic > d[a].ic) {
+            vce_join(&d[a], e);
+            grew = true;
+        }
+    }
+    return grew;
+}
+
+/*
+ * v's own events ordered before its next store (ARM ARM B2.3.7
+ * Barrier-ordered-before): DMB ST / DMB full order earlier stores, DMB full
+ * earlier cleans (DC CVAU is ordered by DMB with respect to memory
+ * accesses), DSB full everything including invalidates, DSB ST stores; a
+ * store-release every earlier store.
+ */
+static struct vce own_before_store(const struct vcpu *v, bool release)
+{
+    struct vce o;
+    uint32_t w = v->dsb_full;
+    w = v->dsb_st > w ? v->dsb_st : w;
+    w = v->dmb_full > w ? v->dmb_full : w;
+    w = v->dmb_st > w ? v->dmb_st : w;
+    o.w = release ? actor_events[v->actor] : w;
+    o.dc = v->dsb_full > v->dmb_full ? v->dsb_full : v->dmb_full;
+    o.ic = v->dsb_full;
+    return o;
+}
+
+/* v's own events ordered before its next fetch after a context
+ * synchronisation (B2.3.7: DSB-ordered-before then IFB-ordered-before). */
+static struct vce own_before_ifb(const struct vcpu *v)
+{
+    struct vce o;
+    o.w = v->dsb_full > v->dsb_st ? v->dsb_full : v->dsb_st;
+    o.dc = v->dsb_full;
+    o.ic = v->dsb_full;
+    return o;
+}
+
+static struct vce *clock_alloc(void)
+{
+    return calloc(MAX_ACTORS, sizeof(struct vce));
+}
+
+/* The snapshot a store by v carries now (caller holds model_lock). */
+static uint32_t store_snap(struct vcpu *v, bool release)
+{
+    uint32_t *cache = release ? &v->rel_l : &v->rel;
+    if (*cache) {
+        return *cache;
+    }
+    uint16_t a = v->actor;
+    struct vce keep = a ? v->acq[a] : (struct vce){ 0, 0, 0 };
+    if (a) {
+        struct vce o = own_before_store(v, release);
+        vce_join(&v->acq[a], &o);
+    }
+    uint32_t id = snap_make(v->acq);
+    if (a) {
+        v->acq[a] = keep;
+    }
+    /* 0 means "recompute"; an empty clock is cheap to recompute. */
+    *cache = id;
+    return id;
+}
+
+static void acq_changed(struct vcpu *v)
+{
+    v->rel = 0;
+    v->rel_l = 0;
+}
+
+/* The kernel: what threads passed to it (system calls, thread exit),
+ * handed to every thread that returns from it. */
+static struct vce *kvc;
+/* membarrier SYNC_CORE: every thread's next fetch is ordered after it. */
+static struct vce *gvc;
+static uint64_t gsync_ver;
+
+static __thread struct vcpu *self;
+
+void model_set_self(struct vcpu *v)
+{
+    self = v;
+}
+
+static void kernel_publish(struct vcpu *v)
+{
+    if (cfg.arch != ARCH_AARCH64 || !v->acq) {
+        return;
+    }
+    /* The kernel's own barriers order the caller's accesses and cleans
+     * (as a DMB would) before what it does for other threads. */
+    uint32_t id = store_snap(v, false);
+    snap_join(kvc, id);
+    if (v->actor) {
+        struct vce o = own_before_store(v, true);
+        o.dc = actor_events[v->actor];
+        vce_join(&kvc[v->actor], &o);
+    }
+}
+
+static void merge_gsync(struct vcpu *v)
+{
+    uint64_t g = __atomic_load_n(&gsync_ver, __ATOMIC_ACQUIRE);
+    if (v->gsync_seen == g || !gvc) {
+        return;
+    }
+    v->gsync_seen = g;
+    for (unsigned a = 1; a < nactors; a++) {
+        vce_join(&v->acq[a], &gvc[a]);
+        vce_join(&v->fvc[a], &gvc[a]);
+    }
+    acq_changed(v);
+}
+
+/* ==== backing pages ==== */
 
 struct bpage *bpage_get(uint64_t va, bool create)
 {
@@ -104,25 +357,25 @@ static void bpage_words(struct bpage *bp, uint64_t va)
     }
     bp->shadow = calloc(1, PAGE_SIZE);
     uint64_t page = va & ~(uint64_t)(PAGE_SIZE - 1);
-    bool known = readable(page);
-    if (known) {
+    bool known_bytes = readable(page);
+    if (known_bytes) {
         memcpy(bp->shadow, host_ptr(page), PAGE_SIZE);
     }
     struct word *w = calloc(WORDS_PER_PAGE, sizeof(*w));
     for (unsigned i = 0; i < WORDS_PER_PAGE; i++) {
-        w[i].old_known = known;
+        w[i].old_known = known_bytes;
     }
     __atomic_store_n(&bp->words, w, __ATOMIC_RELEASE);
     bp->all_next = written_pages;
     written_pages = bp;
 }
 
-/* ---- word state transitions ---- */
+/* ==== word state (ARMv7, RISC-V) ==== */
 
 static bool counted(const struct word *w)
 {
-    return !w->exempt && w->stage >= ST_WRITTEN && w->stage < ST_DONE &&
-           cfg.arch != ARCH_RISCV64;
+    return w->stage >= ST_WRITTEN && w->stage < ST_DONE && !w->exempt &&
+           cfg.arch == ARCH_ARM;
 }
 
 static void raise_done(struct bpage *bp, uint64_t s)
@@ -146,41 +399,6 @@ static void set_stage(struct bpage *bp, struct word *w, enum stage st, uint64_t 
     __atomic_store_n(&bp->pending, bp->pending + d, __ATOMIC_RELAXED);
 }
 
-static int cmp_ptr(const void *a, const void *b)
-{
-    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
-    return (x > y) - (x < y);
-}
-
-/* Drop repeated pages from v's list (a thread that never issues a DSB
- * would otherwise grow it without bound). */
-static void compact_wait(struct vcpu *v)
-{
-    qsort(v->wait, v->nwait, sizeof(*v->wait), cmp_ptr);
-    size_t n = 0;
-    for (size_t k = 0; k < v->nwait; k++) {
-        if (n == 0 || v->wait[n - 1] != v->wait[k]) {
-            v->wait[n++] = v->wait[k];
-        }
-    }
-    v->nwait = n;
-}
-
-static void wait_on(struct vcpu *v, struct bpage *bp)
-{
-    if (v->nwait && v->wait[v->nwait - 1] == bp) {
-        return;
-    }
-    if (v->nwait == v->capwait) {
-        compact_wait(v);
-        if (v->nwait * 2 >= v->capwait) {
-            v->capwait = v->capwait ? 2 * v->capwait : 16;
-            v->wait = realloc(v->wait, v->capwait * sizeof(*v->wait));
-        }
-    }
-    v->wait[v->nwait++] = bp;
-}
-
 /*
  * The architecture lets B, BL, NOP, BRK, SVC, HVC, SMC and ISB be replaced
  * by one another while other cores execute them: a core sees the old or
@@ -195,20 +413,97 @@ static bool a64_patchable(uint32_t i)
            (i & 0xfffff0ffu) == 0xd50330dfu;       /* ISB */
 }
 
-/* The first stage of a freshly written word. */
-static void start_stage(struct vcpu *v, struct bpage *bp, struct word *w, uint64_t s)
+/* ==== AArch64 word state ==== */
+
+/* The page summary the lock-free check reads (struct bpage). */
+static void summary_req(struct bpage *bp, uint16_t a, enum cls c, uint32_t n)
 {
-    if (cfg.arch == ARCH_AARCH64 && cfg.idc) {
-        /* IDC=1: no clean needed, but the store must complete (DSB)
-         * before the invalidate. */
-        w->owner = v ? v->label : 0;
-        set_stage(bp, w, v ? ST_CLEANED : ST_CLEAN_DONE, s);
-        if (v) {
-            wait_on(v, bp);
-        }
-    } else {
-        set_stage(bp, w, ST_WRITTEN, s);
+    if (bp->req_a == MIXED) {
+        return;
     }
+    if (bp->req_a == 0 && bp->req_n == 0) {
+        __atomic_store_n(&bp->req_cls, (uint8_t)c, __ATOMIC_RELAXED);
+        __atomic_store_n(&bp->req_n, n, __ATOMIC_RELAXED);
+        __atomic_store_n(&bp->req_a, a, __ATOMIC_RELAXED);
+    } else if (bp->req_a == a && bp->req_cls == c) {
+        if (n > bp->req_n) {
+            __atomic_store_n(&bp->req_n, n, __ATOMIC_RELAXED);
+        }
+    } else if (a != 0) {
+        __atomic_store_n(&bp->req_a, (uint16_t)MIXED, __ATOMIC_RELAXED);
+    }
+}
+
+/* What a word needs before it can be fetched (see the header comment). */
+static bool needs_ic(void)
+{
+    return !cfg.dic;
+}
+
+static bool settled_somewhere(const struct word *w)
+{
+    if (w->stage == ST_NONE) {
+        return true;
+    }
+    if (needs_ic()) {
+        return w->nic > 0;
+    }
+    return cfg.idc || w->ndc > 0;
+}
+
+static void set_pending(struct bpage *bp, struct word *w, bool was_pending)
+{
+    bool now = !settled_somewhere(w);
+    int d = (int)now - (int)was_pending;
+    if (d) {
+        __atomic_store_n(&bp->pending, bp->pending + d, __ATOMIC_RELAXED);
+    }
+}
+
+static void q_add(struct qev *q, uint8_t *nq, uint16_t a, uint32_t n)
+{
+    for (unsigned k = 0; k < *nq; k++) {
+        if (q[k].a == a) {
+            return;   /* keep the earliest of each actor: the easiest to order */
+        }
+    }
+    if (*nq < NQ) {
+        q[*nq].a = a;
+        q[*nq].n = n;
+        (*nq)++;
+    }
+}
+
+/* A store to the word by v (NULL: written before tracking began). */
+static void a64_written(struct vcpu *v, struct bpage *bp, struct word *w, uint64_t s)
+{
+    bool was = !settled_somewhere(w);
+    w->stage = ST_WRITTEN;
+    w->seq = s;
+    w->ndc = w->nic = 0;
+    w->ic_early = 0;
+    if (v && v->acq) {
+        w->snap = store_snap(v, false);
+        w->n = new_event(v);
+        w->actor = v->actor;
+        v->rel = 0;
+    } else {
+        w->snap = 0;
+        w->n = 0;
+        w->actor = 0;
+    }
+    if (!needs_ic() && cfg.idc) {
+        summary_req(bp, w->actor, C_W, w->n);
+    }
+    set_pending(bp, w, was);
+}
+
+/* ==== stores ==== */
+
+/* The first stage of a freshly written word (ARMv7, RISC-V). */
+static void start_stage(struct bpage *bp, struct word *w, uint64_t s)
+{
+    set_stage(bp, w, ST_WRITTEN, s);
 }
 
 static void store_word(struct vcpu *v, struct bpage *bp, unsigned wi, uint64_t va,
@@ -224,22 +519,32 @@ static void store_word(struct vcpu *v, struct bpage *bp, unsigned wi, uint64_t v
         exempt_store = a64_patchable(old) && a64_patchable(new);
     }
     bool was = counted(w);
-    if (w->stage == ST_NONE || w->stage == ST_DONE) {
-        w->exempt = exempt_store;
+    if (w->stage == ST_NONE || w->stage == ST_DONE || cfg.arch == ARCH_AARCH64) {
+        /* AArch64: the exemption is about the newest store only, when the
+         * one before it had settled. */
+        w->exempt = exempt_store && (cfg.arch != ARCH_AARCH64 || w->stage == ST_NONE ||
+                                     w->exempt || settled_somewhere(w));
     } else {
         w->exempt = w->exempt && exempt_store;
     }
-    int d = (int)counted(w) - (int)was;
-    __atomic_store_n(&bp->pending, bp->pending + d, __ATOMIC_RELAXED);
-    w->writer = v->label;
+    if (cfg.arch != ARCH_AARCH64) {
+        int d = (int)counted(w) - (int)was;
+        __atomic_store_n(&bp->pending, bp->pending + d, __ATOMIC_RELAXED);
+    }
+    w->writer = v ? v->label : 0;
     w->store_pc = pc;
     w->ic_early = 0;
     w->old_known = 1;
-    start_stage(v, bp, w, s);
+    if (cfg.arch == ARCH_AARCH64) {
+        a64_written(v, bp, w, s);
+    } else {
+        start_stage(bp, w, s);
+    }
 }
 
 void model_store(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes, uint64_t pc)
 {
+    model_set_self(v);
     uint64_t s = seq_next();
     uint64_t end = va + size;
     while (va < end) {
@@ -286,7 +591,11 @@ static void promote(uint64_t va)
             bpage_words(bp, page);
         }
         if (bp->words[i].stage == ST_NONE) {
-            start_stage(NULL, bp, &bp->words[i], s);
+            if (cfg.arch == ARCH_AARCH64) {
+                a64_written(NULL, bp, &bp->words[i], s);
+            } else {
+                start_stage(bp, &bp->words[i], s);
+            }
         }
     }
 }
@@ -303,7 +612,7 @@ void model_made_exec(uint64_t va)
     model_touch(va);
 }
 
-/* Apply fn to the words of the line of `line` bytes holding va. */
+/* The page of the line of `line` bytes holding va, its first word, count. */
 static struct bpage *line_words(uint64_t va, unsigned line, unsigned *first, unsigned *count)
 {
     uint64_t start = va & ~(uint64_t)(line - 1);
@@ -317,91 +626,234 @@ static struct bpage *line_words(uint64_t va, unsigned line, unsigned *first, uns
     return bp;
 }
 
+/*
+ * DC CVAU by v: a clean of the line.  It counts for a word whose newest
+ * store W is ordered before it: W by v itself (same line, program order:
+ * ARM ARM's po-scl ordering of a store and a DC CVAU to the same line), W
+ * before tracking began, or W known to v (reads-from, barriers, the
+ * kernel).  herd7: DC-after forced to W -> DC.
+ */
 void model_dc(struct vcpu *v, uint64_t va)
 {
+    model_set_self(v);
     unsigned first, n;
     struct bpage *bp = line_words(va, cfg.dline, &first, &n);
-    if (!bp) {
+    if (!bp || cfg.arch != ARCH_AARCH64) {
         return;
     }
+    uint32_t ev = 0;
     for (unsigned i = first; i < first + n; i++) {
         struct word *w = &bp->words[i];
-        if (w->stage == ST_WRITTEN) {
-            w->owner = v->label;
-            set_stage(bp, w, ST_CLEANED, 0);
-            wait_on(v, bp);
+        if (w->stage == ST_NONE) {
+            continue;
+        }
+        if (w->actor == v->actor || known(v->acq, w->actor, C_W, w->n)) {
+            if (!ev) {
+                ev = new_event(v);
+            }
+            bool was = !settled_somewhere(w);
+            q_add(w->dcq, &w->ndc, v->actor, ev);
+            if (!needs_ic() && !cfg.idc) {
+                summary_req(bp, v->actor, C_DC, ev);
+            }
+            set_pending(bp, w, was);
         }
     }
 }
 
-static void ic_words(struct vcpu *v, struct bpage *bp, unsigned first, unsigned n)
+/* Is the clean q ordered before v's next IC (DSB-ordered-before for v's
+ * own clean; reads-from and barriers for another's)? */
+static bool dc_before_ic(const struct vcpu *v, const struct qev *q)
 {
-    bool queued = false;
-    for (unsigned i = first; i < first + n; i++) {
-        struct word *w = &bp->words[i];
-        if (w->stage == ST_CLEAN_DONE || w->stage == ST_INVALIDATED) {
-            w->owner = v->label;
-            w->ic_early = 0;
-            set_stage(bp, w, ST_INVALIDATED, 0);
-            queued = true;
-        } else if (w->stage == ST_CLEANED) {
-            w->ic_early = 1;   /* too early: the clean has not completed */
+    if (q->a == v->actor) {
+        return v->dsb_full >= q->n || known(v->acq, q->a, C_DC, q->n);
+    }
+    return known(v->acq, q->a, C_DC, q->n);
+}
+
+/* IC IVAU (or IALLU) by v reaching word w: it counts when a clean of the
+ * word is ordered before it (IDC=1: when the store is). */
+static void ic_word(struct vcpu *v, struct bpage *bp, struct word *w, uint32_t *ev)
+{
+    if (w->stage == ST_NONE) {
+        return;
+    }
+    bool ok = false;
+    if (cfg.idc) {
+        ok = w->actor == 0 ||
+             (w->actor == v->actor &&
+              (v->dsb_full >= w->n || v->dsb_st >= w->n)) ||
+             known(v->acq, w->actor, C_W, w->n);
+    } else {
+        for (unsigned k = 0; k < w->ndc && !ok; k++) {
+            ok = dc_before_ic(v, &w->dcq[k]);
         }
     }
-    if (queued) {
-        wait_on(v, bp);
+    if (!ok) {
+        w->ic_early = 1;
+        return;
     }
+    if (!*ev) {
+        *ev = new_event(v);
+    }
+    bool was = !settled_somewhere(w);
+    q_add(w->icq, &w->nic, v->actor, *ev);
+    summary_req(bp, v->actor, C_IC, *ev);
+    set_pending(bp, w, was);
 }
 
 void model_ic(struct vcpu *v, uint64_t va)
 {
+    model_set_self(v);
     unsigned first, n;
     struct bpage *bp = line_words(va, cfg.iline, &first, &n);
-    if (bp && !cfg.dic) {
-        ic_words(v, bp, first, n);
+    if (!bp || cfg.dic || cfg.arch != ARCH_AARCH64) {
+        return;
+    }
+    uint32_t ev = 0;
+    for (unsigned i = first; i < first + n; i++) {
+        ic_word(v, bp, &bp->words[i], &ev);
     }
 }
 
 void model_ic_all(struct vcpu *v)
 {
-    if (cfg.dic) {
+    if (cfg.dic || cfg.arch != ARCH_AARCH64) {
         return;
     }
+    uint32_t ev = 0;
     for (struct bpage *bp = written_pages; bp; bp = bp->all_next) {
-        ic_words(v, bp, 0, WORDS_PER_PAGE);
-    }
-}
-
-/* A DSB completes the maintenance (and, with IDC, the stores) v issued. */
-void model_dsb(struct vcpu *v)
-{
-    uint64_t s = seq_next();
-    for (size_t k = 0; k < v->nwait; k++) {
-        struct bpage *bp = v->wait[k];
         for (unsigned i = 0; i < WORDS_PER_PAGE; i++) {
-            struct word *w = &bp->words[i];
-            if (w->owner != v->label) {
-                continue;
-            }
-            if (w->stage == ST_CLEANED) {
-                set_stage(bp, w, cfg.dic ? ST_DONE : ST_CLEAN_DONE, s);
-            } else if (w->stage == ST_INVALIDATED) {
-                set_stage(bp, w, ST_DONE, s);
-            }
+            ic_word(v, bp, &bp->words[i], &ev);
         }
     }
-    v->nwait = 0;
 }
 
+/*
+ * DMB / DSB by v.  The barrier orders v's own earlier events before its
+ * later ones; the numbers recorded here are read by own_before_store,
+ * own_before_ifb and dc_before_ic.  DSB LD orders loads only, which the
+ * model already orders (see docs: loads are taken as control-dependent).
+ */
+void model_barrier(struct vcpu *v, bool dsb, enum bar kind)
+{
+    model_set_self(v);
+    if (cfg.arch != ARCH_AARCH64 || !v->actor || kind == BAR_LD) {
+        return;
+    }
+    uint32_t now = actor_events[v->actor];
+    if (dsb && kind == BAR_FULL) {
+        v->dsb_full = now;
+        actor_dsb[v->actor] = now;
+    } else if (dsb) {
+        v->dsb_st = now;
+    } else if (kind == BAR_FULL) {
+        v->dmb_full = now;
+    } else {
+        v->dmb_st = now;
+    }
+    v->rel = 0;
+}
+
+void model_dsb(struct vcpu *v)
+{
+    model_barrier(v, true, BAR_FULL);
+}
+
+/*
+ * ISB by v: its later fetches are ordered after what is ordered before
+ * the ISB (IFB-ordered-before): the DSB-completed own events and what it
+ * read (reads taken as control-dependent on the ISB).
+ */
+void model_isb(struct vcpu *v)
+{
+    model_set_self(v);
+    __atomic_store_n(&v->sync_seq, seq_next(), __ATOMIC_RELAXED);
+    if (cfg.arch != ARCH_AARCH64 || !v->fvc) {
+        return;
+    }
+    merge_gsync(v);
+    for (unsigned a = 1; a < nactors; a++) {
+        vce_join(&v->fvc[a], &v->acq[a]);
+    }
+    if (v->actor) {
+        struct vce o = own_before_ifb(v);
+        vce_join(&v->fvc[v->actor], &o);
+    }
+}
+
+/*
+ * An exception (system call return, signal delivery): context
+ * synchronising like an ISB, and the kernel passes on what other threads
+ * gave it (see docs: system calls are ordered through the kernel).
+ */
 void model_csync(struct vcpu *v)
 {
-    __atomic_store_n(&v->sync_seq, seq_next(), __ATOMIC_RELAXED);
+    if (cfg.arch == ARCH_AARCH64 && v->acq) {
+        kernel_publish(v);
+        for (unsigned a = 1; a < nactors; a++) {
+            vce_join(&v->acq[a], &kvc[a]);
+        }
+        acq_changed(v);
+    }
+    model_isb(v);
 }
 
+/*
+ * membarrier SYNC_CORE (and RISC-V's global flush): every thread executes
+ * a context synchronisation after the call, ordered after what the caller
+ * had ordered before it.
+ */
 void model_global_sync(void)
 {
     __atomic_store_n(&global_sync, seq_next(), __ATOMIC_RELAXED);
+    if (cfg.arch != ARCH_AARCH64) {
+        return;
+    }
+    if (self && self->acq) {
+        kernel_publish(self);
+        /* the caller's own completed events */
+        if (self->actor) {
+            struct vce o = own_before_ifb(self);
+            vce_join(&kvc[self->actor], &o);
+        }
+    }
+    memcpy(gvc, kvc, MAX_ACTORS * sizeof(*gvc));
+    __atomic_store_n(&gsync_ver, gsync_ver + 1, __ATOMIC_RELEASE);
 }
+
+void model_thread_start(struct vcpu *v)
+{
+    if (!kvc) {
+        kvc = clock_alloc();
+        gvc = clock_alloc();
+    }
+    if (!v->acq) {
+        v->acq = clock_alloc();
+        v->fvc = clock_alloc();
+    }
+    memset(v->acq, 0, MAX_ACTORS * sizeof(*v->acq));
+    memset(v->fvc, 0, MAX_ACTORS * sizeof(*v->fvc));
+    v->actor = 0;
+    v->dsb_full = v->dsb_st = v->dmb_full = v->dmb_st = 0;
+    v->last_joined = 0;
+    acq_changed(v);
+    v->gsync_seen = 0;
+    /* A new thread starts with an exception return, after its parent's
+     * clone: what the parent gave the kernel is ordered before it. */
+    model_csync(v);
+}
+
+void model_thread_exit(struct vcpu *v)
+{
+    if (cfg.arch == ARCH_AARCH64 && v->acq) {
+        struct vce keep = v->actor ? v->acq[v->actor] : (struct vce){ 0, 0, 0 };
+        (void)keep;
+        kernel_publish(v);
+    }
+}
+
+/* ==== ARMv7, RISC-V ==== */
 
 /* ARMv7 cacheflush(2): clean + invalidate + barrier for [start, end). */
 void model_cacheflush(struct vcpu *v, uint64_t start, uint64_t end)
@@ -442,26 +894,176 @@ void model_file_write(struct vcpu *v, uint64_t dev, uint64_t ino, uint64_t off, 
         struct word *w = &bp->words[(a & (PAGE_SIZE - 1)) / 4];
         bool was = counted(w);
         w->exempt = 0;
-        __atomic_store_n(&bp->pending, bp->pending + (int)counted(w) - (int)was, __ATOMIC_RELAXED);
+        if (cfg.arch != ARCH_AARCH64) {
+            __atomic_store_n(&bp->pending, bp->pending + (int)counted(w) - (int)was,
+                             __ATOMIC_RELAXED);
+        }
         w->writer = v->label;
         w->store_pc = 0;   /* "through a system call" in reports */
         w->old_known = 0;
-        start_stage(v, bp, w, s);
+        if (cfg.arch == ARCH_AARCH64) {
+            a64_written(v, bp, w, s);
+        } else {
+            start_stage(bp, w, s);
+        }
     }
 }
 
 /* RISC-V fence.i, or riscv_flush_icache(..., LOCAL): this hart only. */
 void model_local_flush(struct vcpu *v)
 {
-    model_csync(v);
+    model_isb(v);
     last_local_flush = v->sync_seq;
     last_local_flusher = v->label;
 }
 
+/* ==== loads and the shadow of memory (AArch64 reads-from) ==== */
+
+/*
+ * For every 8-byte granule the program stored to: the snapshot its last
+ * store carried.  Three levels, lock-free for readers; leaves are
+ * allocated with a compare-and-swap.
+ */
+#define SH_L1_BITS 18   /* addr bits 47..30 */
+#define SH_L2_BITS 10   /* addr bits 29..20 */
+#define SH_LEAF (1u << 17)   /* 1 MiB / 8 */
+static uint32_t **sh_top[1u << SH_L1_BITS];
+
+static uint32_t *sh_slot(uint64_t va, bool create)
+{
+    va &= 0x0000ffffffffffffull;
+    uint32_t i1 = (uint32_t)(va >> 30), i2 = (uint32_t)((va >> 20) & ((1u << SH_L2_BITS) - 1));
+    uint32_t **l2 = __atomic_load_n(&sh_top[i1], __ATOMIC_ACQUIRE);
+    if (!l2) {
+        if (!create) {
+            return NULL;
+        }
+        uint32_t **n = calloc(1u << SH_L2_BITS, sizeof(*n));
+        if (!__atomic_compare_exchange_n(&sh_top[i1], &l2, n, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE)) {
+            free(n);
+        } else {
+            l2 = n;
+        }
+    }
+    uint32_t *leaf = __atomic_load_n(&l2[i2], __ATOMIC_ACQUIRE);
+    if (!leaf) {
+        if (!create) {
+            return NULL;
+        }
+        uint32_t *n = mmap(NULL, SH_LEAF * sizeof(uint32_t), PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (n == MAP_FAILED) {
+            return NULL;
+        }
+        if (!__atomic_compare_exchange_n(&l2[i2], &leaf, n, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE)) {
+            munmap(n, SH_LEAF * sizeof(uint32_t));
+        } else {
+            leaf = n;
+        }
+    }
+    return &leaf[(va >> 3) & (SH_LEAF - 1)];
+}
+
+void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release)
+{
+    if (!v->acq) {
+        return;
+    }
+    uint32_t id = release ? v->rel_l : v->rel;
+    if (!id && (v->actor || v->last_joined)) {
+        pthread_mutex_lock(&model_lock);
+        id = store_snap(v, release);
+        pthread_mutex_unlock(&model_lock);
+    }
+    for (uint64_t g = va & ~7ull; g < va + size; g += 8) {
+        uint32_t *slot = sh_slot(g, id != 0);
+        if (slot && *slot != id) {
+            __atomic_store_n(slot, id, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+/* v fetched or read word w: its store and what was ordered before it. */
+static bool join_store(struct vce *d, const struct word *w)
+{
+    bool grew = w->snap && snap_join(d, w->snap);
+    if (w->actor && w->actor < MAX_ACTORS && d[w->actor].w < w->n) {
+        d[w->actor].w = w->n;
+        grew = true;
+    }
+    return grew;
+}
+
+void model_load(struct vcpu *v, uint64_t va, unsigned size)
+{
+    if (!v->acq) {
+        return;
+    }
+    if (page_tracked(va)) {
+        /* Reading code as data (herd: rf into an explicit read). */
+        struct bpage *bp = bpage_get(va, false);
+        struct word *ws = bp ? __atomic_load_n(&bp->words, __ATOMIC_ACQUIRE) : NULL;
+        if (ws) {
+            pthread_mutex_lock(&model_lock);
+            for (uint64_t a = va & ~3ull; a < va + size && ((a ^ va) >> PAGE_SHIFT) == 0; a += 4) {
+                const struct word *w = &ws[(a & (PAGE_SIZE - 1)) / 4];
+                if (w->stage != ST_NONE && join_store(v->acq, w)) {
+                    acq_changed(v);
+                }
+            }
+            pthread_mutex_unlock(&model_lock);
+        }
+    }
+    for (uint64_t g = va & ~7ull; g < va + size; g += 8) {
+        uint32_t *slot = sh_slot(g, false);
+        uint32_t id = slot ? __atomic_load_n(slot, __ATOMIC_RELAXED) : 0;
+        if (id && id != v->last_joined) {
+            v->last_joined = id;
+            if (snap_join(v->acq, id)) {
+                acq_changed(v);
+            }
+        }
+    }
+}
+
+/* ==== checks ==== */
+
+/* Is the event (a, c, n) ordered before v's next fetch? */
+static bool before_fetch(const struct vcpu *v, uint16_t a, enum cls c, uint32_t n)
+{
+    return known(v->fvc, a, c, n);
+}
+
 bool model_page_quiet(struct vcpu *v, struct bpage *bp)
 {
-    return __atomic_load_n(&bp->pending, __ATOMIC_RELAXED) == 0 &&
-           synced(v) > __atomic_load_n(&bp->max_done, __ATOMIC_RELAXED);
+    if (cfg.arch != ARCH_AARCH64) {
+        return __atomic_load_n(&bp->pending, __ATOMIC_RELAXED) == 0 &&
+               synced(v) > __atomic_load_n(&bp->max_done, __ATOMIC_RELAXED);
+    }
+    if (!v->fvc || __atomic_load_n(&bp->pending, __ATOMIC_RELAXED) != 0 ||
+        v->gsync_seen != __atomic_load_n(&gsync_ver, __ATOMIC_RELAXED)) {
+        return false;
+    }
+    uint16_t ra = __atomic_load_n(&bp->req_a, __ATOMIC_RELAXED);
+    if (ra == MIXED) {
+        return false;
+    }
+    uint32_t rn = __atomic_load_n(&bp->req_n, __ATOMIC_RELAXED);
+    enum cls rc = (enum cls)__atomic_load_n(&bp->req_cls, __ATOMIC_RELAXED);
+    return rn == 0 || before_fetch(v, ra, rc, rn);
+}
+
+bool model_fetch_joined(const struct vcpu *v, const struct bpage *bp, unsigned wi)
+{
+    if (cfg.arch != ARCH_AARCH64 || !v->acq) {
+        return true;
+    }
+    const struct word *w = &bp->words[wi];
+    uint16_t a = __atomic_load_n(&w->actor, __ATOMIC_RELAXED);
+    uint32_t n = __atomic_load_n(&w->n, __ATOMIC_RELAXED);
+    return known(v->fvc, a, C_W, n) && known(v->acq, a, C_W, n);
 }
 
 static enum kind riscv_check(struct vcpu *v, const struct word *w)
@@ -475,12 +1077,78 @@ static enum kind riscv_check(struct vcpu *v, const struct word *w)
     return K_NO_FENCE_I;
 }
 
+/* Did the actor's DSB follow its event n (is the event completed)? */
+static bool completed_by_dsb(uint16_t a, uint32_t n)
+{
+    return a < MAX_ACTORS && actor_dsb[a] >= n;
+}
+
+/* AArch64: K_COUNT when the fetch must see the newest store. */
+static enum kind a64_check(struct vcpu *v, const struct word *w)
+{
+    merge_gsync(v);
+    if (!cfg.dic) {
+        for (unsigned k = 0; k < w->nic; k++) {
+            if (before_fetch(v, w->icq[k].a, C_IC, w->icq[k].n)) {
+                return K_COUNT;
+            }
+        }
+        if (w->nic) {
+            for (unsigned k = 0; k < w->nic; k++) {
+                if (completed_by_dsb(w->icq[k].a, w->icq[k].n)) {
+                    return K_NO_CONTEXT_SYNC;
+                }
+            }
+            return K_INVAL_NOT_COMPLETED;
+        }
+        if (cfg.idc) {
+            return w->ic_early ? K_CLEAN_NOT_COMPLETED : K_NOT_INVALIDATED;
+        }
+        if (!w->ndc) {
+            return K_NOT_CLEANED;
+        }
+        for (unsigned k = 0; k < w->ndc; k++) {
+            if (completed_by_dsb(w->dcq[k].a, w->dcq[k].n)) {
+                return w->ic_early ? K_CLEAN_NOT_COMPLETED : K_NOT_INVALIDATED;
+            }
+        }
+        return K_CLEAN_NOT_COMPLETED;
+    }
+    if (cfg.idc) {
+        if (before_fetch(v, w->actor, C_W, w->n)) {
+            return K_COUNT;
+        }
+        return w->actor == 0 || completed_by_dsb(w->actor, w->n) ? K_NO_CONTEXT_SYNC
+                                                                 : K_CLEAN_NOT_COMPLETED;
+    }
+    for (unsigned k = 0; k < w->ndc; k++) {
+        if (before_fetch(v, w->dcq[k].a, C_DC, w->dcq[k].n)) {
+            return K_COUNT;
+        }
+    }
+    if (!w->ndc) {
+        return K_NOT_CLEANED;
+    }
+    for (unsigned k = 0; k < w->ndc; k++) {
+        if (completed_by_dsb(w->dcq[k].a, w->dcq[k].n)) {
+            return K_NO_CONTEXT_SYNC;
+        }
+    }
+    return K_CLEAN_NOT_COMPLETED;
+}
+
 enum kind model_check_word(struct vcpu *v, struct bpage *bp, unsigned wi)
 {
-    if (bp->words[wi].exempt) {
+    enum kind k = model_check_word_ignoring_exempt(v, bp, wi);
+    if (k == K_COUNT || !bp->words[wi].exempt) {
+        return k;
+    }
+    /* An allowed concurrent replacement: the old or the new instruction
+     * runs, never a mix; nothing orders the new one before this fetch. */
+    if (cfg.arch != ARCH_AARCH64 || cfg.repl == REPL_OFF) {
         return K_COUNT;
     }
-    return model_check_word_ignoring_exempt(v, bp, wi);
+    return K_STALE_REPLACEMENT;
 }
 
 enum kind model_check_word_ignoring_exempt(struct vcpu *v, struct bpage *bp, unsigned wi)
@@ -489,20 +1157,38 @@ enum kind model_check_word_ignoring_exempt(struct vcpu *v, struct bpage *bp, uns
     if (w->stage == ST_NONE) {
         return K_COUNT;
     }
+    if (cfg.arch == ARCH_AARCH64) {
+        return v->fvc ? a64_check(v, w) : K_COUNT;
+    }
     if (cfg.arch == ARCH_RISCV64) {
         return riscv_check(v, w);
     }
     switch (w->stage) {
     case ST_WRITTEN:
-        return cfg.arch == ARCH_ARM ? K_NO_CACHEFLUSH : K_NOT_CLEANED;
-    case ST_CLEANED:
-        return K_CLEAN_NOT_COMPLETED;
-    case ST_CLEAN_DONE:
-        /* An IC issued before the clean completed does not count. */
-        return w->ic_early ? K_CLEAN_NOT_COMPLETED : K_NOT_INVALIDATED;
-    case ST_INVALIDATED:
-        return K_INVAL_NOT_COMPLETED;
+        return K_NO_CACHEFLUSH;
     default:
         return synced(v) > w->seq ? K_COUNT : K_NO_CONTEXT_SYNC;
     }
+}
+
+/*
+ * The fetch read the word's newest store (qemu ran the bytes in memory):
+ * herd's rf into an instruction fetch.  The store and what was ordered
+ * before it are then ordered before v's later non-fetch events
+ * (Fetch-ordered-before) and, through IC-ordered-before, its later
+ * fetches.
+ */
+void model_fetched(struct vcpu *v, struct bpage *bp, unsigned wi)
+{
+    if (cfg.arch != ARCH_AARCH64 || !v->acq) {
+        return;
+    }
+    const struct word *w = &bp->words[wi];
+    if (w->stage == ST_NONE) {
+        return;
+    }
+    if (join_store(v->acq, w)) {
+        acq_changed(v);
+    }
+    join_store(v->fvc, w);
 }

@@ -4,11 +4,23 @@
 
 #include "cmodx_check.h"
 
+/* How an allowed concurrent replacement (B, BL, NOP, ...) that may still
+ * run its old instruction is reported. */
+enum repl_mode {
+    REPL_NOTE,     /* default: a "stale-replacement" note; exit status unaffected */
+    REPL_HAZARD,   /* a hazard like any other */
+    REPL_OFF,      /* not reported (the first generation's exemption) */
+};
+
 struct model_cfg {
     enum arch arch;
     bool idc, dic;             /* CTR_EL0 bits the program sees */
     unsigned dline, iline;     /* cache line sizes in bytes */
+    enum repl_mode repl;
 };
+
+/* Barrier kinds (AArch64 DMB/DSB option CRm & 3). */
+enum bar { BAR_FULL, BAR_ST, BAR_LD };
 
 extern struct model_cfg cfg;
 extern pthread_mutex_t model_lock;
@@ -17,7 +29,7 @@ extern int label_tid[65536];
 extern int64_t guest_base;
 extern bool guest_base_known;
 
-/* All model_* functions expect model_lock held. */
+/* All model_* functions expect model_lock held, except where noted. */
 uint64_t seq_next(void);
 struct bpage *bpage_get(uint64_t va, bool create);
 struct bpage *bpage_by_key(const uint64_t k[3], bool create);
@@ -27,6 +39,8 @@ void model_dc(struct vcpu *v, uint64_t va);
 void model_ic(struct vcpu *v, uint64_t va);
 void model_ic_all(struct vcpu *v);
 void model_dsb(struct vcpu *v);
+void model_barrier(struct vcpu *v, bool dsb, enum bar kind);
+void model_isb(struct vcpu *v);
 void model_csync(struct vcpu *v);
 void model_global_sync(void);
 void model_cacheflush(struct vcpu *v, uint64_t start, uint64_t end);
@@ -34,10 +48,30 @@ void model_local_flush(struct vcpu *v);
 void model_made_exec(uint64_t va);
 void model_touch(uint64_t va);
 
-/* Hazard of executing the word at va by v, or K_COUNT if none. */
+/* A new thread (its parent's state reaches it through the kernel). */
+void model_thread_start(struct vcpu *v);
+/* A thread ends: what it ordered reaches whoever joins it. */
+void model_thread_exit(struct vcpu *v);
+
+/*
+ * Lock-free, called by v's own thread only: a load of [va, va+size) (its
+ * reads-from edge joins the store's knowledge into v), and the knowledge
+ * a store by v carries to its readers (release: a store-release).
+ */
+void model_load(struct vcpu *v, uint64_t va, unsigned size);
+void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release);
+/* The calling host thread runs vcpu v (for calls made without a vcpu). */
+void model_set_self(struct vcpu *v);
+
+/* Hazard of executing the word at wi by v, or K_COUNT if none. */
 enum kind model_check_word(struct vcpu *v, struct bpage *bp, unsigned wi);
 /* The same, as if no store had been an allowed B/BL/NOP replacement. */
 enum kind model_check_word_ignoring_exempt(struct vcpu *v, struct bpage *bp, unsigned wi);
+/* v fetched the word: its store is now ordered before v's later events. */
+void model_fetched(struct vcpu *v, struct bpage *bp, unsigned wi);
+
+/* Lock-free: true when v already knows the word's store (no join needed). */
+bool model_fetch_joined(const struct vcpu *v, const struct bpage *bp, unsigned wi);
 
 /* Lock-free: true when no word of bp can be a hazard for v. */
 bool model_page_quiet(struct vcpu *v, struct bpage *bp);

@@ -27,8 +27,6 @@
 #include "maps.h"
 #include "model.h"
 #include "report.h"
-#include "stacks.h"
-#include "stores.h"
 #include "syscall.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
@@ -40,7 +38,7 @@ static uint64_t writes_tracked;
 static uint64_t checked[MAX_VCPUS];
 static struct qemu_plugin_register *reg_handle[32];   /* x0..x30 / r0..r7 / a0..a7 */
 
-enum maint { M_DC = 1, M_IC, M_IC_ALL, M_DSB, M_CSYNC, M_LOCAL_FLUSH, M_SVC };
+enum maint { M_DC = 1, M_IC, M_IC_ALL, M_DSB, M_CSYNC, M_LOCAL_FLUSH, M_SVC, M_BAR, M_ISB };
 
 /* One instrumented instruction in a page that may hold written code. */
 struct xinsn {
@@ -58,9 +56,26 @@ struct xinsn {
  * instructions run after the same maintenance and synchronisation.
  */
 struct xtb {
+    uint64_t start, end;   /* guest addresses of the block */
     size_t n;
     struct xinsn x[];
 };
+
+/*
+ * Stores into the block being executed (ARM ARM: no context synchronisation
+ * between the store and the fetch, so the old or the new instruction may
+ * run; qemu runs the old one, translated before the store).  The store
+ * callback sets the thread's flag; later checked instructions of the block
+ * have a conditional callback on it that checks them again; the flag is
+ * cleared when a block with checks starts.
+ */
+static struct qemu_plugin_scoreboard *same_tb;
+static qemu_plugin_u64 same_tb_flag;
+static const struct xtb *running[MAX_VCPUS];   /* last block with checks started */
+
+/* Memory-callback user data: the instruction's address, and whether it is
+ * a store-release (bit 63). */
+#define UD_RELEASE (1ull << 63)
 
 struct vcpu *cur(unsigned idx)
 {
@@ -115,17 +130,20 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
      * unique (0 reads "an unknown thread"). */
     v->label = nlabels < UINT16_MAX ? ++nlabels : 0;
     v->tid = (int)syscall(SYS_gettid);
-    v->nwait = 0;
     label_tid[v->label] = v->tid;
-    /* A new thread starts after an exception return: context synchronised. */
-    model_csync(v);
+    /* A new thread starts after an exception return: context synchronised,
+     * ordered after what its parent gave the kernel (model.c). */
+    model_thread_start(v);
     pthread_mutex_unlock(&model_lock);
 }
 
 static void vcpu_exit(qemu_plugin_id_t id, unsigned int idx)
 {
     (void)id;
+    pthread_mutex_lock(&model_lock);
+    model_thread_exit(cur(idx));
     cur(idx)->live = false;
+    pthread_mutex_unlock(&model_lock);
 }
 
 /* ---- execution of instructions from possibly written pages ---- */
@@ -163,8 +181,9 @@ static bool store_in_flight(const struct xinsn *x)
 static void check_one(struct vcpu *v, const struct xinsn *x)
 {
     bool stale = x->haddr && memcmp(x->haddr, x->bytes, x->size) != 0;
-    if (!stale && (!__atomic_load_n(&x->bp->words, __ATOMIC_ACQUIRE) ||
-                   model_page_quiet(v, x->bp))) {
+    struct word *ws = __atomic_load_n(&x->bp->words, __ATOMIC_ACQUIRE);
+    if (!stale && (!ws || (model_page_quiet(v, x->bp) &&
+                           model_fetch_joined(v, x->bp, (unsigned)((x->vaddr & (PAGE_SIZE - 1)) / 4))))) {
         return;   /* the fast path: nothing written here awaits v */
     }
     uint32_t insn = 0, mem = 0;
@@ -189,6 +208,12 @@ static void check_one(struct vcpu *v, const struct xinsn *x)
         memcpy(&mem, x->haddr, x->size);
         report_add(K_STALE_TRANSLATION, v, x->vaddr, insn, mem, 0, 0);
     }
+    /* The fetch read the newest store, unless qemu ran a stale
+     * translation (checked first: a fetch's own reads-from does not order
+     * the fetch itself). */
+    for (unsigned wi = first; !stale && x->bp->words && wi <= last; wi++) {
+        model_fetched(v, x->bp, wi);
+    }
     pthread_mutex_unlock(&model_lock);
 }
 
@@ -196,30 +221,68 @@ static void check_tb(unsigned int idx, void *ud)
 {
     const struct xtb *t = ud;
     struct vcpu *v = cur(idx);
+    model_set_self(v);
+    running[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1] = t;
     checked[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1] += t->n;
     for (size_t k = 0; k < t->n; k++) {
         check_one(v, &t->x[k]);
     }
 }
 
+/* A checked instruction of a block that stored into itself: check again. */
+static void recheck_insn(unsigned int idx, void *ud)
+{
+    check_one(cur(idx), ud);
+}
+
+/* Does the store at pc by idx write a later instruction of the running
+ * block?  Then arm the block's rechecks. */
+static void same_block_store(unsigned int idx, uint64_t pc, uint64_t va, unsigned size)
+{
+    const struct xtb *t = running[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1];
+    if (!t || pc < t->start || pc >= t->end || va + size <= pc + 4 || va >= t->end) {
+        return;
+    }
+    qemu_plugin_u64_set(same_tb_flag, idx, 1);
+}
+
 /* ---- stores ---- */
 
 static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
 {
-    if (!qemu_plugin_mem_is_store(info) || !page_tracked(va)) {
+    if (!qemu_plugin_mem_is_store(info)) {
+        return;
+    }
+    uint64_t u = (uint64_t)(uintptr_t)ud;
+    ud = (void *)(uintptr_t)(u & ~UD_RELEASE);
+    if (cfg.arch == ARCH_AARCH64) {
+        /* What this store carries to the loads that read it. */
+        model_store_shadow(cur(idx), va, 1u << qemu_plugin_mem_size_shift(info),
+                           (u & UD_RELEASE) != 0);
+    }
+    if (!page_tracked(va)) {
         return;   /* the fast path: not a page that holds or may hold code */
     }
+    same_block_store(idx, u & ~UD_RELEASE, va, 1u << qemu_plugin_mem_size_shift(info));
     unsigned size = 1u << qemu_plugin_mem_size_shift(info);
     qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
     uint8_t bytes[16];
     memcpy(bytes, &val.data, size <= 16 ? size : 16);
     pthread_mutex_lock(&model_lock);
     if (page_tracked(va)) {
-        stacks_note_store((uint64_t)(uintptr_t)ud);
         model_store(cur(idx), va, size <= 16 ? size : 16, bytes, (uint64_t)(uintptr_t)ud);
         writes_tracked++;
     }
     pthread_mutex_unlock(&model_lock);
+}
+
+/* ---- loads (AArch64 reads-from) ---- */
+
+static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
+{
+    (void)ud;
+    /* An atomic read-modify-write reaches this callback and on_store. */
+    model_load(cur(idx), va, 1u << qemu_plugin_mem_size_shift(info));
 }
 
 /* ---- maintenance instructions ---- */
@@ -240,11 +303,29 @@ static void on_maint(unsigned int idx, void *ud)
     case M_IC: model_ic(v, addr); break;
     case M_IC_ALL: model_ic_all(v); break;
     case M_DSB: model_dsb(v); break;
+    case M_BAR: model_barrier(v, (u >> 8) & 1, (enum bar)((u >> 9) & 3)); break;
+    case M_ISB: model_isb(v); break;
     case M_CSYNC: model_csync(v); break;
-    case M_LOCAL_FLUSH: sys_fence_i(v, idx); break;
+    case M_LOCAL_FLUSH: model_local_flush(v); break;
     case M_SVC: sys_private_call(v); break;
     }
     pthread_mutex_unlock(&model_lock);
+}
+
+/*
+ * Store-release instructions (ARM ARM B2.3.7: every earlier memory access
+ * is ordered before them): STLR{B,H}, STLXR{B,H}, STLXP, STLUR*, CAS*L,
+ * CASP*L, SWP*L and the LD<op>*L atomics.
+ */
+static bool a64_release(uint32_t i)
+{
+    return (i & 0x3fe08000u) == 0x08808000u ||          /* STLR */
+           (i & 0x3fe08000u) == 0x08008000u ||          /* STLXR */
+           (i & 0xbfe08000u) == 0x88208000u ||          /* STLXP */
+           (i & 0x3fe00c00u) == 0x19000000u ||          /* STLUR */
+           (i & 0x3fa08000u) == 0x08a08000u ||          /* CAS*L */
+           (i & 0xbfa08000u) == 0x08208000u ||          /* CASP*L */
+           ((i & 0x3f200c00u) == 0x38200000u && (i & 0x00400000u));   /* SWP/LD<op> with R */
 }
 
 /* Decode the instructions the model cares about; 0 if none. */
@@ -264,14 +345,19 @@ static uintptr_t decode_a64(uint32_t i)
         }
         return 0;
     }
-    if ((i & 0xfffff0ffu) == 0xd503309fu) {   /* DSB <option> */
+    if ((i & 0xfffff0dfu) == 0xd503309fu) {   /* DSB / DMB <option> */
         unsigned crm = (i >> 8) & 15;
-        /* SSBB/PSSBB (0, 4) are not DSBs; load-only DSBs do not wait for
-         * maintenance. */
-        return (crm == 0 || crm == 4 || (crm & 3) == 1) ? 0 : M_DSB;
+        bool dsb = !(i & 0x20);
+        if (dsb && (crm == 0 || crm == 4)) {
+            return 0;                           /* SSBB, PSSBB */
+        }
+        /* The option's low bits: 1 LD, 2 ST, 3 (and 0: reserved, taken
+         * as SY) full; NSH/ISH/OSH/SY alike (one shareability domain). */
+        enum bar k = (crm & 3) == 1 ? BAR_LD : (crm & 3) == 2 ? BAR_ST : BAR_FULL;
+        return M_BAR | (uintptr_t)dsb << 8 | (uintptr_t)k << 9;
     }
     if ((i & 0xfffff0ffu) == 0xd50330dfu) {
-        return M_CSYNC;                         /* ISB */
+        return M_ISB;                           /* ISB */
     }
     return 0;
 }
@@ -279,10 +365,10 @@ static uintptr_t decode_a64(uint32_t i)
 static uintptr_t decode_arm(uint32_t i, size_t size)
 {
     if (size == 4 && (i & 0xfffffff0u) == 0xf57ff060u) {
-        return M_CSYNC;                         /* A32 ISB */
+        return M_ISB;                           /* A32 ISB */
     }
     if (size == 4 && (i & 0xfff0ffffu) == 0x8f60f3bfu) {
-        return M_CSYNC;                         /* T32 ISB */
+        return M_ISB;                           /* T32 ISB */
     }
     if ((size == 4 && (i & 0x0f000000u) == 0x0f000000u && (i >> 28) != 0xf) ||
         (size == 2 && (i & 0xff00u) == 0xdf00u)) {
@@ -327,6 +413,11 @@ static void maybe_check(struct xtb *t, struct qemu_plugin_insn *insn, uint64_t v
     x->bp = bp;
     x->size = (uint8_t)(size < 4 ? size : 4);
     memcpy(x->bytes, bytes, x->size);
+    if (va != t->start) {
+        /* An earlier instruction of the block may store here. */
+        qemu_plugin_register_vcpu_insn_exec_cond_cb(insn, recheck_insn, QEMU_PLUGIN_CB_NO_REGS,
+                                                    QEMU_PLUGIN_COND_NE, same_tb_flag, 0, x);
+    }
 }
 
 /* DC/IC read their address register, SVC/ECALL their syscall registers. */
@@ -359,9 +450,13 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn)
         qemu_plugin_register_vcpu_insn_exec_cb(insn, on_maint, QEMU_PLUGIN_CB_NO_REGS,
                                                (void *)(uintptr_t)M_CSYNC);
     }
+    uint64_t ud = va | (cfg.arch == ARCH_AARCH64 && size == 4 && a64_release(i) ? UD_RELEASE : 0);
     qemu_plugin_register_vcpu_mem_cb(insn, on_store, QEMU_PLUGIN_CB_NO_REGS,
-                                     QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)va);
-    stores_instrument(insn, va, i, size);   /* stores without memory callbacks */
+                                     QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)ud);
+    if (cfg.arch == ARCH_AARCH64) {
+        qemu_plugin_register_vcpu_mem_cb(insn, on_load, QEMU_PLUGIN_CB_NO_REGS,
+                                         QEMU_PLUGIN_MEM_R, NULL);
+    }
     maybe_check(t, insn, va, bytes, size);
 }
 
@@ -370,7 +465,11 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
     struct xtb *t = calloc(1, sizeof(*t) + n * sizeof(t->x[0]));
-    sys_instrument_tb(tb);   /* process start, vDSO entry points */
+    t->start = qemu_plugin_tb_vaddr(tb);
+    if (n) {
+        struct qemu_plugin_insn *last = qemu_plugin_tb_get_insn(tb, n - 1);
+        t->end = qemu_plugin_insn_vaddr(last) + qemu_plugin_insn_size(last);
+    }
     pthread_mutex_lock(&model_lock);
     for (size_t k = 0; k < n; k++) {
         instrument(t, qemu_plugin_tb_get_insn(tb, k));
@@ -379,6 +478,8 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     if (t->n) {
         /* Kept for the life of the translation (the API has no hook for
          * its end); small, and only for blocks of written code. */
+        qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
+                                                          same_tb_flag, 0);
         qemu_plugin_register_vcpu_tb_exec_cb(tb, check_tb, QEMU_PLUGIN_CB_NO_REGS, t);
     } else {
         free(t);
@@ -418,12 +519,15 @@ static int parse_arg(const char *arg)
         out.status_path = strdup(val);
     } else if (n == 8 && strncmp(arg, "maxprint", 8) == 0) {
         out.max_print = strtoull(val, NULL, 0);
-    } else if (n == 4 && strncmp(arg, "supp", 4) == 0) {
-        return report_load_suppressions(val);
-    } else if (n == 5 && strncmp(arg, "dczva", 5) == 0) {
-        stores_dczva_bytes = (unsigned)strtoul(val, NULL, 0);
-        if (stores_dczva_bytes < 4 || (stores_dczva_bytes & (stores_dczva_bytes - 1))) {
-            return -1;   /* DCZID_EL0 gives a power of two */
+    } else if (n == 4 && strncmp(arg, "repl", 4) == 0) {
+        if (strcmp(val, "note") == 0) {
+            cfg.repl = REPL_NOTE;
+        } else if (strcmp(val, "hazard") == 0) {
+            cfg.repl = REPL_HAZARD;
+        } else if (strcmp(val, "off") == 0) {
+            cfg.repl = REPL_OFF;
+        } else {
+            return -1;
         }
     } else {
         return -1;
@@ -458,6 +562,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     out.ctr = ctr;
     out.idc = cfg.idc;
     out.first_pid = getpid();
+    same_tb = qemu_plugin_scoreboard_new(sizeof(uint64_t));
+    same_tb_flag = qemu_plugin_scoreboard_u64(same_tb);
     qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
     qemu_plugin_register_vcpu_exit_cb(id, vcpu_exit);
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
