@@ -47,6 +47,8 @@ enum kind {
     K_LOCAL_FLUSH_ONLY,   /* RISC-V */
     K_STALE_TRANSLATION,  /* the emulator's own stale code */
     K_STALE_REPLACEMENT,  /* AArch64: an allowed B/BL/NOP/... replacement may still run old */
+    K_MAINT_FAULT,        /* DC/IC on memory the program cannot read: a fault on hardware */
+    K_FENCE_I_MIGRATION,  /* RISC-V: own fence.i, but Linux may have moved the thread */
     K_COUNT
 };
 

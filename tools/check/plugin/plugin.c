@@ -27,6 +27,8 @@
 #include "maps.h"
 #include "model.h"
 #include "report.h"
+#include "stacks.h"
+#include "stores.h"
 #include "syscall.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
@@ -270,6 +272,7 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
     memcpy(bytes, &val.data, size <= 16 ? size : 16);
     pthread_mutex_lock(&model_lock);
     if (page_tracked(va)) {
+        stacks_note_store((uint64_t)(uintptr_t)ud);
         model_store(cur(idx), va, size <= 16 ? size : 16, bytes, (uint64_t)(uintptr_t)ud);
         writes_tracked++;
     }
@@ -306,7 +309,7 @@ static void on_maint(unsigned int idx, void *ud)
     case M_BAR: model_barrier(v, (u >> 8) & 1, (enum bar)((u >> 9) & 3)); break;
     case M_ISB: model_isb(v); break;
     case M_CSYNC: model_csync(v); break;
-    case M_LOCAL_FLUSH: model_local_flush(v); break;
+    case M_LOCAL_FLUSH: sys_fence_i(v, idx); break;
     case M_SVC: sys_private_call(v); break;
     }
     pthread_mutex_unlock(&model_lock);
@@ -457,6 +460,7 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn)
         qemu_plugin_register_vcpu_mem_cb(insn, on_load, QEMU_PLUGIN_CB_NO_REGS,
                                          QEMU_PLUGIN_MEM_R, NULL);
     }
+    stores_instrument(insn, va, i, size);   /* stores without memory callbacks */
     maybe_check(t, insn, va, bytes, size);
 }
 
@@ -470,6 +474,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         struct qemu_plugin_insn *last = qemu_plugin_tb_get_insn(tb, n - 1);
         t->end = qemu_plugin_insn_vaddr(last) + qemu_plugin_insn_size(last);
     }
+    sys_instrument_tb(tb);   /* process start, vDSO entry points */
     pthread_mutex_lock(&model_lock);
     for (size_t k = 0; k < n; k++) {
         instrument(t, qemu_plugin_tb_get_insn(tb, k));
@@ -528,6 +533,13 @@ static int parse_arg(const char *arg)
             cfg.repl = REPL_OFF;
         } else {
             return -1;
+        }
+    } else if (n == 4 && strncmp(arg, "supp", 4) == 0) {
+        return report_load_suppressions(val);
+    } else if (n == 5 && strncmp(arg, "dczva", 5) == 0) {
+        stores_dczva_bytes = (unsigned)strtoul(val, NULL, 0);
+        if (stores_dczva_bytes < 4 || (stores_dczva_bytes & (stores_dczva_bytes - 1))) {
+            return -1;   /* DCZID_EL0 gives a power of two */
         }
     } else {
         return -1;

@@ -4,10 +4,16 @@
  */
 #include "report.h"
 
+#include <fnmatch.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "stacks.h"
+#include "symbols.h"
+#include "syscall.h"
 
 static const char *const kind_names[K_COUNT] = {
     [K_NOT_CLEANED] = "not-cleaned",
@@ -20,6 +26,8 @@ static const char *const kind_names[K_COUNT] = {
     [K_LOCAL_FLUSH_ONLY] = "local-flush-only",
     [K_STALE_TRANSLATION] = "stale-translation",
     [K_STALE_REPLACEMENT] = "stale-replacement",
+    [K_MAINT_FAULT] = "maintenance-fault",
+    [K_FENCE_I_MIGRATION] = "fence-i-may-migrate",
 };
 
 static const char *missing_text(enum kind k, bool idc)
@@ -54,6 +62,15 @@ static const char *missing_text(enum kind k, bool idc)
                "new one runs, never a mix), but nothing orders the new one before this fetch, "
                "so it may never be seen (herd7: MP.RF+dmb.st+ctrlisb); the steps above make it "
                "visible";
+    case K_MAINT_FAULT:
+        return "nothing: this is a crash on hardware.  DC CVAU and IC IVAU are checked as "
+               "reads of their address (ARM ARM D7.5.9): on memory the program cannot read "
+               "they fault (SIGSEGV); QEMU ignores the fault.  Maintain only the written range";
+    case K_FENCE_I_MIGRATION:
+        return "a flush that survives migration: this thread ran fence.i after the store, but "
+               "Linux may have moved it to another hart since (fence.i orders only the hart it "
+               "runs on); use riscv_flush_icache(2) (what __builtin___clear_cache does), or "
+               "prctl(PR_RISCV_SET_ICACHE_FLUSH_CTX, PR_RISCV_CTX_SW_FENCEI_ON, scope) first";
     default:
         return "?";
     }
@@ -77,8 +94,92 @@ struct report {
     uint32_t insn, mem;
     uint64_t count;
     int pid;
+    bool suppressed;
+    struct stack exec_stack;      /* captured at the first occurrence */
+    char *exec_where, *store_where;
     struct report *next;
 };
+
+/* ---- suppressions ---- */
+
+/*
+ * One rule per line: KIND EXEC-PATTERN [STORE-PATTERN], separated by
+ * blanks; '#' starts a comment.  KIND is a report kind or '*'; a pattern
+ * is a shell glob (fnmatch) matched against "function@file" of the
+ * executed (or storing) pc: e.g. "*@libnode.so*", "Builtins_*@*",
+ * "jit_entry@myprog".  A missing STORE-PATTERN is '*'.  A matching report
+ * is counted as suppressed, not printed, and not a hazard.
+ */
+struct supp {
+    char kind[48], exec[256], store[256];
+    uint64_t used;
+};
+static struct supp *supps;
+static size_t nsupps;
+static uint64_t nsuppressed;
+
+int report_load_suppressions(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return -1;
+    }
+    char line[1024];
+    int lineno = 0, bad = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        line[strcspn(line, "#\n")] = 0;
+        struct supp r = { .store = "*" };
+        int n = sscanf(line, "%47s %255s %255s", r.kind, r.exec, r.store);
+        if (n <= 0) {
+            continue;
+        }
+        bool known = strcmp(r.kind, "*") == 0;
+        for (int k = 0; k < K_COUNT && !known; k++) {
+            known = strcmp(r.kind, kind_names[k]) == 0;
+        }
+        if (n < 2 || !known) {
+            fprintf(stderr, "cmodx-check: %s:%d: expected KIND EXEC-PATTERN [STORE-PATTERN]\n",
+                    path, lineno);
+            bad = 1;
+            continue;
+        }
+        supps = realloc(supps, (nsupps + 1) * sizeof(*supps));
+        supps[nsupps++] = r;
+    }
+    fclose(f);
+    return bad ? -1 : 0;
+}
+
+static void fn_at_file(uint64_t pc, char *buf, size_t n)
+{
+    char fn[256], file[300];
+    syms_names(pc, fn, sizeof(fn), file, sizeof(file));
+    snprintf(buf, n, "%s@%s", fn, file);
+}
+
+static bool suppressed(enum kind k, uint64_t pc, uint64_t store_pc)
+{
+    if (!nsupps) {
+        return false;
+    }
+    char ex[600], st[600];
+    fn_at_file(pc, ex, sizeof(ex));
+    if (store_pc) {
+        fn_at_file(store_pc, st, sizeof(st));
+    } else {
+        snprintf(st, sizeof(st), "@");
+    }
+    for (size_t i = 0; i < nsupps; i++) {
+        struct supp *r = &supps[i];
+        if ((strcmp(r->kind, "*") == 0 || strcmp(r->kind, kind_names[k]) == 0) &&
+            fnmatch(r->exec, ex, 0) == 0 && fnmatch(r->store, st, 0) == 0) {
+            r->used++;
+            return true;
+        }
+    }
+    return false;
+}
 
 #define RBUCKETS 4096
 #define MAX_DISTINCT 100000
@@ -89,6 +190,9 @@ static size_t nreports, capreports;
 void report_add(enum kind k, const struct vcpu *v, uint64_t pc, uint32_t insn,
                 uint32_t mem, uint16_t writer, uint64_t store_pc)
 {
+    if (k == K_NO_FENCE_I && sys_fence_i_after(v, pc)) {
+        k = K_FENCE_I_MIGRATION;
+    }
     int pid = getpid();
     uint64_t h = (pc * 31 + store_pc) * 31 + (uint64_t)k * 7 + v->label * 131u + writer;
     h %= RBUCKETS;
@@ -96,6 +200,9 @@ void report_add(enum kind k, const struct vcpu *v, uint64_t pc, uint32_t insn,
         if (r->kind == k && r->exec_pc == pc && r->store_pc == store_pc &&
             r->exec_label == v->label && r->writer_label == writer && r->pid == pid) {
             r->count++;
+            if (r->suppressed) {
+                nsuppressed++;
+            }
             return;
         }
     }
@@ -103,45 +210,28 @@ void report_add(enum kind k, const struct vcpu *v, uint64_t pc, uint32_t insn,
         return;
     }
     struct report *r = calloc(1, sizeof(*r));
-    *r = (struct report){ k, pc, store_pc, v->label, writer, insn, mem, 1, pid, rbuckets[h] };
+    *r = (struct report){ k, pc, store_pc, v->label, writer, insn, mem, 1, pid, false,
+                          { 0 }, NULL, NULL, rbuckets[h] };
+    /* Named now: the mapping may be gone at exit (JIT code freed, a
+     * library unloaded), and the registers are those of this moment. */
+    char buf[700];
+    syms_describe(pc, buf, sizeof(buf));
+    r->exec_where = strdup(buf);
+    if (store_pc && k != K_MAINT_FAULT) {
+        syms_describe(store_pc, buf, sizeof(buf));
+        r->store_where = strdup(buf);
+    }
+    stacks_capture(pc, &r->exec_stack);
+    r->suppressed = suppressed(k, pc, k == K_MAINT_FAULT ? 0 : store_pc);
+    if (r->suppressed) {
+        nsuppressed++;
+    }
     rbuckets[h] = r;
     if (nreports == capreports) {
         capreports = capreports ? 2 * capreports : 64;
         order = realloc(order, capreports * sizeof(*order));
     }
     order[nreports++] = r;
-}
-
-/*
- * "file+0xoffset" for a guest pc, from the host's /proc/self/maps (guest
- * memory is host memory at guest_base): what addr2line wants, where the
- * load address of a PIE or a library would mean nothing.
- */
-static void where(char *buf, size_t n, uint64_t pc)
-{
-    buf[0] = 0;
-    FILE *f = fopen("/proc/self/maps", "r");
-    if (!f || !guest_base_known) {
-        if (f) {
-            fclose(f);
-        }
-        return;
-    }
-    uint64_t host = pc + (uint64_t)guest_base;
-    char line[4096];
-    while (fgets(line, sizeof(line), f)) {
-        unsigned long long lo, hi, off;
-        int path = 0;
-        if (sscanf(line, "%llx-%llx %*s %llx %*s %*s %n", &lo, &hi, &off, &path) < 3 ||
-            host < lo || host >= hi || !path || line[path] != '/') {
-            continue;
-        }
-        line[strcspn(line, "\n")] = 0;
-        const char *base = strrchr(line + path, '/') + 1;
-        snprintf(buf, n, " (%s+0x%llx)", base, (unsigned long long)(host - lo + off));
-        break;
-    }
-    fclose(f);
 }
 
 static void thread_name(char *buf, size_t n, uint16_t label)
@@ -153,25 +243,45 @@ static void thread_name(char *buf, size_t n, uint16_t label)
     }
 }
 
+static void print_stack(FILE *f, const struct stack *s, unsigned from)
+{
+    for (unsigned k = from; s && k < s->n; k++) {
+        char buf[700];
+        syms_describe(s->pc[k], buf, sizeof(buf));
+        fprintf(f, "              %s 0x%llx %s\n", k == 0 ? "at" : "by",
+                (unsigned long long)s->pc[k], buf);
+    }
+}
+
 static void print_one(FILE *f, const struct report *r, bool idc)
 {
-    char ex[64], wr[64], wx[300], ws[300];
-    where(wx, sizeof(wx), r->exec_pc);
-    where(ws, sizeof(ws), r->store_pc);
+    char ex[64], wr[64];
     thread_name(ex, sizeof(ex), r->exec_label);
     thread_name(wr, sizeof(wr), r->writer_label);
     fprintf(f, "cmodx-check: %s %s (x%llu)\n", report_is_note(r->kind) ? "note" : "hazard",
             kind_names[r->kind],
             (unsigned long long)r->count);
-    fprintf(f, "    executed  pc 0x%llx%s by %s, instruction 0x%08x\n",
-            (unsigned long long)r->exec_pc, wx, ex, r->insn);
+    if (r->kind == K_MAINT_FAULT) {
+        fprintf(f, "    maintained pc 0x%llx %s by %s, instruction 0x%08x\n",
+                (unsigned long long)r->exec_pc, r->exec_where, ex, r->insn);
+        fprintf(f, "    address   0x%llx is not mapped readable\n",
+                (unsigned long long)r->store_pc);
+        print_stack(f, &r->exec_stack, 1);
+        fprintf(f, "    missing   %s\n", missing_text(r->kind, idc));
+        return;
+    }
+    fprintf(f, "    executed  pc 0x%llx %s by %s, instruction 0x%08x\n",
+            (unsigned long long)r->exec_pc, r->exec_where, ex, r->insn);
+    print_stack(f, &r->exec_stack, 1);
     if (r->kind == K_STALE_TRANSLATION) {
         fprintf(f, "    memory    holds 0x%08x at that address\n", r->mem);
     } else if (r->store_pc) {
-        fprintf(f, "    written   by %s, store at pc 0x%llx%s\n", wr,
-                (unsigned long long)r->store_pc, ws);
+        fprintf(f, "    written   by %s, store at pc 0x%llx %s\n", wr,
+                (unsigned long long)r->store_pc, r->store_where);
+        print_stack(f, stacks_of_store(r->store_pc), 1);
     } else if (r->writer_label) {
-        fprintf(f, "    written   by %s through a system call (write/pwrite into a memfd)\n", wr);
+        fprintf(f, "    written   by %s through a system call (write/pwrite into a memfd, "
+                   "or read/readv/recv... into the buffer)\n", wr);
     } else {
         fprintf(f, "    written   before the page was first maintained or made executable "
                    "(store not seen)\n");
@@ -187,7 +297,7 @@ static struct totals count_all(int pid)
 {
     struct totals t = { 0 };
     for (size_t i = 0; i < nreports; i++) {
-        if (order[i]->pid == pid) {
+        if (order[i]->pid == pid && !order[i]->suppressed) {
             if (!report_is_note(order[i]->kind)) {
                 t.hazards += order[i]->count;
             }
@@ -215,6 +325,24 @@ static void print_summary(FILE *f, const struct totals *t, size_t ndistinct,
     fputc('\n', f);
 }
 
+/* s as the inside of a JSON string (NULL: empty). */
+static void json_str(char *buf, size_t n, const char *s)
+{
+    size_t k = 0;
+    for (; s && *s && k + 7 < n; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[k++] = '\\';
+            buf[k++] = (char)c;
+        } else if (c < 0x20) {
+            k += (size_t)snprintf(buf + k, n - k, "\\u%04x", c);
+        } else {
+            buf[k++] = (char)c;
+        }
+    }
+    buf[k] = 0;
+}
+
 static void json_out(FILE *f, const struct totals *t, size_t ndistinct, uint64_t checked,
                      uint64_t writes, const char *arch, uint64_t ctr, bool idc, int pid)
 {
@@ -234,17 +362,25 @@ static void json_out(FILE *f, const struct totals *t, size_t ndistinct, uint64_t
     sep = "\n";
     for (size_t i = 0; i < nreports; i++) {
         const struct report *r = order[i];
-        if (r->pid != pid) {
+        if (r->pid != pid || r->suppressed) {
             continue;
         }
+        char ew[800], sw[800];
+        json_str(ew, sizeof(ew), r->exec_where);
+        json_str(sw, sizeof(sw), r->store_where);
         fprintf(f, "%s    {\"kind\": \"%s\", \"count\": %llu, \"exec_pc\": \"0x%llx\", "
+                   "\"exec_at\": \"%s\", "
                    "\"exec_thread\": %u, \"exec_tid\": %d, \"insn\": \"0x%08x\", "
-                   "\"store_pc\": \"0x%llx\", \"writer_thread\": %u, \"writer_tid\": %d, "
-                   "\"missing\": \"%s\"}",
+                   "\"store_pc\": \"0x%llx\", \"store_at\": \"%s\", \"writer_thread\": %u, "
+                   "\"writer_tid\": %d, \"missing\": \"%s\", \"exec_stack\": [",
                 sep, kind_names[r->kind], (unsigned long long)r->count,
-                (unsigned long long)r->exec_pc, r->exec_label, label_tid[r->exec_label], r->insn,
-                (unsigned long long)r->store_pc, r->writer_label,
+                (unsigned long long)r->exec_pc, ew, r->exec_label, label_tid[r->exec_label],
+                r->insn, (unsigned long long)r->store_pc, sw, r->writer_label,
                 r->writer_label ? label_tid[r->writer_label] : 0, missing_text(r->kind, idc));
+        for (unsigned k = 0; k < r->exec_stack.n; k++) {
+            fprintf(f, "%s\"0x%llx\"", k ? ", " : "", (unsigned long long)r->exec_stack.pc[k]);
+        }
+        fprintf(f, "]}");
         sep = ",\n";
     }
     fprintf(f, "\n  ]\n}\n");
@@ -264,16 +400,26 @@ void report_write(const struct report_out *o, uint64_t checked, uint64_t writes)
         fprintf(out, "cmodx-check: process %d (forked from %d; its thread ids are the parent's):\n",
                 pid, o->first_pid);
     }
-    for (size_t i = 0; i < nreports && (size_t)i < o->max_print; i++) {
-        if (order[i]->pid == pid) {
+    size_t printed = 0;
+    for (size_t i = 0; i < nreports && printed < o->max_print; i++) {
+        if (order[i]->pid == pid && !order[i]->suppressed) {
             print_one(out, order[i], o->idc);
+            printed++;
         }
     }
-    if (nreports > o->max_print) {
-        fprintf(out, "cmodx-check: (%zu more distinct reports not printed)\n",
-                nreports - o->max_print);
+    if (nd > printed) {
+        fprintf(out, "cmodx-check: (%zu more distinct reports not printed)\n", nd - printed);
     }
     print_summary(out, &t, nd, checked, writes);
+    if (nsupps) {
+        fprintf(out, "cmodx-check: %llu occurrences suppressed by %zu rules:",
+                (unsigned long long)nsuppressed, nsupps);
+        for (size_t i = 0; i < nsupps; i++) {
+            fprintf(out, " [%s %s %s: %llu]", supps[i].kind, supps[i].exec, supps[i].store,
+                    (unsigned long long)supps[i].used);
+        }
+        fputc('\n', out);
+    }
     if (f) {
         fclose(f);
     }
@@ -286,7 +432,7 @@ void report_write(const struct report_out *o, uint64_t checked, uint64_t writes)
     if (o->status_path && (f = fopen(o->status_path, "a"))) {
         size_t nh = 0;   /* distinct hazards: notes do not set the exit status */
         for (size_t i = 0; i < nreports; i++) {
-            nh += order[i]->pid == pid && !report_is_note(order[i]->kind);
+            nh += order[i]->pid == pid && !order[i]->suppressed && !report_is_note(order[i]->kind);
         }
         fprintf(f, "%d %zu %llu\n", pid, nh, (unsigned long long)t.hazards);
         fclose(f);

@@ -19,6 +19,13 @@ struct report_out {
 const char *kind_name(enum kind k);
 /* Reports of this kind are notes (see --replacements). */
 bool report_is_note(enum kind k);
+
+/*
+ * Reads suppression rules from path (format in report.c and
+ * docs/CHECKER.md); returns 0, or -1 after printing what is wrong.
+ * Called once before the guest runs.
+ */
+int report_load_suppressions(const char *path);
 /* Callers hold model_lock. */
 void report_add(enum kind k, const struct vcpu *v, uint64_t pc, uint32_t insn,
                 uint32_t mem, uint16_t writer, uint64_t store_pc);
