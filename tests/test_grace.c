@@ -151,7 +151,7 @@ static void test_release(enum release how, const char *what)
 
 /* ---- 2. many waits, readers coming and going ------------------------------ */
 
-#define READERS 3
+#define READERS 6
 #define WAITS 400
 
 static int stop;

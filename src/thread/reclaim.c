@@ -54,7 +54,10 @@
  * futex wait returns at once or is woken by its FUTEX_WAKE (gp_sleeping
  * versus gp_wakes: seq_cst on both sides).  No wake-up is lost, none is
  * needed while the writer spins, and the writer makes one fence per
- * sleep phase, not per wake-up.  gp_waiting may also be raised before F
+ * sleep phase, not per wake-up.  The writer also publishes how far the
+ * count must go (gp_wake_at = s + the threads it still waits for): only
+ * the announcer whose count reaches it wakes the writer, so N laggards
+ * cost one wake-up, not N (wait_for()).  gp_waiting may also be raised before F
  * ("preset", when the previous wait slept): every reader that announces
  * the new period read W2, so it sees the flag (F orders the flag before
  * W2 for it, as it orders W1; on TSO the order of stores and of loads),
@@ -75,6 +78,7 @@
 #include "base/base.h"
 #include "heap/heap.h"
 #include "thread/reclaim.h"
+#include "thread/refs.h"
 #include "thread/thread.h"
 
 void reclaim_note_fence(cmodx_domain *d)
@@ -161,6 +165,26 @@ static uint64_t oldest_announced(cmodx_domain *d, pid_t *laggard)
     return min;
 }
 
+/* How many online threads have not announced TARGET yet; *LAGGARD names
+ * one of them. */
+static unsigned lagging(cmodx_domain *d, uint64_t target, pid_t *laggard)
+{
+    unsigned n = 0;
+    *laggard = 0;
+    if (!f_needs_membarrier(d))
+        __atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with cmodx_thread_online() */
+    pthread_mutex_lock(&d->reg_lock);
+    for (struct thread_rec *t = d->threads; t; t = t->next) {
+        uint64_t c = __atomic_load_n(&t->pub.fast.qs_ctr, __ATOMIC_ACQUIRE);
+        if (c != 0 && c < target) {
+            n++;
+            *laggard = t->tid;
+        }
+    }
+    pthread_mutex_unlock(&d->reg_lock);
+    return n;
+}
+
 static size_t free_completed(cmodx_domain *d, uint64_t done)
 {
     size_t n = 0;
@@ -174,7 +198,9 @@ static size_t free_completed(cmodx_domain *d, uint64_t done)
         }
         if (d->free_hook)
             d->free_hook(d->free_hook_arg, r->block);
-        cmodx_block_free(d->heap, r->block);
+        /* Pending -> free: the heap checks the block is still pending, so
+         * nothing is ever freed twice (retire refused a second retirement). */
+        heap_free_retired(d->heap, r->block);
         d->stats.pending_blocks--;
         d->stats.pending_bytes -= r->bytes;
         d->stats.freed_blocks++;
@@ -213,14 +239,19 @@ void reclaim_advance_locked(cmodx_domain *d, int publish_fences)
 
 int reclaim_retire_locked(cmodx_domain *d, cmodx_xptr block, int wait_allowed)
 {
-    size_t bytes = heap_live_block_size(d->heap, block);
-    if (!bytes)
-        return cmodx_fail(EINVAL, "cmodx_retire: %p is not a live block of the domain's heap",
-                          block.ptr);
-    int err = wait_allowed ? reclaim_make_room_locked(d, bytes) : 0;
     struct retired *r = malloc(sizeof *r);
     if (!r)
         return cmodx_fail(ENOMEM, "cmodx_retire: out of memory");
+    /* Live -> pending, checked by the heap: a block already pending (or
+     * freed, or not a block's start) is refused, so it is never queued,
+     * and never freed, twice. */
+    size_t bytes = 0;
+    int err = heap_block_retire(d->heap, block, &bytes);
+    if (err) {
+        free(r);
+        return err;
+    }
+    err = wait_allowed ? reclaim_make_room_locked(d, bytes) : 0;
     r->next = NULL;
     r->block = block;
     r->bytes = bytes;
@@ -244,8 +275,9 @@ void cmodx_gp_wake(cmodx_thread *self)
     cmodx_domain *d = ((struct thread_rec *)(void *)self)->domain; /* pub is first */
     /* seq_cst: after our announcement (release), and before our load of
      * gp_sleeping in the single order of the writer's fence. */
-    __atomic_add_fetch(&d->gp_wakes, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&d->gp_sleeping, __ATOMIC_SEQ_CST)) {
+    uint32_t n = __atomic_add_fetch(&d->gp_wakes, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&d->gp_sleeping, __ATOMIC_SEQ_CST) &&
+        (int32_t)(n - __atomic_load_n(&d->gp_wake_at, __ATOMIC_SEQ_CST)) >= 0) {
         __atomic_add_fetch(&d->gp_wakeups, 1, __ATOMIC_RELAXED);
         syscall(SYS_futex, &d->gp_wakes, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
     }
@@ -277,7 +309,7 @@ static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const
     d->stats.waits++;
     unsigned spin = d->gp_spin ? d->gp_spin : GP_SPIN_MAX;
     for (unsigned i = 0; i < spin; i++) {
-        if (oldest_announced(d, &laggard) >= target) {
+        if (!lagging(d, target, &laggard)) {
             d->gp_spin = spin * 2 < GP_SPIN_MAX ? spin * 2 : GP_SPIN_MAX;
             d->gp_slept = 0;
             /* Only if raised: gp_waiting shares the readers' line with
@@ -304,8 +336,18 @@ static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const
     }
     for (;;) {
         uint32_t seen = __atomic_load_n(&d->gp_wakes, __ATOMIC_ACQUIRE);
-        if (oldest_announced(d, &laggard) >= target)
+        unsigned behind = lagging(d, target, &laggard);
+        if (!behind)
             break;
+        /* Each of them counts itself at least once after SEEN (see the
+         * top): only the count that reaches SEEN + BEHIND wakes us.
+         * Others may count too (threads that announced during the scan,
+         * or go offline twice): then we wake early and look again.
+         * seq_cst fence: an announcer that reads an older gp_wake_at
+         * counted itself before our futex wait reads gp_wakes, which then
+         * returns at once. */
+        __atomic_store_n(&d->gp_wake_at, seen + behind, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
         /* Every way a thread stops holding the period up (announcing,
          * going offline, exiting) counts itself and wakes us, so a sleep
          * needs a timeout only for the caller's.  Without one it arms no
@@ -361,7 +403,13 @@ int cmodx_retire(cmodx_domain *d, cmodx_xptr block)
     if (!d || !d->heap)
         return cmodx_fail(EINVAL, "cmodx_retire: %s", d ? "the domain has no heap" : "NULL domain");
     struct thread_rec *t = writer_enter(d);
-    int err = reclaim_retire_locked(d, block, 1);
+    cmodx_xptr held;
+    unsigned slots = refs_of(d, block.ptr, &held);
+    int err = slots ? cmodx_fail(EINVAL, "cmodx_retire: %u slot(s) of the domain still target "
+                                 "the block at %p: switch them away first (or publish with "
+                                 "CMODX_RETIRE_OLD, which retires it once none does)", slots,
+                                 held.ptr)
+                    : reclaim_retire_locked(d, block, 1);
     if (err != EINVAL && err != ENOMEM)
         advance(d, fence_now(d, 0));
     writer_leave(d, t);
