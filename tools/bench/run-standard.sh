@@ -136,7 +136,9 @@ flag down, it raised it again behind a second membarrier.  Now announcers
 count themselves on a separate futex word (an event count) while a writer
 waits, and make the system call only if the writer has said it sleeps: the
 "wake calls per wait" of table 4.4 follow the "sleeps per wait", not the
-waits.  The flag is raised before the grace period starts only when the
+waits.  The writer also says how far the count must go (the threads it
+still waits for), and only the announcement that gets there wakes it: with
+several laggards, one wake-up instead of one each.  The flag is raised before the grace period starts only when the
 previous wait slept, which spares the membarrier of the sleep phase exactly
 when sleeping is likely ("membarriers per wait").  After a wake-up the
 writer looks before it sleeps again, without another fence.
@@ -196,11 +198,6 @@ Looked at, not changed:
   trap fill's serialisation and the remap of pages that became free could
   run once per grace period instead of once per block.  Not measured; the
   "+ CMODX_RETIRE_OLD" rows of table 2.1 bound what it could save a publish.
-- **Waking only the last awaited reader**: each announcing reader that sees
-  the writer asleep wakes it, and the writer looks and sleeps again if
-  others lag.  Counting the laggards would spare those wake-ups; with more
-  readers than cores they are a small part of waits that the scheduler
-  dominates, so it was not done.
 EOF
 } >"$out"
 echo "wrote $out and docs/bench/*.png"
