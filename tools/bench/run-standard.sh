@@ -194,6 +194,10 @@ Looked at, not changed:
 - **`mprotect` instead of `mmap(MAP_FIXED)` to drop the stale execute view
   before reuse**: cheaper (table 5.4), but live neighbours on the same page
   would fault between its two calls.
+- **Batching concurrent waits**: `cmodx_synchronize()` callers take the
+  writer lock in turn, each with a grace period of its own; liburcu QSBR
+  lets the callers queued behind a running grace period share the next
+  one.  No benchmark here has concurrent writers, so it was not done.
 - **Freeing in bulk**: a grace period frees many blocks at once, so the
   trap fill's serialisation and the remap of pages that became free could
   run once per grace period instead of once per block.  Not measured; the
