@@ -139,7 +139,7 @@ struct cmodx_reclaim_stats {
     uint64_t membarriers;       /* of FENCES: membarrier calls reclamation made itself */
     uint64_t waits;             /* waits for a grace period (synchronize, back-pressure) */
     uint64_t slept_waits;       /* of WAITS: those whose spin did not suffice */
-    uint64_t sleeps;            /* futex sleeps in those waits */
+    uint64_t sleeps;            /* FUTEX_WAIT calls in those waits */
     uint64_t wakeups;           /* futex wake calls made by announcing threads */
 };
 

@@ -117,7 +117,7 @@ static void writer_side(void)
 
     note("Where cmodx_synchronize() spends its time, from the domain's counters "
          "(cmodx_reclaim_get_stats) over the cmodx rows above: waits that ended within the "
-         "spin (no system call), futex sleeps of the writer, futex wake calls made by "
+         "spin (no system call), FUTEX_WAIT calls of the writer (sleeps), futex wake calls made by "
          "announcing readers, and membarrier calls made by reclamation, each per grace-period "
          "wait.");
     table_begin("fences|readers|waits|spin only|sleeps per wait|wake calls per wait|"
