@@ -43,7 +43,7 @@ build() {
     mkdir -p "$src" &&
         (cd "$root" && git ls-files -z -c -o --exclude-standard | xargs -0 cp --parents -t "$src") || return 1
     # What dpkg-buildpackage would leave beside a tree it built in place.
-    beside() { ls -A "$(dirname "$root")" | grep -E '\.(deb|ddeb|changes|buildinfo)$|^cmodx[-_]'; }
+    beside() { ls -A "$(dirname "$root")" | grep -E '^(cmodx|libcmodx0|libcmodx-dev|cmodx-tools)(-dbgsym)?_.*\.(deb|ddeb|changes|buildinfo)$'; }
     beside >"$work/beside-before.txt"
     (cd "$src" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b) || return 1
     beside >"$work/beside-after.txt"
@@ -63,10 +63,26 @@ has() {
         grep -Eq "$re" "$work/list-$p.txt" || { echo "$p: nothing matches $re"; return 1; }
     done
 }
+# The package's symbols file lists exactly the library's exported
+# functions, and every CMODX_API function of the headers is among them.
+symbols_complete() {
+    dpkg-deb -I "$(deb libcmodx0)" symbols | sed -n 's/^ \([^@]*\)@Base .*/\1/p' | sort >"$work/sym-control.txt"
+    mkdir -p "$work/x0" && dpkg-deb -x "$(deb libcmodx0)" "$work/x0" || return 1
+    nm -D --defined-only "$work"/x0/usr/lib/*/libcmodx.so.0 | awk '$2 == "T" {print $3}' | sort >"$work/sym-lib.txt"
+    for h in "$src"/include/cmodx/*.h; do
+        sed -n -E 's/^CMODX_API[^(]*[ *](cmodx_[a-z0-9_]+)\(.*/\1/p' "$h"
+    done | sort >"$work/sym-api.txt"
+    cmp "$work/sym-control.txt" "$work/sym-lib.txt" || { echo "symbols file != exported symbols:"; diff "$work/sym-control.txt" "$work/sym-lib.txt"; return 1; }
+    missing=$(comm -23 "$work/sym-api.txt" "$work/sym-lib.txt")
+    [ -z "$missing" ] || { echo "public functions not exported: $missing"; return 1; }
+    echo "$(wc -l <"$work/sym-control.txt") symbols"
+    new=$(sed -n 's/^ \([^@]*\)@Base .*/\1/p' "$src/debian/libcmodx0.symbols" | sort | comm -13 - "$work/sym-control.txt")
+    [ -z "$new" ] || echo "note: not yet in debian/libcmodx0.symbols: $new"
+}
 contents() {
     has libcmodx0 '^\./usr/lib/[^/]+/libcmodx\.so\.0$' '^\./usr/lib/[^/]+/libcmodx\.so\.0\.' &&
         ! grep -Eq 'include|\.a$|\.pc$|/bin/' "$work/list-libcmodx0.txt" &&
-        dpkg-deb -I "$(deb libcmodx0)" symbols | grep -q '^ cmodx_block_alloc@Base' &&
+        symbols_complete &&
         has libcmodx-dev '^\./usr/include/cmodx/cmodx\.h$' '/libcmodx\.a$' '/libcmodx\.so$' \
             '/pkgconfig/cmodx\.pc$' '/cmake/cmodx/cmodxConfig\.cmake$' \
             '^\./usr/share/man/man3/cmodx_heap_create\.3\.gz$' '^\./usr/share/man/man3/CMODX_CALL\.3\.gz$' &&
