@@ -242,6 +242,30 @@ void maps_move(uint64_t old, uint64_t oldlen, uint64_t new, uint64_t newlen)
     }
 }
 
+bool maps_exec_alias(uint64_t va)
+{
+    uint64_t k[3];
+    page_key(va, k);
+    struct map *self = map_find(va);
+    if (!self || self->kind != MK_SHARED) {
+        return false;   /* private memory has one view */
+    }
+    for (size_t i = 0; i < nmaps; i++) {
+        struct map *m = &maps[i];
+        if (m == self || m->kind != MK_SHARED || !(m->prot & CM_PROT_EXEC) ||
+            m->dev != self->dev || m->ino != self->ino || m->anon != self->anon) {
+            continue;
+        }
+        uint64_t page = k[2] << PAGE_SHIFT;   /* offset in the backing (file cases) */
+        if (self->anon ? (va - self->start) + self->off < m->off + (m->end - m->start) &&
+                             (va - self->start) + self->off >= m->off
+                       : page >= m->off && page < m->off + (m->end - m->start)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Backing key of the page holding va; false if va is in no known mapping. */
 void page_key(uint64_t va, uint64_t key[3])
 {

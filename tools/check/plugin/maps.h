@@ -31,5 +31,8 @@ void maps_unmap(uint64_t start, uint64_t len);
 void maps_protect(uint64_t start, uint64_t len, int prot, void (*made_exec)(uint64_t va));
 void maps_move(uint64_t old, uint64_t oldlen, uint64_t new, uint64_t newlen);
 void page_key(uint64_t va, uint64_t key[3]);
+/* True when the memory behind va is also mapped executable at another
+ * address (shared file, memfd or shared anonymous memory). */
+bool maps_exec_alias(uint64_t va);
 
 #endif

@@ -303,7 +303,11 @@ static void on_maint(unsigned int idx, void *ud)
     pthread_mutex_lock(&model_lock);
     switch (m) {
     case M_DC: model_dc(v, addr); break;
-    case M_IC: model_ic(v, addr); break;
+    case M_IC:
+        if (!sys_ic_misses_fetch_alias(idx)) {   /* VIPT: see syscall.c */
+            model_ic(v, addr);
+        }
+        break;
     case M_IC_ALL: model_ic_all(v); break;
     case M_DSB: model_dsb(v); break;
     case M_BAR: model_barrier(v, (u >> 8) & 1, (enum bar)((u >> 9) & 3)); break;
@@ -572,6 +576,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     cfg.dline = 4u << ((ctr >> 16) & 15);
     cfg.iline = 4u << (ctr & 15);
     out.ctr = ctr;
+    sys_ctr_el0 = ctr;
     out.idc = cfg.idc;
     out.first_pid = getpid();
     same_tb = qemu_plugin_scoreboard_new(sizeof(uint64_t));

@@ -45,6 +45,17 @@ void sys_fence_i(struct vcpu *v, unsigned idx);
  * written (the report then names the migration rule). */
 bool sys_fence_i_after(const struct vcpu *v, uint64_t pc);
 
+/* CTR_EL0 as the program sees it (L1Ip, bits 15:14, for VIPT aliasing). */
+extern uint64_t sys_ctr_el0;
+
+/*
+ * True (once) when the IC IVAU that vcpu idx is executing does not reach
+ * the lines an instruction fetch would use: CTR_EL0.L1Ip says VIPT, the
+ * address is a view without PROT_EXEC of memory executable through
+ * another view (see syscall.c).  Caller holds model_lock.
+ */
+bool sys_ic_misses_fetch_alias(unsigned idx);
+
 /* Guest memory, through qemu's page table (false: unmapped/unreadable). */
 bool sys_guest_read(uint64_t va, void *dst, size_t n);
 bool sys_readable(uint64_t va);
