@@ -36,7 +36,8 @@ if(CMODX_BUILD_TOOLS AND CMODX_INSTALL_TOOLS)
       "cmodx-check|${CMAKE_CURRENT_SOURCE_DIR}/tools/check/cmodx-check|find missing cache maintenance in programs that write code while running it"
       "cmodx-demo|cmodx-demo|a writer publishes new code while caller threads run it"
       "cmodx-torture|cmodx-torture|stress slots, publication and reclamation, checking every result"
-      "cmodx-bench|cmodx-bench|measure cmodx's costs next to their references")
+      "cmodx-bench|cmodx-bench|measure cmodx's costs next to their references"
+      "cmodx-fuzz|cmodx-fuzz|model-based fuzzer of the cmodx API")
     set(_pages)
     foreach(entry IN LISTS _tools)
       string(REPLACE "|" ";" entry "${entry}")

@@ -400,6 +400,9 @@ foreach(header IN LISTS headers)
 
     set(page ".\\\" Generated from include/cmodx/${hname} by tools/man/man3.cmake: edit the header, not this file.\n")
     string(APPEND page ".TH ${fname} 3 \"\" \"cmodx ${VERSION}\" \"cmodx Library Functions\"\n")
+    # Identifiers must not be hyphenated or stretched: no hyphenation,
+    # left-adjusted text.
+    string(APPEND page ".nh\n.ad l\n")
     string(APPEND page ".SH NAME\n${names_text} \\- ${summary}\n")
     string(APPEND page ".SH SYNOPSIS\n.nf\n.B #include <cmodx/${hname}>\n.PP\n")
     foreach(s IN LISTS synopsis)
