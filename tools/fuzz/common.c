@@ -34,9 +34,15 @@ uint64_t fz_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* Without the supervisor's shared trace (libFuzzer), each thread keeps its
+ * own, so that a failure can still say what it was doing. */
+static __thread struct fz_thread_trace local_trace;
+
 static struct fz_thread_trace *my_trace(void)
 {
-    if (!fz_sh || fz_me < 0 || fz_me >= FZ_MAX_TRACE)
+    if (!fz_sh)
+        return &local_trace;
+    if (fz_me < 0 || fz_me >= FZ_MAX_TRACE)
         return NULL;
     return &fz_sh->th[fz_me];
 }
@@ -247,11 +253,16 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         int expected = 0;
         if (__atomic_compare_exchange_n(&fz_sh->failed, &expected, 1, 0, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE)) {
-            fz_sh->kind = K_BLOCK;
+            int child = fz_me >= 9 && fz_me <= 16; /* a storm fork child */
+            fz_sh->kind = child ? K_FORK : K_BLOCK;
             snprintf(fz_sh->failure, sizeof fz_sh->failure,
-                     "[kind 3: block lifecycle and ownership] thread trace #%d got signal %d "
-                     "(%s, fault address %p): it executed trap-filled (freed) or foreign code "
-                     "reached through a slot\n  during: %s",
+                     child ? "[kind 4: fork] the fork child (trace #%d) got signal %d (%s, fault "
+                             "address %p) calling through a slot: its code heap was not the "
+                             "parent's at the instant of fork (a block the slot targeted then "
+                             "was trap-filled later by the parent)\n  during: %s"
+                           : "[kind 3: block lifecycle and ownership] thread trace #%d got signal "
+                             "%d (%s, fault address %p): it executed trap-filled (freed) or "
+                             "foreign code reached through a slot\n  during: %s",
                      fz_me, sig, strsignal(sig), si->si_addr, t && t->next ? ring_line(t) : "");
         }
     }

@@ -219,7 +219,7 @@ int main(int argc, char **argv)
         /* --ignore also covers hangs and deaths inside a matching call. */
         for (int i = 0; !ok && !fz_sh->failed && i < FZ_MAX_TRACE; i++) {
             struct fz_thread_trace *t = &fz_sh->th[i];
-            if ((hung >= 0 && i != hung) || !t->call_start_ns || !t->next)
+            if (!t->call_start_ns || !t->next)
                 continue;
             if (matches_ignore(t->ring[(t->next - 1) % FZ_RING], ignore)) {
                 ok = 1;
@@ -257,13 +257,16 @@ int main(int argc, char **argv)
                        "recorded%s%s\n",
                        sig, strsignal(sig), fz_sh->note[0] ? "; last: " : "", fz_sh->note);
         } else {
-            printf("  [kind ?] the episode process exited with status %d\n",
+            printf("  [kind ?] the episode process exited with status %d and no failure of the "
+                   "model: a sanitizer report (on stderr, above) ended it\n",
                    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         }
+        uint64_t now = fz_now_ns();
         for (int i = 0; i < FZ_MAX_TRACE; i++) {
             struct fz_thread_trace *t = &fz_sh->th[i];
-            if (hung < 0 && t->call_start_ns && t->next)
-                printf("  trace #%d was inside: %s\n", i, t->ring[(t->next - 1) % FZ_RING]);
+            if (t->call_start_ns && t->next && i != hung)
+                printf("  trace #%d was inside (for %.1f s): %s\n", i,
+                       (double)(now - t->call_start_ns) / 1e9, t->ring[(t->next - 1) % FZ_RING]);
         }
         print_traces();
         printf("  reproduce: cmodx-fuzz --strategy %s --seed %llu --episode %u --engine %s\n",

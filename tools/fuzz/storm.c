@@ -481,7 +481,8 @@ static void batch(struct worker *w)
     }
     unlock(st);
     for (int k = 0; k < n; k++) {
-        fz_begin("cmodx_batch_add(slot %d: #%d -> #%d, %s)", si[k], old[k], nb[k],
+        fz_begin("cmodx_batch_add(slot %d: #%d%s -> #%d, %s)", si[k], old[k],
+                 st->blk[old[k]].entry ? " (interior)" : "", nb[k],
                  flags[k] ? "RETIRE_OLD" : "keep old");
         err = cmodx_batch_add(b, &st->slot[si[k]].s, (cmodx_xptr){entry_ptr(&st->blk[nb[k]])},
                               cmodx_emit_return_u32_size(), flags[k]);
@@ -566,7 +567,9 @@ static void synchronize(struct worker *w)
         if (b->state == S_PENDING && b->retired_seq <= mine) {
             unlock(st);
             fz_fail(K_BLOCK, "block #%d was retired before cmodx_synchronize was called and "
-                    "is still pending after it returned 0", i);
+                    "is still pending after it returned 0%s", i,
+                    b->entry ? " (it was replaced through an interior entry point +64: did "
+                               "CMODX_RETIRE_OLD retire it at all?)" : "");
         }
     }
     unlock(st);
@@ -881,13 +884,22 @@ static void check_everything(struct storm *st, const char *when)
     int err = cmodx_synchronize(st->d, 0);
     fz_end("-> %d", err);
     FZ_EXPECT(K_LOCK, "cmodx_synchronize at a checkpoint", err, 0);
+    /* Nothing moves while the workers are parked: read the library's
+     * accounting first, without the model lock (the free hook takes the
+     * model lock inside the library's). */
+    struct cmodx_heap_stats hs;
+    cmodx_heap_get_stats(st->h, &hs);
+    struct cmodx_reclaim_stats rs;
+    cmodx_reclaim_get_stats(st->d, &rs);
     lock(st);
     size_t live = 0, live_bytes = 0, doomed = 0;
     for (int i = 0; i < st->nblk; i++) {
         struct blk *b = &st->blk[i];
         if (b->state == S_PENDING) {
             unlock(st);
-            fz_fail(K_BLOCK, "%s: block #%d is still pending after cmodx_synchronize", when, i);
+            fz_fail(K_BLOCK, "%s: block #%d is still pending after cmodx_synchronize%s", when, i,
+                    b->entry ? " (it was replaced through an interior entry point +64: did "
+                               "CMODX_RETIRE_OLD retire it at all?)" : "");
         }
         if (b->state == S_LIVE) {
             live++;
@@ -919,10 +931,6 @@ static void check_everything(struct storm *st, const char *when)
                     "block reachable from a slot)", when, si, t);
         }
     }
-    struct cmodx_heap_stats hs;
-    cmodx_heap_get_stats(st->h, &hs);
-    struct cmodx_reclaim_stats rs;
-    cmodx_reclaim_get_stats(st->d, &rs);
     uint64_t retired = st->retired, freed = st->freed;
     unlock(st);
     if (hs.live_blocks != live || hs.live_bytes != live_bytes)
