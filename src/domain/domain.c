@@ -23,8 +23,15 @@
 static pthread_mutex_t all_domains_lock = PTHREAD_MUTEX_INITIALIZER;
 static cmodx_domain *all_domains;
 
+/* The forking thread may be online in some domain while another thread's
+ * writer holds that domain's writer lock and waits for it (a grace period
+ * without a timeout): it parks (offline everywhere) before it takes any
+ * lock, and comes back online after, in the parent and in the child
+ * (src/thread/thread.c, the lock rule).  Fork is a quiescent state. */
 static void domains_prepare(void)
 {
+    if (!MUTANT(atfork_online))
+        thread_park();
     pthread_mutex_lock(&all_domains_lock);
     for (cmodx_domain *d = all_domains; d; d = d->all_next) {
         pthread_mutex_lock(&d->writer_lock);
@@ -39,6 +46,8 @@ static void domains_parent(void)
         pthread_mutex_unlock(&d->writer_lock);
     }
     pthread_mutex_unlock(&all_domains_lock);
+    if (!MUTANT(atfork_online))
+        thread_unpark();
 }
 
 /* The child has one thread: keep its records, drop the others (their
@@ -52,6 +61,10 @@ static void domains_child(void)
         fences_after_fork(d);
     }
     pthread_mutex_init(&all_domains_lock, NULL);
+    /* Online again where the thread was (its records survived: it is the
+     * child's one thread). */
+    if (!MUTANT(atfork_online))
+        thread_unpark();
 }
 
 static const struct fork_steps domain_fork_steps = {domains_prepare, domains_parent,

@@ -308,6 +308,9 @@ size_t cmodx_entry_list(cmodx_domain *d, struct cmodx_entry_info *out, size_t ca
     size_t n = 0;
     if (!d)
         return 0;
+    /* The patch lock is held by writers of any domain while they wait for
+     * other threads: parked meanwhile (src/thread/thread.c, the lock rule). */
+    thread_park();
     patch_lock();
     for (struct entry_rec *r = entries; r; r = r->next) {
         if (r->d != d)
@@ -324,5 +327,6 @@ size_t cmodx_entry_list(cmodx_domain *d, struct cmodx_entry_info *out, size_t ca
         n++;
     }
     patch_unlock();
+    thread_unpark();
     return n;
 }

@@ -110,10 +110,12 @@ int cmodx_sync_others(cmodx_domain *d)
 {
     if (!d)
         return cmodx_fail(EINVAL, "cmodx_sync_others: NULL domain");
-    pthread_mutex_lock(&d->writer_lock);
+    /* Parked: the lock may be held by a writer waiting for this thread,
+     * and the strategy's step may wait for the others (thread.c). */
+    struct thread_rec *t = writer_enter(d);
     int err = strategy_before_switch(d);
     if (!err && d->ops->after_sync_all)
         d->ops->after_sync_all(d);
-    pthread_mutex_unlock(&d->writer_lock);
+    writer_leave(d, t);
     return err;
 }

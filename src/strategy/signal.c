@@ -68,11 +68,58 @@ static void sync_signal_handler(int sig, siginfo_t *info, void *uc)
     errno = saved;
 }
 
+/*
+ * Which signals may carry the strategy: SIGUSR1, SIGUSR2 and the real-time
+ * signals SIGRTMIN..SIGRTMAX, whose only senders are programs.  Every other
+ * signal has a meaning the handler would destroy, so it is refused:
+ *  - SIGTRAP, SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGSYS: the kernel sends them
+ *    synchronously for a fault (a trap-filled freed block, a seccomp trap);
+ *    the handler would return to the faulting instruction, and with SIGTRAP
+ *    execution slides over the trap fill into the next block;
+ *  - SIGKILL, SIGSTOP: cannot be caught;
+ *  - SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGABRT, SIGXCPU, SIGXFSZ: they ask
+ *    the process to stop (a terminal, a supervisor, abort(), a resource
+ *    limit): caught, they would be silently ignored;
+ *  - SIGPIPE: sent for a write to a closed pipe; caught, the program no
+ *    longer dies there and sees EPIPE it never expected;
+ *  - SIGCHLD, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU, SIGURG, SIGWINCH, SIGIO,
+ *    SIGALRM, SIGVTALRM, SIGPROF: job control, children, timers, profilers
+ *    and sockets send them, and the program (or its libraries) expects its
+ *    own handler or the default;
+ *  - 32..SIGRTMIN-1: reserved by the C library (thread cancellation, setxid).
+ */
+static const char *signal_unfit(int sig)
+{
+    if (sig <= 0 || sig >= _NSIG)
+        return "not a signal number";
+    if (sig == SIGUSR1 || sig == SIGUSR2 || (sig >= SIGRTMIN && sig <= SIGRTMAX))
+        return NULL;
+    switch (sig) {
+    case SIGTRAP: case SIGSEGV: case SIGBUS: case SIGILL: case SIGFPE: case SIGSYS:
+        return "the kernel sends it synchronously for a fault, which the handler would swallow";
+    case SIGKILL: case SIGSTOP:
+        return "it cannot be caught";
+    case SIGINT: case SIGTERM: case SIGHUP: case SIGQUIT: case SIGABRT: case SIGXCPU:
+    case SIGXFSZ: case SIGPIPE:
+        return "it asks the process to stop, and caught it would be ignored";
+    }
+    if (sig > SIGSYS && sig < SIGRTMIN)
+        return "reserved by the C library";
+    return "job control, children, timers, profilers or sockets send it";
+}
+
 static int signal_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg, int sig)
 {
     d->signal_timeout_ms = cfg->signal_timeout_ms ? cfg->signal_timeout_ms : 2000;
+    const char *why = signal_unfit(sig);
+    if (why && !MUTANT(signal_any_number))
+        return cmodx_fail(EINVAL, "cmodx_domain_create: signal %d cannot carry the signal "
+                          "strategy: %s (use SIGUSR1, SIGUSR2 or SIGRTMIN..SIGRTMAX)", sig, why);
     if (sig <= 0 || sig >= _NSIG || sig == SIGKILL || sig == SIGSTOP)
         return cmodx_fail(EINVAL, "cmodx_domain_create: invalid signal number %d", sig);
+    /* The writer reads thread states after a plain fence, not a
+     * membarrier: threads coming online must fence too (thread.c). */
+    d->online_fence = 1;
     pthread_mutex_lock(&signal_lock);
     int err = 0;
     if (signal_use[sig].users == 0) {
@@ -112,8 +159,24 @@ static void signal_teardown(cmodx_domain *d)
         return;
     int sig = d->signal_number;
     pthread_mutex_lock(&signal_lock);
-    if (--signal_use[sig].users == 0)
+    if (--signal_use[sig].users == 0) {
+        /* A publish that timed out left the signal pending in a thread
+         * that blocks it (the documented ETIMEDOUT case); restored to
+         * SIG_DFL it would terminate the process when that thread
+         * unblocks it.  Setting SIG_IGN discards every pending instance,
+         * in every thread (POSIX, sigaction: "setting a signal action to
+         * SIG_IGN for a signal that is pending shall cause the pending
+         * signal to be discarded"); no sender is left once the last
+         * domain using it is gone.  Then the previous action. */
+        if (!MUTANT(signal_keep_pending)) {
+            struct sigaction ign;
+            memset(&ign, 0, sizeof ign);
+            ign.sa_handler = SIG_IGN;
+            sigemptyset(&ign.sa_mask);
+            sigaction(sig, &ign, NULL);
+        }
         sigaction(sig, &signal_use[sig].previous, NULL);
+    }
     pthread_mutex_unlock(&signal_lock);
     d->signal_installed = 0;
 }

@@ -437,20 +437,22 @@ void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_stats *out)
 {
     if (!d || !out)
         return;
-    pthread_mutex_lock(&d->writer_lock);
+    /* The writer lock may be held by a writer waiting for a grace period:
+     * parked meanwhile (src/thread/thread.c, the lock rule). */
+    struct thread_rec *t = writer_enter(d);
     *out = d->stats;
     out->wakeups = __atomic_load_n(&d->gp_wakeups, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&d->writer_lock);
+    writer_leave(d, t);
 }
 
 void cmodx_debug_set_free_hook(cmodx_domain *d, void (*hook)(void *, cmodx_xptr), void *arg)
 {
     if (!d)
         return;
-    pthread_mutex_lock(&d->writer_lock);
+    struct thread_rec *t = writer_enter(d); /* parked: as cmodx_reclaim_get_stats */
     d->free_hook = hook;
     d->free_hook_arg = arg;
-    pthread_mutex_unlock(&d->writer_lock);
+    writer_leave(d, t);
 }
 
 /* Domain destruction: one last bounded grace period, then free what it
@@ -459,7 +461,8 @@ void reclaim_teardown(cmodx_domain *d)
 {
     if (!d->retired_head)
         return;
-    pthread_mutex_lock(&d->writer_lock);
+    /* Waits for a grace period: parked in the caller's other domains. */
+    struct thread_rec *t = writer_enter(d);
     start_grace_period(d, 1, 1);
     if (wait_for(d, d->gp_seq, d->grace_timeout_ms, "cmodx_domain_destroy", 0) == 0)
         free_completed(d, d->gp_seq);
@@ -470,5 +473,5 @@ void reclaim_teardown(cmodx_domain *d)
     }
     d->retired_tail = &d->retired_head;
     d->retired_last = d->unassigned = NULL;
-    pthread_mutex_unlock(&d->writer_lock);
+    writer_leave(d, t);
 }

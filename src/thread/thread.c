@@ -121,11 +121,13 @@ int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self)
     t->pub.fast.asym_fences = (uint32_t)d->asym_fences;
 
     /* The strategy's part (the hook is under the writer lock: it keeps
-     * slot creation out while, for example, trampoline copies are set). */
-    pthread_mutex_lock(&d->writer_lock);
+     * slot creation out while, for example, trampoline copies are set).
+     * The lock may be held by a writer waiting for a grace period: parked
+     * meanwhile in the domains this thread already belongs to. */
+    writer_enter(d);
     int err = d->thread_init ? d->thread_init(d, t) : 0;
     if (err) {
-        pthread_mutex_unlock(&d->writer_lock);
+        writer_leave(d, NULL);
         thread_free(d, t);
         return err;
     }
@@ -141,7 +143,7 @@ int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self)
     tls_recs = t;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_mutex_unlock(&d->reg_lock);
-    pthread_mutex_unlock(&d->writer_lock);
+    writer_leave(d, NULL);
 
     pthread_setspecific(exit_key, (void *)1);
     /* From here writers wait for us.  Code published before we were in the
@@ -184,6 +186,34 @@ void cmodx_thread_offline(cmodx_thread *self)
         cmodx_gp_wake(self);
 }
 
+/*
+ * Coming online, and why it is ordered (writer W publishing code, this
+ * thread T coming back):
+ *   T1  qs_ctr and state = ONLINE (stores);
+ *   T2  a fence (below: which one);
+ *   T3  context synchronisation (ISB, fence.i, serialising instruction);
+ *   T4  later: loads of slots, calls into code.
+ *   W1  maintenance of the new code, completed (DSB);
+ *   W2  a full fence: membarrier, or a seq_cst fence;
+ *   W3  reads T's state; T offline: W neither signals it nor waits for it;
+ *   W4  the slot's release store.
+ * If W3 reads T offline, T1 is after W3 in coherence order, so with a
+ * store-load fence on both sides (T2 and W2), T2 is after W2, hence T3
+ * after W1's completion: T's instruction fetch after T3 sees the new code,
+ * whatever T4 reads.  If W3 reads T online, W acts for T (signal, waiting
+ * for its acknowledgement or its announcement).  A compiler barrier is not
+ * a fence on a weakly ordered processor (AArch64, ARMv7, RISC-V): without
+ * T2, T1 may still sit in T's store buffer when W3 reads it, while T3 has
+ * already executed before W1 completed, and T runs stale instructions.
+ * So T2 is a seq_cst fence (DMB ISH on AArch64), except where W2 is a
+ * membarrier that every such W issues between W1 and W3: the membarrier
+ * puts a full barrier into T at a point that is either before T1 (then W3
+ * sees T1, or, seeing it offline, T1 came after the barrier and T3 after
+ * W1) or after it.  Reclamation with asymmetric fences on a weakly ordered
+ * processor is such a W (src/thread/reclaim.c, argument (c)); a strategy
+ * that reads thread states without a membarrier (the signal strategy)
+ * sets d->online_fence, and then T always fences.
+ */
 void cmodx_thread_online(cmodx_thread *self)
 {
     struct thread_rec *t = rec_of(self);
@@ -191,40 +221,91 @@ void cmodx_thread_online(cmodx_thread *self)
     __atomic_store_n(&t->pub.fast.qs_ctr, __atomic_load_n(&d->gp_seq, __ATOMIC_RELAXED),
                      __ATOMIC_RELAXED);
     __atomic_store_n(&t->state, T_ONLINE, __ATOMIC_RELAXED);
-    if (d->asym_fences && !arch_memory_tso()) {
-        /* The writer runs membarrier between switching slots and reading
-         * our state: that orders our store before our later loads. */
+    if (d->asym_fences && !arch_memory_tso() && !d->online_fence) {
+        /* Every writer that reads our state runs membarrier between its
+         * maintenance (or its unlink) and that read: it orders our store
+         * before our later loads. */
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
     } else {
-        /* Store-load (Dekker) with the writer's fence before its scan:
-         * either it sees us online, or we see its switched slots.  On a
-         * TSO processor the writer starts grace periods without
-         * membarrier (src/thread/reclaim.c), so this fence is ours. */
+        /* T2: store-load (Dekker) with W2, the writer's fence before its
+         * scan.  On a TSO processor reclamation starts grace periods
+         * without membarrier (src/thread/reclaim.c), so this fence is
+         * ours there too. */
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
     }
-    /* Code published while we were offline was not synchronised for us. */
+    /* T3: code published while we were offline was not synchronised for
+     * us. */
     arch_context_sync();
 }
 
-/* A registered, online thread that calls the writer side must not hold up
- * a grace period the call may wait for: it is quiescent inside the
- * library, so it goes offline while it holds the writer lock. */
-struct thread_rec *writer_enter(cmodx_domain *d)
+/* ---- parking: offline in every domain while the library may wait --------------- */
+
+/* How deeply this thread is inside calls that parked it (writer_enter may
+ * nest: a free hook that publishes), and the cancellation state to give
+ * back at the outermost exit. */
+static __thread unsigned park_depth;
+static __thread int park_cancel_state;
+
+/*
+ * The lock rule.  A writer holds its domain's writer lock (and, for patches,
+ * the process's patch lock) while it waits for other threads: for a grace
+ * period, for signal acknowledgements.  Any thread that blocks on such a
+ * lock, or waits for other threads itself, while it is online in ANY domain
+ * can be one of the threads waited for: a deadlock against an untimed
+ * cmodx_synchronize(), or an ETIMEDOUT naming an innocent thread.  Domains
+ * share the patch lock and fork's locks, and a thread waiting in one domain
+ * can be the one a second domain's writer waits for while a third thread
+ * blocks on the first domain's lock, so parking in the one domain the call
+ * is about is not enough: the caller goes offline in every domain it is
+ * online in.  It holds no block of any domain inside the library, so this
+ * is a quiescent state everywhere (documented for every writer-side call).
+ *
+ * Cancellation: a call that parks also disables cancellation until it
+ * returns, so that no cancellation point inside (nanosleep in the signal
+ * strategy's acknowledgement wait, pwrite when the text is moved, close)
+ * acts while a lock is held; a pending cancellation acts at the caller's
+ * next cancellation point after the call.  Asynchronous cancellation is not
+ * supported inside library calls (POSIX: only async-cancel-safe functions
+ * may run with it enabled).
+ */
+void thread_park(void)
 {
-    struct thread_rec *t = thread_find(d);
-    if (t && __atomic_load_n(&t->state, __ATOMIC_RELAXED) == T_ONLINE)
-        cmodx_thread_offline(&t->pub);
-    else
-        t = NULL;
-    pthread_mutex_lock(&d->writer_lock);
-    return t;
+    if (park_depth++)
+        return;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &park_cancel_state);
+    for (struct thread_rec *t = tls_recs; t; t = t->tls_next)
+        if (__atomic_load_n(&t->state, __ATOMIC_RELAXED) == T_ONLINE) {
+            t->parked = 1;
+            if (!MUTANT(park_no_offline))
+                cmodx_thread_offline(&t->pub);
+        }
 }
 
-void writer_leave(cmodx_domain *d, struct thread_rec *was_online)
+void thread_unpark(void)
 {
+    if (!park_depth || --park_depth)
+        return;
+    for (struct thread_rec *t = tls_recs; t; t = t->tls_next)
+        if (t->parked) {
+            t->parked = 0;
+            cmodx_thread_online(&t->pub);
+        }
+    int ignored;
+    pthread_setcancelstate(park_cancel_state, &ignored);
+}
+
+struct thread_rec *writer_enter(cmodx_domain *d)
+{
+    thread_park();
+    pthread_mutex_lock(&d->writer_lock);
+    return thread_find(d);
+}
+
+void writer_leave(cmodx_domain *d, struct thread_rec *self)
+{
+    (void)self;
     pthread_mutex_unlock(&d->writer_lock);
-    if (was_online)
-        cmodx_thread_online(&was_online->pub);
+    thread_unpark();
 }
 
 /* ---- fork ----------------------------------------------------------------- */

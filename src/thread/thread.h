@@ -42,6 +42,7 @@ struct thread_rec {
     struct cmodx_domain *domain;
     struct thread_rec *next;        /* domain's list, under reg_lock */
     struct thread_rec *tls_next;    /* this thread's records, one per domain */
+    int parked;                     /* online before thread_park(); the owning thread only */
 };
 
 struct retired {
@@ -82,6 +83,11 @@ struct cmodx_domain {
     /* The strategy (src/strategy/): its operations and its id. */
     const struct strategy_ops *ops;
     enum cmodx_strategy strategy;
+
+    /* Set by a strategy's setup: it reads thread states without a
+     * membarrier between its maintenance and the read, so a thread coming
+     * online fences itself (the argument above cmodx_thread_online()). */
+    int online_fence;
 
     /* fences.c */
     int asym_fences;     /* membarrier PRIVATE_EXPEDITED registered */
@@ -130,11 +136,19 @@ struct thread_rec *thread_find(cmodx_domain *d);
  * joined.  Async-signal-safe; changed only with every signal blocked. */
 struct thread_rec *threads_of_self(void);
 
-/* Writer side: lock D's writer lock; a registered thread that is online
- * goes offline meanwhile (it is quiescent inside the library, and must
- * not hold up a grace period the call may wait for). */
+/* Park the calling thread: offline in every domain it is online in, and
+ * cancellation disabled, until the matching thread_unpark() (calls nest;
+ * the outermost unpark brings it back online and restores cancellation).
+ * Every public function that may block on a lock a waiting writer holds,
+ * or wait for other threads, parks first (the rule is above
+ * thread_park() in thread.c). */
+void thread_park(void);
+void thread_unpark(void);
+
+/* Writer side: park (above), then lock D's writer lock.  Returns the
+ * caller's record in D, or NULL.  writer_leave() unlocks, then unparks. */
 struct thread_rec *writer_enter(cmodx_domain *d);
-void writer_leave(cmodx_domain *d, struct thread_rec *was_online);
+void writer_leave(cmodx_domain *d, struct thread_rec *self);
 
 /* Child after fork, only thread: drop the records of D's other threads
  * (they do not exist here) and renew this thread's.  The caller holds, or
