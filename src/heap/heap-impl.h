@@ -50,6 +50,7 @@ struct cmodx_heap {
     pthread_mutex_t lock;
     struct cmodx_heap *all_next; /* process-wide list, for fork */
     int fd;
+    int snap_fd, snap_err; /* the fork snapshot (views.c), between prepare and parent/child */
     unsigned flags;
     size_t chunk_bytes, limit, granule, page;
     struct chunk **chunks; /* sorted by execute address */
@@ -85,7 +86,21 @@ int heap_remap_dirty(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t
 int heap_trap_fill(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n);
 int heap_remap_fully_free(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n,
                           uint32_t run_start, uint32_t run_len);
-int heap_copy_private(struct cmodx_heap *h);
+/* Fork (heap.c's steps): heap_snapshot(), in the parent with H's lock
+ * held, copies the backing file's data (not its holes) into a new file,
+ * snap_fd, recording an error in snap_err; heap_snapshot_drop() closes it
+ * in the parent; heap_snapshot_adopt(), in the child, maps it over both
+ * views of every chunk.  0 or an errno. */
+int heap_snapshot(struct cmodx_heap *h);
+void heap_snapshot_drop(struct cmodx_heap *h);
+int heap_snapshot_adopt(struct cmodx_heap *h);
+/* Copy the data of [OFF, OFF+LEN) of file SRC, which VIEW maps at OFF, to
+ * the same offsets of DST: holes skipped (SEEK_DATA/SEEK_HOLE), short
+ * writes continued.  Also for the moved text (text.c).  0 or an errno. */
+int heap_copy_range(int dst, int src, const unsigned char *view, off_t off, size_t len);
+/* pwrite all LEN bytes (short writes continued, EINTR retried): 0 or an
+ * errno. */
+int heap_write_all(int fd, const unsigned char *src, size_t len, off_t off);
 /* Map pages [FIRST, FIRST+N) of C's execute view afresh (remap-before-reuse,
  * also after an in-place patch): 0 or an errno. */
 int heap_remap_pages(struct cmodx_heap *h, struct chunk *c, size_t first, size_t n);

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,17 +24,39 @@
 static pthread_mutex_t all_heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static cmodx_heap *all_heaps;
 
+/*
+ * fork() and the code heap.  The backing file is shared memory: a child
+ * that kept mapping it would run, trap-fill and reuse the parent's code.
+ * So the child gets its own file, a snapshot of the parent's heap taken in
+ * the prepare handler, while every heap lock is held (and, before them,
+ * every domain's writer lock, src/base/fork.c): no allocation, free, trap
+ * fill, publish or reclamation is in progress, so the bytes agree with the
+ * heap's metadata and the slots that fork() copies at the same instant.
+ * Copying in the child instead, after fork() returned, would read the
+ * shared file while the parent goes on: the child could get the parent's
+ * later code or its trap fill in a block its slots still target.  What a
+ * thread of the parent writes into a live block of its own during the fork
+ * (no lock covers that) reaches the child or not, as with any memory
+ * written while another thread forks.  The parent pays for the copy: the
+ * data of every heap (holes are skipped) is copied once per fork
+ * (docs/HEAP.md, "fork()", has the rule and the measured cost).
+ */
 static void heaps_prepare(void)
 {
     pthread_mutex_lock(&all_heaps_lock);
-    for (cmodx_heap *h = all_heaps; h; h = h->all_next)
+    for (cmodx_heap *h = all_heaps; h; h = h->all_next) {
         pthread_mutex_lock(&h->lock);
+        if (!MUTANT(fork_copy_in_child))
+            heap_snapshot(h); /* a failure is reported by the child */
+    }
 }
 
 static void heaps_parent(void)
 {
-    for (cmodx_heap *h = all_heaps; h; h = h->all_next)
+    for (cmodx_heap *h = all_heaps; h; h = h->all_next) {
+        heap_snapshot_drop(h);
         pthread_mutex_unlock(&h->lock);
+    }
     pthread_mutex_unlock(&all_heaps_lock);
 }
 
@@ -41,11 +64,16 @@ static void heaps_child(void)
 {
     for (cmodx_heap *h = all_heaps; h; h = h->all_next) {
         pthread_mutex_init(&h->lock, NULL);
-        if (heap_copy_private(h) != 0) {
+        if (MUTANT(fork_copy_in_child))
+            heap_snapshot(h); /* the old way: reads the parent's later bytes */
+        int err = heap_snapshot_adopt(h);
+        if (err != 0) {
             /* Without its own copy the child would corrupt the parent's
              * code: refuse to go on rather than do that silently. */
-            static const char msg[] = "cmodx: cannot give the child its own code heap after fork\n";
-            if (write(2, msg, sizeof msg - 1) < 0) {
+            char msg[160];
+            int n = snprintf(msg, sizeof msg, "cmodx: cannot give the child its own code heap "
+                             "after fork: %s\n", strerror(err));
+            if (n > 0 && write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1) < 0) {
             }
             _exit(127);
         }
@@ -95,6 +123,7 @@ int cmodx_heap_create(const struct cmodx_heap_config *cfg, cmodx_heap **out)
         return err;
     }
     pthread_mutex_init(&h->lock, NULL);
+    h->snap_fd = -1; /* no fork snapshot */
     h->flags = cfg->flags;
     h->page = cmodx_page_size();
     /* Blocks never share a cache line: granule = largest line, >= 64. */

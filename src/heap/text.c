@@ -27,7 +27,8 @@
  * /memfd:cmodx-text); debuggers and profilers that map addresses to the
  * file by the mapping's name lose those pages' names.  Only private,
  * non-writable executable mappings are moved.  After fork() the child gets
- * its own copy (the memfd is shared memory), as the heap's does.
+ * its own copy (the memfd is shared memory), a snapshot taken in the
+ * parent at the fork, as the heap's is.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,6 +43,7 @@
 #include "arch/arch.h"
 #include "base/base.h"
 #include "base/fork.h"
+#include "heap/heap-impl.h"
 #include "heap/text.h"
 
 struct text_span {
@@ -59,20 +61,46 @@ static size_t nspans, cap;
 
 /* ---- fork: the child's own copy ---------------------------------------------- */
 
-static void text_prepare(void) { pthread_mutex_lock(&text_lock); }
-static void text_parent(void) { pthread_mutex_unlock(&text_lock); }
+/* As the code heap's (src/heap/heap.c): the child's copy is a snapshot
+ * taken in the parent's prepare handler, under the text lock (and every
+ * lock above it), not a copy made in the child while the parent goes on
+ * patching. */
+static int snap_fd = -1, snap_err;
+
+static void text_prepare(void)
+{
+    pthread_mutex_lock(&text_lock);
+    snap_fd = -1;
+    snap_err = 0;
+    if (text_fd < 0)
+        return;
+    int fd = memfd_create("cmodx-text", MFD_CLOEXEC);
+    int err = fd < 0 ? errno : ftruncate(fd, text_size) != 0 ? errno : 0;
+    for (size_t i = 0; !err && i < nspans; i++)
+        err = heap_copy_range(fd, text_fd, spans[i].w, spans[i].off, spans[i].bytes);
+    if (err && fd >= 0)
+        close(fd);
+    snap_err = err;
+    snap_fd = err ? -1 : fd;
+}
+
+static void text_parent(void)
+{
+    if (snap_fd >= 0)
+        close(snap_fd);
+    snap_fd = -1;
+    pthread_mutex_unlock(&text_lock);
+}
 
 static void text_child(void)
 {
     pthread_mutex_init(&text_lock, NULL);
     if (text_fd < 0)
         return;
-    int fd = memfd_create("cmodx-text", MFD_CLOEXEC);
-    int ok = fd >= 0 && ftruncate(fd, text_size) == 0;
+    int fd = snap_fd, ok = fd >= 0;
     for (size_t i = 0; ok && i < nspans; i++) {
         struct text_span *s = &spans[i];
-        ok = pwrite(fd, s->w, s->bytes, s->off) == (ssize_t)s->bytes &&
-             mmap(s->w, s->bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, s->off) !=
+        ok = mmap(s->w, s->bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, s->off) !=
                  MAP_FAILED &&
              mmap((void *)s->x, s->bytes, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd,
                   s->off) != MAP_FAILED &&
@@ -80,13 +108,16 @@ static void text_child(void)
     }
     if (!ok) {
         /* Sharing the parent's text would let each patch the other. */
-        static const char msg[] = "cmodx: cannot give the child its own patched text after fork\n";
-        if (write(2, msg, sizeof msg - 1) < 0) {
+        char msg[160];
+        int n = snprintf(msg, sizeof msg, "cmodx: cannot give the child its own patched text "
+                         "after fork: %s\n", strerror(snap_err ? snap_err : errno));
+        if (n > 0 && write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1) < 0) {
         }
         _exit(127);
     }
     close(text_fd);
     text_fd = fd;
+    snap_fd = -1;
 }
 
 static const struct fork_steps text_fork_steps = {text_prepare, text_parent, text_child};
@@ -177,8 +208,10 @@ int text_write_view(uintptr_t x, size_t len, int (*sync_all)(void *), void *arg,
     if (!err && ftruncate(text_fd, text_size + (off_t)bytes) != 0)
         err = cmodx_fail(errno, "patch: growing the text backing file failed: %s",
                          strerror(errno));
-    if (!err && pwrite(text_fd, (const void *)b, bytes, text_size) != (ssize_t)bytes)
-        err = cmodx_fail(EIO, "patch: copying the text at %#" PRIxPTR " failed", b);
+    int werr = err ? 0 : heap_write_all(text_fd, (const unsigned char *)b, bytes, text_size);
+    if (werr)
+        err = cmodx_fail(werr, "patch: copying the text at %#" PRIxPTR " failed: %s", b,
+                         strerror(werr));
     if (!err) {
         wv = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, text_fd, text_size);
         if (wv == MAP_FAILED)

@@ -1,7 +1,7 @@
 /*
  * src/heap/views.c - the backing file and the two views of each chunk:
  * mapping them, trap-filling freed space, remap-before-reuse, and the
- * private copy a forked child needs.
+ * snapshot a forked child gets (taken in the parent, at the fork).
  *
  * One memfd backs every chunk; each chunk maps its file range twice, once
  * read-write (stores go there) and once read-execute (threads run there).
@@ -194,24 +194,95 @@ int heap_trap_fill(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n
  * src/heap/heap.c, runs this).  Copy every chunk into a fresh backing file and map both views
  * of the copy over the old ones (MAP_FIXED: same addresses, same
  * protections). */
-int heap_copy_private(struct cmodx_heap *h)
+/* ---- fork: the child's snapshot ------------------------------------------------- */
+
+/* Write LEN bytes from SRC to FD at OFF: pwrite may write less than asked
+ * (it never writes more than 0x7ffff000 bytes at once on Linux, so a chunk
+ * of 2 GiB or more always takes several calls) or be interrupted. */
+int heap_write_all(int fd, const unsigned char *src, size_t len, off_t off)
 {
+    while (len) {
+        ssize_t n = pwrite(fd, src, len, off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? errno : EIO;
+        src += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+int heap_copy_range(int dst, int src, const unsigned char *view, off_t off, size_t len)
+{
+    off_t end = off + (off_t)len, pos = off;
+    while (pos < end) {
+        /* The data in [pos, end): holes are skipped, so that the copy reads
+         * no page the parent never wrote.  Read through the parent's write
+         * view, an unpopulated page of a shared mapping would be allocated
+         * in the parent's file for good (a read fault on shared memory
+         * populates it); the copy's file keeps the hole, which reads as
+         * zeros, as the original does. */
+        off_t data = MUTANT(fork_copy_holes) ? pos : lseek(src, pos, SEEK_DATA);
+        if (data < 0) {
+            if (errno == ENXIO)
+                break; /* nothing but a hole up to the end of the file */
+            data = pos; /* SEEK_DATA unsupported: copy everything */
+        }
+        if (data >= end)
+            break;
+        off_t hole = MUTANT(fork_copy_holes) ? end : lseek(src, data, SEEK_HOLE);
+        if (hole < 0 || hole > end)
+            hole = end;
+        int err = heap_write_all(dst, view + (data - off), (size_t)(hole - data), data);
+        if (err)
+            return err;
+        pos = hole;
+    }
+    return 0;
+}
+
+int heap_snapshot(struct cmodx_heap *h)
+{
+    h->snap_fd = -1;
     int fd;
     int err = heap_open_backing(h->flags, &fd);
     if (err)
-        return err;
-    if (ftruncate(fd, h->file_size) != 0) {
-        close(fd);
-        return errno;
-    }
+        return h->snap_err = err;
+    if (ftruncate(fd, h->file_size) != 0)
+        err = errno;
     for (size_t i = 0; i < h->nchunks && !err; i++) {
         struct chunk *c = h->chunks[i];
-        if (pwrite(fd, c->w, c->bytes, c->file_off) != (ssize_t)c->bytes)
-            err = EIO;
-        else if (mmap(c->w, c->bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
-                      c->file_off) == MAP_FAILED ||
-                 mmap(c->x, c->bytes, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd,
-                      c->file_off) == MAP_FAILED)
+        err = heap_copy_range(fd, h->fd, c->w, c->file_off, c->bytes);
+    }
+    if (err) {
+        close(fd);
+        return h->snap_err = err;
+    }
+    h->snap_fd = fd;
+    return h->snap_err = 0;
+}
+
+void heap_snapshot_drop(struct cmodx_heap *h)
+{
+    if (h->snap_fd >= 0)
+        close(h->snap_fd);
+    h->snap_fd = -1;
+}
+
+int heap_snapshot_adopt(struct cmodx_heap *h)
+{
+    if (h->snap_fd < 0)
+        return h->snap_err ? h->snap_err : EBADF;
+    int fd = h->snap_fd, err = 0;
+    h->snap_fd = -1;
+    for (size_t i = 0; i < h->nchunks && !err; i++) {
+        struct chunk *c = h->chunks[i];
+        if (mmap(c->w, c->bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+                 c->file_off) == MAP_FAILED ||
+            mmap(c->x, c->bytes, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd,
+                 c->file_off) == MAP_FAILED)
             err = errno;
         else /* the copy is new code to instruction fetch: publish it (the
               * kernel may do this on first fault, but not visibly to us) */
