@@ -689,14 +689,18 @@ static void step_slot_fini(struct sc *s)
     int si = pick_slot(s, 1);
     if (si < 0)
         return;
-    struct sc_block *b = &s->blk[s->slot[si].target];
-    if (b->doomed)
-        return; /* whether fini retires a doomed block is left open */
-    fz_begin("cmodx_slot_fini(slot %d)", si);
+    int bi = s->slot[si].target;
+    struct sc_block *b = &s->blk[bi];
+    fz_begin("cmodx_slot_fini(slot %d)%s", si, b->doomed ? " [doomed target]" : "");
+    inflight_begin(s, bi);
     cmodx_slot_fini(&s->slot[si].s);
     fz_end("-> done");
     s->slot[si].inited = 0;
     b->refs--;
+    /* The library's rule: a block that CMODX_RETIRE_OLD left is retired
+     * when the last slot targeting it leaves it, by cmodx_slot_fini too. */
+    settle_doomed(s);
+    inflight_end(s, "cmodx_slot_fini");
     if (fz_chance(s->r, 50)) {
         fz_begin("cmodx_slot_publish(slot %d after fini)", si);
         int err = cmodx_slot_publish(&s->slot[si].s, (cmodx_xptr){entry_ptr(b)},
@@ -1281,9 +1285,18 @@ static void teardown(struct sc *s)
     if (fini_first)
         for (int i = 0; i < SC_SLOTS; i++)
             if (s->slot[i].inited) {
+                int bi = s->slot[i].target;
+                fz_begin("cmodx_slot_fini(slot %d)%s", i,
+                         s->blk[bi].doomed ? " [last slot of a doomed block?]" : "");
+                inflight_begin(s, bi);
                 cmodx_slot_fini(&s->slot[i].s);
+                fz_end("-> done");
                 s->slot[i].inited = 0;
-                s->blk[s->slot[i].target].refs--;
+                s->blk[bi].refs--;
+                /* The library's rule: the last slot leaving a block that
+                 * CMODX_RETIRE_OLD left retires it, cmodx_slot_fini too. */
+                settle_doomed(s);
+                inflight_end(s, "cmodx_slot_fini");
             }
     if (s->d) {
         fz_begin("cmodx_domain_destroy%s", s->heap_gone ? " [its heap was destroyed first]" : "");

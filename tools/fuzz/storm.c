@@ -175,7 +175,15 @@ static void free_hook(void *arg, cmodx_xptr x)
     lock(st);
     int bi = map_find(st, x.ptr, 0);
     if (bi < 0) {
+        int again = -1;
+        for (int i = 0; i < st->nblk && again < 0; i++)
+            if (st->blk[i].b.exec.ptr == x.ptr && st->blk[i].state == S_FREED)
+                again = i;
         unlock(st);
+        if (again >= 0)
+            fz_fail(K_BLOCK, "the library frees block #%d (%p) a second time: it was retired "
+                    "twice (two CMODX_RETIRE_OLD publishes left it, or a second retirement of "
+                    "a pending block was accepted)", again, x.ptr);
         fz_fail(K_BLOCK, "the library frees %p, which is not the start of any block the "
                 "model knows", x.ptr);
     }
@@ -358,7 +366,7 @@ static void switched_locked(struct worker *w, int si, int nb, int action)
         retired_locked(st, old);
     else if (action == 2)
         ob->doomed = 1;
-    if (ob->state == S_LIVE && ob->refs == 0) {
+    if ((ob->state == S_LIVE || ob->freed_inflight) && ob->refs == 0) {
         if (ob->doomed)
             retired_locked(st, old);
         else if (w->nunretired < 64)
@@ -653,6 +661,22 @@ static void fork_child(struct worker *w)
     for (int si = 0; si < NSLOTS; si++) {
         if (!st->slot[si].inited)
             continue;
+        /* Before calling: is the target live in the heap as inherited, and
+         * are its bytes what was written?  That tells a freed block the
+         * parent left reachable (kind 3) from a snapshot taken later than
+         * the fork (kind 4). */
+        const void *t = __atomic_load_n(&st->slot[si].s.target, __ATOMIC_RELAXED);
+        cmodx_xptr start;
+        if (!cmodx_heap_contains(st->h, (cmodx_xptr){t}, &start))
+            fz_fail(K_BLOCK, "fork child: slot %d targets %p, which is not in a live block of "
+                    "the inherited heap: the parent had freed a block still reachable from a "
+                    "slot", si, t);
+        int bi = map_find(st, start.ptr, 0);
+        if (bi >= 0 && !fz_code_intact(&st->blk[bi].b, st->blk[bi].entry, ident_of(bi)))
+            fz_fail(K_FORK, "fork child: slot %d targets block #%d, live in the child's heap "
+                    "metadata, but its bytes are not what was written (first byte 0x%02x): the "
+                    "child's code heap is not the parent's at the instant of fork", si, bi,
+                    *(unsigned char *)st->blk[bi].b.write.ptr);
         check_call(w, si);
     }
     for (int k = 0; k < PRIV; k++) {
