@@ -5,8 +5,8 @@
  * a program (and cmodx's own test suite) can exercise its fallback and
  * error paths on a machine that has everything.  They are process-wide and
  * also settable with the environment variable CMODX_FAULT, a comma
- * separated list of the names below (read once, at the first cmodx call that
- * consults it).
+ * separated list of the names below, each matched whole (read once, at the
+ * first cmodx call that consults it).
  */
 #ifndef CMODX_DEBUG_H
 #define CMODX_DEBUG_H
@@ -21,6 +21,12 @@ enum cmodx_fault {
     CMODX_FAULT_MEMFD = 1u << 0,      /* "memfd": memfd_create fails ENOSYS */
     CMODX_FAULT_MEMBARRIER = 1u << 1, /* "membarrier": SYNC_CORE unsupported */
     CMODX_FAULT_MMAP = 1u << 2,       /* "mmap": new chunk mappings fail ENOMEM */
+    /* "membarrier-later": membarrier registers, but every command issued
+     * after that fails ENOMEM, as under a seccomp filter installed after
+     * the domain was created or when the kernel runs out of memory.  The
+     * library then fails the calls that needed it with that error
+     * (docs/RECLAMATION.md, "When membarrier fails later"). */
+    CMODX_FAULT_MEMBARRIER_LATER = 1u << 3,
 };
 
 /*

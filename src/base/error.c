@@ -52,15 +52,25 @@ static unsigned fault_mask;
 static unsigned faults_from_env(void)
 {
     const char *e = getenv("CMODX_FAULT");
+    static const struct {
+        const char *name;
+        unsigned bit;
+    } names[] = {{"memfd", CMODX_FAULT_MEMFD},
+                 {"membarrier", CMODX_FAULT_MEMBARRIER},
+                 {"mmap", CMODX_FAULT_MMAP},
+                 {"membarrier-later", CMODX_FAULT_MEMBARRIER_LATER}};
     unsigned m = 0;
-    if (!e)
-        return 0;
-    if (strstr(e, "memfd"))
-        m |= CMODX_FAULT_MEMFD;
-    if (strstr(e, "membarrier"))
-        m |= CMODX_FAULT_MEMBARRIER;
-    if (strstr(e, "mmap"))
-        m |= CMODX_FAULT_MMAP;
+    while (e && *e) {
+        /* One comma-separated name, matched whole ("membarrier" is not
+         * "membarrier-later"). */
+        size_t len = strcspn(e, ",");
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+            if (strlen(names[i].name) == len && strncmp(e, names[i].name, len) == 0)
+                m |= names[i].bit;
+        e += len;
+        if (*e == ',')
+            e++;
+    }
     return m;
 }
 

@@ -48,8 +48,18 @@ void fences_after_fork(cmodx_domain *d)
         membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0);
 }
 
+/* A command issued after registration may still fail: a seccomp filter
+ * installed later, or ENOMEM.  The callers fail with the error; none falls
+ * back to something weaker (docs/RECLAMATION.md). */
+static int late_fault(void)
+{
+    return cmodx_fault_active(CMODX_FAULT_MEMBARRIER_LATER) ? ENOMEM : 0;
+}
+
 int fences_sync_core(void)
 {
+    if (late_fault())
+        return late_fault();
     if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE, 0) != 0)
         return errno;
     return 0;
@@ -60,6 +70,8 @@ int fences_membarrier(cmodx_domain *d)
     /* Memory ordering is all reclamation needs: no core serialisation. */
     int cmd = d->asym_fences ? MEMBARRIER_CMD_PRIVATE_EXPEDITED
                              : MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE;
+    if (late_fault())
+        return late_fault();
     if (membarrier(cmd, 0) != 0)
         return errno;
     return 0;

@@ -95,23 +95,42 @@ static int f_needs_membarrier(const cmodx_domain *d)
 
 /* A full barrier on every running thread of the process where readers run
  * none themselves (asymmetric fences), else a seq_cst fence that pairs
- * with theirs. */
-static void fence_readers(cmodx_domain *d)
+ * with theirs.  0, or the errno of a membarrier that failed.
+ *
+ * When membarrier fails after the domain registered it (a seccomp filter
+ * installed later, ENOMEM), a fence on the writer alone would not do: the
+ * readers run no fence of their own, and switching them to symmetric fences
+ * would itself need a barrier in each of them.  So nothing is weakened:
+ * the caller fails with the error and the blocks stay retired, never
+ * freed on a guess (docs/RECLAMATION.md, "When membarrier fails later"). */
+static int fence_readers(cmodx_domain *d)
 {
-    if (d->asym_fences && fences_membarrier(d) == 0)
-        d->stats.membarriers++;
-    else
+    if (!d->asym_fences) {
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        return 0;
+    }
+    int err = fences_membarrier(d);
+    if (err && MUTANT(membarrier_fail_silent)) {
+        __atomic_thread_fence(__ATOMIC_SEQ_CST); /* the old, silent fallback */
+        return 0;
+    }
+    if (!err)
+        d->stats.membarriers++;
+    return err;
 }
 
-/* F. */
-static void fence_all(cmodx_domain *d)
+/* F.  0 or the errno of a failed membarrier (then no fence happened). */
+static int fence_all(cmodx_domain *d)
 {
-    if (f_needs_membarrier(d))
-        fence_readers(d);
-    else
+    if (f_needs_membarrier(d)) {
+        int err = fence_readers(d);
+        if (err)
+            return err;
+    } else {
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    }
     reclaim_note_fence(d);
+    return 0;
 }
 
 /* Give retired blocks without a grace period the next one.  A fence must
@@ -119,8 +138,9 @@ static void fence_all(cmodx_domain *d)
  * the latest fence (a publish's membarrier counts) have one; for the rest
  * a fence is issued if MAY_FENCE, else they wait for the next publish's
  * membarrier, which then serves both purposes.  FORCE starts a period even
- * with nothing pending (cmodx_synchronize). */
-static void start_grace_period(cmodx_domain *d, int force, int may_fence)
+ * with nothing pending (cmodx_synchronize).  0, or the errno of a fence
+ * that failed: then no period started and no block was given one. */
+static int start_grace_period(cmodx_domain *d, int force, int may_fence)
 {
     /* Blocks are retired in order and fences only increase, so the blocks
      * still waiting for a period are a tail of the list and, within it,
@@ -130,11 +150,13 @@ static void start_grace_period(cmodx_domain *d, int force, int may_fence)
     int unfenced = first && d->retired_last->fence_at_retire == d->fences;
     /* FORCE: the caller may have unlinked code itself; fence for it. */
     if (force || (unfenced && may_fence)) {
-        fence_all(d);
+        int err = fence_all(d);
+        if (err)
+            return err;
         fenced |= unfenced;
     }
     if (!fenced && !force)
-        return;
+        return 0;
     uint64_t g = d->gp_seq + 1;
     __atomic_store_n(&d->gp_seq, g, __ATOMIC_RELEASE);
     d->stats.grace_periods++;
@@ -142,6 +164,7 @@ static void start_grace_period(cmodx_domain *d, int force, int may_fence)
     for (; r && r->fence_at_retire < d->fences; r = r->next)
         r->gp = g;
     d->unassigned = r;
+    return 0;
 }
 
 /* The smallest grace period announced by an online thread (the current
@@ -212,6 +235,7 @@ static size_t advance(cmodx_domain *d, int may_fence)
     pid_t laggard;
     if (!d->retired_head)
         return 0; /* nothing retired: no period to start, no scan */
+    /* A failed fence leaves the blocks without a period: none is freed. */
     start_grace_period(d, 0, may_fence);
     return free_completed(d, oldest_announced(d, &laggard));
 }
@@ -312,7 +336,7 @@ static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const
         }
         arch_cpu_relax();
     }
-    int blocked = 0;
+    int blocked = 0, poll_only = 0;
     d->gp_slept = 1;
     d->stats.slept_waits++;
     /* Raise the flags, then one fence before the first look. */
@@ -324,7 +348,10 @@ static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
     } else {
         __atomic_store_n(&d->gp_waiting, 1, __ATOMIC_RELAXED);
-        fence_readers(d);
+        /* Without this fence an announcement may miss the flag and never
+         * wake us: if membarrier fails, sleep in bounded naps and look
+         * again (slower, never wrong). */
+        poll_only = fence_readers(d) != 0;
     }
     for (;;) {
         uint32_t seen = __atomic_load_n(&d->gp_wakes, __ATOMIC_ACQUIRE);
@@ -346,6 +373,7 @@ static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const
          * timer: a timer costs each sleep microseconds in a virtual
          * machine (docs/BENCHMARKS.md, section 4). */
         struct timespec ts = {0, 0};
+        int timed = timeout_ms != 0 || poll_only;
         if (timeout_ms) {
             uint64_t spent = cmodx_now_ns() - start, limit = (uint64_t)timeout_ms * 1000000u;
             if (spent >= limit) {
@@ -357,9 +385,13 @@ static int wait_for(cmodx_domain *d, uint64_t target, unsigned timeout_ms, const
             ts.tv_sec = (time_t)((limit - spent) / 1000000000u);
             ts.tv_nsec = (long)((limit - spent) % 1000000000u);
         }
+        if (poll_only && (!timeout_ms || ts.tv_sec > 0 || ts.tv_nsec > 1000000)) {
+            ts.tv_sec = 0;
+            ts.tv_nsec = 1000000; /* 1 ms naps */
+        }
         d->stats.sleeps++;
         /* Returns at once if an announcement counted itself since SEEN. */
-        if (syscall(SYS_futex, &d->gp_wakes, FUTEX_WAIT_PRIVATE, seen, timeout_ms ? &ts : NULL,
+        if (syscall(SYS_futex, &d->gp_wakes, FUTEX_WAIT_PRIVATE, seen, timed ? &ts : NULL,
                     NULL, 0) == 0 || errno == ETIMEDOUT)
             blocked = 1; /* not EAGAIN (counted meanwhile) or EINTR */
     }
@@ -381,8 +413,11 @@ int reclaim_make_room_locked(cmodx_domain *d, size_t incoming)
         return 0;
     /* Back-pressure: wait for the grace period of everything pending. */
     d->stats.backpressure_waits++;
-    start_grace_period(d, 0, 1);
-    int err = wait_for(d, d->gp_seq, d->grace_timeout_ms, "retired-memory limit", 0);
+    int err = start_grace_period(d, 0, 1);
+    if (err)
+        return cmodx_fail(err, "retired-memory limit: membarrier failed (%s): no grace period "
+                          "can start, and the retired blocks stay pending", strerror(err));
+    err = wait_for(d, d->gp_seq, d->grace_timeout_ms, "retired-memory limit", 0);
     if (!err)
         free_completed(d, d->gp_seq);
     return err;
@@ -415,8 +450,16 @@ int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
     int preset = d->asym_fences && d->gp_slept;
     if (preset)
         __atomic_store_n(&d->gp_waiting, 1, __ATOMIC_RELAXED);
-    start_grace_period(d, 1, 1);
-    int err = wait_for(d, d->gp_seq, timeout_ms, "cmodx_synchronize", preset);
+    int err = start_grace_period(d, 1, 1);
+    if (err) {
+        __atomic_store_n(&d->gp_waiting, 0, __ATOMIC_RELAXED);
+        err = cmodx_fail(err, "cmodx_synchronize: membarrier failed (%s): readers rely on it "
+                         "(asymmetric fences), so no grace period can start; retired blocks "
+                         "stay pending", strerror(err));
+        writer_leave(d, t);
+        return err;
+    }
+    err = wait_for(d, d->gp_seq, timeout_ms, "cmodx_synchronize", preset);
     if (!err && d->heap)
         free_completed(d, d->gp_seq);
     writer_leave(d, t);
@@ -463,8 +506,8 @@ void reclaim_teardown(cmodx_domain *d)
         return;
     /* Waits for a grace period: parked in the caller's other domains. */
     struct thread_rec *t = writer_enter(d);
-    start_grace_period(d, 1, 1);
-    if (wait_for(d, d->gp_seq, d->grace_timeout_ms, "cmodx_domain_destroy", 0) == 0)
+    if (start_grace_period(d, 1, 1) == 0 &&
+        wait_for(d, d->gp_seq, d->grace_timeout_ms, "cmodx_domain_destroy", 0) == 0)
         free_completed(d, d->gp_seq);
     while (d->retired_head) {
         struct retired *r = d->retired_head;
