@@ -116,7 +116,11 @@ size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value)
 
 /* TLB invalidation is broadcast in hardware (TLBI ... IS) with no
  * interrupt, so an mprotect does not context-synchronise other cores. */
-int arch_mprotect_ipi_serialises(void) { return 0; }
+const char *arch_mprotect_unfit(void)
+{
+    return "TLB invalidation is broadcast in hardware there, without an interrupt, so it does "
+           "not context-synchronise other cores";
+}
 
 /* Weakly ordered: loads may pass loads (only barriers, acquire/release
  * and dependencies order them). */

@@ -60,9 +60,13 @@ size_t arch_tramp_stub_size(void);
 void arch_emit_tramp_stub(void *dst, const void *domain, uint32_t id, arch_tramp_resync_fn resync);
 extern const char cmodx_tramp_common[];
 
-/* Whether the mprotect TLB-shootdown trick serialises other cores here
- * (true only on x86-64, where the shootdown is an interrupt). */
-int arch_mprotect_ipi_serialises(void);
+/* NULL if the mprotect TLB-shootdown trick is known to serialise every
+ * other core here (the shootdown is an interrupt to each core that runs
+ * the process, whose return is serialising), else why it cannot be
+ * established.  Only x86-64 can return NULL, and only where neither the
+ * CPU's broadcast invalidation nor a hypervisor's flush hypercall may
+ * replace the interrupt (src/arch/x86_64.c). */
+const char *arch_mprotect_unfit(void);
 
 /* Whether the processor orders memory as TSO: loads are not reordered
  * with older loads, stores not with older loads or stores (only a store

@@ -74,7 +74,11 @@ size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value)
     return 12;
 }
 
-int arch_mprotect_ipi_serialises(void) { return 0; }
+const char *arch_mprotect_unfit(void)
+{
+    return "TLB invalidation is broadcast in hardware there, without an interrupt, so it does "
+           "not context-synchronise other cores";
+}
 
 /* ARMv7 is weakly ordered. */
 int arch_memory_tso(void) { return 0; }

@@ -11,7 +11,9 @@
 #include <cpuid.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 const char cmodx_arch_id[] = "x86_64";
 
@@ -106,9 +108,56 @@ size_t arch_emit_return_u32(void *dst, size_t cap, uint32_t value)
     return 6;
 }
 
-/* A TLB shootdown on x86 is an IPI, and the interrupt return on the target
- * core is serialising. */
-int arch_mprotect_ipi_serialises(void) { return 1; }
+/*
+ * A TLB shootdown on x86 is an IPI, and the interrupt return (IRET) on the
+ * target core is serialising: the mprotect strategy's premise.  It fails
+ * where the kernel invalidates without interrupting the other cores:
+ *  - AMD's INVLPGB broadcast invalidation (CPUID 0x80000008 EBX bit 3),
+ *    which Linux uses for multi-threaded processes from 6.15 on;
+ *  - a hypervisor's paravirtual flush: KVM's (CPUID 0x40000001 EAX bit 9,
+ *    KVM_FEATURE_PV_TLB_FLUSH) marks a preempted vCPU to flush when it next
+ *    runs instead of sending it an IPI, and Hyper-V's and Xen's flush
+ *    hypercalls do the same work without guest interrupts.  KVM without
+ *    that feature delivers real IPIs to the guest.
+ * So the strategy is allowed only where the CPU lacks INVLPGB (or the kernel
+ * predates 6.15) and either no hypervisor is present or it is KVM without
+ * paravirtual flushes.
+ */
+static int kernel_at_least(int major, int minor)
+{
+    struct utsname u;
+    int ma = 0, mi = 0;
+    if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+        return 1; /* unknown: assume the newer kernel (the unsafe one) */
+    return ma > major || (ma == major && mi >= minor);
+}
+
+const char *arch_mprotect_unfit(void)
+{
+    unsigned a, b, c, d;
+    if (__get_cpuid(0x80000000, &a, &b, &c, &d) && a >= 0x80000008 &&
+        __get_cpuid(0x80000008, &a, &b, &c, &d) && (b & (1u << 3)) && kernel_at_least(6, 15))
+        return "the CPU has INVLPGB, which Linux 6.15 and later use to invalidate TLBs by "
+               "broadcast, without interrupting the other cores";
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 31)))
+        return NULL; /* no hypervisor */
+    char sig[13];
+    __cpuid(0x40000000, a, b, c, d);
+    memcpy(sig, &b, 4);
+    memcpy(sig + 4, &c, 4);
+    memcpy(sig + 8, &d, 4);
+    sig[12] = 0;
+    if (strcmp(sig, "KVMKVMKVM") != 0)
+        return "under a hypervisor other than KVM, whose TLB flush hypercalls may skip "
+               "preempted vCPUs instead of interrupting them";
+    if (a < 0x40000001)
+        return NULL;
+    __cpuid(0x40000001, a, b, c, d);
+    if (a & (1u << 9))
+        return "the KVM hypervisor offers paravirtual TLB flushes, which skip a preempted vCPU "
+               "(it flushes when it runs again, without an interrupt)";
+    return NULL;
+}
 
 /* x86-TSO: loads in order with loads, stores in order with stores. */
 int arch_memory_tso(void) { return 1; }

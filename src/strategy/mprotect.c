@@ -10,9 +10,12 @@
  * x86, and wait for them before mprotect() returns.  The page is made
  * writable, touched (so that every CPU may cache it), and made
  * inaccessible again.  On AArch64 and RISC-V the shootdown is a broadcast
- * instruction without an interrupt, so setup refuses there
- * (arch_mprotect_ipi_serialises).  Under a lock: concurrent calls would
- * race on the page's protection.
+ * instruction without an interrupt, and on x86-64 too with AMD's INVLPGB
+ * (Linux 6.15 and later) or a hypervisor's paravirtual flush that skips
+ * preempted vCPUs: setup refuses wherever the premise cannot be
+ * established (arch_mprotect_unfit), and CMODX_SYNC_AUTO never picks this
+ * strategy.  Under a lock: concurrent calls would race on the page's
+ * protection.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,10 +33,11 @@ static pthread_mutex_t mprotect_lock = PTHREAD_MUTEX_INITIALIZER;
 static int mprotect_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg, int sig)
 {
     (void)cfg, (void)sig;
-    if (!arch_mprotect_ipi_serialises())
-        return cmodx_fail(ENOTSUP, "mprotect strategy refused on %s: TLB invalidation is "
-                          "broadcast in hardware there, without an interrupt, so it does not "
-                          "context-synchronise other cores", cmodx_arch_id);
+    const char *why = MUTANT(mprotect_trust_tlb) ? NULL : arch_mprotect_unfit();
+    if (why)
+        return cmodx_fail(ENOTSUP, "mprotect strategy refused on %s: %s, so mprotect() does "
+                          "not context-synchronise other cores (docs/STRATEGIES.md)",
+                          cmodx_arch_id, why);
     d->mprotect_page = mmap(NULL, cmodx_page_size(), PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (d->mprotect_page == MAP_FAILED) {

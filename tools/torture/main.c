@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,10 @@ static int setup(void)
         .signal_timeout_ms = 20000, /* emulated threads can be slow to run */
         .signal_number = SIGRTMIN + 4,
     };
-    if (cmodx_domain_create(&dc, &T.dom) != 0 || witness_install(dc.signal_number) != 0)
+    int err = cmodx_domain_create(&dc, &T.dom);
+    if (err == ENOTSUP)
+        return ENOTSUP;
+    if (err != 0 || witness_install(dc.signal_number) != 0)
         return -1;
     cmodx_debug_set_free_hook(T.dom, on_free, NULL);
     /* At most one block starts at each alignment granule of the heap. */
@@ -204,9 +208,12 @@ int main(int argc, char **argv)
            "bytes, heap limit %zu, seed %llu\n", cmodx_arch_name(), T.opt.strategy,
            T.opt.callers, T.opt.writers, T.opt.slots, T.opt.block_min, T.opt.block_max,
            T.opt.heap_limit, (unsigned long long)T.opt.seed);
-    if (setup() != 0) {
+    int err = setup();
+    if (err != 0) {
         fprintf(stderr, "cmodx-torture: setup failed: %s\n", cmodx_last_error());
-        return EXIT_SETUP;
+        /* A strategy refused here (ENOTSUP: the mprotect strategy where
+         * its premise cannot be established) is not a failure of it. */
+        return err == ENOTSUP ? EXIT_UNSUPPORTED : EXIT_SETUP;
     }
     return run();
 }

@@ -49,7 +49,8 @@ static const char usage_text[] =
     "reported with the block's history.\n"
     "\n"
     "Exit status: 0 clean; 1 invalid observation or publish error; 2 usage;\n"
-    "3 a caller executed a trap (freed block); 4 setup failed.\n";
+    "3 a caller executed a trap (freed block); 4 setup failed; 77 the strategy is\n"
+    "refused on this machine (ENOTSUP).\n";
 
 static int parse_u64(const char *s, uint64_t *out)
 {

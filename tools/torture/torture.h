@@ -22,7 +22,7 @@
 #define AGE_BUCKETS 16 /* ages 0..14, and 15 meaning "15 or more" */
 
 /* Exit statuses (documented in --help and docs/TORTURE.md). */
-enum { EXIT_INVALID = 1, EXIT_USAGE = 2, EXIT_TRAP = 3, EXIT_SETUP = 4 };
+enum { EXIT_INVALID = 1, EXIT_USAGE = 2, EXIT_TRAP = 3, EXIT_SETUP = 4, EXIT_UNSUPPORTED = 77 };
 
 struct options {
     double seconds;
