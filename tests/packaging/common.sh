@@ -37,3 +37,12 @@ tools_install() {
         cmake --build "$_b" -j 2 &&
         cmake --install "$_b" --prefix "$2"
 }
+# copy_tree ROOT DEST: the checkout's files as git sees them (tracked and
+# untracked, not ignored, so no build/), skipping tracked files deleted in
+# the working tree; the copy is what the working tree holds now.
+copy_tree() {
+    mkdir -p "$2" &&
+        (cd "$1" && git ls-files -z -c -o --exclude-standard |
+            xargs -0 sh -c 'for f; do if [ -e "$f" ] || [ -L "$f" ]; then printf "%s\0" "$f"; fi; done' sh |
+            xargs -0 cp -P --parents -t "$2")
+}

@@ -35,13 +35,13 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
 version=$(sed -n '1s/^cmodx (\([^)]*\)).*/\1/p' "$root/debian/changelog")
 arch=$(dpkg --print-architecture)
 src=$work/cmodx-$version
 
 build() {
-    mkdir -p "$src" &&
-        (cd "$root" && git ls-files -z -c -o --exclude-standard | xargs -0 cp --parents -t "$src") || return 1
+    copy_tree "$root" "$src" || return 1
     # What dpkg-buildpackage would leave beside a tree it built in place.
     beside() { ls -A "$(dirname "$root")" | grep -E '^(cmodx|libcmodx0|libcmodx-dev|cmodx-tools)(-dbgsym)?_.*\.(deb|ddeb|changes|buildinfo)$'; }
     beside >"$work/beside-before.txt"

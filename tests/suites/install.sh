@@ -26,7 +26,16 @@ logdir=$root/build/pkg-install-logs
 rm -rf "$logdir"
 mkdir -p "$logdir"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cmodx-install.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+# The /usr/local install is undone on any exit (see native_system).
+uninstall_system() {
+    [ -f "$work/system-installed" ] || return 0
+    while IFS= read -r f; do rm -f "$f"; done <"$nb/install_manifest.txt"
+    rmdir /usr/local/include/cmodx /usr/local/lib/cmake/cmodx 2>/dev/null
+    rm -f "$work/system-installed"
+    ldconfig
+}
+trap 'uninstall_system; rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM HUP
 consumer=$root/tests/packaging/consumer
 hello=$root/examples/hello.c
 
@@ -117,17 +126,23 @@ native_system() {
         echo "not root: cannot install to /usr/local"
         return 1
     fi
+    # Never overwrite (and then delete) a cmodx someone installed there.
+    for f in /usr/local/include/cmodx /usr/local/lib/libcmodx.so.0 /usr/local/lib/cmake/cmodx; do
+        if [ -e "$f" ]; then
+            echo "$f exists already: not installing over another cmodx in /usr/local"
+            return 1
+        fi
+    done
+    : >"$work/system-installed"
     cmake --install "$nb" || return 1
     rc=0
     flags=$(pkg-config --cflags --libs cmodx) &&
         echo "pkg-config: $flags" &&
         cc "$hello" $flags -o "$work/hello-sys" &&
-        env -u LD_LIBRARY_PATH sh -c 'ldd "$1" | grep libcmodx' sh "$work/hello-sys" &&
+        env -u LD_LIBRARY_PATH sh -c 'ldd "$1" | grep "libcmodx\.so\.0 => /usr/local/lib/"' sh "$work/hello-sys" &&
         env -u LD_LIBRARY_PATH "$work/hello-sys" | grep -x 'x86_64: generated code returned 42' || rc=1
     # Uninstall exactly what was installed, then refresh the linker cache.
-    while IFS= read -r f; do rm -f "$f"; done <"$nb/install_manifest.txt"
-    rmdir /usr/local/include/cmodx /usr/local/lib/cmake/cmodx 2>/dev/null
-    ldconfig
+    uninstall_system
     ! ldconfig -p | grep -q 'libcmodx\.so\.0 .*/usr/local/' || { echo "uninstall left libcmodx in the cache"; rc=1; }
     return $rc
 }

@@ -24,6 +24,7 @@ rm -rf "$logdir"
 mkdir -p "$logdir"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cmodx-checker.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM HUP
 prefix=$work/prefix
 
 install_it() {

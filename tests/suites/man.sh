@@ -20,6 +20,7 @@ rm -rf "$logdir"
 mkdir -p "$logdir"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cmodx-man.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM HUP
 prefix=$work/prefix
 export MANWIDTH=80
 

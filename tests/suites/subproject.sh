@@ -23,13 +23,13 @@ rm -rf "$logdir"
 mkdir -p "$logdir"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cmodx-sub.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+trap 'exit 1' INT TERM HUP
 parent=$root/tests/packaging/parent
 
 # A git repository with this checkout's files (tracked and untracked, not
 # ignored): FetchContent clones it by its file path.
 snapshot() {
-    mkdir -p "$work/repo" &&
-        (cd "$root" && git ls-files -z -c -o --exclude-standard | xargs -0 cp --parents -t "$work/repo") &&
+    copy_tree "$root" "$work/repo" &&
         cd "$work/repo" && git init -q && git add -A &&
         git -c user.name=cmodx-test -c user.email=test@cmodx.invalid commit -q -m snapshot &&
         git rev-parse HEAD
