@@ -121,6 +121,7 @@ struct vcpu {
     struct vce *fvc;         /* ordered before its next instruction fetch */
     uint32_t last_joined;    /* last snapshot joined into acq */
     uint32_t rel, rel_l;     /* snapshot of a plain / release store now (0: recompute) */
+    uint32_t rel_last, rel_l_last;   /* the last ones made, to reuse when equal */
     uint64_t gsync_seen;     /* membarrier broadcast merged */
 };
 

@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 struct model_cfg cfg;
@@ -186,6 +187,18 @@ static uint32_t snap_make(const struct vce *vc)
     return id;
 }
 
+static bool snap_equal(const struct snap *s, const struct vce *vc)
+{
+    for (uint32_t a = 1; a < nactors; a++) {
+        struct vce z = { 0, 0, 0 };
+        const struct vce *e = a < s->n ? &s->e[a] : &z;
+        if (e->w != vc[a].w || e->dc != vc[a].dc || e->ic != vc[a].ic) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool snap_join(struct vce *d, uint32_t id)
 {
     const struct snap *s = id ? snap_get(id) : NULL;
@@ -239,9 +252,9 @@ static struct vce *clock_alloc(void)
 /* The snapshot a store by v carries now (caller holds model_lock). */
 static uint32_t store_snap(struct vcpu *v, bool release)
 {
-    uint32_t *cache = release ? &v->rel_l : &v->rel;
+    uint32_t *cache = release ? &v->rel_l : &v->rel;   /* id + 1; 0: recompute */
     if (*cache) {
-        return *cache;
+        return *cache - 1;
     }
     uint16_t a = v->actor;
     struct vce keep = a ? v->acq[a] : (struct vce){ 0, 0, 0 };
@@ -249,12 +262,21 @@ static uint32_t store_snap(struct vcpu *v, bool release)
         struct vce o = own_before_store(v, release);
         vce_join(&v->acq[a], &o);
     }
-    uint32_t id = snap_make(v->acq);
+    /* Barriers that order nothing new leave the clock as it was: reuse
+     * the thread's previous snapshot rather than make an equal one. */
+    uint32_t *last = release ? &v->rel_l_last : &v->rel_last;
+    const struct snap *prev = *last ? snap_get(*last) : NULL;
+    uint32_t id;
+    if (prev && snap_equal(prev, v->acq)) {
+        id = *last;
+    } else {
+        id = snap_make(v->acq);
+        *last = id;
+    }
     if (a) {
         v->acq[a] = keep;
     }
-    /* 0 means "recompute"; an empty clock is cheap to recompute. */
-    *cache = id;
+    *cache = id + 1;
     return id;
 }
 
@@ -486,7 +508,6 @@ static void a64_written(struct vcpu *v, struct bpage *bp, struct word *w, uint64
         w->snap = store_snap(v, false);
         w->n = new_event(v);
         w->actor = v->actor;
-        v->rel = 0;
     } else {
         w->snap = 0;
         w->n = 0;
@@ -752,7 +773,11 @@ void model_barrier(struct vcpu *v, bool dsb, enum bar kind)
     } else {
         v->dmb_st = now;
     }
-    v->rel = 0;
+    acq_changed(v);   /* what its stores carry changed */
+    /* Made now, so that the stores that follow publish theirs without
+     * waiting for the lock (a load may race with their callbacks). */
+    store_snap(v, false);
+    store_snap(v, true);
 }
 
 void model_dsb(struct vcpu *v)
@@ -837,6 +862,7 @@ void model_thread_start(struct vcpu *v)
     v->actor = 0;
     v->dsb_full = v->dsb_st = v->dmb_full = v->dmb_st = 0;
     v->last_joined = 0;
+    v->rel_last = v->rel_l_last = 0;
     acq_changed(v);
     v->gsync_seen = 0;
     /* A new thread starts with an exception return, after its parent's
@@ -921,24 +947,34 @@ void model_local_flush(struct vcpu *v)
 
 /*
  * For every 8-byte granule the program stored to: the snapshot its last
- * store carried.  Three levels, lock-free for readers; leaves are
- * allocated with a compare-and-swap.
+ * store carried, and the granule's bytes after that store.  Three levels,
+ * lock-free for readers; leaves are allocated with a compare-and-swap.
+ *
+ * qemu calls a store's callback after the store reached memory, so another
+ * thread can load the new value before the slot names its snapshot.  The
+ * bytes tell: a load whose value is not the slot's waits (briefly) for the
+ * store's callback to publish it.
  */
+struct sh_slot {
+    uint32_t id;
+    uint32_t pad;
+    uint64_t bytes;
+};
 #define SH_L1_BITS 18   /* addr bits 47..30 */
 #define SH_L2_BITS 10   /* addr bits 29..20 */
 #define SH_LEAF (1u << 17)   /* 1 MiB / 8 */
-static uint32_t **sh_top[1u << SH_L1_BITS];
+static struct sh_slot **sh_top[1u << SH_L1_BITS];
 
-static uint32_t *sh_slot(uint64_t va, bool create)
+static struct sh_slot *sh_slot(uint64_t va, bool create)
 {
     va &= 0x0000ffffffffffffull;
     uint32_t i1 = (uint32_t)(va >> 30), i2 = (uint32_t)((va >> 20) & ((1u << SH_L2_BITS) - 1));
-    uint32_t **l2 = __atomic_load_n(&sh_top[i1], __ATOMIC_ACQUIRE);
+    struct sh_slot **l2 = __atomic_load_n(&sh_top[i1], __ATOMIC_ACQUIRE);
     if (!l2) {
         if (!create) {
             return NULL;
         }
-        uint32_t **n = calloc(1u << SH_L2_BITS, sizeof(*n));
+        struct sh_slot **n = calloc(1u << SH_L2_BITS, sizeof(*n));
         if (!__atomic_compare_exchange_n(&sh_top[i1], &l2, n, false, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE)) {
             free(n);
@@ -946,19 +982,19 @@ static uint32_t *sh_slot(uint64_t va, bool create)
             l2 = n;
         }
     }
-    uint32_t *leaf = __atomic_load_n(&l2[i2], __ATOMIC_ACQUIRE);
+    struct sh_slot *leaf = __atomic_load_n(&l2[i2], __ATOMIC_ACQUIRE);
     if (!leaf) {
         if (!create) {
             return NULL;
         }
-        uint32_t *n = mmap(NULL, SH_LEAF * sizeof(uint32_t), PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        struct sh_slot *n = mmap(NULL, SH_LEAF * sizeof(*n), PROT_READ | PROT_WRITE,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (n == MAP_FAILED) {
             return NULL;
         }
         if (!__atomic_compare_exchange_n(&l2[i2], &leaf, n, false, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE)) {
-            munmap(n, SH_LEAF * sizeof(uint32_t));
+            munmap(n, SH_LEAF * sizeof(*n));
         } else {
             leaf = n;
         }
@@ -966,23 +1002,46 @@ static uint32_t *sh_slot(uint64_t va, bool create)
     return &leaf[(va >> 3) & (SH_LEAF - 1)];
 }
 
+static uint64_t granule_bytes(uint64_t g)
+{
+    uint64_t x = 0;
+    if (guest_base_known) {
+        x = __atomic_load_n((const uint64_t *)(uintptr_t)(g + (uint64_t)guest_base),
+                            __ATOMIC_RELAXED);
+    }
+    return x;
+}
+
 void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release)
 {
     if (!v->acq) {
         return;
     }
-    uint32_t id = release ? v->rel_l : v->rel;
-    if (!id && (v->actor || v->last_joined)) {
+    uint32_t c = release ? v->rel_l : v->rel;
+    uint32_t id = c ? c - 1 : 0;
+    if (!c && (v->actor || v->last_joined)) {
         pthread_mutex_lock(&model_lock);
         id = store_snap(v, release);
         pthread_mutex_unlock(&model_lock);
     }
+    /* Every store has its slot, so that a load racing with the store's
+     * callback finds one to wait on. */
     for (uint64_t g = va & ~7ull; g < va + size; g += 8) {
-        uint32_t *slot = sh_slot(g, id != 0);
-        if (slot && *slot != id) {
-            __atomic_store_n(slot, id, __ATOMIC_RELAXED);
+        struct sh_slot *slot = sh_slot(g, true);
+        if (slot) {
+            __atomic_store_n(&slot->id, id, __ATOMIC_RELAXED);
+            __atomic_store_n(&slot->bytes, granule_bytes(g), __ATOMIC_RELEASE);
         }
     }
+}
+
+/* Do the slot's bytes hold the value v loaded at va? */
+static bool slot_matches(const struct sh_slot *slot, uint64_t va, unsigned size, uint64_t value)
+{
+    uint64_t b = __atomic_load_n(&slot->bytes, __ATOMIC_ACQUIRE);
+    unsigned sh = (unsigned)(va & 7) * 8;
+    uint64_t mask = size >= 8 ? ~0ull : ((1ull << (size * 8)) - 1);
+    return ((b >> sh) & mask) == (value & mask);
 }
 
 /* v fetched or read word w: its store and what was ordered before it. */
@@ -996,7 +1055,7 @@ static bool join_store(struct vce *d, const struct word *w)
     return grew;
 }
 
-void model_load(struct vcpu *v, uint64_t va, unsigned size)
+void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value)
 {
     if (!v->acq) {
         return;
@@ -1017,8 +1076,26 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size)
         }
     }
     for (uint64_t g = va & ~7ull; g < va + size; g += 8) {
-        uint32_t *slot = sh_slot(g, false);
-        uint32_t id = slot ? __atomic_load_n(slot, __ATOMIC_RELAXED) : 0;
+        struct sh_slot *slot = sh_slot(g, false);
+        if (!slot) {
+            continue;
+        }
+        if (size <= 8 && g == (va & ~7ull) && (va & 7) + size <= 8) {
+            /* The store this load read may not have published its slot
+             * yet: wait for it a little (it is running its callback). */
+            unsigned k = 0;
+            for (; k < 256 && !slot_matches(slot, va, size, value); k++) {
+                if (k > 64) {
+                    sched_yield();
+                }
+            }
+            if (k == 256) {
+                /* Not a store of the program's (the kernel's, say): take
+                 * the bytes as they are so that later loads do not wait. */
+                __atomic_store_n(&slot->bytes, granule_bytes(g), __ATOMIC_RELEASE);
+            }
+        }
+        uint32_t id = __atomic_load_n(&slot->id, __ATOMIC_RELAXED);
         if (id && id != v->last_joined) {
             v->last_joined = id;
             if (snap_join(v->acq, id)) {
@@ -1101,25 +1178,23 @@ static enum kind a64_check(struct vcpu *v, const struct word *w)
             }
             return K_INVAL_NOT_COMPLETED;
         }
-        if (cfg.idc) {
-            return w->ic_early ? K_CLEAN_NOT_COMPLETED : K_NOT_INVALIDATED;
-        }
-        if (!w->ndc) {
+        /* No invalidate ordered after a clean (IDC=1: after the store):
+         * one came too early (not ordered after it), or none came. */
+        if (!cfg.idc && !w->ndc) {
             return K_NOT_CLEANED;
         }
-        for (unsigned k = 0; k < w->ndc; k++) {
-            if (completed_by_dsb(w->dcq[k].a, w->dcq[k].n)) {
-                return w->ic_early ? K_CLEAN_NOT_COMPLETED : K_NOT_INVALIDATED;
-            }
-        }
-        return K_CLEAN_NOT_COMPLETED;
+        return w->ic_early ? K_CLEAN_NOT_COMPLETED : K_NOT_INVALIDATED;
     }
     if (cfg.idc) {
         if (before_fetch(v, w->actor, C_W, w->n)) {
             return K_COUNT;
         }
-        return w->actor == 0 || completed_by_dsb(w->actor, w->n) ? K_NO_CONTEXT_SYNC
-                                                                 : K_CLEAN_NOT_COMPLETED;
+        /* The store is ordered before the thread's other events (a DSB by
+         * the writer itself, or a barrier before what the thread read):
+         * only the context synchronisation is missing. */
+        bool ordered = known(v->acq, w->actor, C_W, w->n) ||
+                       (w->actor == v->actor && (v->dsb_full >= w->n || v->dsb_st >= w->n));
+        return ordered ? K_NO_CONTEXT_SYNC : K_CLEAN_NOT_COMPLETED;
     }
     for (unsigned k = 0; k < w->ndc; k++) {
         if (before_fetch(v, w->dcq[k].a, C_DC, w->dcq[k].n)) {

@@ -54,11 +54,12 @@ void model_thread_start(struct vcpu *v);
 void model_thread_exit(struct vcpu *v);
 
 /*
- * Lock-free, called by v's own thread only: a load of [va, va+size) (its
- * reads-from edge joins the store's knowledge into v), and the knowledge
+ * Lock-free, called by v's own thread only: a load of [va, va+size) that
+ * read value (its reads-from edge joins the store's knowledge into v;
+ * value tells which store it read), and the knowledge
  * a store by v carries to its readers (release: a store-release).
  */
-void model_load(struct vcpu *v, uint64_t va, unsigned size);
+void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value);
 void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release);
 /* The calling host thread runs vcpu v (for calls made without a vcpu). */
 void model_set_self(struct vcpu *v);

@@ -48,6 +48,7 @@ struct xinsn {
     const uint8_t *haddr;
     struct bpage *bp;
     uint8_t size;
+    uint8_t solo;      /* checked by its own callback, not at the block's start */
     uint8_t bytes[4];
 };
 
@@ -59,6 +60,7 @@ struct xinsn {
  */
 struct xtb {
     uint64_t start, end;   /* guest addresses of the block */
+    bool after_maint;      /* translation: a barrier or maintenance seen */
     size_t n;
     struct xinsn x[];
 };
@@ -227,7 +229,9 @@ static void check_tb(unsigned int idx, void *ud)
     running[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1] = t;
     checked[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1] += t->n;
     for (size_t k = 0; k < t->n; k++) {
-        check_one(v, &t->x[k]);
+        if (!t->x[k].solo) {
+            check_one(v, &t->x[k]);
+        }
     }
 }
 
@@ -285,7 +289,12 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
 {
     (void)ud;
     /* An atomic read-modify-write reaches this callback and on_store. */
-    model_load(cur(idx), va, 1u << qemu_plugin_mem_size_shift(info));
+    qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
+    uint64_t value = val.type == QEMU_PLUGIN_MEM_VALUE_U8 ? val.data.u8
+                     : val.type == QEMU_PLUGIN_MEM_VALUE_U16 ? val.data.u16
+                     : val.type == QEMU_PLUGIN_MEM_VALUE_U32 ? val.data.u32
+                     : val.data.u64;
+    model_load(cur(idx), va, 1u << qemu_plugin_mem_size_shift(info), value);
 }
 
 /* ---- maintenance instructions ---- */
@@ -420,7 +429,12 @@ static void maybe_check(struct xtb *t, struct qemu_plugin_insn *insn, uint64_t v
     x->bp = bp;
     x->size = (uint8_t)(size < 4 ? size : 4);
     memcpy(x->bytes, bytes, x->size);
-    if (va != t->start) {
+    if (t->after_maint) {
+        /* A barrier or maintenance instruction earlier in the block changes
+         * what this fetch needs: check it when it runs, not at the start. */
+        x->solo = 1;
+        qemu_plugin_register_vcpu_insn_exec_cb(insn, recheck_insn, QEMU_PLUGIN_CB_NO_REGS, x);
+    } else if (va != t->start) {
         /* An earlier instruction of the block may store here. */
         qemu_plugin_register_vcpu_insn_exec_cond_cb(insn, recheck_insn, QEMU_PLUGIN_CB_NO_REGS,
                                                     QEMU_PLUGIN_COND_NE, same_tb_flag, 0, x);
@@ -466,6 +480,7 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn)
     }
     stores_instrument(insn, va, i, size);   /* stores without memory callbacks */
     maybe_check(t, insn, va, bytes, size);
+    t->after_maint = t->after_maint || m != 0;
 }
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)

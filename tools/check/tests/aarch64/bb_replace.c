@@ -1,10 +1,18 @@
 /*
  * Concurrent replacement of one B by another while a thread keeps
  * executing it without ever synchronising: allowed by the architecture
- * (the executor sees the old or the new branch), so no report.  The
- * targets themselves were published before the executor started.
+ * (the executor sees the old or the new branch, never a mix), so no
+ * hazard by default.  But nothing orders the new branch before any of the
+ * executor's fetches, which may see the old one for ever (herd7:
+ * MP.RF+dmb.st+ctrlisb): the checker says so as a "stale-replacement"
+ * note (exit status unaffected), a hazard with --replacements=hazard,
+ * nothing with --replacements=off.  The targets themselves were published
+ * before the executor started.
  *
- * RUN: => clean
+ * RUN: => note:stale-replacement
+ * RUN: --replacements=note => note:stale-replacement
+ * RUN: --replacements=hazard => stale-replacement
+ * RUN: --replacements=off => clean
  */
 #include "common.h"
 
