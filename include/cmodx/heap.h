@@ -56,8 +56,10 @@ enum {
 };
 
 struct cmodx_heap_config {
-    size_t chunk_bytes; /* growth step; 0 = 1 MiB.  Rounded up to pages. */
-    size_t limit_bytes; /* 0 = unlimited; else total mapped bytes allowed */
+    size_t chunk_bytes; /* growth step; 0 = 1 MiB.  Rounded up to pages;
+                         * at most 64 GiB (1 GiB on 32-bit systems) */
+    size_t limit_bytes; /* 0 = unlimited; else total mapped bytes allowed,
+                         * at least one page */
     unsigned flags;     /* CMODX_HEAP_* */
 };
 
@@ -83,12 +85,21 @@ struct cmodx_heap_stats {
  * DESCRIPTION
  *   Creates an empty heap.  CONFIG may be NULL for the defaults (1 MiB
  *   chunks, no limit, no fallback).  Memory is mapped lazily, a chunk at a
- *   time, when an allocation needs it.
+ *   time, when an allocation needs it.  On failure *OUT is set to NULL.
  * RETURN VALUE
- *   0, or EINVAL (OUT is NULL, unknown flags), ENOSYS/EPERM (memfd
- *   unavailable and CMODX_HEAP_ALLOW_TMPFILE not given), ENOMEM.
+ *   0, or
+ *   EINVAL  OUT is NULL, unknown flags, chunk_bytes above the maximum, or
+ *           a limit_bytes other than 0 below one page (the message names
+ *           the field);
+ *   ENOSYS  the kernel has no memfd_create, and CMODX_HEAP_ALLOW_TMPFILE
+ *           was not given or no temporary file could be created;
+ *   EPERM   memfd_create was refused (seccomp, a security module), same
+ *           conditions; the message says what to pass or set;
+ *   EMFILE, ENFILE  the process's or the system's file descriptor limit
+ *           (each heap holds one descriptor);
+ *   ENOMEM.
  * THREAD SAFETY
- *   Thread-safe.
+ *   Thread-safe.  Does not wait for other threads.
  */
 CMODX_API int cmodx_heap_create(const struct cmodx_heap_config *config, cmodx_heap **out);
 
@@ -97,11 +108,16 @@ CMODX_API int cmodx_heap_create(const struct cmodx_heap_config *config, cmodx_he
  *   cmodx_heap_destroy - unmap a heap and everything in it
  * DESCRIPTION
  *   Unmaps both views of every chunk.  No thread may still run code from
- *   the heap.  NULL is accepted and ignored.
+ *   the heap.  A domain created with this heap (struct
+ *   cmodx_domain_config's heap) frees retired blocks into it until the
+ *   domain is destroyed: destroy such domains first.  NULL is accepted
+ *   and ignored.
+ * RETURN VALUE
+ *   0; EBUSY while a domain still uses the heap (nothing is done).
  * THREAD SAFETY
- *   Not thread-safe with any other use of the same heap.
+ *   Not thread-safe with any other use of the same heap.  Does not wait.
  */
-CMODX_API void cmodx_heap_destroy(cmodx_heap *heap);
+CMODX_API int cmodx_heap_destroy(cmodx_heap *heap);
 
 /*
  * NAME
@@ -115,7 +131,13 @@ CMODX_API void cmodx_heap_destroy(cmodx_heap *heap);
  *   execute view of its pages has already been mapped afresh.  The new
  *   block's content is unspecified (trap fill if recycled, zero if fresh):
  *   write it through OUT->write, then call cmodx_make_visible() on OUT->exec
- *   before any thread runs it.
+ *   before any thread runs it.  On failure *OUT is zeroed (no block).
+ *
+ *   A block's life: live (allocated) -> either freed by cmodx_block_free(),
+ *   or retired into a domain (cmodx_retire(), CMODX_RETIRE_OLD) and then
+ *   pending until its grace period passed, when the domain frees it ->
+ *   free (trap-filled, reusable).  Each step checks the state it leaves:
+ *   a block is retired at most once and freed at most once.
  * RETURN VALUE
  *   0; EINVAL for SIZE 0, SIZE above 1 GiB or NULL arguments; ENOMEM when
  *   the heap limit is reached or the system is out of memory (the heap is
@@ -139,10 +161,13 @@ CMODX_API int cmodx_block_alloc(cmodx_heap *heap, size_t size, cmodx_block *out)
  *   period (see cmodx/reclaim.h, which does this for you).
  * RETURN VALUE
  *   0; EINVAL if EXEC is not the start of a live block of this heap
- *   (including a second free of the same block), with the reason in
- *   cmodx_last_error().
+ *   (a second free of the same block, an interior address, another heap's
+ *   block, or a block retired into a domain, which the domain frees after
+ *   its grace period), with the reason in cmodx_last_error(); ENOMEM
+ *   (bookkeeping); the errno of a failed trap-fill publication (ARMv7,
+ *   RISC-V cache system calls: the block IS freed).
  * THREAD SAFETY
- *   Thread-safe.
+ *   Thread-safe.  Does not wait for other threads.
  */
 CMODX_API int cmodx_block_free(cmodx_heap *heap, cmodx_xptr exec);
 
@@ -151,9 +176,12 @@ CMODX_API int cmodx_block_free(cmodx_heap *heap, cmodx_xptr exec);
  *   cmodx_block_write - copy bytes into a block through its write view
  * DESCRIPTION
  *   Copies LEN bytes from SRC to OFFSET within BLOCK, bounds-checked.  This
- *   is only a store: call cmodx_make_visible() afterwards.
+ *   is only a store: call cmodx_make_visible() afterwards.  LEN 0 copies
+ *   nothing and SRC may then be NULL.
  * RETURN VALUE
- *   0, or EINVAL when the range does not fit in the block.
+ *   0, or EINVAL when the range does not fit in the block (offset and
+ *   length are checked without overflow) or BLOCK, its write view or (with
+ *   LEN > 0) SRC is NULL.
  * THREAD SAFETY
  *   Thread-safe for distinct blocks; the caller owns the block's bytes.
  */
@@ -162,6 +190,9 @@ CMODX_API int cmodx_block_write(const cmodx_block *block, size_t offset, const v
 /*
  * NAME
  *   cmodx_heap_get_stats - read the heap's accounting
+ * DESCRIPTION
+ *   Blocks retired into a domain and pending their grace period count as
+ *   live until freed.  A NULL HEAP zeroes *OUT; a NULL OUT is ignored.
  * THREAD SAFETY
  *   Thread-safe; the numbers are a consistent snapshot.
  */
@@ -172,7 +203,8 @@ CMODX_API void cmodx_heap_get_stats(cmodx_heap *heap, struct cmodx_heap_stats *o
  *   cmodx_heap_contains - is EXEC inside a live block of HEAP?
  * DESCRIPTION
  *   Returns 1 and the block's start in *BLOCK_START (may be NULL) if EXEC
- *   lies in a live block, 0 otherwise.  Meant for diagnostics (a signal
+ *   lies in a live block, 0 otherwise (also for free space, for a block
+ *   retired and pending its grace period, and for a NULL HEAP).  Meant for diagnostics (a signal
  *   handler that caught a trap uses it to name the block).
  * THREAD SAFETY
  *   Thread-safe; not async-signal-safe.
@@ -212,7 +244,8 @@ CMODX_API int cmodx_make_visible(cmodx_xptr start, size_t len);
  *   If EXEC lies anywhere inside a live block of HEAP, stores that block
  *   (both views of its start, its size) in *BLOCK and the write-view
  *   address of EXEC itself in *WRITE; either may be NULL.  A patcher that
- *   knows only where code runs finds where to store into it this way.
+ *   knows only where code runs finds where to store into it this way.  On
+ *   failure *BLOCK is zeroed and *WRITE is NULL.
  * RETURN VALUE
  *   0; EINVAL (NULL HEAP or EXEC, or EXEC is not inside a live block).
  * THREAD SAFETY
@@ -239,7 +272,8 @@ CMODX_API int cmodx_heap_lookup(cmodx_heap *heap, cmodx_xptr exec, cmodx_block *
  *   MAP_FIXED_NOREPLACE, so nothing mapped meanwhile is replaced).  The
  *   write view may be anywhere.
  * RETURN VALUE
- *   0; EINVAL (NULL arguments, SIZE 0 or above MAX_DISTANCE); ENOMEM when
+ *   0; EINVAL (NULL arguments, SIZE 0, above MAX_DISTANCE or above
+ *   1 GiB; *OUT is then zeroed, as on every failure); ENOMEM when
  *   no code memory can be had within range (the message gives the
  *   distance and the address), or the heap limit is reached.
  * THREAD SAFETY

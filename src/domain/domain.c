@@ -15,7 +15,9 @@
 #include "base/base.h"
 #include "base/fork.h"
 #include "strategy/strategy.h"
+#include "heap/heap.h"
 #include "thread/reclaim.h"
+#include "thread/refs.h"
 #include "thread/thread.h"
 
 /* ---- the process's domains, and fork ------------------------------------------ */
@@ -96,6 +98,7 @@ int cmodx_domain_create(const struct cmodx_domain_config *cfg, cmodx_domain **ou
 {
     if (!out)
         return cmodx_fail(EINVAL, "cmodx_domain_create: NULL out");
+    *out = NULL; /* defined and unusable until success */
     struct cmodx_domain_config def = {0};
     if (!cfg)
         cfg = &def;
@@ -127,6 +130,10 @@ int cmodx_domain_create(const struct cmodx_domain_config *cfg, cmodx_domain **ou
     /* The thread layer calls the strategy through these hooks only. */
     d->thread_init = d->ops->thread_init;
     d->thread_fini = d->ops->thread_fini;
+    /* Retired blocks go back to the heap: it must outlive the domain
+     * (cmodx_heap_destroy() refuses with EBUSY until we release it). */
+    if (d->heap)
+        heap_hold(d->heap);
     domain_list_add(d);
     *out = d;
     return 0;
@@ -146,6 +153,9 @@ int cmodx_domain_destroy(cmodx_domain *d)
     if (self)
         cmodx_thread_unregister(d);
     reclaim_teardown(d);
+    refs_free(d);
+    if (d->heap)
+        heap_release(d->heap);
     domain_list_remove(d);
     if (d->ops->teardown)
         d->ops->teardown(d);

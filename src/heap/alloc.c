@@ -20,7 +20,7 @@
 #include "heap/heap.h"
 #include "heap/heap-impl.h"
 
-#define MAX_BLOCK_BYTES ((size_t)1 << 30)
+#define MAX_BLOCK_BYTES HEAP_MAX_BLOCK_BYTES
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -293,6 +293,7 @@ int cmodx_block_alloc(cmodx_heap *h, size_t size, cmodx_block *out)
 {
     if (!h || !out)
         return cmodx_fail(EINVAL, "cmodx_block_alloc: NULL %s", h ? "out" : "heap");
+    memset(out, 0, sizeof *out); /* defined and unusable until success */
     if (size == 0 || size > MAX_BLOCK_BYTES)
         return cmodx_fail(EINVAL, "cmodx_block_alloc: size %zu outside 1..%zu", size,
                           MAX_BLOCK_BYTES);
@@ -371,25 +372,11 @@ static struct free_run *release_run(struct cmodx_heap *h, struct chunk *c, uint3
     return node;
 }
 
-int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
+/* Free the block whose head is granule G of C (live or pending), under
+ * H's lock; NODE is a preallocated free-list node.  0, or the errno of a
+ * failed trap-fill publication (the block is freed all the same). */
+static int free_locked(struct cmodx_heap *h, struct chunk *c, uint32_t g, struct free_run *node)
 {
-    if (!h)
-        return cmodx_fail(EINVAL, "cmodx_block_free: NULL heap");
-    uintptr_t x = (uintptr_t)exec.ptr;
-    struct free_run *node = malloc(sizeof *node);
-    if (!node)
-        return cmodx_fail(ENOMEM, "cmodx_block_free: out of memory for bookkeeping");
-
-    pthread_mutex_lock(&h->lock);
-    uint32_t g = 0;
-    struct chunk *c = granule_of(h, x, &g);
-    if (!c || c->state[g] != G_LIVE) {
-        int was_free = c && c->state[g] == G_FREE;
-        pthread_mutex_unlock(&h->lock);
-        free(node);
-        return cmodx_fail(EINVAL, "cmodx_block_free: %p is not a live block of this heap%s",
-                          exec.ptr, was_free ? " (freed twice)" : "");
-    }
     uint32_t n = c->len[g];
     size_t bytes = (size_t)n * h->granule;
 
@@ -408,20 +395,157 @@ int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
     h->free_bytes += bytes;
     h->live_bytes -= bytes;
     h->live_blocks--;
+    return err;
+}
+
+static const char *state_name(int st)
+{
+    switch (st) {
+    case G_FREE: return " (it is free already: freed twice)";
+    case G_PENDING: return " (it is retired and pending a grace period: the domain that "
+                           "retired it frees it)";
+    default: return "";
+    }
+}
+
+/* Free the block starting at EXEC if its head granule is in state WANT
+ * (G_LIVE for cmodx_block_free, G_PENDING for a domain's free).  WHO names
+ * the caller in messages. */
+static int free_in_state(struct cmodx_heap *h, cmodx_xptr exec, int want, int also,
+                         const char *who)
+{
+    if (!h)
+        return cmodx_fail(EINVAL, "%s: NULL heap", who);
+    uintptr_t x = (uintptr_t)exec.ptr;
+    struct free_run *node = malloc(sizeof *node);
+    if (!node)
+        return cmodx_fail(ENOMEM, "%s: out of memory for bookkeeping", who);
+
+    pthread_mutex_lock(&h->lock);
+    uint32_t g = 0;
+    struct chunk *c = granule_of(h, x, &g);
+    int st = c ? c->state[g] : G_INNER;
+    if (!c || (st != want && st != also)) {
+        pthread_mutex_unlock(&h->lock);
+        free(node);
+        if (st == G_LIVE && want == G_PENDING)
+            return cmodx_fail(EINVAL, "%s: %p is a live block, not a retired one", who,
+                              exec.ptr);
+        return cmodx_fail(EINVAL, "%s: %p is not %s block of this heap%s", who, exec.ptr,
+                          want == G_LIVE ? "the start of a live" : "a retired", state_name(st));
+    }
+    int err = free_locked(h, c, g, node);
     pthread_mutex_unlock(&h->lock);
     if (err)
-        return cmodx_fail(err, "cmodx_block_free: block freed, but publishing its trap fill "
-                          "failed: %s", strerror(err));
+        return cmodx_fail(err, "%s: block freed, but publishing its trap fill failed: %s", who,
+                          strerror(err));
     return 0;
+}
+
+int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
+{
+    return free_in_state(h, exec, G_LIVE, G_LIVE, "cmodx_block_free");
+}
+
+/* ---- the block lifecycle: live -> pending -> free ------------------------------- */
+
+int heap_block_retire(cmodx_heap *h, cmodx_xptr x, size_t *bytes)
+{
+    uint32_t g = 0;
+    pthread_mutex_lock(&h->lock);
+    struct chunk *c = granule_of(h, (uintptr_t)x.ptr, &g);
+    int st = c ? c->state[g] : G_INNER;
+    /* The mutant accepts a pending block again: retired twice, it is
+     * freed twice (the second time over whatever reused the space). */
+    if (st == G_LIVE || (st == G_PENDING && MUTANT(retire_no_pending_check))) {
+        c->state[g] = G_PENDING;
+        *bytes = (size_t)c->len[g] * h->granule;
+        pthread_mutex_unlock(&h->lock);
+        return 0;
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (st == G_PENDING)
+        return cmodx_fail(EINVAL, "cmodx_retire: %p is already retired and pending a grace "
+                          "period (retired twice)", x.ptr);
+    return cmodx_fail(EINVAL, "cmodx_retire: %p is not the start of a live block of the "
+                      "domain's heap%s", x.ptr, state_name(st));
+}
+
+void heap_block_unretire(cmodx_heap *h, cmodx_xptr x)
+{
+    uint32_t g = 0;
+    pthread_mutex_lock(&h->lock);
+    struct chunk *c = granule_of(h, (uintptr_t)x.ptr, &g);
+    if (c && c->state[g] == G_PENDING)
+        c->state[g] = G_LIVE;
+    pthread_mutex_unlock(&h->lock);
+}
+
+int heap_free_retired(cmodx_heap *h, cmodx_xptr x)
+{
+    /* The mutant's second free of a block retired twice finds whatever
+     * reused the space live, and frees it. */
+    return free_in_state(h, x, G_PENDING, MUTANT(retire_no_pending_check) ? G_LIVE : G_PENDING,
+                         "reclamation");
+}
+
+/* The head granule of the block (live or pending) whose run holds granule
+ * AT of C, or -1 if AT is free space. */
+static int64_t block_head(const struct chunk *c, uint32_t at)
+{
+    for (int64_t i = at; i >= 0; i--) {
+        if ((c->state[i] == G_LIVE || c->state[i] == G_PENDING) && i + c->len[i] > at)
+            return i;
+        if (c->state[i] != G_INNER)
+            break;
+    }
+    return -1;
+}
+
+enum heap_where heap_find_block(cmodx_heap *h, const void *p, size_t len, cmodx_xptr *start,
+                                size_t *size)
+{
+    uintptr_t x = (uintptr_t)p;
+    enum heap_where where = HEAP_OUTSIDE;
+    pthread_mutex_lock(&h->lock);
+    struct chunk *c = chunk_of(h, x);
+    if (c) {
+        uint32_t at = (uint32_t)((x - (uintptr_t)c->x) / h->granule);
+        int64_t i = block_head(c, at);
+        if (i < 0) {
+            where = HEAP_NOT_LIVE;
+        } else {
+            uintptr_t b = (uintptr_t)c->x + (size_t)i * h->granule;
+            size_t bsize = (size_t)c->len[i] * h->granule;
+            if (c->state[i] == G_PENDING)
+                where = HEAP_PENDING;
+            else
+                where = len <= b + bsize - x ? HEAP_LIVE : HEAP_PAST_END;
+            if (start)
+                start->ptr = (const void *)b;
+            if (size)
+                *size = bsize;
+        }
+    } else {
+        for (size_t k = 0; k < h->nchunks; k++)
+            if (x - (uintptr_t)h->chunks[k]->w < h->chunks[k]->bytes)
+                where = HEAP_WRITE_VIEW;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return where;
 }
 
 int cmodx_block_write(const cmodx_block *b, size_t offset, const void *src, size_t len)
 {
     if (!b || !b->write.ptr || (!src && len))
-        return cmodx_fail(EINVAL, "cmodx_block_write: NULL argument");
+        return cmodx_fail(EINVAL, "cmodx_block_write: NULL %s", !b ? "block" : !b->write.ptr
+                                                                      ? "block write view"
+                                                                      : "source");
     if (offset > b->size || len > b->size - offset)
         return cmodx_fail(EINVAL, "cmodx_block_write: %zu bytes at offset %zu exceed the "
                           "%zu-byte block", len, offset, b->size);
+    if (len == 0)
+        return 0; /* SRC may be NULL: memcpy must never see it (C11 7.24.1p2) */
     memcpy((unsigned char *)b->write.ptr + offset, src, len);
     return 0;
 }

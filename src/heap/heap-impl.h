@@ -18,8 +18,15 @@
 #include "cmodx/heap.h"
 
 #define NCLASS 32
+/* The largest block (cmodx_block_alloc, cmodx_block_alloc_near). */
+#define HEAP_MAX_BLOCK_BYTES ((size_t)1 << 30)
 
-enum granule_state { G_INNER = 0, G_FREE = 1, G_LIVE = 2 };
+/* A block's head granule is G_LIVE (allocated), then, once retired into
+ * a domain's reclamation, G_PENDING until its grace period passed; its
+ * space is G_FREE after cmodx_block_free() or the domain's free.  Every
+ * transition checks the state it leaves (alloc.c), so a block is retired
+ * once and freed once. */
+enum granule_state { G_INNER = 0, G_FREE = 1, G_LIVE = 2, G_PENDING = 3 };
 
 struct chunk;
 
@@ -63,6 +70,9 @@ struct cmodx_heap {
     /* Where heap_map_views() must put the next chunk's execute view (0:
      * anywhere); set only around heap_grow_at(), for near.c. */
     uintptr_t grow_at;
+    /* Domains that free retired blocks into this heap (heap_hold()):
+     * cmodx_heap_destroy() refuses while any does. */
+    unsigned users;
 };
 
 /* alloc.c */

@@ -15,9 +15,15 @@
 #include "arch/arch.h"
 #include "base/base.h"
 #include "base/fork.h"
+#include "heap/heap.h"
 #include "heap/heap-impl.h"
 
 #define DEFAULT_CHUNK_BYTES ((size_t)1 << 20)
+/* The largest chunk: 64 GiB with 64-bit addresses (2^30 granules of 64
+ * bytes, well inside the 32-bit granule indexes of alloc.c, and far from
+ * wrapping when rounded up to pages), 1 GiB on 32-bit systems, where the
+ * address space is 4 GiB and a block is at most 1 GiB anyway. */
+#define MAX_CHUNK_BYTES (((size_t)1 << 30) * (sizeof(size_t) >= 8 ? 64 : 1))
 
 /* ---- the process's heaps, and fork -------------------------------------------- */
 
@@ -103,17 +109,38 @@ static void heap_list_remove(cmodx_heap *h)
     pthread_mutex_unlock(&all_heaps_lock);
 }
 
+enum heap_where heap_find_in_any(const void *x, size_t len, cmodx_heap *skip,
+                                 cmodx_xptr *start, size_t *size)
+{
+    enum heap_where where = HEAP_OUTSIDE;
+    pthread_mutex_lock(&all_heaps_lock);
+    for (cmodx_heap *h = all_heaps; h && where == HEAP_OUTSIDE; h = h->all_next)
+        if (h != skip)
+            where = heap_find_block(h, x, len, start, size);
+    pthread_mutex_unlock(&all_heaps_lock);
+    return where;
+}
+
 /* ---- creation, statistics, destruction ------------------------------------------ */
 
 int cmodx_heap_create(const struct cmodx_heap_config *cfg, cmodx_heap **out)
 {
     if (!out)
         return cmodx_fail(EINVAL, "cmodx_heap_create: NULL out");
+    *out = NULL; /* defined and unusable until success */
     struct cmodx_heap_config def = {0};
     if (!cfg)
         cfg = &def;
     if (cfg->flags & ~(unsigned)CMODX_HEAP_ALLOW_TMPFILE)
         return cmodx_fail(EINVAL, "cmodx_heap_create: unknown flags 0x%x", cfg->flags);
+    size_t page = cmodx_page_size();
+    if (cfg->chunk_bytes > MAX_CHUNK_BYTES)
+        return cmodx_fail(EINVAL, "cmodx_heap_create: chunk_bytes %zu above the maximum %zu",
+                          cfg->chunk_bytes, MAX_CHUNK_BYTES);
+    if (cfg->limit_bytes && cfg->limit_bytes < page)
+        return cmodx_fail(EINVAL, "cmodx_heap_create: limit_bytes %zu below one page (%zu): no "
+                          "block could ever be allocated (0 means no limit)", cfg->limit_bytes,
+                          page);
     struct cmodx_heap *h = calloc(1, sizeof *h);
     if (!h)
         return cmodx_fail(ENOMEM, "cmodx_heap_create: out of memory");
@@ -125,7 +152,7 @@ int cmodx_heap_create(const struct cmodx_heap_config *cfg, cmodx_heap **out)
     pthread_mutex_init(&h->lock, NULL);
     h->snap_fd = -1; /* no fork snapshot */
     h->flags = cfg->flags;
-    h->page = cmodx_page_size();
+    h->page = page;
     /* Blocks never share a cache line: granule = largest line, >= 64. */
     size_t g = 64;
     while (g < arch_cache_line_max())
@@ -140,21 +167,51 @@ int cmodx_heap_create(const struct cmodx_heap_config *cfg, cmodx_heap **out)
     return 0;
 }
 
-void cmodx_heap_destroy(cmodx_heap *h)
+int cmodx_heap_destroy(cmodx_heap *h)
 {
     if (!h)
-        return;
+        return 0;
+    pthread_mutex_lock(&h->lock);
+    unsigned users = h->users;
+    pthread_mutex_unlock(&h->lock);
+    if (users)
+        return cmodx_fail(EBUSY, "cmodx_heap_destroy: %u domain(s) still free retired blocks "
+                          "into this heap: destroy them first", users);
     heap_list_remove(h);
     heap_free_all(h);
     close(h->fd);
     pthread_mutex_destroy(&h->lock);
     free(h);
+    return 0;
+}
+
+void heap_hold(cmodx_heap *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->users++;
+    pthread_mutex_unlock(&h->lock);
+}
+
+void heap_release(cmodx_heap *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->users--;
+    pthread_mutex_unlock(&h->lock);
+}
+
+unsigned heap_flags(cmodx_heap *h)
+{
+    return h->flags; /* set at creation, never changed */
 }
 
 void cmodx_heap_get_stats(cmodx_heap *h, struct cmodx_heap_stats *s)
 {
-    if (!h || !s)
+    if (!s)
         return;
+    if (!h) {
+        memset(s, 0, sizeof *s);
+        return;
+    }
     pthread_mutex_lock(&h->lock);
     s->mapped_bytes = h->mapped;
     s->live_bytes = h->live_bytes;

@@ -14,6 +14,50 @@
  * a live block of H.  Takes H's lock. */
 size_t heap_live_block_size(cmodx_heap *h, cmodx_xptr x);
 
+/* Where an address lies in H (heap_find_block()). */
+enum heap_where {
+    HEAP_OUTSIDE = 0, /* in neither view of any chunk: not H's code */
+    HEAP_WRITE_VIEW,  /* in a chunk's write view: never a valid code address */
+    HEAP_NOT_LIVE,    /* in the execute view, but in free space */
+    HEAP_PENDING,     /* in a block retired and waiting for its grace period */
+    HEAP_LIVE,        /* [X, X+LEN) lies inside one live block */
+    HEAP_PAST_END,    /* X is inside a live block, X+LEN beyond its end */
+};
+
+/* Classify [X, X+LEN) (LEN may be 0) against H's chunks; for HEAP_LIVE,
+ * HEAP_PAST_END and HEAP_PENDING the block's start goes to *START and its
+ * size to *SIZE (either may be NULL).  Takes H's lock. */
+enum heap_where heap_find_block(cmodx_heap *h, const void *x, size_t len, cmodx_xptr *start,
+                                size_t *size);
+
+/* heap_find_block() in every heap of the process but SKIP, until one
+ * holds X in either view (HEAP_OUTSIDE if none does).  Takes the list's
+ * lock, then each heap's. */
+enum heap_where heap_find_in_any(const void *x, size_t len, cmodx_heap *skip,
+                                 cmodx_xptr *start, size_t *size);
+
+/* The block lifecycle's middle state.  heap_block_retire: the live block
+ * starting at X becomes pending (retired, not yet free); its size in
+ * *BYTES.  0, or EINVAL with cmodx_fail() called when X is not the start
+ * of a live block (a pending one: "retired twice").
+ * heap_block_unretire undoes it (a retirement that could not be queued).
+ * heap_free_retired: a pending block is trap-filled and freed as
+ * cmodx_block_free() frees a live one; EINVAL if X is not pending.
+ * cmodx_block_free() itself refuses pending blocks: the domain that
+ * retired one frees it. */
+int heap_block_retire(cmodx_heap *h, cmodx_xptr x, size_t *bytes);
+void heap_block_unretire(cmodx_heap *h, cmodx_xptr x);
+int heap_free_retired(cmodx_heap *h, cmodx_xptr x);
+
+/* A domain frees retired blocks into H from now on (heap_hold) / no
+ * longer (heap_release): cmodx_heap_destroy() refuses with EBUSY between
+ * the two. */
+void heap_hold(cmodx_heap *h);
+void heap_release(cmodx_heap *h);
+
+/* H's CMODX_HEAP_* flags (a domain's internal heaps follow its heap's). */
+unsigned heap_flags(cmodx_heap *h);
+
 /* near.c, for patching in place: if [X, X+LEN) lies inside one live block
  * of H, its write-view address in *W and 1; else 0. */
 int heap_write_view(cmodx_heap *h, uintptr_t x, size_t len, void **w);

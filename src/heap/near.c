@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/base.h"
 #include "heap/heap.h"
@@ -49,6 +50,10 @@ static struct chunk *live_block_of(struct cmodx_heap *h, uintptr_t x, uint32_t *
 
 int cmodx_heap_lookup(cmodx_heap *h, cmodx_xptr exec, cmodx_block *block, cmodx_wptr *write)
 {
+    if (block)
+        memset(block, 0, sizeof *block); /* defined and unusable unless found */
+    if (write)
+        write->ptr = NULL;
     if (!h || !exec.ptr)
         return cmodx_fail(EINVAL, "cmodx_heap_lookup: NULL %s", h ? "address" : "heap");
     uintptr_t x = (uintptr_t)exec.ptr;
@@ -138,8 +143,42 @@ static struct free_run *find_run_in(struct cmodx_heap *h, uint32_t n, uintptr_t 
 }
 
 struct gap {
-    uintptr_t at, dist;
+    uintptr_t at, dist; /* the place in the gap closest to NEAR */
+    uintptr_t lo, hi;   /* the gap, clipped to the range */
 };
+
+/* /proc/self/maps shows the program's mappings, not every reservation of
+ * the address space: an emulator's own mappings (qemu-user's code buffer,
+ * its guest reservation) are hidden from it, and another thread may map
+ * meanwhile.  So each gap is probed at several places, closest first,
+ * each with an anonymous PROT_NONE mapping that MAP_FIXED_NOREPLACE
+ * refuses where anything lies; the chunk is mapped where a probe fitted
+ * (and if another thread took the place in between, the chunk's own
+ * MAP_FIXED_NOREPLACE fails and the next place is tried). */
+#define PROBES_PER_GAP 16
+
+static uintptr_t probe_at(const struct gap *g, int k, size_t bytes, uintptr_t lo, uintptr_t hi)
+{
+    /* k = 0: the closest place; then alternately above and below it, a
+     * chunk further each time, staying in the gap. */
+    intptr_t step = (intptr_t)((k + 1) / 2) * (intptr_t)bytes * ((k & 1) ? 1 : -1);
+    uintptr_t p = g->at + (uintptr_t)step;
+    if (k && ((step > 0 && p < g->at) || (step < 0 && p > g->at)))
+        return 0; /* wrapped */
+    if (p < g->lo || p < lo || p + bytes > g->hi || p + bytes > hi || p + bytes < p)
+        return 0;
+    return p;
+}
+
+static int probe_free(uintptr_t at, size_t bytes)
+{
+    void *p = mmap((void *)at, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                   MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    munmap(p, bytes);
+    return p == (void *)at;
+}
 
 static int by_dist(const void *a, const void *b)
 {
@@ -184,6 +223,8 @@ static size_t find_gaps(uintptr_t lo, uintptr_t hi, uintptr_t near, size_t bytes
             p = gs;
         out[n].at = p;
         out[n].dist = p > near ? p - near : near - p;
+        out[n].lo = gs;
+        out[n].hi = ge;
         n++;
     }
     fclose(f);
@@ -197,9 +238,10 @@ int cmodx_block_alloc_near(cmodx_heap *h, size_t size, cmodx_xptr near, size_t m
     if (!h || !out || !near.ptr)
         return cmodx_fail(EINVAL, "cmodx_block_alloc_near: NULL %s",
                           !h ? "heap" : !out ? "out" : "address");
-    if (size == 0 || size > max_distance)
-        return cmodx_fail(EINVAL, "cmodx_block_alloc_near: size %zu is 0 or above the distance "
-                          "%zu", size, max_distance);
+    memset(out, 0, sizeof *out); /* defined and unusable until success */
+    if (size == 0 || size > max_distance || size > HEAP_MAX_BLOCK_BYTES)
+        return cmodx_fail(EINVAL, "cmodx_block_alloc_near: size %zu is 0, above the distance "
+                          "%zu or above %zu", size, max_distance, HEAP_MAX_BLOCK_BYTES);
     uintptr_t x = (uintptr_t)near.ptr;
     uintptr_t lo = x > max_distance ? x - max_distance : 0;
     uintptr_t hi = UINTPTR_MAX - x > max_distance ? x + max_distance : UINTPTR_MAX;
@@ -216,8 +258,11 @@ int cmodx_block_alloc_near(cmodx_heap *h, size_t size, cmodx_xptr near, size_t m
         struct gap gaps[32];
         size_t ng = find_gaps(lo, hi, x, bytes, h->page, gaps, 32);
         for (size_t i = 0; i < ng && !r; i++)
-            if (heap_grow_at(h, need, gaps[i].at) == 0)
-                r = find_run_in(h, n, lo, hi, x, &off);
+            for (int k = 0; k < PROBES_PER_GAP && !r; k++) {
+                uintptr_t at = probe_at(&gaps[i], k, bytes, lo, hi);
+                if (at && probe_free(at, bytes) && heap_grow_at(h, need, at) == 0)
+                    r = find_run_in(h, n, lo, hi, x, &off);
+            }
         if (!r) {
             pthread_mutex_unlock(&h->lock);
             return cmodx_fail(ENOMEM, "cmodx_block_alloc_near: no %zu bytes of code memory "

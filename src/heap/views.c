@@ -32,6 +32,14 @@
 
 /* ---- the backing file and the views --------------------------------------- */
 
+/* Errors that say "out of a resource", passed on as they are; any other
+ * failure of memfd_create (ENOSYS on an old kernel, EPERM or EACCES from a
+ * seccomp filter or a security module, ...) means "no memfd here". */
+static int resource_error(int e)
+{
+    return e == EMFILE || e == ENFILE || e == ENOMEM;
+}
+
 int heap_open_backing(unsigned flags, int *fd_out)
 {
     int fd = -1;
@@ -40,18 +48,32 @@ int heap_open_backing(unsigned flags, int *fd_out)
         fd = memfd_create("cmodx-code", MFD_CLOEXEC);
         err = fd < 0 ? errno : 0;
     }
+    if (fd < 0 && resource_error(err))
+        return cmodx_fail(err, "cmodx_heap_create: memfd_create: %s", strerror(err));
+    int memfd_err = err, tmp_err = 0;
     if (fd < 0 && (flags & CMODX_HEAP_ALLOW_TMPFILE)) {
         const char *dirs[] = {getenv("CMODX_TMPDIR"), "/dev/shm", getenv("TMPDIR"), "/tmp"};
         for (size_t i = 0; i < sizeof dirs / sizeof dirs[0] && fd < 0; i++)
             if (dirs[i])
                 fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        err = fd < 0 ? errno : 0;
+        tmp_err = fd < 0 ? errno : 0;
+        if (fd < 0 && resource_error(tmp_err))
+            return cmodx_fail(tmp_err, "cmodx_heap_create: no memfd (%s), and a temporary "
+                              "file: %s", strerror(memfd_err), strerror(tmp_err));
     }
-    if (fd < 0)
-        return cmodx_fail(err, "cmodx_heap_create: memfd_create unavailable (%s)%s", strerror(err),
-                          (flags & CMODX_HEAP_ALLOW_TMPFILE)
-                              ? " and no temporary file could be created"
-                              : "; pass CMODX_HEAP_ALLOW_TMPFILE to allow a temporary file");
+    if (fd < 0) {
+        /* The documented errors: ENOSYS where the kernel lacks memfd,
+         * EPERM where it refuses it. */
+        int ret = memfd_err == ENOSYS ? ENOSYS : EPERM;
+        if (flags & CMODX_HEAP_ALLOW_TMPFILE)
+            return cmodx_fail(ret, "cmodx_heap_create: memfd_create unavailable (%s) and no "
+                              "temporary file could be created (%s): set CMODX_TMPDIR to a "
+                              "writable directory not mounted noexec", strerror(memfd_err),
+                              strerror(tmp_err));
+        return cmodx_fail(ret, "cmodx_heap_create: memfd_create unavailable (%s); pass "
+                          "CMODX_HEAP_ALLOW_TMPFILE to allow a temporary file",
+                          strerror(memfd_err));
+    }
     *fd_out = fd;
     return 0;
 }

@@ -126,10 +126,10 @@ static int rec_create(cmodx_domain *d, uintptr_t func, const void *initial,
     if (!err && arch_encode_jump(r->site, (uintptr_t)r->tramp.exec.ptr, 0, r->jump) != 0)
         err = cmodx_fail(ENOMEM, "entry: the trampoline at %p is beyond the jump's reach",
                          r->tramp.exec.ptr);
-    /* The strategies that can patch need no slot_init (no stub, no lock). */
+    /* The caller holds the writer lock. */
     cmodx_xptr init = {initial};
     if (!err)
-        err = cmodx_slot_init(d, &r->slot, init);
+        err = slot_init_locked(d, &r->slot, init);
     if (err) {
         if (r->tramp.exec.ptr)
             cmodx_block_free(d->heap, r->tramp.exec);

@@ -18,8 +18,10 @@ struct cmodx_batch {
 
 int cmodx_batch_begin(cmodx_domain *d, cmodx_batch **out)
 {
+    if (out)
+        *out = NULL; /* defined and unusable until success */
     if (!d || !out)
-        return cmodx_fail(EINVAL, "cmodx_batch_begin: NULL argument");
+        return cmodx_fail(EINVAL, "cmodx_batch_begin: NULL %s", d ? "out" : "domain");
     cmodx_batch *b = calloc(1, sizeof *b);
     if (!b)
         return cmodx_fail(ENOMEM, "cmodx_batch_begin: out of memory");
@@ -33,7 +35,7 @@ int cmodx_batch_add(cmodx_batch *b, cmodx_slot *slot, cmodx_xptr code, size_t le
 {
     if (!b)
         return cmodx_fail(EINVAL, "cmodx_batch_add: NULL batch");
-    struct entry e = {slot, code, len, flags};
+    struct entry e = {slot, code, len, flags, {NULL}, 0, NULL};
     int err = publish_validate(b->domain, &e, 1);
     if (err)
         return err;

@@ -25,24 +25,71 @@
 #include "slot/publish.h"
 #include "strategy/strategy.h"
 #include "thread/reclaim.h"
+#include "thread/refs.h"
 #include "thread/thread.h"
 
+/* An upper bound on what the publish retires, for the retired-memory
+ * limit: the blocks that CMODX_RETIRE_OLD entries leave. */
 static size_t retiring_bytes(cmodx_domain *d, const struct entry *e, size_t n)
 {
     size_t total = 0;
     for (size_t i = 0; d->heap && i < n; i++)
         if (e[i].flags & CMODX_RETIRE_OLD) {
-            cmodx_xptr old = {__atomic_load_n(&e[i].slot->target, __ATOMIC_RELAXED)};
-            total += heap_live_block_size(d->heap, old);
+            const void *old = __atomic_load_n(&e[i].slot->target, __ATOMIC_RELAXED);
+            size_t size = 0;
+            if (heap_find_block(d->heap, old, 0, NULL, &size) == HEAP_LIVE)
+                total += size;
         }
     return total;
 }
 
-int publish_validate(cmodx_domain *d, const struct entry *e, size_t n)
+int code_check(cmodx_domain *d, const char *who, cmodx_xptr code, size_t len, cmodx_xptr *block,
+               size_t *size)
+{
+    block->ptr = NULL;
+    *size = 0;
+    /* The domain's heap first: its blocks are counted.  Then every other
+     * heap of the process: their blocks are checked, not counted. */
+    const char *which = "the domain's heap";
+    enum heap_where where = d->heap ? heap_find_block(d->heap, code.ptr, len, block, size)
+                                    : HEAP_OUTSIDE;
+    if (where == HEAP_OUTSIDE) {
+        cmodx_xptr other;
+        where = heap_find_in_any(code.ptr, len, d->heap, &other, size);
+        which = "a code heap";
+        if (where != HEAP_LIVE)
+            block->ptr = other.ptr; /* for the messages */
+        else
+            return 0; /* another heap's live block: not counted */
+    }
+    switch (where) {
+    case HEAP_OUTSIDE:
+        block->ptr = NULL; /* static code: not counted */
+        return 0;
+    case HEAP_LIVE:
+        return 0;
+    case HEAP_WRITE_VIEW:
+        return cmodx_fail(EINVAL, "%s: %p is in the write view of %s; slots target "
+                          "execute-view addresses (cmodx_block's exec)", who, code.ptr, which);
+    case HEAP_NOT_LIVE:
+        return cmodx_fail(EINVAL, "%s: %p is free space of %s, not inside a live block", who,
+                          code.ptr, which);
+    case HEAP_PENDING:
+        return cmodx_fail(EINVAL, "%s: %p is inside the block at %p, which is retired and "
+                          "waits to be freed", who, code.ptr, block->ptr);
+    case HEAP_PAST_END:
+        return cmodx_fail(EINVAL, "%s: %zu bytes at %p run past the end of their %zu-byte "
+                          "block at %p", who, len, code.ptr, *size, block->ptr);
+    }
+    return cmodx_fail(EINVAL, "%s: %p: unknown heap answer", who, code.ptr);
+}
+
+int publish_validate(cmodx_domain *d, struct entry *e, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!e[i].slot || e[i].slot->domain != d)
-            return cmodx_fail(EINVAL, "publish: slot %p is not initialised for this domain",
+        if (!slot_valid(e[i].slot) || e[i].slot->domain != d)
+            return cmodx_fail(EINVAL, "publish: slot %p is not initialised for this domain "
+                              "(never initialised, its init failed, or finished)",
                               (void *)e[i].slot);
         if (!e[i].code.ptr || !e[i].len)
             return cmodx_fail(EINVAL, "publish: empty code for slot %p", (void *)e[i].slot);
@@ -50,13 +97,32 @@ int publish_validate(cmodx_domain *d, const struct entry *e, size_t n)
             return cmodx_fail(EINVAL, "publish: unknown flags 0x%x", e[i].flags);
         if ((e[i].flags & CMODX_RETIRE_OLD) && !d->heap)
             return cmodx_fail(EINVAL, "publish: CMODX_RETIRE_OLD needs a domain with a heap");
+        int err = code_check(d, "publish", e[i].code, e[i].len, &e[i].block, &e[i].block_size);
+        if (err)
+            return err;
     }
     return 0;
 }
 
-int publish_commit_locked(cmodx_domain *d, const struct entry *e, size_t n, cmodx_xptr *old)
+/* After the switches: retire the blocks that CMODX_RETIRE_OLD left and
+ * that no slot of the domain targets any more (refs.c), each once.  A
+ * block still targeted by another slot is retired when the last one
+ * leaves it (a later publish or cmodx_slot_fini). */
+static void retire_left(cmodx_domain *d, const struct entry *e, size_t n)
+{
+    for (size_t i = 0; d->heap && i < n; i++) {
+        cmodx_xptr dead;
+        if (refs_take_doomed(d, e[i].prev, &dead))
+            reclaim_retire_locked(d, dead, 0); /* EINVAL: retired already, nothing to do */
+    }
+}
+
+int publish_commit_locked(cmodx_domain *d, struct entry *e, size_t n, cmodx_xptr *old)
 {
     int err = publish_validate(d, e, n);
+    /* Room to count every new block, so nothing fails after a switch. */
+    if (!err && d->heap)
+        err = refs_reserve(d, n);
     if (!err)
         err = reclaim_make_room_locked(d, retiring_bytes(d, e, n));
     /* Maintenance per block; the writer's own context synchronisation
@@ -82,12 +148,20 @@ int publish_commit_locked(cmodx_domain *d, const struct entry *e, size_t n, cmod
             d->ops->after_switch(d, e[i].slot);
         if (old)
             old[i].ptr = prev;
-        if ((e[i].flags & CMODX_RETIRE_OLD) && prev != e[i].code.ptr) {
-            cmodx_xptr p = {prev};
-            if (heap_live_block_size(d->heap, p))
-                reclaim_retire_locked(d, p, 0);
-        }
+        e[i].prev = prev;
+        /* The counts follow the switch: the new block gains a slot, the
+         * old one loses it, and with CMODX_RETIRE_OLD the old block (the
+         * one holding the old target, which may be an entry point inside
+         * it) is to be retired once no slot targets it.  Not when the new
+         * target lies in the same block. */
+        if (e[i].block.ptr)
+            refs_add(d, e[i].block, e[i].block_size);
+        cmodx_xptr ob = {NULL};
+        if ((e[i].flags & CMODX_RETIRE_OLD) && refs_of(d, prev, &ob) && ob.ptr != e[i].block.ptr)
+            refs_doom(d, prev);
+        refs_drop(d, prev);
     }
+    retire_left(d, e, n);
     d->stats.publishes += n;
     reclaim_advance_locked(d, d->ops->fences_on_publish);
     return 0;
@@ -96,10 +170,13 @@ int publish_commit_locked(cmodx_domain *d, const struct entry *e, size_t n, cmod
 int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, unsigned flags,
                        cmodx_xptr *old)
 {
-    if (!slot || !slot->domain)
-        return cmodx_fail(EINVAL, "cmodx_slot_publish: slot not initialised");
+    if (old)
+        old->ptr = NULL; /* defined until success */
+    if (!slot_valid(slot))
+        return cmodx_fail(EINVAL, "cmodx_slot_publish: slot %p not initialised (never "
+                          "initialised, its init failed, or finished)", (void *)slot);
     cmodx_domain *d = slot->domain;
-    struct entry e = {slot, code, len, flags};
+    struct entry e = {slot, code, len, flags, {NULL}, 0, NULL};
     struct thread_rec *t = writer_enter(d);
     int err = publish_commit_locked(d, &e, 1, old);
     writer_leave(d, t);

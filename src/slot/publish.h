@@ -15,14 +15,35 @@ struct entry {
     cmodx_xptr code;
     size_t len;
     unsigned flags;
+    /* Filled by publish_validate() and the switch: the block of D's heap
+     * holding CODE (NULL: outside the heap) and its size; the old target. */
+    cmodx_xptr block;
+    size_t block_size;
+    const void *prev;
 };
 
-/* Check E[0..N) against D: 0 or EINVAL with cmodx_fail() called. */
-int publish_validate(cmodx_domain *d, const struct entry *e, size_t n);
+/* Is S an initialised slot (slot.c)?  Never dereferences S->domain. */
+int slot_valid(const cmodx_slot *s);
+
+/* cmodx_slot_init() under D's writer lock (patch/entry.c holds it). */
+int slot_init_locked(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial);
+
+/* Check that code at CODE (LEN bytes, 0: at least one) is a code address
+ * D's slots may target: not in the write view of D's heap, and, inside its
+ * execute view, within one live block (not free space, not a block
+ * retired and pending).  The block holding it in *BLOCK and *SIZE, or
+ * NULL when CODE is outside D's heap.  0 or EINVAL (cmodx_fail() called,
+ * naming WHO). */
+int code_check(cmodx_domain *d, const char *who, cmodx_xptr code, size_t len, cmodx_xptr *block,
+               size_t *size);
+
+/* Check E[0..N) against D and fill their blocks: 0 or EINVAL with
+ * cmodx_fail() called. */
+int publish_validate(cmodx_domain *d, struct entry *e, size_t n);
 
 /* Publish E[0..N) as one batch, under D's writer lock (publish.c gives the
  * steps).  OLD, if not NULL, receives each slot's previous target.  0, or
  * an errno from a step before any switch: then nothing was switched. */
-int publish_commit_locked(cmodx_domain *d, const struct entry *e, size_t n, cmodx_xptr *old);
+int publish_commit_locked(cmodx_domain *d, struct entry *e, size_t n, cmodx_xptr *old);
 
 #endif

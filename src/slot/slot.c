@@ -9,39 +9,87 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "slot/publish.h"
 #include "strategy/strategy.h"
+#include "thread/reclaim.h"
+#include "thread/refs.h"
 #include "thread/thread.h"
 
 /* ---- slots ------------------------------------------------------------------------------ */
 
+/* A slot's proof of initialisation: a function of its own address and its
+ * domain's, so that a zeroed slot, a slot whose init failed, a finished
+ * slot, garbage and a slot copied elsewhere are all told apart from an
+ * initialised one without following the DOMAIN pointer.  Never 0. */
+static uint32_t slot_tag(const cmodx_slot *s, const cmodx_domain *d)
+{
+    uint64_t v = (uint64_t)(uintptr_t)s * 0x9e3779b97f4a7c15u ^ (uint64_t)(uintptr_t)d;
+    uint32_t tag = (uint32_t)(v >> 32) ^ (uint32_t)v ^ 0x5107c0deu;
+    return tag ? tag : 1;
+}
+
+int slot_valid(const cmodx_slot *s)
+{
+    return s && s->domain && s->reserved == slot_tag(s, s->domain);
+}
+
+int slot_init_locked(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
+{
+    memset(s, 0, sizeof *s); /* unusable (publish: EINVAL) unless we succeed */
+    cmodx_xptr block = {NULL};
+    size_t size = 0;
+    int err = code_check(d, "cmodx_slot_init", initial, 0, &block, &size);
+    if (!err && block.ptr)
+        err = refs_reserve(d, 1);
+    if (err)
+        return err;
+    s->domain = d;
+    __atomic_store_n(&s->target, initial.ptr, __ATOMIC_RELEASE);
+    if (d->ops->slot_init && (err = d->ops->slot_init(d, s)) != 0) {
+        memset(s, 0, sizeof *s);
+        return err;
+    }
+    if (block.ptr)
+        refs_add(d, block, size);
+    s->reserved = slot_tag(s, d);
+    return 0;
+}
+
 int cmodx_slot_init(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
 {
-    if (!d || !s || !initial.ptr)
-        return cmodx_fail(EINVAL, "cmodx_slot_init: NULL %s", !d ? "domain" : !s ? "slot"
-                                                                             : "initial target");
+    if (!s)
+        return cmodx_fail(EINVAL, "cmodx_slot_init: NULL slot");
     if ((uintptr_t)s % _Alignof(void *))
         return cmodx_fail(EINVAL, "cmodx_slot_init: slot %p is not pointer-aligned", (void *)s);
     memset(s, 0, sizeof *s);
-    s->domain = d;
-    __atomic_store_n(&s->target, initial.ptr, __ATOMIC_RELEASE);
-    if (!d->ops->slot_init)
-        return 0;
-    pthread_mutex_lock(&d->writer_lock);
-    int err = d->ops->slot_init(d, s);
-    pthread_mutex_unlock(&d->writer_lock);
+    if (!d || !initial.ptr)
+        return cmodx_fail(EINVAL, "cmodx_slot_init: NULL %s", !d ? "domain" : "initial target");
+    /* Under the writer lock (the block counts, the trampoline's ids), and
+     * offline meanwhile, as every writer-side call (thread.c). */
+    struct thread_rec *t = writer_enter(d);
+    int err = slot_init_locked(d, s, initial);
+    writer_leave(d, t);
     return err;
 }
 
 void cmodx_slot_fini(cmodx_slot *s)
 {
-    if (!s || !s->domain)
-        return;
+    if (!slot_valid(s))
+        return; /* never initialised, init failed, or finished already */
     cmodx_domain *d = s->domain;
-    if (d->ops->slot_fini) {
-        pthread_mutex_lock(&d->writer_lock);
+    struct thread_rec *t = writer_enter(d);
+    if (d->ops->slot_fini)
         d->ops->slot_fini(d, s);
-        pthread_mutex_unlock(&d->writer_lock);
-    }
+    /* The slot no longer targets its block: a block that CMODX_RETIRE_OLD
+     * left to be retired once no slot targets it is retired now. */
+    const void *target = __atomic_load_n(&s->target, __ATOMIC_RELAXED);
+    refs_drop(d, target);
+    cmodx_xptr dead;
+    if (d->heap && refs_take_doomed(d, target, &dead) && reclaim_retire_locked(d, dead, 0) == 0)
+        reclaim_advance_locked(d, 0);
     s->domain = NULL;
     s->stub = NULL;
+    s->id = 0;
+    s->reserved = 0;
+    writer_leave(d, t);
 }

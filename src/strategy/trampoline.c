@@ -27,14 +27,21 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "arch/arch.h"
 #include "base/base.h"
+#include "cmodx/error.h"
+#include "heap/heap.h"
 #include "strategy/strategy.h"
 #include "thread/thread.h"
 
 #define DEFAULT_TRAMPOLINE_SLOTS 4096u
+/* The most slots a domain may ask for: 2^20 (stubs of 16-40 bytes: at most
+ * 40 MiB of stubs, and as many copies per registered thread).  Larger
+ * values would wrap the rounding to whole copy pages. */
+#define MAX_TRAMPOLINE_SLOTS (1u << 20)
 
 /* ---- stubs ---------------------------------------------------------------- */
 
@@ -54,6 +61,9 @@ static const void *stub_of(cmodx_domain *d, uint32_t id)
 static int tramp_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg, int sig)
 {
     (void)sig;
+    if (cfg->max_trampoline_slots > MAX_TRAMPOLINE_SLOTS)
+        return cmodx_fail(EINVAL, "cmodx_domain_create: max_trampoline_slots %u above the "
+                          "maximum %u", cfg->max_trampoline_slots, MAX_TRAMPOLINE_SLOTS);
     uint32_t cap = cfg->max_trampoline_slots ? cfg->max_trampoline_slots
                                              : DEFAULT_TRAMPOLINE_SLOTS;
     d->tramp_capacity = (cap + CMODX_TRAMPOLINE_PAGE - 1) / CMODX_TRAMPOLINE_PAGE *
@@ -63,7 +73,18 @@ static int tramp_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg, i
     d->tramp_free_ids = calloc(d->tramp_capacity, sizeof *d->tramp_free_ids);
     if (!d->tramp_slots || !d->tramp_free_ids)
         return cmodx_fail(ENOMEM, "trampoline: out of memory");
-    int err = cmodx_heap_create(NULL, &d->stub_heap);
+    /* The stubs' own heap takes the domain's heap's flags, so that a
+     * program whose heap may fall back to a temporary file (no memfd)
+     * gets the same fallback here. */
+    struct cmodx_heap_config hc = {.flags = d->heap ? heap_flags(d->heap) : 0};
+    int err = cmodx_heap_create(&hc, &d->stub_heap);
+    if (err && (err == ENOSYS || err == EPERM) && !(hc.flags & CMODX_HEAP_ALLOW_TMPFILE)) {
+        char why[160];
+        snprintf(why, sizeof why, "%s", cmodx_last_error()); /* cmodx_fail rewrites it */
+        return cmodx_fail(err, "trampoline: cannot create the stubs' heap (%s): give the "
+                          "domain a heap created with CMODX_HEAP_ALLOW_TMPFILE (the stubs' "
+                          "heap takes its flags)", why);
+    }
     if (!err)
         err = cmodx_block_alloc(d->stub_heap, (size_t)d->tramp_capacity * d->stub_size,
                                 &d->stub_block);

@@ -78,6 +78,7 @@
 #include "base/base.h"
 #include "heap/heap.h"
 #include "thread/reclaim.h"
+#include "thread/refs.h"
 #include "thread/thread.h"
 
 void reclaim_note_fence(cmodx_domain *d)
@@ -220,7 +221,9 @@ static size_t free_completed(cmodx_domain *d, uint64_t done)
         }
         if (d->free_hook)
             d->free_hook(d->free_hook_arg, r->block);
-        cmodx_block_free(d->heap, r->block);
+        /* Pending -> free: the heap checks the block is still pending, so
+         * nothing is ever freed twice (retire refused a second retirement). */
+        heap_free_retired(d->heap, r->block);
         d->stats.pending_blocks--;
         d->stats.pending_bytes -= r->bytes;
         d->stats.freed_blocks++;
@@ -260,14 +263,19 @@ void reclaim_advance_locked(cmodx_domain *d, int publish_fences)
 
 int reclaim_retire_locked(cmodx_domain *d, cmodx_xptr block, int wait_allowed)
 {
-    size_t bytes = heap_live_block_size(d->heap, block);
-    if (!bytes)
-        return cmodx_fail(EINVAL, "cmodx_retire: %p is not a live block of the domain's heap",
-                          block.ptr);
-    int err = wait_allowed ? reclaim_make_room_locked(d, bytes) : 0;
     struct retired *r = malloc(sizeof *r);
     if (!r)
         return cmodx_fail(ENOMEM, "cmodx_retire: out of memory");
+    /* Live -> pending, checked by the heap: a block already pending (or
+     * freed, or not a block's start) is refused, so it is never queued,
+     * and never freed, twice. */
+    size_t bytes = 0;
+    int err = heap_block_retire(d->heap, block, &bytes);
+    if (err) {
+        free(r);
+        return err;
+    }
+    err = wait_allowed ? reclaim_make_room_locked(d, bytes) : 0;
     r->next = NULL;
     r->block = block;
     r->bytes = bytes;
@@ -430,7 +438,13 @@ int cmodx_retire(cmodx_domain *d, cmodx_xptr block)
     if (!d || !d->heap)
         return cmodx_fail(EINVAL, "cmodx_retire: %s", d ? "the domain has no heap" : "NULL domain");
     struct thread_rec *t = writer_enter(d);
-    int err = reclaim_retire_locked(d, block, 1);
+    cmodx_xptr held;
+    unsigned slots = refs_of(d, block.ptr, &held);
+    int err = slots ? cmodx_fail(EINVAL, "cmodx_retire: %u slot(s) of the domain still target "
+                                 "the block at %p: switch them away first (or publish with "
+                                 "CMODX_RETIRE_OLD, which retires it once none does)", slots,
+                                 held.ptr)
+                    : reclaim_retire_locked(d, block, 1);
     if (err != EINVAL && err != ENOMEM)
         advance(d, fence_now(d, 0));
     writer_leave(d, t);

@@ -172,6 +172,8 @@ static struct thread_rec *rec_of(cmodx_thread *self)
 
 void cmodx_thread_offline(cmodx_thread *self)
 {
+    if (!self)
+        return; /* documented: ignored (no message: async-signal-safe) */
     struct thread_rec *t = rec_of(self);
     /* Release: our accesses to blocks happen before a writer can see us
      * offline and free them. */
@@ -216,6 +218,8 @@ void cmodx_thread_offline(cmodx_thread *self)
  */
 void cmodx_thread_online(cmodx_thread *self)
 {
+    if (!self)
+        return; /* documented: ignored (no message: async-signal-safe) */
     struct thread_rec *t = rec_of(self);
     cmodx_domain *d = t->domain;
     __atomic_store_n(&t->pub.fast.qs_ctr, __atomic_load_n(&d->gp_seq, __ATOMIC_RELAXED),

@@ -53,6 +53,20 @@ struct retired {
     uint64_t gp;              /* grace period it waits for; 0 = not started */
 };
 
+/* refs.c: a block of the domain's heap and how many of the domain's slots
+ * target an address inside it. */
+struct block_ref {
+    const void *start;
+    size_t size;
+    unsigned slots;
+    unsigned doomed; /* CMODX_RETIRE_OLD left it: retire once SLOTS is 0 */
+};
+
+struct block_refs {
+    struct block_ref *e; /* sorted by start */
+    size_t n, cap;
+};
+
 struct strategy_ops;
 
 struct cmodx_domain {
@@ -121,6 +135,7 @@ struct cmodx_domain {
     unsigned gp_spin;     /* scans before sleeping, adapted (wait_for()) */
     int gp_slept;         /* the last wait slept: preset the flag next time */
     struct cmodx_reclaim_stats stats;
+    struct block_refs refs; /* refs.c: blocks the slots target */
     void (*free_hook)(void *, cmodx_xptr);
     void *free_hook_arg;
 

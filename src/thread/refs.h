@@ -1,0 +1,44 @@
+/*
+ * src/thread/refs.h - which blocks of the domain's heap its slots target
+ * (refs.c), so that CMODX_RETIRE_OLD retires a block only once no slot of
+ * the domain still targets it, and cmodx_retire() refuses a block a slot
+ * still targets.  Every function needs D's writer lock.
+ */
+#ifndef CMODX_SRC_THREAD_REFS_H
+#define CMODX_SRC_THREAD_REFS_H
+
+#include <stddef.h>
+
+#include "thread/thread.h"
+
+/* Room for MORE new blocks, so that the refs_add() calls of a publish
+ * cannot fail after its first slot switch.  0 or ENOMEM (cmodx_fail()
+ * called). */
+int refs_reserve(cmodx_domain *d, size_t more);
+
+/* One more slot targets the block [START, START+SIZE).  Room must have
+ * been reserved if the block is new to the table. */
+void refs_add(cmodx_domain *d, cmodx_xptr start, size_t size);
+
+/* One slot fewer targets the block holding X (nothing if no counted block
+ * holds it: X is outside the domain's heap).  A block no slot targets
+ * leaves the table unless it is doomed. */
+void refs_drop(cmodx_domain *d, const void *x);
+
+/* The counted block holding X: its start in *START and the number of
+ * slots targeting it (0: none holds X, *START untouched). */
+unsigned refs_of(cmodx_domain *d, const void *x, cmodx_xptr *start);
+
+/* CMODX_RETIRE_OLD left the counted block holding X: it is to be retired
+ * once no slot targets it.  Returns 1 if it was counted. */
+int refs_doom(cmodx_domain *d, const void *x);
+
+/* If the counted block holding X is doomed and no slot targets it any
+ * more, remove it from the table, put its start in *START and return 1:
+ * the caller retires it now. */
+int refs_take_doomed(cmodx_domain *d, const void *x, cmodx_xptr *start);
+
+/* Domain destruction: the table's memory. */
+void refs_free(cmodx_domain *d);
+
+#endif
