@@ -1,7 +1,7 @@
 /* test_patch: single-instruction patches and function-entry redirection
  * while other threads run the code (include/cmodx/patch.h).
  *
- *   test_patch [STRATEGY]     membarrier (default), signal, mprotect
+ *   test_patch [STRATEGY [FLIPS]]   membarrier (default), signal, mprotect
  *
  * On AArch64 and x86-64: 4 threads call a heap function whose first
  * instruction a writer flips between a NOP and a jump thousands of times;
@@ -199,10 +199,10 @@ static void test_insn_errors(void)
     CHECK_EQ(cmodx_patch_insn(NULL, b.exec, nop), EINVAL);
     CHECK_EQ(cmodx_patch_insn(dom, b.exec, NULL), EINVAL);
     /* Out of a jump's reach. */
-    if (sizeof(void *) == 8)
-        CHECK_EQ(cmodx_patch_encode_jump(b.exec, xp((const char *)b.exec.ptr + ((size_t)1 << 40)),
-                                         0, jump),
-                 ERANGE);
+    if (sizeof(void *) == 8) {
+        uintptr_t far = (uintptr_t)b.exec.ptr + ((uintptr_t)1 << (sizeof(uintptr_t) * 8 - 20));
+        CHECK_EQ(cmodx_patch_encode_jump(b.exec, xp((const void *)far), 0, jump), ERANGE);
+    }
     /* A lazy strategy cannot patch. */
     cmodx_domain *lazy;
     struct cmodx_domain_config cfg = {.strategy = CMODX_SYNC_EPOCH, .heap = heap};
@@ -432,6 +432,8 @@ int main(int argc, char **argv)
      * callers than cores that is a scheduling quantum, not a fast path. */
     if (cfg.strategy == CMODX_SYNC_SIGNAL)
         flips = 400;
+    if (argc > 2)
+        flips = atoi(argv[2]) & ~1; /* even: each flip test ends where it began */
     /* A SIGTRAP handler of the program's, installed before any patch: the
      * library's must chain to it. */
     struct sigaction sa;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "base/base.h"
 #include "heap/heap.h"
@@ -142,8 +143,42 @@ static struct free_run *find_run_in(struct cmodx_heap *h, uint32_t n, uintptr_t 
 }
 
 struct gap {
-    uintptr_t at, dist;
+    uintptr_t at, dist; /* the place in the gap closest to NEAR */
+    uintptr_t lo, hi;   /* the gap, clipped to the range */
 };
+
+/* /proc/self/maps shows the program's mappings, not every reservation of
+ * the address space: an emulator's own mappings (qemu-user's code buffer,
+ * its guest reservation) are hidden from it, and another thread may map
+ * meanwhile.  So each gap is probed at several places, closest first,
+ * each with an anonymous PROT_NONE mapping that MAP_FIXED_NOREPLACE
+ * refuses where anything lies; the chunk is mapped where a probe fitted
+ * (and if another thread took the place in between, the chunk's own
+ * MAP_FIXED_NOREPLACE fails and the next place is tried). */
+#define PROBES_PER_GAP 16
+
+static uintptr_t probe_at(const struct gap *g, int k, size_t bytes, uintptr_t lo, uintptr_t hi)
+{
+    /* k = 0: the closest place; then alternately above and below it, a
+     * chunk further each time, staying in the gap. */
+    intptr_t step = (intptr_t)((k + 1) / 2) * (intptr_t)bytes * ((k & 1) ? 1 : -1);
+    uintptr_t p = g->at + (uintptr_t)step;
+    if (k && ((step > 0 && p < g->at) || (step < 0 && p > g->at)))
+        return 0; /* wrapped */
+    if (p < g->lo || p < lo || p + bytes > g->hi || p + bytes > hi || p + bytes < p)
+        return 0;
+    return p;
+}
+
+static int probe_free(uintptr_t at, size_t bytes)
+{
+    void *p = mmap((void *)at, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+                   MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    munmap(p, bytes);
+    return p == (void *)at;
+}
 
 static int by_dist(const void *a, const void *b)
 {
@@ -188,6 +223,8 @@ static size_t find_gaps(uintptr_t lo, uintptr_t hi, uintptr_t near, size_t bytes
             p = gs;
         out[n].at = p;
         out[n].dist = p > near ? p - near : near - p;
+        out[n].lo = gs;
+        out[n].hi = ge;
         n++;
     }
     fclose(f);
@@ -221,8 +258,11 @@ int cmodx_block_alloc_near(cmodx_heap *h, size_t size, cmodx_xptr near, size_t m
         struct gap gaps[32];
         size_t ng = find_gaps(lo, hi, x, bytes, h->page, gaps, 32);
         for (size_t i = 0; i < ng && !r; i++)
-            if (heap_grow_at(h, need, gaps[i].at) == 0)
-                r = find_run_in(h, n, lo, hi, x, &off);
+            for (int k = 0; k < PROBES_PER_GAP && !r; k++) {
+                uintptr_t at = probe_at(&gaps[i], k, bytes, lo, hi);
+                if (at && probe_free(at, bytes) && heap_grow_at(h, need, at) == 0)
+                    r = find_run_in(h, n, lo, hi, x, &off);
+            }
         if (!r) {
             pthread_mutex_unlock(&h->lock);
             return cmodx_fail(ENOMEM, "cmodx_block_alloc_near: no %zu bytes of code memory "
