@@ -147,16 +147,27 @@ int main(int argc, char **argv)
            "--strategy %s --seed %llu)\n",
            (unsigned long long)seed, sname, cmodx_arch_name(), seconds, o.workers, sname,
            (unsigned long long)seed);
-    int avail = fz_strategy_probe(o.strategy);
-    if (avail) {
-        printf("cmodx-fuzz: strategy %s is not available here (%s: %s); nothing to fuzz\n",
-               sname, strerror(avail), cmodx_last_error());
-        return 77;
-    }
     fz_sh = mmap(NULL, sizeof *fz_sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (fz_sh == MAP_FAILED) {
         perror("cmodx-fuzz: mmap");
         return 1;
+    }
+    /* The supervisor never calls the library itself (its fork handlers
+     * would then run at every episode's fork): the probe runs in a child. */
+    fflush(stdout);
+    pid_t probe = fork();
+    if (probe == 0) {
+        int err = fz_strategy_probe(o.strategy);
+        snprintf(fz_sh->failure, sizeof fz_sh->failure, "%s", cmodx_last_error());
+        _exit(err & 0xff);
+    }
+    int pst = 0;
+    waitpid(probe, &pst, 0);
+    int avail = WIFEXITED(pst) ? WEXITSTATUS(pst) : -1;
+    if (avail) {
+        printf("cmodx-fuzz: strategy %s is not available here (%s: %s); nothing to fuzz\n",
+               sname, avail > 0 ? strerror(avail) : "the probe crashed", fz_sh->failure);
+        return avail > 0 ? 77 : 1;
     }
     uint64_t t0 = fz_now_ns(), budget = (uint64_t)(seconds * 1e9);
     unsigned done[2] = {0, 0}, ignored = 0;

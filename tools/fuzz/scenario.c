@@ -203,10 +203,19 @@ static void free_hook(void *arg, cmodx_xptr x)
             s->freed++;
             return;
         }
-        if (b->state == S_LIVE && b->doomed)
+        if (b->state == S_LIVE && b->doomed && b->refs)
             fz_fail(K_BLOCK, "the library frees block #%d (%p) while %d slot(s) still target "
                     "it: an earlier CMODX_RETIRE_OLD retired it although another slot shared "
                     "it", i, x.ptr, b->refs);
+        if (b->state == S_LIVE && b->doomed) {
+            /* Retired while shared, freed once its last slot was finished
+             * (cmodx_slot_fini may drop the last reference): accepted. */
+            b->state = S_FREED;
+            b->doomed = 0;
+            s->freed++;
+            s->retired++;
+            return;
+        }
         if (b->state != S_PENDING)
             fz_fail(K_BLOCK, "the library frees block #%d (%p), which is live and was never "
                     "retired (%d slot(s) target it): a retire or CMODX_RETIRE_OLD freed it "
@@ -656,7 +665,8 @@ static void step_slot_init(struct sc *s)
     struct sc_block *b = &s->blk[bi];
     int err;
     memset(&s->slot[si].s, 0, sizeof s->slot[si].s);
-    if (fz_chance(s->r, 25)) {
+    /* The library can recognise a write-view address of its own heap. */
+    if (b->heap == 0 && s->has_heap && !s->heap_gone && fz_chance(s->r, 25)) {
         cmodx_xptr wv = {b->b.write.ptr};
         fz_begin("cmodx_slot_init(slot %d, write view of #%d) [misuse]", si, bi);
         err = cmodx_slot_init(s->d, &s->slot[si].s, wv);
@@ -713,7 +723,7 @@ static void step_slot_fini(struct sc *s)
 static void step_publish_misuse(struct sc *s, int si)
 {
     int bi = pick_block(s, is_publishable);
-    if (bi < 0 || s->blk[bi].heap != 0)
+    if (bi < 0 || s->blk[bi].heap != 0 || !s->has_heap || s->heap_gone)
         return;
     struct sc_block *b = &s->blk[bi];
     const void *before = __atomic_load_n(&s->slot[si].s.target, __ATOMIC_RELAXED);

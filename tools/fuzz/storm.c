@@ -190,6 +190,10 @@ static void free_hook(void *arg, cmodx_xptr x)
     struct blk *b = &st->blk[bi];
     if (b->state == S_LIVE && b->inflight) {
         b->freed_inflight = 1;
+    } else if (b->state == S_LIVE && b->doomed && b->refs == 0) {
+        /* Retired while shared; its last slot was finished: accepted. */
+        b->doomed = 0;
+        st->retired++;
     } else if (b->state == S_LIVE && b->doomed) {
         int refs = b->refs;
         unlock(st);
@@ -1234,8 +1238,13 @@ void fz_storm(uint64_t seed, const struct fz_options *o)
         check_everything(st, "end of episode");
         if (order == 1)
             for (int si = 0; si < NSLOTS; si++)
-                if (st->slot[si].inited)
+                if (st->slot[si].inited) {
                     cmodx_slot_fini(&st->slot[si].s);
+                    lock(st);
+                    st->slot[si].inited = 0;
+                    st->blk[st->slot[si].target].refs--;
+                    unlock(st);
+                }
         fz_begin("cmodx_domain_destroy");
         err = cmodx_domain_destroy(st->d);
         fz_end("-> %d", err);
