@@ -13,7 +13,10 @@
 #     test or tool target exists;
 #   - install: the parent's install holds only its own program; with
 #     -DCMODX_INSTALL=ON also the library, headers and package files, and
-#     still no tool (cmodx's tools are installed only when asked).
+#     still no tool (cmodx's tools are installed only when asked);
+#   - a parent that asks for the tools (-DCMODX_BUILD_TOOLS=ON) gets them
+#     built, but no test of theirs and, without CMODX_INSTALL_TOOLS, nothing
+#     installed.
 # Build directories: build/pkg-sub-*.  About 1 minute on 2 cores.
 set -u
 root=$1
@@ -86,4 +89,20 @@ fetch() {
     parent_build fetchcontent -DCMODX_FROM=fetchcontent -DCMODX_GIT="$work/repo" -DCMODX_REV="$rev"
 }
 check "FetchContent (git URL of a snapshot of this checkout)" fetch
+
+# A parent that asks for the tools gets them built, but no test of theirs
+# and, without CMODX_INSTALL_TOOLS, nothing installed.
+tools_asked() {
+    b=$root/build/pkg-sub-tools
+    rm -rf "$b"
+    cmake -S "$parent" -B "$b" -DCMODX_FROM=subdirectory -DCMODX_SOURCE="$root" \
+        -DCMODX_BUILD_TOOLS=ON && cmake --build "$b" -j 2 || return 1
+    test -x "$b/cmodx/tools/torture/cmodx-torture" || { echo "tools not built"; return 1; }
+    (cd "$b" && ctest -N) | tee "$work/ctest-tools.txt"
+    grep -q 'Total Tests: 1$' "$work/ctest-tools.txt" || { echo "cmodx's tools registered tests"; return 1; }
+    cmake --install "$b" --prefix "$work/inst-tools" >/dev/null || return 1
+    (cd "$work/inst-tools" && find . ! -type d | sort) | tee "$work/files-tools.txt"
+    [ "$(cat "$work/files-tools.txt")" = "./bin/parent_static" ] || { echo "unexpected files installed"; return 1; }
+}
+check "add_subdirectory with -DCMODX_BUILD_TOOLS=ON: tools built, no test registered, nothing of theirs installed" tools_asked
 finish
