@@ -291,9 +291,10 @@ static uint32_t take_from(struct cmodx_heap *h, struct free_run *r, uint32_t off
 
 int cmodx_block_alloc(cmodx_heap *h, size_t size, cmodx_block *out)
 {
+    if (out)
+        memset(out, 0, sizeof *out); /* defined and unusable until success */
     if (!h || !out)
         return cmodx_fail(EINVAL, "cmodx_block_alloc: NULL %s", h ? "out" : "heap");
-    memset(out, 0, sizeof *out); /* defined and unusable until success */
     if (size == 0 || size > MAX_BLOCK_BYTES)
         return cmodx_fail(EINVAL, "cmodx_block_alloc: size %zu outside 1..%zu", size,
                           MAX_BLOCK_BYTES);

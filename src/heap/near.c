@@ -235,10 +235,11 @@ static size_t find_gaps(uintptr_t lo, uintptr_t hi, uintptr_t near, size_t bytes
 int cmodx_block_alloc_near(cmodx_heap *h, size_t size, cmodx_xptr near, size_t max_distance,
                            cmodx_block *out)
 {
+    if (out)
+        memset(out, 0, sizeof *out); /* defined and unusable until success */
     if (!h || !out || !near.ptr)
         return cmodx_fail(EINVAL, "cmodx_block_alloc_near: NULL %s",
                           !h ? "heap" : !out ? "out" : "address");
-    memset(out, 0, sizeof *out); /* defined and unusable until success */
     if (size == 0 || size > max_distance || size > HEAP_MAX_BLOCK_BYTES)
         return cmodx_fail(EINVAL, "cmodx_block_alloc_near: size %zu is 0, above the distance "
                           "%zu or above %zu", size, max_distance, HEAP_MAX_BLOCK_BYTES);
