@@ -43,7 +43,7 @@ static void test_batch_switches_all(enum cmodx_strategy s)
         CHECK_EQ(CMODX_CALL(ret_fn, &slots[i], self), 1000 + i);
     CHECK(old[7].ptr != NULL);
     cmodx_quiescent(self);
-    CHECK(cmodx_synchronize(d, 5000) == 0);
+    CHECK(synchronize_retrying(d, 5000) == 0);
     cmodx_reclaim_get_stats(d, &after);
     CHECK_EQ(after.pending_blocks, 0);
     CHECK(after.freed_blocks >= N);

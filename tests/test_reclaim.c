@@ -41,7 +41,7 @@ static void new_domain(size_t retired_limit, unsigned grace_timeout_ms)
 static void end_domain(void)
 {
     cmodx_slot_fini(&slot);
-    CHECK(cmodx_synchronize(dom, 10000) == 0);
+    CHECK(synchronize_retrying(dom, 10000) == 0);
     CHECK(cmodx_domain_destroy(dom) == 0);
 }
 
@@ -89,7 +89,7 @@ static void test_never_freed_under_reader(void)
     for (intptr_t i = 0; i < READERS; i++)
         pthread_create(&th[i], NULL, reader, (void *)i);
     for (uint32_t v = 1; v <= 1500; v++)
-        REQUIRE(cmodx_slot_publish(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL) == 0);
+        REQUIRE(publish_retrying(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL) == 0);
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < READERS; i++)
         pthread_join(th[i], NULL);
@@ -125,8 +125,8 @@ static void test_offline_and_exited(void)
     pthread_join(b, NULL);
     usleep(20000);
     for (uint32_t v = 1; v <= 50; v++)
-        CHECK(cmodx_slot_publish(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL) == 0);
-    CHECK(cmodx_synchronize(dom, 2000) == 0);
+        CHECK(publish_retrying(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL) == 0);
+    CHECK(synchronize_retrying(dom, 2000) == 0);
     struct cmodx_reclaim_stats rs;
     cmodx_reclaim_get_stats(dom, &rs);
     CHECK_EQ(rs.pending_blocks, 0);
@@ -175,7 +175,7 @@ static void test_memory_bound(void)
         usleep(1000); /* the readers hold grace periods from now on */
     size_t worst = 0;
     for (uint32_t v = 1; v <= 300; v++) {
-        REQUIRE(cmodx_slot_publish(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL) == 0);
+        REQUIRE(publish_retrying(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL) == 0);
         struct cmodx_reclaim_stats rs;
         cmodx_reclaim_get_stats(dom, &rs);
         if (rs.pending_bytes > worst)
@@ -247,11 +247,11 @@ static void test_fork(void)
     if (pid == 0) {
         int bad = 0;
         for (uint32_t v = 1; v <= 20; v++) {
-            bad |= cmodx_slot_publish(&slot, make_fn(heap, 100 + v), 16, CMODX_RETIRE_OLD, NULL) != 0;
+            bad |= publish_retrying(&slot, make_fn(heap, 100 + v), 16, CMODX_RETIRE_OLD, NULL) != 0;
             bad |= CMODX_CALL(ret_fn, &slot, self) != 100 + v;
             cmodx_quiescent(self);
         }
-        bad |= cmodx_synchronize(dom, 2000) != 0;
+        bad |= synchronize_retrying(dom, 2000) != 0;
         struct cmodx_reclaim_stats rs;
         cmodx_reclaim_get_stats(dom, &rs);
         bad |= rs.pending_blocks != 0;
@@ -313,7 +313,7 @@ static void test_signal_handler_calls(void)
         usleep(1000);
     for (uint32_t v = 1; v <= 300; v++) {
         __atomic_store_n(&newest, v, __ATOMIC_RELEASE);
-        REQUIRE(cmodx_slot_publish(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL) == 0);
+        REQUIRE(publish_retrying(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL) == 0);
         pthread_kill(th, SIGUSR1);
     }
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);

@@ -100,8 +100,8 @@ int main(int argc, char **argv)
         int s = (int)(v % NSLOTS);
         cmodx_xptr code = make_version(s, v);
         __atomic_store_n(&started[s], v, __ATOMIC_RELEASE);
-        err = cmodx_slot_publish(&slots[s], code, cmodx_emit_return_u32_size(), CMODX_RETIRE_OLD,
-                                 NULL);
+        err = publish_retrying(&slots[s], code, cmodx_emit_return_u32_size(), CMODX_RETIRE_OLD,
+                               NULL);
         if (err) {
             fprintf(stderr, "publish %u: %s\n", v, cmodx_last_error());
             check_failures++;
@@ -120,7 +120,7 @@ int main(int argc, char **argv)
     CHECK_EQ(backwards, 0);
     CHECK(total_calls > 0);
     CHECK_EQ(rs.publishes, versions);
-    CHECK(cmodx_synchronize(dom, 10000) == 0);
+    CHECK(synchronize_retrying(dom, 10000) == 0);
     cmodx_reclaim_get_stats(dom, &rs);
     CHECK_EQ(rs.pending_blocks, 0);
     CHECK_EQ(rs.freed_blocks, versions); /* every replaced block, once */

@@ -120,7 +120,7 @@ static void test_signal_timeout(void)
     CHECK(strstr(cmodx_last_error(), "did not acknowledge") != NULL);
     CHECK(cmodx_slot_target_plain(&slot) == v1.ptr); /* unchanged */
     silent_release(&silent);
-    CHECK(cmodx_slot_publish(&slot, v2, 16, 0, NULL) == 0);
+    CHECK(publish_retrying(&slot, v2, 16, 0, NULL) == 0);
     CHECK(cmodx_slot_target_plain(&slot) == v2.ptr);
     CHECK_EQ(as_fn((cmodx_xptr){cmodx_slot_target_plain(&slot)})(), 2);
     CHECK(cmodx_domain_destroy(sigdom) == 0);
@@ -162,7 +162,7 @@ static void test_syscalls_restart(void)
     usleep(50000);
     for (uint32_t i = 0; i < 50; i++) {
         cmodx_xptr n = make_fn(heap, 11 + i);
-        if (cmodx_slot_publish(&slot, n, 16, CMODX_RETIRE_OLD, NULL) != 0) {
+        if (publish_retrying(&slot, n, 16, CMODX_RETIRE_OLD, NULL) != 0) {
             fprintf(stderr, "publish: %s\n", cmodx_last_error());
             check_failures++;
             break;

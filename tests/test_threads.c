@@ -87,14 +87,14 @@ static void run(enum cmodx_strategy s)
     pthread_create(&pk, NULL, parked, NULL);
     pthread_create(&sp, NULL, spawner, NULL);
     for (uint32_t v = 2; v < 400; v++) {
-        int err = cmodx_slot_publish(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL);
+        int err = publish_retrying(&slot, make_fn(heap, v), 16, CMODX_RETIRE_OLD, NULL);
         if (err) {
             fprintf(stderr, "%s publish %u: %s\n", cmodx_strategy_name(s), v, cmodx_last_error());
             check_failures++;
             break;
         }
         if (v % 100 == 0)
-            CHECK(cmodx_synchronize(dom, 5000) == 0); /* the parked thread is offline */
+            CHECK(synchronize_retrying(dom, 5000) == 0); /* the parked thread is offline */
     }
     __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     pthread_join(sp, NULL);
@@ -103,7 +103,7 @@ static void run(enum cmodx_strategy s)
     pthread_cond_signal(&park_cond);
     pthread_mutex_unlock(&park_lock);
     pthread_join(pk, NULL);
-    CHECK(cmodx_synchronize(dom, 5000) == 0);
+    CHECK(synchronize_retrying(dom, 5000) == 0);
     CHECK_EQ(bad, 0);
     cmodx_slot_fini(&slot);
     /* Every thread is gone: registered ones left via the exit destructor. */

@@ -3,6 +3,7 @@
 #ifndef CMODX_TEST_UTIL_H
 #define CMODX_TEST_UTIL_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -44,6 +45,31 @@ static inline cmodx_xptr make_fn(cmodx_heap *heap, uint32_t v)
     REQUIRE(cmodx_block_alloc(heap, 64, &b) == 0);
     REQUIRE(cmodx_emit_return_u32(b.write, b.size, v) > 0);
     return b.exec;
+}
+
+/* Bounded waits that may legitimately expire on a slow or loaded machine
+ * (a grace period, the signal strategy's acknowledgements, back-pressure)
+ * end in the documented ETIMEDOUT with nothing changed: a test that wants
+ * the call to succeed retries it, so that it asserts correctness, not
+ * speed (issue 12, kind 10).  A test about the timeout itself calls the
+ * library directly and expects ETIMEDOUT; a real hang is caught by the
+ * test's own watchdog or by ctest's timeout. */
+static inline int publish_retrying(cmodx_slot *slot, cmodx_xptr code, size_t len, unsigned flags,
+                                   cmodx_xptr *old)
+{
+    int err;
+    while ((err = cmodx_slot_publish(slot, code, len, flags, old)) == ETIMEDOUT)
+        fprintf(stderr, "publish timed out (slow machine?): retrying: %s\n", cmodx_last_error());
+    return err;
+}
+
+static inline int synchronize_retrying(cmodx_domain *d, unsigned timeout_ms)
+{
+    int err;
+    while ((err = cmodx_synchronize(d, timeout_ms)) == ETIMEDOUT)
+        fprintf(stderr, "synchronize timed out (slow machine?): retrying: %s\n",
+                cmodx_last_error());
+    return err;
 }
 
 /* A thread registered (online) in DOMAIN that blocks signal SIG, so it

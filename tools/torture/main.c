@@ -165,8 +165,9 @@ static int summary(double elapsed)
     printf("  blocks freed %llu, reused %llu, heap-full waits %llu, exec remaps %llu\n",
            (unsigned long long)T.freed_blocks, (unsigned long long)T.reused_blocks,
            (unsigned long long)c.alloc_retries, (unsigned long long)hs.remaps);
-    printf("  invalid observations %llu, publish errors %llu\n", (unsigned long long)c.invalid,
-           (unsigned long long)T.publish_errors);
+    printf("  invalid observations %llu, publish errors %llu, publish timeouts %llu\n",
+           (unsigned long long)c.invalid, (unsigned long long)T.publish_errors,
+           (unsigned long long)T.publish_timeouts);
     print_histogram(&c);
     int bad = c.invalid || T.publish_errors || T.failed_setup;
     printf("cmodx-torture: %s\n", bad ? "FAILED" : "passed");

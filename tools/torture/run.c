@@ -254,6 +254,15 @@ static void discard(const cmodx_block *b, int s, uint64_t v)
 
 static void publish_failed(int err, const cmodx_block *b, int s, uint64_t v)
 {
+    if (err == ETIMEDOUT) {
+        /* A bounded wait (acknowledgements, back-pressure) that expired on
+         * a slow or loaded machine: the documented result, nothing was
+         * switched, so the version is dropped and a later one published.
+         * The torture asserts correctness, not speed. */
+        discard(b, s, v);
+        __atomic_fetch_add(&T.publish_timeouts, 1, __ATOMIC_RELAXED);
+        return;
+    }
     fprintf(stderr, "cmodx-torture: publish of slot %d version %llu failed: %s (%s)\n", s,
             (unsigned long long)v, cmodx_strerror(err), cmodx_last_error());
     discard(b, s, v);

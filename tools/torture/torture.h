@@ -88,6 +88,7 @@ struct torture {
     uint64_t reused_blocks;  /* allocations at an address used before */
     uint64_t freed_blocks;   /* seen by the free hook */
     uint64_t publish_errors;
+    uint64_t publish_timeouts; /* ETIMEDOUT: documented, nothing switched; not an error */
     unsigned reported; /* invalid observations printed in detail */
 };
 
