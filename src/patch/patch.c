@@ -83,6 +83,9 @@ void patch_unlock(void) { pthread_mutex_unlock(&lock); }
 
 struct trap_site {
     uintptr_t site;
+    const uint8_t *w; /* the site's write view: the handler reads the first
+                       * byte there, where the writer's stores are atomic
+                       * (the execute view is remapped under it) */
     uint64_t insn;   /* the new instruction's bytes; atomic */
     uint32_t active; /* 1 while the protocol runs on this site; atomic */
 };
@@ -131,11 +134,11 @@ static void trap_handler(int sig, siginfo_t *si, void *uc)
         uint8_t insn[8];
         uint64_t v = __atomic_load_n(&t->insn, __ATOMIC_RELAXED);
         memcpy(insn, &v, 8);
-        if (*(volatile const uint8_t *)site == arch_breakpoint_byte())
+        if (__atomic_load_n(__atomic_load_n(&t->w, __ATOMIC_RELAXED), __ATOMIC_RELAXED) == arch_breakpoint_byte())
             arch_trap_emulate(uc, site, insn); /* the protocol is running: the new one */
         else
             arch_trap_resume_at(uc, site); /* finished meanwhile: run what is there */
-    } else if (t && *(volatile const uint8_t *)site != arch_breakpoint_byte()) {
+    } else if (t && __atomic_load_n(__atomic_load_n(&t->w, __ATOMIC_RELAXED), __ATOMIC_RELAXED) != arch_breakpoint_byte()) {
         /* Trapped during a protocol that finished before we got here. */
         arch_trap_resume_at(uc, site);
     } else {
@@ -145,7 +148,7 @@ static void trap_handler(int sig, siginfo_t *si, void *uc)
 }
 
 /* Under the patch lock: SITE's entry, new or reused, active with INSN. */
-static int site_arm(uintptr_t site, const uint8_t *insn)
+static int site_arm(uintptr_t site, const uint8_t *w, const uint8_t *insn)
 {
     if (!handler_installed) {
         struct sigaction sa;
@@ -173,11 +176,13 @@ static int site_arm(uintptr_t site, const uint8_t *insn)
         }
         t = &p->s[p->n];
         t->site = site;
+        __atomic_store_n(&t->w, w, __ATOMIC_RELAXED);
         __atomic_store_n(&t->insn, v, __ATOMIC_RELAXED);
         __atomic_store_n(&t->active, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&p->n, p->n + 1, __ATOMIC_RELEASE);
         return 0;
     }
+    __atomic_store_n(&t->w, w, __ATOMIC_RELAXED);
     __atomic_store_n(&t->insn, v, __ATOMIC_RELAXED);
     __atomic_store_n(&t->active, 1, __ATOMIC_RELEASE);
     return 0;
@@ -227,6 +232,33 @@ static int remap(cmodx_domain *d, uintptr_t x, size_t len)
                : 0;
 }
 
+static int cmp_uintptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Remap each page that holds a byte of a site once (a system call each:
+ * a batch on one page pays one). */
+static int remap_pages(cmodx_domain *d, const struct patch_site *s, size_t n, size_t len)
+{
+    size_t page = cmodx_page_size();
+    uintptr_t *pg = malloc(2 * n * sizeof *pg);
+    if (!pg)
+        return cmodx_fail(ENOMEM, "patch: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        pg[2 * i] = s[i].x & ~(uintptr_t)(page - 1);
+        pg[2 * i + 1] = (s[i].x + len - 1) & ~(uintptr_t)(page - 1);
+    }
+    qsort(pg, 2 * n, sizeof *pg, cmp_uintptr);
+    int err = 0;
+    for (size_t i = 0; i < 2 * n && !err; i++)
+        if (i == 0 || pg[i] != pg[i - 1])
+            err = remap(d, pg[i], 1);
+    free(pg);
+    return err;
+}
+
 /* Store LEN bytes of SRC at W as the architecture's atomic unit: one
  * aligned 32-bit store for a 4-byte instruction (B2.2.5 requires a
  * single-copy-atomic write of the whole instruction), one byte store each
@@ -257,8 +289,8 @@ static int publish_step(cmodx_domain *d, struct patch_site *s, size_t n, size_t 
     }
     if (!err)
         arch_context_sync();
-    for (size_t i = 0; i < n && !err; i++)
-        err = remap(d, s[i].x, len);
+    if (!err)
+        err = remap_pages(d, s, n, len);
     if (!err)
         err = strategy_before_switch(d);
     return err;
@@ -296,7 +328,7 @@ static int apply_breakpoint(cmodx_domain *d, struct patch_site *s, size_t n)
     uint8_t bp = arch_breakpoint_byte();
     int err = 0;
     for (size_t i = 0; i < n && !err; i++)
-        err = site_arm(s[i].x, s[i].insn);
+        err = site_arm(s[i].x, s[i].w, s[i].insn);
     int step = 0;
     if (!err) {
         for (size_t i = 0; i < n; i++)
@@ -321,7 +353,7 @@ static int apply_breakpoint(cmodx_domain *d, struct patch_site *s, size_t n)
          * run), then the old tail, then the old first byte.  The handler
          * emulates the old instruction meanwhile. */
         for (size_t i = 0; i < n; i++)
-            site_arm(s[i].x, s[i].old);
+            site_arm(s[i].x, s[i].w, s[i].old);
         for (size_t i = 0; i < n; i++)
             store(s[i].w, &bp, 1);
         publish_step(d, s, n, len);
