@@ -84,16 +84,23 @@ static inline void cmodx_quiescent(cmodx_thread *self)
  *   cmodx_retire - free a block after a grace period
  * DESCRIPTION
  *   BLOCK (the start of a live block of the domain's heap) is no longer
- *   reachable through any slot.  It is freed to the heap once a grace
+ *   reachable through any slot.  It becomes pending (retired, not yet
+ *   free: neither cmodx_block_free() nor a second cmodx_retire() accepts
+ *   it) and is freed to the heap, trap-filled, once a grace
  *   period has passed, by this or a later call of the writer side
  *   (publish, retire, poll, synchronize): no helper thread is needed.
  *   When more than the domain's retired_limit_bytes are waiting, this
  *   applies back-pressure: it waits for grace periods (bounded by
  *   grace_timeout_ms) before returning.
  * RETURN VALUE
- *   0; EINVAL (no heap in the domain, or BLOCK is not a live block);
- *   ETIMEDOUT (back-pressure wait exceeded; the block IS retired, and the
- *   message names the thread that never went quiescent); ENOMEM.
+ *   0; EINVAL (NULL domain or no heap in it; BLOCK is not the start of a
+ *   live block of that heap: an interior address, another heap's block,
+ *   free space, or a block already retired and pending ("retired twice");
+ *   a slot of the domain still targets an address in BLOCK: switch it
+ *   away first, or publish with CMODX_RETIRE_OLD, which retires the block
+ *   once no slot targets it); ETIMEDOUT (back-pressure wait exceeded; the
+ *   block IS retired, and the message names the thread that never went
+ *   quiescent); ENOMEM.  Nothing is retired on EINVAL or ENOMEM.
  * THREAD SAFETY
  *   Thread-safe.  Like every writer-side call, it is a quiescent state of
  *   the calling thread.

@@ -92,7 +92,8 @@ struct cmodx_domain_config {
     cmodx_heap *heap;             /* where retired blocks go back; may be NULL */
     size_t retired_limit_bytes;   /* back-pressure bound; 0 = 16 MiB */
     unsigned grace_timeout_ms;    /* back-pressure wait bound; 0 = 10000 */
-    uint32_t max_trampoline_slots; /* trampoline: slots per domain; 0 = 4096 */
+    uint32_t max_trampoline_slots; /* trampoline: slots per domain; 0 = 4096;
+                                    * at most 2^20, rounded up to 1024s */
     unsigned flags;               /* CMODX_DOMAIN_* */
 };
 
@@ -107,10 +108,18 @@ struct cmodx_domain_config {
  *   epoch.  Registers with membarrier when it is used (also for the
  *   reclamation's asymmetric fences).  For the signal strategy it installs
  *   the handler, and refuses (EBUSY) a signal that already has one.
+ *   CONFIG->heap, if not NULL, must outlive the domain: cmodx_heap_destroy()
+ *   refuses it (EBUSY) until the domain is destroyed.  On failure *OUT is
+ *   set to NULL.
  * RETURN VALUE
- *   0; EINVAL (bad config or unknown CMODX_STRATEGY), ENOSYS (membarrier
- *   asked for but unavailable), ENOTSUP (mprotect asked for off x86-64),
- *   EBUSY (signal in use), ENOMEM.
+ *   0; EINVAL (bad config or unknown CMODX_STRATEGY; max_trampoline_slots
+ *   above 2^20: the message names the field), ENOSYS (membarrier asked
+ *   for but unavailable), ENOTSUP (mprotect asked for off x86-64), EBUSY
+ *   (signal in use), ENOMEM.  The trampoline strategy keeps its stubs in
+ *   a heap of its own, created with the flags of CONFIG->heap: it fails
+ *   as cmodx_heap_create() does (ENOSYS or EPERM without memfd, with the
+ *   advice to give the domain a heap created with
+ *   CMODX_HEAP_ALLOW_TMPFILE; EMFILE, ENFILE).
  * THREAD SAFETY
  *   Thread-safe.
  */
@@ -121,9 +130,12 @@ CMODX_API int cmodx_domain_create(const struct cmodx_domain_config *config, cmod
  *   cmodx_domain_destroy - free a domain
  * DESCRIPTION
  *   Waits for a grace period, frees every retired block, removes the
- *   signal handler.  The calling thread is unregistered if registered; any
+ *   signal handler, and releases the domain's heap (which may then be
+ *   destroyed).  The calling thread is unregistered if registered; any
  *   other thread still registered (and alive) makes it fail with EBUSY.
- *   Slots of the domain must not be used afterwards.
+ *   Slots of the domain must not be used afterwards.  Blocks that
+ *   CMODX_RETIRE_OLD left but that slots still targeted are not freed:
+ *   they stay live blocks of the heap, the caller's.  NULL: returns 0.
  * THREAD SAFETY
  *   Not thread-safe with other uses of the domain.
  */
@@ -161,7 +173,9 @@ CMODX_API int cmodx_thread_unregister(cmodx_domain *d);
  *   for its acknowledgement nor for its quiescent states.  It must not run
  *   code reached through the domain's slots (or hold such a pointer) while
  *   offline.  cmodx_thread_online() context-synchronises the thread and
- *   makes it take part again.  Both are cheap and async-signal-safe.
+ *   makes it take part again.  Both are cheap and async-signal-safe.  A
+ *   NULL SELF is ignored (no error is recorded: the functions may run in
+ *   a signal handler).
  * THREAD SAFETY
  *   Act on the calling thread's own record.
  */
@@ -174,25 +188,61 @@ CMODX_API void cmodx_thread_online(cmodx_thread *self);
  * DESCRIPTION
  *   INITIAL is an execute-view address whose code every thread may already
  *   run (made visible and, if recently written, published); often a static
- *   function or the first block of a JIT.  SLOT's storage belongs to the
- *   caller and must stay put while the domain uses it.  The trampoline
- *   strategy also builds the slot's synchronisation stub.
+ *   function or the first block of a JIT.  It may be any address inside a
+ *   live block (an entry point after a header), never a write-view
+ *   address, free space or a block retired and pending.  SLOT's storage
+ *   belongs to the caller and must stay put while the domain uses it (a
+ *   copy of an initialised slot is not a slot).  The trampoline strategy
+ *   also builds the slot's synchronisation stub.  A slot whose target
+ *   lies in a block of the domain's heap counts as a user of that block
+ *   (see CMODX_RETIRE_OLD).  Each address is checked against the domain's
+ *   heap and every other heap of the process.
+ *   On failure SLOT is left zeroed: not initialised, so cmodx_slot_publish
+ *   and cmodx_batch_add refuse it (EINVAL) and cmodx_slot_fini ignores it.
  * RETURN VALUE
- *   0, EINVAL, ENOMEM.
+ *   0; EINVAL (NULL or misaligned SLOT, NULL D or INITIAL, INITIAL in a
+ *   heap's write view, free space or a pending block); ENOMEM (the
+ *   trampoline strategy's slots are all in use: raise
+ *   max_trampoline_slots; or memory).
  * THREAD SAFETY
- *   Thread-safe.
+ *   Thread-safe.  Takes the domain's writer lock, so it may wait for a
+ *   publish or a grace period in progress; a registered online caller
+ *   goes offline meanwhile, so it never holds that wait up itself.
  */
 CMODX_API int cmodx_slot_init(cmodx_domain *d, cmodx_slot *slot, cmodx_xptr initial);
 
-/* Release what cmodx_slot_init() built (the trampoline stub). The caller
- * guarantees no thread still calls through SLOT. */
+/*
+ * NAME
+ *   cmodx_slot_fini - release a slot
+ * DESCRIPTION
+ *   Releases what cmodx_slot_init() built (the trampoline stub and id) and
+ *   the slot's use of its target's block: if CMODX_RETIRE_OLD left that
+ *   block and this was the last slot of the domain targeting it, the
+ *   block is retired now.  SLOT is then not initialised.  The caller
+ *   guarantees no thread still calls through SLOT.  A NULL, never
+ *   initialised, failed or already finished slot is ignored.
+ * THREAD SAFETY
+ *   As cmodx_slot_init() (takes the writer lock).
+ */
 CMODX_API void cmodx_slot_fini(cmodx_slot *slot);
 
 /* Flags for cmodx_slot_publish() and cmodx_batch_add(). */
 enum {
-    /* Retire the replaced block into the domain's reclamation: it is freed
-     * to the domain's heap after a grace period.  Without this flag the
-     * old target is only reported in *OLD and stays the caller's. */
+    /*
+     * Retire the replaced block into the domain's reclamation: it is freed
+     * to the domain's heap after a grace period.  The block retired is the
+     * live block of the domain's heap that holds the old target (which may
+     * be an entry point inside it), and it is retired only once no slot of
+     * the domain targets any address in it: the domain counts, per block,
+     * the slots that target it (cmodx_slot_init, every publish,
+     * cmodx_slot_fini).  A block shared with other slots (a lazy-compile
+     * stub every slot starts on) is retired when the last of them leaves
+     * it, by a publish with or without the flag, or by cmodx_slot_fini.  A
+     * batch is judged on the state it leaves.  Nothing is retired when the
+     * new target lies in the same block, or when the old target is outside
+     * the domain's heap (static code, another heap).  Without this flag
+     * the old target is only reported in *OLD and stays the caller's.
+     */
     CMODX_RETIRE_OLD = 1u << 0,
 };
 
@@ -207,11 +257,18 @@ enum {
  *   it visible to instruction fetch, synchronises every other thread by
  *   the domain's strategy, then stores CODE into SLOT with release order.
  *   The previous target goes to *OLD (if OLD is not NULL) and, with
- *   CMODX_RETIRE_OLD, into the domain's reclamation.  A batch of one.
+ *   CMODX_RETIRE_OLD, into the domain's reclamation (see the flag for
+ *   which block and when).  A batch of one.  Inside a code heap, [CODE,
+ *   CODE+LEN) must lie within one live block.
  * RETURN VALUE
- *   0; EINVAL; ETIMEDOUT (signal strategy: a thread did not acknowledge;
- *   its thread id is in cmodx_last_error()) or the error of a failing
- *   system call.  On any error SLOT is unchanged.
+ *   0; EINVAL (SLOT not initialised for a domain: never, failed, finished
+ *   or moved; CODE NULL or LEN 0; unknown flags; CMODX_RETIRE_OLD without
+ *   a heap in the domain; CODE in a heap's write view, in free space or
+ *   in a pending block; LEN past the end of CODE's block); ENOMEM;
+ *   ETIMEDOUT (signal strategy: a thread did not acknowledge; its thread
+ *   id is in cmodx_last_error(); or the retired-memory limit's wait) or
+ *   the error of a failing system call.  On any error SLOT is unchanged
+ *   and *OLD is NULL.
  * THREAD SAFETY
  *   Thread-safe; publishes of a domain are serialised internally.
  */
@@ -246,9 +303,12 @@ typedef struct cmodx_batch cmodx_batch;
  *   every slot as it was.  A slot added twice is switched twice, in add
  *   order (the first code then shows up as the second entry's old target).
  *   OLD_TARGETS (may be NULL) receives the replaced targets in add order.
- *   After commit or abort the batch is freed.
+ *   After commit or abort the batch is freed.  cmodx_batch_add checks
+ *   each entry as cmodx_slot_publish does (and commit checks again).  On
+ *   failure cmodx_batch_begin sets *OUT to NULL.
  * RETURN VALUE
- *   0; EINVAL; ENOMEM; a synchronisation error (nothing switched).
+ *   0; EINVAL (as cmodx_slot_publish; NULL batch, domain or OUT); ENOMEM;
+ *   a synchronisation error (nothing switched).
  * THREAD SAFETY
  *   A batch belongs to one thread; commits are serialised with publishes.
  */

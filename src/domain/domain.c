@@ -152,6 +152,9 @@ int cmodx_domain_destroy(cmodx_domain *d)
                           others);
     if (self)
         cmodx_thread_unregister(d);
+    /* A thread that unregistered (or is exiting) may still be freeing its
+     * record, which reads the domain: let it finish. */
+    threads_wait_leaving(d);
     reclaim_teardown(d);
     refs_free(d);
     if (d->heap)

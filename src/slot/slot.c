@@ -46,7 +46,12 @@ int slot_init_locked(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
     s->domain = d;
     __atomic_store_n(&s->target, initial.ptr, __ATOMIC_RELEASE);
     if (d->ops->slot_init && (err = d->ops->slot_init(d, s)) != 0) {
-        memset(s, 0, sizeof *s);
+        /* The mutant leaves the half-made slot usable, as it once was:
+         * a publish into it then switches another slot's copies. */
+        if (MUTANT(failed_slot_init_usable))
+            s->reserved = slot_tag(s, d);
+        else
+            memset(s, 0, sizeof *s);
         return err;
     }
     if (block.ptr)

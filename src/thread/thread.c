@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,10 @@ static void thread_remove(struct thread_rec *t)
         if (*p == t) {
             *p = t->next;
             d->nthreads--;
+            /* No longer registered (destroy may go ahead), but we still
+             * use D until the strategy's part of the record is freed:
+             * destroy waits for LEAVING to drop (threads_wait_leaving). */
+            d->leaving++;
             break;
         }
     for (struct thread_rec **p = &tls_recs; *p; p = &(*p)->tls_next)
@@ -79,7 +84,26 @@ static void thread_remove(struct thread_rec *t)
         }
     pthread_mutex_unlock(&d->reg_lock);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    thread_free(d, t);
+    if (d->thread_fini)
+        d->thread_fini(d, t);
+    /* Our last use of D: the unlock (destroy reads LEAVING under the same
+     * lock, so it frees D only after this critical section). */
+    pthread_mutex_lock(&d->reg_lock);
+    d->leaving--;
+    pthread_mutex_unlock(&d->reg_lock);
+    free(t);
+}
+
+void threads_wait_leaving(cmodx_domain *d)
+{
+    for (;;) {
+        pthread_mutex_lock(&d->reg_lock);
+        size_t n = d->leaving;
+        pthread_mutex_unlock(&d->reg_lock);
+        if (!n)
+            return;
+        sched_yield(); /* they are freeing a record: microseconds */
+    }
 }
 
 /* Thread exit without unregistering: leave every domain. */

@@ -88,6 +88,9 @@ struct cmodx_domain {
     /* thread.c */
     struct thread_rec *threads;
     size_t nthreads;
+    /* Records unlinked but still being freed by their (exiting) threads,
+     * which still use the domain meanwhile: destroy waits for 0. */
+    size_t leaving;
     /* Hooks the domain registers (src/domain/domain.c, from its strategy):
      * what registering a thread adds (called under writer_lock; returns 0
      * or an errno) and what removing one releases.  NULL: nothing. */
@@ -164,6 +167,12 @@ void thread_unpark(void);
  * caller's record in D, or NULL.  writer_leave() unlocks, then unparks. */
 struct thread_rec *writer_enter(cmodx_domain *d);
 void writer_leave(cmodx_domain *d, struct thread_rec *self);
+
+/* Domain destruction, once no other thread is registered: wait until the
+ * threads that were leaving (thread_remove(), often the exit destructor)
+ * no longer use D.  Bounded by their freeing of a record: no lock of D is
+ * held meanwhile by the caller. */
+void threads_wait_leaving(cmodx_domain *d);
 
 /* Child after fork, only thread: drop the records of D's other threads
  * (they do not exist here) and renew this thread's.  The caller holds, or
