@@ -19,6 +19,9 @@
  *   test_lifecycle membarrier      membarrier failing after start-up fails
  *                                  the calls that need it, frees nothing on
  *                                  a guess (kind 6)
+ *   test_lifecycle forkcost        not a test: prints what fork() costs
+ *                                  against the code heap's size
+ *                                  (docs/HEAP.md, "fork()")
  *
  * No assertion depends on speed: every wait here is for an event, and the
  * watchdog (alarm) only turns a deadlock into a failure with its name.
@@ -33,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -713,6 +717,79 @@ static void test_membarrier_later(void)
     CHECK_EQ(cmodx_heap_destroy(h), 0);
 }
 
+/* ---- measurement (not a test): fork cost against heap size ------------------------------ */
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Median time of fork() in the parent (until it returns there) and of
+ * fork + the child's _exit + waitpid, over REPS forks. */
+static void fork_time(int reps, double *fork_us, double *round_us)
+{
+    double f[64], r[64];
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_us();
+        pid_t p = fork();
+        if (p == 0)
+            _exit(0);
+        double t1 = now_us();
+        waitpid(p, NULL, 0);
+        f[i] = t1 - t0;
+        r[i] = now_us() - t0;
+    }
+    qsort(f, (size_t)reps, sizeof f[0], cmp_double);
+    qsort(r, (size_t)reps, sizeof r[0], cmp_double);
+    *fork_us = f[reps / 2];
+    *round_us = r[reps / 2];
+}
+
+/* test_lifecycle forkcost: prints a table (docs/HEAP.md, "fork()"). */
+static void fork_cost(void)
+{
+    const int reps = 21;
+    double f, r;
+    printf("| heap | data written | fork() in the parent, median us | fork + exit + wait, median us |\n");
+    printf("|---|---|---|---|\n");
+    fork_time(reps, &f, &r);
+    printf("| none | - | %.0f | %.0f |\n", f, r);
+    size_t mib = 1u << 20;
+    size_t sizes[] = {1, 16, 64, 256};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        /* The same memory as anonymous pages, without a heap: the floor. */
+        unsigned char *anon = malloc(sizes[i] * mib);
+        REQUIRE(anon);
+        memset(anon, 0xcc, sizes[i] * mib);
+        fork_time(reps, &f, &r);
+        printf("| none, %zu MiB of malloc'd memory touched | - | %.0f | %.0f |\n", sizes[i], f, r);
+        free(anon);
+        cmodx_heap *h;
+        struct cmodx_heap_config hc = {.chunk_bytes = sizes[i] * mib};
+        REQUIRE(cmodx_heap_create(&hc, &h) == 0);
+        cmodx_block b;
+        REQUIRE(cmodx_block_alloc(h, sizes[i] * mib - 4096, &b) == 0);
+        memset(b.write.ptr, 0xcc, b.size);
+        fork_time(reps, &f, &r);
+        printf("| one chunk of %zu MiB | %zu MiB | %.0f | %.0f |\n", sizes[i], sizes[i], f, r);
+        cmodx_heap_destroy(h);
+        REQUIRE(cmodx_heap_create(&hc, &h) == 0);
+        REQUIRE(cmodx_block_alloc(h, 64 << 10, &b) == 0);
+        memset(b.write.ptr, 0xcc, b.size);
+        fork_time(reps, &f, &r);
+        printf("| one chunk of %zu MiB | 64 KiB (the rest holes) | %.0f | %.0f |\n", sizes[i], f, r);
+        cmodx_heap_destroy(h);
+    }
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -730,6 +807,8 @@ int main(int argc, char **argv)
         test_signal();
     else if (!strcmp(mode, "membarrier"))
         test_membarrier_later();
+    else if (!strcmp(mode, "forkcost"))
+        fork_cost(); /* a measurement, not a test: no ctest entry */
     else
         REQUIRE(!"mode: lock, cancel, fork, signal or membarrier");
     return check_finish("test_lifecycle");

@@ -38,6 +38,7 @@ enum cmodx_fault {
  *   heap or domain that already chose its mechanism keeps it.
  * THREAD SAFETY
  *   Thread-safe (an atomic store).
+ *   Never waits.
  */
 CMODX_API void cmodx_debug_set_faults(unsigned mask);
 

@@ -34,6 +34,7 @@ extern "C" {
  *   cmodx_emit_return_u32_size() tells the size in advance.
  * THREAD SAFETY
  *   Thread-safe; the caller owns the bytes at DST.
+ *   Never wait.
  */
 CMODX_API size_t cmodx_emit_return_u32(cmodx_wptr dst, size_t cap, uint32_t value);
 
@@ -49,6 +50,7 @@ CMODX_API size_t cmodx_emit_return_u32_size(void);
  *   instruction -> SIGILL).  LEN is rounded down to whole instructions.
  * THREAD SAFETY
  *   Thread-safe; the caller owns the bytes at DST.
+ *   Never wait.
  */
 CMODX_API void cmodx_emit_trap_fill(cmodx_wptr dst, size_t len);
 

@@ -27,6 +27,7 @@ extern "C" {
  * THREAD SAFETY
  *   Thread-safe: the buffer is per thread.  The pointer stays valid until the
  *   calling thread's next failing cmodx call.
+ *   Never waits.
  */
 CMODX_API const char *cmodx_last_error(void);
 
@@ -38,6 +39,7 @@ CMODX_API const char *cmodx_last_error(void);
  *   (for example ETIMEDOUT: "a thread did not acknowledge in time").
  * THREAD SAFETY
  *   Thread-safe.
+ *   Never waits.
  */
 CMODX_API const char *cmodx_strerror(int err);
 

@@ -61,6 +61,7 @@ extern "C" {
  *   4 on ARMv7 and RISC-V 64, where every patch is refused.
  * THREAD SAFETY
  *   Thread-safe.
+ *   Never waits.
  */
 CMODX_API size_t cmodx_patch_insn_size(void);
 
@@ -84,6 +85,7 @@ CMODX_API size_t cmodx_patch_insn_size(void);
  *   address or NULL OUT; ENOTSUP on ARMv7 and RISC-V 64.
  * THREAD SAFETY
  *   Thread-safe.
+ *   Never waits.
  */
 CMODX_API int cmodx_patch_encode_jump(cmodx_xptr at, cmodx_xptr target, int link, void *out);
 CMODX_API int cmodx_patch_encode_nop(void *out);
@@ -137,6 +139,9 @@ struct cmodx_insn_patch {
  *   Thread-safe; serialised with D's publishes.  Waits for other threads
  *   as the strategy does (signal: for each registered online thread's
  *   acknowledgement, up to signal_timeout_ms).
+ *   Parked meanwhile (offline in every domain the caller is registered in,
+ *   cancellation disabled): the patch lock is the process's, and a writer
+ *   of any domain holds it while it waits.
  */
 CMODX_API int cmodx_patch_insn(cmodx_domain *d, cmodx_xptr at, const void *insn);
 CMODX_API int cmodx_patch_insns(cmodx_domain *d, const struct cmodx_insn_patch *p, size_t n);
@@ -204,6 +209,7 @@ struct cmodx_entry_info {
  * THREAD SAFETY
  *   Thread-safe; serialised with D's publishes.  Waits for other threads
  *   as D's strategy does.
+ *   Parked meanwhile, as cmodx_patch_insn().
  */
 CMODX_API int cmodx_entry_redirect(cmodx_domain *d, cmodx_xptr function, cmodx_xptr target);
 CMODX_API int cmodx_entry_redirect_slot(cmodx_domain *d, cmodx_xptr function,
@@ -227,6 +233,7 @@ CMODX_API int cmodx_entry_redirect_batch(cmodx_domain *d, const struct cmodx_ent
  * THREAD SAFETY
  *   Thread-safe; serialised with D's publishes.  Waits for other threads
  *   as D's strategy does.
+ *   Parked meanwhile, as cmodx_patch_insn().
  */
 CMODX_API int cmodx_entry_restore(cmodx_domain *d, cmodx_xptr function);
 
@@ -241,6 +248,9 @@ CMODX_API int cmodx_entry_restore(cmodx_domain *d, cmodx_xptr function);
  *   larger array).
  * THREAD SAFETY
  *   Thread-safe; a snapshot.
+ *   Never waits for a grace period, but may wait for the process's patch
+ *   lock, which writers hold while they wait: parked meanwhile (offline in
+ *   every domain the caller is registered in).
  */
 CMODX_API size_t cmodx_entry_list(cmodx_domain *d, struct cmodx_entry_info *out, size_t cap);
 

@@ -104,6 +104,8 @@ static inline void cmodx_quiescent(cmodx_thread *self)
  * THREAD SAFETY
  *   Thread-safe.  Like every writer-side call, it is a quiescent state of
  *   the calling thread.
+ *   May wait for other threads: back-pressure (up to grace_timeout_ms) and
+ *   the writer lock; parked meanwhile, cancellation disabled.
  */
 CMODX_API int cmodx_retire(cmodx_domain *d, cmodx_xptr block);
 
@@ -116,9 +118,18 @@ CMODX_API int cmodx_retire(cmodx_domain *d, cmodx_xptr block);
  *   period has passed.  TIMEOUT_MS 0 waits without bound.
  * RETURN VALUE
  *   0, or ETIMEDOUT with the thread id of an online, never-quiescent
- *   thread in cmodx_last_error().
+ *   thread in cmodx_last_error(); or the errno of a membarrier that failed
+ *   after the domain registered it (ENOMEM, EPERM under a seccomp filter
+ *   installed later...), where readers rely on it (asymmetric fences on a
+ *   weakly ordered processor): no grace period started, the retired
+ *   blocks stay pending and are freed by a later call once membarrier
+ *   works again (docs/RECLAMATION.md, "When membarrier fails later").
  * THREAD SAFETY
  *   Thread-safe; the calling thread counts as quiescent.
+ *   Waits for other threads (that is its purpose), up to TIMEOUT_MS or
+ *   without bound for 0; parked meanwhile (offline in every domain the
+ *   caller is registered in), so it never waits for itself, and
+ *   cancellation is disabled until it returns.
  */
 CMODX_API int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms);
 
@@ -129,6 +140,8 @@ CMODX_API int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms);
  *   The number of blocks freed by this call.
  * THREAD SAFETY
  *   Thread-safe; a quiescent state of the calling thread.
+ *   Never waits for a grace period; may wait for the writer lock, parked
+ *   meanwhile.
  */
 CMODX_API size_t cmodx_reclaim_poll(cmodx_domain *d);
 
@@ -162,6 +175,8 @@ CMODX_API void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_sta
  *   that check no thread can still be inside BLOCK.  NULL removes it.
  * THREAD SAFETY
  *   Set it before the domain is used concurrently.
+ *   May wait for the writer lock, parked meanwhile (as
+ *   cmodx_reclaim_get_stats()).
  */
 CMODX_API void cmodx_debug_set_free_hook(cmodx_domain *d, void (*hook)(void *arg, cmodx_xptr block),
                                void *arg);

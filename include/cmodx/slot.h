@@ -107,14 +107,25 @@ struct cmodx_domain_config {
  *   PRIVATE_EXPEDITED_SYNC_CORE, else signal if its signal is free, else
  *   epoch.  Registers with membarrier when it is used (also for the
  *   reclamation's asymmetric fences).  For the signal strategy it installs
- *   the handler, and refuses (EBUSY) a signal that already has one.
+ *   the handler, and refuses (EBUSY) a signal that already has one.  Only
+ *   SIGUSR1, SIGUSR2 and SIGRTMIN..SIGRTMAX may carry the signal strategy:
+ *   any other signal_number is EINVAL, with the reason (a fault signal such
+ *   as SIGTRAP or SIGSEGV would be swallowed, a termination signal
+ *   ignored; docs/STRATEGIES.md).  The mprotect strategy is accepted only
+ *   where a TLB shootdown is known to interrupt every core (x86-64 without
+ *   INVLPGB in use, and no hypervisor or KVM without paravirtual TLB
+ *   flushes), and AUTO never chooses it.  When the last domain using a
+ *   signal is destroyed, a pending instance left by a timed-out publish
+ *   is discarded before the previous action is restored.
  *   CONFIG->heap, if not NULL, must outlive the domain: cmodx_heap_destroy()
  *   refuses it (EBUSY) until the domain is destroyed.  On failure *OUT is
  *   set to NULL.
  * RETURN VALUE
  *   0; EINVAL (bad config or unknown CMODX_STRATEGY; max_trampoline_slots
- *   above 2^20: the message names the field), ENOSYS (membarrier asked
- *   for but unavailable), ENOTSUP (mprotect asked for off x86-64), EBUSY
+ *   above 2^20: the message names the field; signal_number unfit for the
+ *   signal strategy), ENOSYS (membarrier asked for but unavailable),
+ *   ENOTSUP (mprotect asked for where its premise cannot be
+ *   established: the message says why), EBUSY
  *   (signal in use), ENOMEM.  The trampoline strategy keeps its stubs in
  *   a heap of its own, created with the flags of CONFIG->heap: it fails
  *   as cmodx_heap_create() does (ENOSYS or EPERM without memfd, with the
@@ -122,6 +133,7 @@ struct cmodx_domain_config {
  *   CMODX_HEAP_ALLOW_TMPFILE; EMFILE, ENFILE).
  * THREAD SAFETY
  *   Thread-safe.
+ *   Never waits for other threads.
  */
 CMODX_API int cmodx_domain_create(const struct cmodx_domain_config *config, cmodx_domain **out);
 
@@ -138,6 +150,10 @@ CMODX_API int cmodx_domain_create(const struct cmodx_domain_config *config, cmod
  *   they stay live blocks of the heap, the caller's.  NULL: returns 0.
  * THREAD SAFETY
  *   Not thread-safe with other uses of the domain.
+ *   May wait for other threads: one grace period for the retired blocks
+ *   (bounded by grace_timeout_ms), and for registered threads that are
+ *   still leaving; the caller is parked meanwhile (offline in every
+ *   domain, docs/RECLAMATION.md, "Calls that wait").
  */
 CMODX_API int cmodx_domain_destroy(cmodx_domain *d);
 
@@ -161,6 +177,12 @@ CMODX_API int cmodx_strategy_parse(const char *name);
  *   0, EEXIST, ENOMEM; unregister: ENOENT if not registered.
  * THREAD SAFETY
  *   Thread-safe; each acts on the calling thread.
+ *   May wait for a writer of D that holds its lock (a publish, a grace
+ *   period); the caller is parked meanwhile (offline in the domains it
+ *   already belongs to).  cmodx_thread_unregister() goes offline first and
+ *   never waits for a grace period; it may wait, bounded by
+ *   signal_timeout_ms, for a signal-strategy writer's acknowledgement
+ *   round.
  */
 CMODX_API int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self);
 CMODX_API int cmodx_thread_unregister(cmodx_domain *d);
@@ -178,6 +200,7 @@ CMODX_API int cmodx_thread_unregister(cmodx_domain *d);
  *   a signal handler).
  * THREAD SAFETY
  *   Act on the calling thread's own record.
+ *   Never wait; take no lock.  Async-signal-safe.
  */
 CMODX_API void cmodx_thread_offline(cmodx_thread *self);
 CMODX_API void cmodx_thread_online(cmodx_thread *self);
@@ -206,8 +229,11 @@ CMODX_API void cmodx_thread_online(cmodx_thread *self);
  *   max_trampoline_slots; or memory).
  * THREAD SAFETY
  *   Thread-safe.  Takes the domain's writer lock, so it may wait for a
- *   publish or a grace period in progress; a registered online caller
- *   goes offline meanwhile, so it never holds that wait up itself.
+ *   publish or a grace period in progress.  The caller is parked
+ *   meanwhile (offline in every domain it is registered in, cancellation
+ *   disabled until it returns), so it never holds that wait up itself:
+ *   a writer-side call is a quiescent state of the caller in all its
+ *   domains, and it must hold no block of any domain across the call.
  */
 CMODX_API int cmodx_slot_init(cmodx_domain *d, cmodx_slot *slot, cmodx_xptr initial);
 
@@ -222,7 +248,7 @@ CMODX_API int cmodx_slot_init(cmodx_domain *d, cmodx_slot *slot, cmodx_xptr init
  *   guarantees no thread still calls through SLOT.  A NULL, never
  *   initialised, failed or already finished slot is ignored.
  * THREAD SAFETY
- *   As cmodx_slot_init() (takes the writer lock).
+ *   As cmodx_slot_init(): may wait for the writer lock, parked meanwhile.
  */
 CMODX_API void cmodx_slot_fini(cmodx_slot *slot);
 
@@ -271,6 +297,11 @@ enum {
  *   and *OLD is NULL.
  * THREAD SAFETY
  *   Thread-safe; publishes of a domain are serialised internally.
+ *   May wait for other threads: the strategy's step (signal:
+ *   acknowledgements, up to signal_timeout_ms), back-pressure (up to
+ *   grace_timeout_ms), the writer lock.  Parked meanwhile (offline in
+ *   every domain the caller is registered in, cancellation disabled until
+ *   it returns): a quiescent state of the caller.
  */
 CMODX_API int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, unsigned flags,
                        cmodx_xptr *old);
@@ -285,6 +316,9 @@ CMODX_API int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, 
  *   every copy, so it is lazy: threads synchronise at their next call.
  * THREAD SAFETY
  *   Thread-safe.
+ *   May wait for other threads as the strategy does (signal:
+ *   acknowledgements, up to signal_timeout_ms) and for the writer lock;
+ *   parked meanwhile, as cmodx_slot_publish().
  */
 CMODX_API int cmodx_sync_others(cmodx_domain *d);
 
@@ -311,6 +345,8 @@ typedef struct cmodx_batch cmodx_batch;
  *   a synchronisation error (nothing switched).
  * THREAD SAFETY
  *   A batch belongs to one thread; commits are serialised with publishes.
+ *   Only cmodx_batch_commit() may wait (as cmodx_slot_publish(), parked
+ *   meanwhile); begin, add and abort never wait.
  */
 CMODX_API int cmodx_batch_begin(cmodx_domain *d, cmodx_batch **out);
 CMODX_API int cmodx_batch_add(cmodx_batch *b, cmodx_slot *slot, cmodx_xptr code, size_t len,
