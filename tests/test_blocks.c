@@ -494,6 +494,17 @@ static void test_lifetime(void)
     CHECK_EQ(cmodx_block_free(NULL, b.exec), EINVAL);
     CHECK_EQ(cmodx_batch_commit(NULL, NULL), EINVAL);
     cmodx_batch_abort(NULL);
+    struct cmodx_reclaim_stats rs;
+    memset(&rs, 0xff, sizeof rs);
+    cmodx_reclaim_get_stats(NULL, &rs);
+    CHECK_EQ(rs.retired_blocks, 0);
+    CHECK_EQ(rs.pending_bytes, 0);
+    cmodx_epoch_resync(NULL, 1); /* out-of-line fast-path helpers: ignored */
+    cmodx_gp_wake(NULL);
+    CHECK_EQ(cmodx_make_visible((cmodx_xptr){NULL}, 64), EINVAL);
+    CHECK_EQ(cmodx_patch_insns(NULL, NULL, 1), EINVAL);
+    CHECK_EQ(cmodx_entry_restore(NULL, b.exec), EINVAL);
+    CHECK_EQ(cmodx_entry_list(NULL, NULL, 0), 0);
 
     /* Failed calls leave their out-parameters defined and unusable. */
     cmodx_heap *hp = (cmodx_heap *)&st;

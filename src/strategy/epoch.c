@@ -32,6 +32,8 @@ static int epoch_before_switch(cmodx_domain *d)
 
 void cmodx_epoch_resync(cmodx_thread *self, uint64_t epoch)
 {
+    if (!self)
+        return; /* no record: nothing to remember (and no error: hot path) */
     /* The caller loaded the slot (acquire) and then saw EPOCH: the code of
      * any target it loaded was made visible before EPOCH was published.
      * Synchronise before calling it, and remember. */

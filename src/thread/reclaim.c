@@ -296,6 +296,8 @@ int reclaim_retire_locked(cmodx_domain *d, cmodx_xptr block, int wait_allowed)
  * top of the file).  Async-signal-safe. */
 void cmodx_gp_wake(cmodx_thread *self)
 {
+    if (!self)
+        return; /* async-signal-safe: no message */
     cmodx_domain *d = ((struct thread_rec *)(void *)self)->domain; /* pub is first */
     /* seq_cst: after our announcement (release), and before our load of
      * gp_sleeping in the single order of the writer's fence. */
@@ -492,6 +494,8 @@ size_t cmodx_reclaim_poll(cmodx_domain *d)
 
 void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_stats *out)
 {
+    if (out && !d)
+        memset(out, 0, sizeof *out); /* defined: no domain, no counts */
     if (!d || !out)
         return;
     /* The writer lock may be held by a writer waiting for a grace period:
