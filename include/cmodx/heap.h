@@ -144,6 +144,8 @@ CMODX_API int cmodx_heap_destroy(cmodx_heap *heap);
  *   left exactly as it was).
  * THREAD SAFETY
  *   Thread-safe (the heap has an internal lock).
+ *   Never waits for other threads (the heap's lock is never held across a
+ *   wait).
  */
 CMODX_API int cmodx_block_alloc(cmodx_heap *heap, size_t size, cmodx_block *out);
 
@@ -184,6 +186,7 @@ CMODX_API int cmodx_block_free(cmodx_heap *heap, cmodx_xptr exec);
  *   LEN > 0) SRC is NULL.
  * THREAD SAFETY
  *   Thread-safe for distinct blocks; the caller owns the block's bytes.
+ *   Never waits.
  */
 CMODX_API int cmodx_block_write(const cmodx_block *block, size_t offset, const void *src, size_t len);
 
@@ -195,6 +198,7 @@ CMODX_API int cmodx_block_write(const cmodx_block *block, size_t offset, const v
  *   live until freed.  A NULL HEAP zeroes *OUT; a NULL OUT is ignored.
  * THREAD SAFETY
  *   Thread-safe; the numbers are a consistent snapshot.
+ *   Never waits for other threads.
  */
 CMODX_API void cmodx_heap_get_stats(cmodx_heap *heap, struct cmodx_heap_stats *out);
 
@@ -208,6 +212,7 @@ CMODX_API void cmodx_heap_get_stats(cmodx_heap *heap, struct cmodx_heap_stats *o
  *   handler that caught a trap uses it to name the block).
  * THREAD SAFETY
  *   Thread-safe; not async-signal-safe.
+ *   Never waits for other threads.
  */
 CMODX_API int cmodx_heap_contains(cmodx_heap *heap, cmodx_xptr exec, cmodx_xptr *block_start);
 
@@ -232,6 +237,7 @@ CMODX_API int cmodx_heap_contains(cmodx_heap *heap, cmodx_xptr exec, cmodx_xptr 
  *   (ARMv7, RISC-V).
  * THREAD SAFETY
  *   Thread-safe.
+ *   Never waits for other threads (the maintenance is the caller's own).
  */
 CMODX_API int cmodx_make_visible(cmodx_xptr start, size_t len);
 
@@ -252,6 +258,7 @@ CMODX_API int cmodx_make_visible(cmodx_xptr start, size_t len);
  * THREAD SAFETY
  *   Thread-safe (takes the heap's lock).  The answer holds while the
  *   block stays live: the caller keeps it from being freed.
+ *   Never waits for other threads.
  */
 CMODX_API int cmodx_heap_lookup(cmodx_heap *heap, cmodx_xptr exec, cmodx_block *block,
                                 cmodx_wptr *write);
@@ -279,6 +286,7 @@ CMODX_API int cmodx_heap_lookup(cmodx_heap *heap, cmodx_xptr exec, cmodx_block *
  *   distance and the address), or the heap limit is reached.
  * THREAD SAFETY
  *   Thread-safe (takes the heap's lock).
+ *   Never waits for other threads.
  */
 CMODX_API int cmodx_block_alloc_near(cmodx_heap *heap, size_t size, cmodx_xptr near,
                                      size_t max_distance, cmodx_block *out);
