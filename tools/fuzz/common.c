@@ -16,6 +16,7 @@ struct fz_shared *fz_sh;
 __thread int fz_me;
 int fz_libfuzzer;
 int fz_verbose;
+int fz_no_misuse;
 
 static const char *const kind_names[] = {
     "model/harness", "lock discipline", "cancellation", "block lifecycle and ownership",

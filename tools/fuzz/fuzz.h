@@ -91,6 +91,7 @@ extern struct fz_shared *fz_sh;   /* NULL-safe: tracing is skipped */
 extern __thread int fz_me;        /* this thread's trace index */
 extern int fz_libfuzzer;          /* failures abort() instead of _exit */
 extern int fz_verbose;            /* echo every traced call to stderr */
+extern int fz_no_misuse;          /* generate no misuse of the API (--no-misuse) */
 
 uint64_t fz_now_ns(void);
 /* Start a watched call: the line is kept in the ring, and the supervisor

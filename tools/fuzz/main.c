@@ -23,7 +23,7 @@ static void usage(FILE *f)
             "usage: cmodx-fuzz [--strategy NAME] [--seconds S] [--seed N] [--episode E]\n"
             "                  [--engine scenario|storm|both] [--workers N] [--steps N]\n"
             "                  [--episode-ms MS] [--watchdog S] [--ignore TEXT]\n"
-            "                  [--no-side-scenarios] [--verbose]\n"
+            "                  [--no-side-scenarios] [--no-misuse] [--verbose]\n"
             "  --strategy    membarrier, signal, epoch, trampoline, mprotect (default: membarrier)\n"
             "  --seconds     run time; episodes run until it is used up (default 3)\n"
             "  --seed        the run's seed (default: from the clock; always printed)\n"
@@ -36,6 +36,8 @@ static void usage(FILE *f)
             "  --ignore      'a|b': a failure whose message contains a or b ends its episode\n"
             "                quietly (to look for other failures while one is known)\n"
             "  --no-side-scenarios  storm workers do not run scenarios of their own\n"
+            "  --no-misuse   scenarios make only calls the API allows (no bad arguments,\n"
+            "                no second retire, no bad configurations)\n"
             "  --verbose     echo every call to stderr\n"
             "exit status: 0 passed, 1 a failure (report on stdout), 2 usage, 77 strategy\n"
             "unavailable on this system\n");
@@ -89,6 +91,10 @@ int main(int argc, char **argv)
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--verbose")) {
             fz_verbose = 1;
+            continue;
+        }
+        if (!strcmp(a, "--no-misuse")) {
+            fz_no_misuse = 1;
             continue;
         }
         if (!strcmp(a, "--no-side-scenarios")) {

@@ -666,7 +666,7 @@ static void step_slot_init(struct sc *s)
     int err;
     memset(&s->slot[si].s, 0, sizeof s->slot[si].s);
     /* The library can recognise a write-view address of its own heap. */
-    if (b->heap == 0 && s->has_heap && !s->heap_gone && fz_chance(s->r, 25)) {
+    if (b->heap == 0 && s->has_heap && !s->heap_gone && !fz_no_misuse && fz_chance(s->r, 25)) {
         cmodx_xptr wv = {b->b.write.ptr};
         fz_begin("cmodx_slot_init(slot %d, write view of #%d) [misuse]", si, bi);
         err = cmodx_slot_init(s->d, &s->slot[si].s, wv);
@@ -776,7 +776,7 @@ static void step_publish(struct sc *s, unsigned n)
     int si0 = pick_slot(s, 1);
     if (si0 < 0)
         return;
-    if (n == 1 && fz_chance(s->r, 15)) {
+    if (n == 1 && !fz_no_misuse && fz_chance(s->r, 15)) {
         step_publish_misuse(s, si0);
         return;
     }
@@ -940,7 +940,7 @@ static void step_retire(struct sc *s)
         } else {
             FZ_EXPECT(K_BLOCK, "cmodx_retire of a live, unreachable block", err, 0);
         }
-        if (k == 0 || fz_chance(s->r, 30)) {
+        if (!fz_no_misuse && (k == 0 || fz_chance(s->r, 30))) {
             int still = b->state == S_PENDING;
             fz_begin("cmodx_retire(#%d %p) again [%s]", bi, b->b.exec.ptr,
                      still ? "pending" : "freed");
@@ -1075,6 +1075,8 @@ static void step_thread(struct sc *s)
         }
         break;
     case 4:
+        if (fz_no_misuse)
+            break;
         fz_begin("cmodx_thread_offline(NULL); cmodx_thread_online(NULL)");
         cmodx_thread_offline(NULL);
         cmodx_thread_online(NULL);
@@ -1279,7 +1281,7 @@ static void teardown(struct sc *s)
     int err;
     if (s->pin)
         pin_leave(s);
-    if (s->d && s->has_heap && fz_chance(s->r, 20)) {
+    if (s->d && s->has_heap && !fz_no_misuse && fz_chance(s->r, 20)) {
         fz_begin("cmodx_heap_destroy(domain's heap) [the domain still frees into it]");
         int rc = fz_heap_destroy(s->h);
         fz_end("-> %d", rc);
@@ -1416,7 +1418,7 @@ void fz_scenario(struct fz_rng *r, enum cmodx_strategy strategy, unsigned steps,
             step_pin(s);
         else if (op < 95)
             call_slots(s);
-        else if (op < 97 && with_pin)
+        else if (op < 97 && with_pin && !fz_no_misuse)
             step_bad_config(s);
         else
             step_alloc(s);
