@@ -184,8 +184,9 @@ struct cmodx_entry_info {
  *   FUNCTION was compiled with -fpatchable-function-entry (AArch64: N >= 1,
  *   e.g. =2; x86-64: =5 with clang, which emits one 5-byte NOP; gcc's five
  *   one-byte NOPs are refused with ENOTSUP, see docs/PATCHING.md).  The
- *   first redirection allocates, within branch range of the entry (D's
- *   heap, cmodx_block_alloc_near), a trampoline that loads the function's
+ *   first redirection allocates, within branch range of the entry (from a
+ *   heap of the library's own that lives as long as the process, with
+ *   cmodx_block_alloc_near), a trampoline that loads the function's
  *   slot and jumps to it, publishes it, and replaces the entry's NOP with a
  *   jump to it (cmodx_patch_insns' protocol).  Later redirections publish
  *   the slot (visibility, one cross-thread synchronisation) and never
@@ -198,7 +199,7 @@ struct cmodx_entry_info {
  *   the new patch points; its checks come first, so an error leaves every
  *   function as it was.
  * RETURN VALUE
- *   0.  EINVAL: NULL arguments, D without a heap, the entry does not hold
+ *   0.  EINVAL: NULL arguments, the entry does not hold
  *   the expected NOP ("not a patch point"), SLOT of another domain.
  *   EBUSY: the patch point was redirected by someone else (it holds a
  *   branch cmodx did not write, or belongs to another domain).  ENOTSUP:

@@ -50,6 +50,12 @@ struct entry_rec {
 /* Every record, oldest first; under the patch lock. */
 static struct entry_rec *entries, **entries_tail = &entries;
 
+/* The trampolines' heap: the library's own, created at the first
+ * redirection and never destroyed.  A trampoline must outlive every
+ * restore (a thread may still take an old jump to it), so it cannot live
+ * in a heap the user may destroy or cap with a limit. */
+static cmodx_heap *tramp_heap;
+
 static struct entry_rec *rec_of(uintptr_t func)
 {
     for (struct entry_rec *r = entries; r; r = r->next)
@@ -114,7 +120,10 @@ static int rec_create(cmodx_domain *d, uintptr_t func, const void *initial,
     err = patch_resolve(d, r->site, len, &r->w);
     cmodx_xptr near = {(const void *)r->site};
     size_t reach = arch_jump_reach() - cmodx_page_size();
-    if (!err && cmodx_block_alloc_near(d->heap, arch_entry_tramp_size(), near, reach, &r->tramp))
+    if (!err && !tramp_heap)
+        err = cmodx_heap_create(NULL, &tramp_heap); /* its message says why */
+    if (!err && cmodx_block_alloc_near(tramp_heap, arch_entry_tramp_size(), near, reach,
+                                       &r->tramp))
         err = ENOMEM; /* the message names the distance */
     if (!err) {
         arch_emit_entry_tramp(r->tramp.write.ptr, &r->slot.target);
@@ -132,7 +141,7 @@ static int rec_create(cmodx_domain *d, uintptr_t func, const void *initial,
         err = slot_init_locked(d, &r->slot, init);
     if (err) {
         if (r->tramp.exec.ptr)
-            cmodx_block_free(d->heap, r->tramp.exec);
+            cmodx_block_free(tramp_heap, r->tramp.exec);
         free(r);
         return err;
     }
@@ -144,10 +153,7 @@ static int check_domain(cmodx_domain *d, const char *who)
 {
     if (arch_patch_method() == ARCH_PATCH_NONE)
         return cmodx_fail(ENOTSUP, "%s: %s", who, arch_patch_unsupported_reason());
-    int err = patch_usable(d, who);
-    if (!err && !d->heap)
-        err = cmodx_fail(EINVAL, "%s: the domain has no heap for the trampolines", who);
-    return err;
+    return patch_usable(d, who);
 }
 
 int cmodx_entry_redirect_batch(cmodx_domain *d, const struct cmodx_entry_change *c, size_t n)
@@ -246,7 +252,7 @@ int cmodx_entry_redirect_batch(cmodx_domain *d, const struct cmodx_entry_change 
             recs[i]->redirected = 1;
         if (fresh[i] && err) {
             /* Never reachable: the jump to it was not written. */
-            cmodx_block_free(d->heap, recs[i]->tramp.exec);
+            cmodx_block_free(tramp_heap, recs[i]->tramp.exec);
             free(recs[i]);
         } else if (fresh[i]) {
             *entries_tail = recs[i];

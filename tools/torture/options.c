@@ -38,6 +38,12 @@ static const char usage_text[] =
     "                      every caller made N more calls, so that new code is\n"
     "                      run at once, before anything else synchronises the\n"
     "                      callers: for cmodx-check runs (default 0: no wait)\n"
+    "  --patch MODE        what a publish is: slots (default); entries: redirect\n"
+    "                      a -fpatchable-function-entry function per slot to the\n"
+    "                      new block (cmodx_entry_redirect, batches with\n"
+    "                      cmodx_entry_redirect_batch); insns: flip the first\n"
+    "                      instruction of a block per slot between a NOP and a\n"
+    "                      jump (cmodx_patch_insn). Exit 77 where unsupported\n"
     "  --fail-fast         stop at the first invalid observation\n"
     "  --quiet             no per-second progress lines\n"
     "  --help              this text\n"
@@ -123,7 +129,7 @@ static void set_defaults(struct options *o)
 }
 
 enum { O_SECONDS = 256, O_PUBLISHES, O_CALLERS, O_WRITERS, O_STRATEGY, O_SLOTS, O_SIZES,
-       O_LIMIT, O_SEED, O_YIELD, O_OFFLINE, O_BATCH, O_NO_WCALLS, O_PACE, O_FAIL_FAST, O_QUIET, O_HELP };
+       O_LIMIT, O_SEED, O_YIELD, O_OFFLINE, O_BATCH, O_NO_WCALLS, O_PACE, O_PATCH, O_FAIL_FAST, O_QUIET, O_HELP };
 
 static const struct option longopts[] = {
     {"seconds", required_argument, 0, O_SECONDS},
@@ -140,6 +146,7 @@ static const struct option longopts[] = {
     {"batch-one-in", required_argument, 0, O_BATCH},
     {"no-writer-calls", no_argument, 0, O_NO_WCALLS},
     {"pace", required_argument, 0, O_PACE},
+    {"patch", required_argument, 0, O_PATCH},
     {"fail-fast", no_argument, 0, O_FAIL_FAST},
     {"quiet", no_argument, 0, O_QUIET},
     {"help", no_argument, 0, O_HELP},
@@ -180,6 +187,11 @@ static int apply(struct options *o, int c, const char *arg)
     case O_BATCH: bad = parse_int(arg, 0, 1 << 30, &o->batch_one_in); break;
     case O_NO_WCALLS: o->writer_calls = 0; break;
     case O_PACE: bad = parse_int(arg, 0, 1 << 20, &o->pace); break;
+    case O_PATCH:
+        o->patch = !strcmp(arg, "slots") ? PATCH_NONE : !strcmp(arg, "entries") ? PATCH_ENTRIES
+                 : !strcmp(arg, "insns") ? PATCH_INSNS : -1;
+        bad = o->patch < 0;
+        break;
     case O_FAIL_FAST: o->fail_fast = 1; break;
     case O_QUIET: o->quiet = 1; break;
     default: bad = 1; arg = "?"; break;

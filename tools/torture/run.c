@@ -48,6 +48,10 @@ void note_invalid(struct counters *c)
         __atomic_store_n(&T.stop, 1, __ATOMIC_RELEASE);
 }
 
+static int patch_setup(void);
+static int entry_publish(const int *ss, const cmodx_block *b, int n);
+static void fatal(const char *what);
+
 /* ---- callers -------------------------------------------------------------- */
 
 /* What a caller saw around one call of slot S. */
@@ -105,19 +109,54 @@ static uint64_t check(const struct observation *o, struct counters *c)
     return v;
 }
 
+/* --patch insns: the flip block of slot S runs "return identity(S, 0)"
+ * after its NOP and "return identity(S, 1)" at the jump's target; version
+ * V of the slot is the jump when V is odd.  A call that began after patch
+ * C returned (COMPLETED == C before it) and before patch C+1 began
+ * (STARTED == C after it) must see version C's instruction: the patch's
+ * synchronisation guarantees the new instruction at the next fetch.  The
+ * writer synchronises every thread between storing STARTED and the patch
+ * (publish_flip), so a caller that fetched patch C+1's instruction also
+ * sees STARTED == C+1 afterwards. */
+static void call_flip(int s, struct counters *c)
+{
+    struct slot_state *st = &T.slots[s];
+    uint64_t done = __atomic_load_n(&st->completed, __ATOMIC_ACQUIRE);
+    uint32_t r = as_fn(st->flip.exec.ptr)();
+    uint64_t begun = __atomic_load_n(&st->started, __ATOMIC_ACQUIRE);
+    int ok = r == identity(s, done & 1) || (begun > done && r == identity(s, (done + 1) & 1));
+    if (!ok) {
+        unsigned n = __atomic_fetch_add(&T.reported, 1, __ATOMIC_RELAXED);
+        if (n < 10)
+            fprintf(stderr, "cmodx-torture: INVALID: slot %d's patched block %p returned %#x; "
+                    "patch %llu had returned before the call and patch %llu had begun after "
+                    "it, so %#x was due\n", s, st->flip.exec.ptr, r,
+                    (unsigned long long)done, (unsigned long long)begun,
+                    identity(s, done & 1));
+        note_invalid(c);
+    }
+    bump(&c->calls);
+}
+
 static void call_once(cmodx_thread *self, int s, uint64_t *last, uint64_t *rng,
                       struct counters *c)
 {
     struct slot_state *st = &T.slots[s];
+    if (T.opt.patch == PATCH_INSNS) {
+        call_flip(s, c);
+        return;
+    }
     struct observation o = {.slot = s, .last = last[s]};
     o.completed = __atomic_load_n(&st->completed, __ATOMIC_ACQUIRE);
     o.started = __atomic_load_n(&st->started, __ATOMIC_ACQUIRE);
-    o.target = cmodx_slot_target(&st->slot, self);
+    o.target = T.opt.patch == PATCH_ENTRIES
+                   ? __atomic_load_n(&st->entry_target, __ATOMIC_ACQUIRE) /* for reports */
+                   : cmodx_slot_target(&st->slot, self);
     /* Hold the loaded target across a possible publish and free: the
      * grace period must wait for us. */
     if (T.opt.yield_one_in && rnd(rng) % (uint64_t)T.opt.yield_one_in == 0)
         sched_yield();
-    o.result = as_fn(o.target)();
+    o.result = T.opt.patch == PATCH_ENTRIES ? torture_entries[s]() : as_fn(o.target)();
     o.started_after = __atomic_load_n(&st->started, __ATOMIC_ACQUIRE);
     uint64_t v = check(&o, c);
     if (v != UINT64_MAX && v > last[s])
@@ -269,6 +308,77 @@ static void publish_failed(int err, const cmodx_block *b, int s, uint64_t v)
     __atomic_fetch_add(&T.publish_errors, 1, __ATOMIC_RELAXED);
 }
 
+/* --patch entries: redirect the entries of slots SS[0..N) to blocks B
+ * (one call, a batch when N > 1), then retire the blocks they went to
+ * before: a caller may still run one until its quiescent state. */
+static int entry_publish(const int *ss, const cmodx_block *b, int n)
+{
+    struct cmodx_entry_change ch[4];
+    for (int i = 0; i < n; i++) {
+        const void *f;
+        memcpy(&f, &torture_entries[ss[i]], sizeof f);
+        ch[i].function.ptr = f;
+        ch[i].target = b[i].exec;
+        ch[i].slot = NULL;
+    }
+    int err = n == 1 ? cmodx_entry_redirect(T.dom, ch[0].function, ch[0].target)
+                     : cmodx_entry_redirect_batch(T.dom, ch, (size_t)n);
+    for (int i = 0; i < n && !err; i++) {
+        struct slot_state *st = &T.slots[ss[i]];
+        cmodx_xptr old = {__atomic_load_n(&st->entry_target, __ATOMIC_RELAXED)};
+        __atomic_store_n(&st->entry_target, b[i].exec.ptr, __ATOMIC_RELEASE);
+        int r = cmodx_retire(T.dom, old);
+        if (r && r != ETIMEDOUT) /* ETIMEDOUT: back-pressure expired, still retired */
+            fatal("cmodx_retire");
+    }
+    return err;
+}
+
+/* --patch insns: patch N of this writer's flip blocks to their next
+ * version (one cmodx_patch_insns call). */
+static void publish_flip(const int *ss, int n, struct counters *c)
+{
+    struct cmodx_insn_patch p[4];
+    uint64_t v[4];
+    for (int i = 0; i < n; i++) {
+        struct slot_state *st = &T.slots[ss[i]];
+        v[i] = st->started + 1;
+        p[i].at = st->flip.exec;
+        int err = (v[i] & 1) ? cmodx_patch_encode_jump(st->flip.exec,
+                                                       (cmodx_xptr){(const char *)st->flip.exec.ptr + 32},
+                                                       0, p[i].insn)
+                             : cmodx_patch_encode_nop(p[i].insn);
+        if (err) {
+            fatal("cmodx_patch_encode");
+            return;
+        }
+        __atomic_store_n(&st->started, v[i], __ATOMIC_RELEASE);
+    }
+    /* Every caller sees STARTED before any can fetch the new instruction
+     * (call_flip's argument). */
+    if (cmodx_sync_others(T.dom) != 0) {
+        fatal("cmodx_sync_others");
+        return;
+    }
+    int err = cmodx_patch_insns(T.dom, p, (size_t)n);
+    for (int i = 0; i < n; i++) {
+        struct slot_state *st = &T.slots[ss[i]];
+        if (err) { /* written back: the version did not happen */
+            __atomic_store_n(&st->started, v[i] - 1, __ATOMIC_RELEASE);
+            continue;
+        }
+        __atomic_store_n(&st->completed, v[i], __ATOMIC_RELEASE);
+        bump(&c->publishes);
+    }
+    if (err == ETIMEDOUT)
+        __atomic_fetch_add(&T.publish_timeouts, 1, __ATOMIC_RELAXED);
+    else if (err) {
+        fprintf(stderr, "cmodx-torture: patch failed: %s (%s)\n", cmodx_strerror(err),
+                cmodx_last_error());
+        __atomic_fetch_add(&T.publish_errors, 1, __ATOMIC_RELAXED);
+    }
+}
+
 static void published(const cmodx_block *b, int s, uint64_t v, struct counters *c)
 {
     history_note((uintptr_t)b->exec.ptr, b->size, EV_PUBLISH, s, v);
@@ -286,8 +396,10 @@ static void publish_one(int s, uint64_t *rng, struct counters *c)
     __atomic_store_n(&st->started, v, __ATOMIC_RELEASE);
     struct witness w;
     witness_before(&w);
-    int err = cmodx_slot_publish(&st->slot, b.exec, cmodx_emit_return_u32_size(),
-                                 CMODX_RETIRE_OLD, NULL);
+    int err = T.opt.patch == PATCH_ENTRIES
+                  ? entry_publish(&s, &b, 1)
+                  : cmodx_slot_publish(&st->slot, b.exec, cmodx_emit_return_u32_size(),
+                                       CMODX_RETIRE_OLD, NULL);
     if (err) {
         publish_failed(err, &b, s, v);
         return;
@@ -311,8 +423,10 @@ static void publish_batch(const int *ss, int n, uint64_t *rng, struct counters *
         v[made] = T.slots[ss[made]].started + 1;
         if ((unmade = make_version(ss[made], v[made], rng, &b[made], c)) != 0)
             break;
-        err = cmodx_batch_add(batch, &T.slots[ss[made]].slot, b[made].exec,
-                              cmodx_emit_return_u32_size(), CMODX_RETIRE_OLD);
+        err = T.opt.patch == PATCH_ENTRIES
+                  ? 0
+                  : cmodx_batch_add(batch, &T.slots[ss[made]].slot, b[made].exec,
+                                    cmodx_emit_return_u32_size(), CMODX_RETIRE_OLD);
         if (err) {
             cmodx_block_free(T.heap, b[made].exec);
             break;
@@ -321,7 +435,12 @@ static void publish_batch(const int *ss, int n, uint64_t *rng, struct counters *
     }
     struct witness w;
     witness_before(&w);
-    if (!err && !unmade) {
+    if (!err && !unmade && T.opt.patch == PATCH_ENTRIES) {
+        cmodx_batch_abort(batch); /* the slots' batch stays unused */
+        err = entry_publish(ss, b, n);
+        if (!err)
+            witness_after(&w, ss[0], v[0], c);
+    } else if (!err && !unmade) {
         err = cmodx_batch_commit(batch, NULL); /* frees the batch, even on error */
         if (!err)
             witness_after(&w, ss[0], v[0], c);
@@ -375,10 +494,16 @@ static void writer_step(int index, uint64_t *rng, struct counters *c)
         for (int i = 0; i < n; i++) /* N distinct slots, consecutive among mine */
             ss[i] = index + T.opt.writers * ((first + i) % mine);
         n = take_budget(n);
-        if (n > 0)
+        if (n > 0 && T.opt.patch == PATCH_INSNS)
+            publish_flip(ss, n, c);
+        else if (n > 0)
             publish_batch(ss, n, rng, c);
     } else if (take_budget(1)) {
-        publish_one(own_slot(index, rng), rng, c);
+        int s = own_slot(index, rng);
+        if (T.opt.patch == PATCH_INSNS)
+            publish_flip(&s, 1, c);
+        else
+            publish_one(s, rng, c);
     }
     if (T.opt.pace)
         pace();
@@ -403,12 +528,59 @@ int slots_setup(void)
         cmodx_block b;
         if (make_version(s, 0, &rng, &b, &T.thr[T.opt.callers]) != 0)
             return -1;
+        /* --patch modes call no slot of the torture's: a slot still
+         * targeting version 0 would keep it from being retired. */
         if (cmodx_make_visible(b.exec, cmodx_emit_return_u32_size()) != 0 ||
-            cmodx_slot_init(T.dom, &T.slots[s].slot, b.exec) != 0) {
+            (T.opt.patch == PATCH_NONE && cmodx_slot_init(T.dom, &T.slots[s].slot, b.exec) != 0)) {
             fatal("slot setup");
             return -1;
         }
+        T.slots[s].entry_target = b.exec.ptr;
         history_note((uintptr_t)b.exec.ptr, b.size, EV_PUBLISH, s, 0);
+    }
+    return patch_setup();
+}
+
+/* --patch entries: every slot's function goes to its version 0 (one
+ * batch).  --patch insns: every slot gets its flip block, at version 0 (a
+ * NOP, then identity(S, 0); identity(S, 1) at 32).  ENOTSUP (or EINVAL
+ * for instructions) where the architecture or the compiler's patch area
+ * does not allow it: the caller exits 77. */
+static int patch_setup(void)
+{
+    if (T.opt.patch == PATCH_ENTRIES) {
+        struct cmodx_entry_change ch[TORTURE_MAX_SLOTS];
+        for (int s = 0; s < T.opt.slots; s++) {
+            memcpy(&ch[s].function.ptr, &torture_entries[s], sizeof ch[s].function.ptr);
+            ch[s].target.ptr = T.slots[s].entry_target;
+            ch[s].slot = NULL;
+        }
+        int err = cmodx_entry_redirect_batch(T.dom, ch, (size_t)T.opt.slots);
+        if (err)
+            fprintf(stderr, "cmodx-torture: --patch entries: %s\n", cmodx_last_error());
+        return err == ENOTSUP ? ENOTSUP : err ? -1 : 0;
+    }
+    if (T.opt.patch != PATCH_INSNS)
+        return 0;
+    uint8_t nop[CMODX_INSN_MAX];
+    if (cmodx_patch_encode_nop(nop) != 0) {
+        fprintf(stderr, "cmodx-torture: --patch insns: %s\n", cmodx_last_error());
+        return ENOTSUP;
+    }
+    size_t isz = cmodx_patch_insn_size();
+    for (int s = 0; s < T.opt.slots; s++) {
+        cmodx_block *b = &T.slots[s].flip;
+        if (cmodx_block_alloc(T.heap, 64, b) != 0) {
+            fatal("flip block");
+            return -1;
+        }
+        memcpy(b->write.ptr, nop, isz);
+        cmodx_emit_return_u32((cmodx_wptr){(char *)b->write.ptr + isz}, 32 - isz, identity(s, 0));
+        cmodx_emit_return_u32((cmodx_wptr){(char *)b->write.ptr + 32}, 32, identity(s, 1));
+        if (cmodx_make_visible(b->exec, 64) != 0) {
+            fatal("flip block");
+            return -1;
+        }
     }
     return 0;
 }

@@ -41,7 +41,12 @@ struct options {
     int pace;            /* after a publish, wait for this many calls per caller */
     int quiet;
     int fail_fast;       /* stop at the first invalid observation */
+    int patch;           /* PATCH_*: what a publish is (--patch) */
 };
+
+/* --patch: slot publishes (the default), redirections of patchable
+ * function entries, or single-instruction patches in place. */
+enum { PATCH_NONE, PATCH_ENTRIES, PATCH_INSNS };
 
 /* options.c */
 int options_parse(int argc, char **argv, struct options *o);
@@ -51,6 +56,8 @@ int options_parse(int argc, char **argv, struct options *o);
  * so COMPLETED <= STARTED <= COMPLETED + 1 at every instant. */
 struct slot_state {
     cmodx_slot slot;
+    const void *entry_target; /* --patch entries: the block the entry goes to */
+    cmodx_block flip;         /* --patch insns: [0] NOP or jump, two tails */
     uint64_t started;
     uint64_t completed;
     char pad[64];
@@ -138,5 +145,8 @@ void note_invalid(struct counters *c);
 void *caller_main(void *arg);
 void *writer_main(void *arg);
 int slots_setup(void);
+
+/* entries.c: one patchable function per slot (octal-numbered). */
+extern uint32_t (*const torture_entries[TORTURE_MAX_SLOTS])(void);
 
 #endif
