@@ -872,11 +872,13 @@ void model_thread_start(struct vcpu *v)
 
 void model_thread_exit(struct vcpu *v)
 {
-    if (cfg.arch == ARCH_AARCH64 && v->acq) {
-        struct vce keep = v->actor ? v->acq[v->actor] : (struct vce){ 0, 0, 0 };
-        (void)keep;
-        kernel_publish(v);
-    }
+    kernel_publish(v);
+}
+
+void model_syscall_entry(struct vcpu *v)
+{
+    model_set_self(v);
+    kernel_publish(v);
 }
 
 /* ==== ARMv7, RISC-V ==== */
@@ -1055,7 +1057,7 @@ static bool join_store(struct vce *d, const struct word *w)
     return grew;
 }
 
-void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value)
+void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool rmw)
 {
     if (!v->acq) {
         return;
@@ -1080,7 +1082,7 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value)
         if (!slot) {
             continue;
         }
-        if (size <= 8 && g == (va & ~7ull) && (va & 7) + size <= 8) {
+        if (!rmw && size <= 8 && g == (va & ~7ull) && (va & 7) + size <= 8) {
             /* The store this load read may not have published its slot
              * yet: wait for it a little (it is running its callback). */
             unsigned k = 0;

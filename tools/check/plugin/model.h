@@ -52,14 +52,18 @@ void model_touch(uint64_t va);
 void model_thread_start(struct vcpu *v);
 /* A thread ends: what it ordered reaches whoever joins it. */
 void model_thread_exit(struct vcpu *v);
+/* v enters a system call: what it ordered reaches the kernel (and, through
+ * it, the threads that return from later calls or take signals). */
+void model_syscall_entry(struct vcpu *v);
 
 /*
  * Lock-free, called by v's own thread only: a load of [va, va+size) that
  * read value (its reads-from edge joins the store's knowledge into v;
- * value tells which store it read), and the knowledge
+ * value tells which store it read; rmw: the load of an atomic
+ * read-modify-write), and the knowledge
  * a store by v carries to its readers (release: a store-release).
  */
-void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value);
+void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool rmw);
 void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release);
 /* The calling host thread runs vcpu v (for calls made without a vcpu). */
 void model_set_self(struct vcpu *v);

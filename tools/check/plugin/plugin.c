@@ -294,7 +294,10 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
                      : val.type == QEMU_PLUGIN_MEM_VALUE_U16 ? val.data.u16
                      : val.type == QEMU_PLUGIN_MEM_VALUE_U32 ? val.data.u32
                      : val.data.u64;
-    model_load(cur(idx), va, 1u << qemu_plugin_mem_size_shift(info), value);
+    /* An atomic's loaded value is already replaced in memory: the slot
+     * cannot be matched against it (model_load does not wait then). */
+    model_load(cur(idx), va, 1u << qemu_plugin_mem_size_shift(info), value,
+               qemu_plugin_mem_is_store(info));
 }
 
 /* ---- maintenance instructions ---- */
@@ -472,12 +475,14 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn)
                                                (void *)(uintptr_t)M_CSYNC);
     }
     uint64_t ud = va | (cfg.arch == ARCH_AARCH64 && size == 4 && a64_release(i) ? UD_RELEASE : 0);
-    qemu_plugin_register_vcpu_mem_cb(insn, on_store, QEMU_PLUGIN_CB_NO_REGS,
-                                     QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)ud);
     if (cfg.arch == ARCH_AARCH64) {
+        /* Before on_store: an atomic read-modify-write reaches both, and
+         * its load reads what the store before it left in the slot. */
         qemu_plugin_register_vcpu_mem_cb(insn, on_load, QEMU_PLUGIN_CB_NO_REGS,
                                          QEMU_PLUGIN_MEM_R, NULL);
     }
+    qemu_plugin_register_vcpu_mem_cb(insn, on_store, QEMU_PLUGIN_CB_NO_REGS,
+                                     QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)ud);
     stores_instrument(insn, va, i, size);   /* stores without memory callbacks */
     maybe_check(t, insn, va, bytes, size);
     t->after_maint = t->after_maint || m != 0;
