@@ -119,6 +119,9 @@ struct vcpu {
     uint32_t dsb_full, dsb_st, dmb_full, dmb_st;   /* own event number at its last barrier */
     struct vce *acq;         /* ordered before its next load, store, DC, IC, DSB */
     struct vce *fvc;         /* ordered before its next instruction fetch */
+    struct vce *pend;        /* ordered before its stores (from-reads), not yet
+                              * before its other events: its next DSB does that */
+    bool pend_any;
     uint32_t last_joined;    /* last snapshot joined into acq */
     uint32_t rel, rel_l;     /* snapshot of a plain / release store now (0: recompute) */
     uint32_t rel_last, rel_l_last;   /* the last ones made, to reuse when equal */

@@ -759,7 +759,20 @@ void model_ic_all(struct vcpu *v)
 void model_barrier(struct vcpu *v, bool dsb, enum bar kind)
 {
     model_set_self(v);
-    if (cfg.arch != ARCH_AARCH64 || !v->actor || kind == BAR_LD) {
+    if (cfg.arch != ARCH_AARCH64 || kind == BAR_LD) {
+        return;
+    }
+    if (dsb && v->pend_any && v->pend) {
+        /* DSB-ordered-before: the stores before it, and what the loads they
+         * replaced had ordered (from-reads), precede every later event. */
+        for (unsigned a = 1; a < nactors; a++) {
+            vce_join(&v->acq[a], &v->pend[a]);
+        }
+        memset(v->pend, 0, MAX_ACTORS * sizeof(*v->pend));
+        v->pend_any = false;
+        acq_changed(v);
+    }
+    if (!v->actor) {
         return;
     }
     uint32_t now = actor_events[v->actor];
@@ -856,9 +869,12 @@ void model_thread_start(struct vcpu *v)
     if (!v->acq) {
         v->acq = clock_alloc();
         v->fvc = clock_alloc();
+        v->pend = clock_alloc();
     }
     memset(v->acq, 0, MAX_ACTORS * sizeof(*v->acq));
     memset(v->fvc, 0, MAX_ACTORS * sizeof(*v->fvc));
+    memset(v->pend, 0, MAX_ACTORS * sizeof(*v->pend));
+    v->pend_any = false;
     v->actor = 0;
     v->dsb_full = v->dsb_st = v->dmb_full = v->dmb_st = 0;
     v->last_joined = 0;
@@ -958,8 +974,8 @@ void model_local_flush(struct vcpu *v)
  * store's callback to publish it.
  */
 struct sh_slot {
-    uint32_t id;
-    uint32_t pad;
+    uint32_t id;      /* what the last store carried */
+    uint32_t rid;     /* what was ordered before the loads that read it since */
     uint64_t bytes;
 };
 #define SH_L1_BITS 18   /* addr bits 47..30 */
@@ -1031,10 +1047,63 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release
     for (uint64_t g = va & ~7ull; g < va + size; g += 8) {
         struct sh_slot *slot = sh_slot(g, true);
         if (slot) {
+            /* From-reads: the loads that read the value this store
+             * replaces are ordered before it (herd7's fr in Observed-by);
+             * what was ordered before them reaches this thread's later
+             * events through its next DSB (pend). */
+            uint32_t fr = __atomic_exchange_n(&slot->rid, 0, __ATOMIC_ACQ_REL);
+            if (fr && v->pend && snap_join(v->pend, fr)) {
+                v->pend_any = true;
+            }
             __atomic_store_n(&slot->id, id, __ATOMIC_RELAXED);
             __atomic_store_n(&slot->bytes, granule_bytes(g), __ATOMIC_RELEASE);
         }
     }
+}
+
+/* Is every entry of snapshot a at most that of b? */
+static bool snap_le(uint32_t a, uint32_t b)
+{
+    const struct snap *x = a ? snap_get(a) : NULL, *y = b ? snap_get(b) : NULL;
+    for (uint32_t k = 1; x && k < x->n; k++) {
+        struct vce z = { 0, 0, 0 };
+        const struct vce *e = y && k < y->n ? &y->e[k] : &z;
+        if (x->e[k].w > e->w || x->e[k].dc > e->dc || x->e[k].ic > e->ic) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A load by v read the slot's store: record what is ordered before the
+ * load (v's barrier-ordered own events and what it read, as for a store:
+ * a DMB orders the same events before loads and stores) for the store
+ * that will replace the value. */
+static void note_reader(struct vcpu *v, struct sh_slot *slot)
+{
+    uint32_t c = v->rel;
+    if (!c || c == 1) {
+        return;   /* nothing (or not computed: only threads with barriers) */
+    }
+    uint32_t mine = c - 1;
+    uint32_t r = __atomic_load_n(&slot->rid, __ATOMIC_ACQUIRE);
+    if (r == mine || (r && snap_le(mine, r))) {
+        return;
+    }
+    if (!r || snap_le(r, mine)) {
+        __atomic_compare_exchange_n(&slot->rid, &r, mine, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED);
+        return;
+    }
+    /* Two threads' knowledge: merge them (rare: actors reading one flag). */
+    pthread_mutex_lock(&model_lock);
+    struct vce *tmp = clock_alloc();
+    snap_join(tmp, r);
+    snap_join(tmp, mine);
+    uint32_t m = snap_make(tmp);
+    free(tmp);
+    __atomic_compare_exchange_n(&slot->rid, &r, m, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&model_lock);
 }
 
 /* Do the slot's bytes hold the value v loaded at va? */
@@ -1096,6 +1165,9 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
                  * the bytes as they are so that later loads do not wait. */
                 __atomic_store_n(&slot->bytes, granule_bytes(g), __ATOMIC_RELEASE);
             }
+        }
+        if (v->actor) {
+            note_reader(v, slot);
         }
         uint32_t id = __atomic_load_n(&slot->id, __ATOMIC_RELAXED);
         if (id && id != v->last_joined) {
