@@ -11,7 +11,7 @@
 
 #include "bench.h"
 
-struct bench_opts opt = {.sections = 0x1f, .scale = 1.0};
+struct bench_opts opt = {.sections = 0x3f, .scale = 1.0};
 int ratios_printed;
 
 static void usage(FILE *f)
@@ -25,6 +25,9 @@ static void usage(FILE *f)
             "  3 batch throughput for batch sizes 1 .. 10,000\n"
             "  4 grace periods and quiescent-state cost, next to liburcu QSBR and memb\n"
             "  5 scale: a million slots, 100,000 live blocks, remap-before-reuse\n"
+            "  6 patching in place: a redirected call next to a direct one; single\n"
+            "    and batched instruction patches and entry redirections next to a\n"
+            "    slot publish\n"
             "options:\n"
             "  --quick            tiny sizes, a few seconds (the test suite's run)\n"
             "  --sections LIST    only these sections, e.g. 1,4 (default: all)\n"
@@ -40,10 +43,10 @@ static unsigned parse_sections(const char *s)
 {
     unsigned m = 0;
     for (const char *p = s; *p; p++)
-        if (*p >= '1' && *p <= '5')
+        if (*p >= '1' && *p <= '6')
             m |= 1u << (*p - '1');
         else if (*p != ',') {
-            fprintf(stderr, "cmodx-bench: bad --sections '%s' (digits 1-5, commas)\n", s);
+            fprintf(stderr, "cmodx-bench: bad --sections '%s' (digits 1-6, commas)\n", s);
             exit(2);
         }
     return m;
@@ -179,10 +182,10 @@ int main(int argc, char **argv)
     opt.ncpus = n > 0 ? (int)n : 1;
     setvbuf(stdout, NULL, _IOLBF, 0);
     header();
-    void (*const run[5])(void) = {bench_call_path, bench_publish, bench_batch, bench_grace,
-                                  bench_scale};
+    void (*const run[6])(void) = {bench_call_path, bench_publish, bench_batch, bench_grace,
+                                  bench_scale, bench_patch};
     uint64_t t0 = now_ns();
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (opt.sections & (1u << i))
             run[i]();
     if (opt.emulated)

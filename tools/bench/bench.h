@@ -117,6 +117,7 @@ void bench_publish(void);
 void bench_batch(void);
 void bench_grace(void);
 void bench_scale(void);
+void bench_patch(void);
 
 /* liburcu wrappers (bench_urcu.c; absent without liburcu). */
 int bench_urcu_available(void);
