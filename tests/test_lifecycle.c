@@ -58,12 +58,16 @@ static void watchdog(int sig)
     _exit(99);
 }
 
-/* A hang detector, not a speed limit: far above anything a call takes. */
+/* A hang detector, not a speed limit: far above anything a call takes.
+ * TEST_WATCHDOG_S shortens it where a deadlock is the expected outcome
+ * (the mutation probes of tools/mutate). */
 static void watch(const char *what)
 {
+    const char *env = getenv("TEST_WATCHDOG_S");
+    unsigned s = env && atoi(env) > 0 ? (unsigned)atoi(env) : 240;
     watch_what = what;
     signal(SIGALRM, watchdog);
-    alarm(240);
+    alarm(s);
 }
 
 static void unwatch(void)
