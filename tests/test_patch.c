@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sys/wait.h>
 
 #include "check.h"
 #include "cmodx/patch.h"
@@ -323,6 +324,23 @@ static void test_entries(void)
         int_fn volatile f = pf_table[i];
         CHECK_EQ(f(3), 3 + i);
     }
+
+    /* fork(): the child patches its own copy of the text, never the
+     * parent's (the moved pages are shared memory). */
+    CHECK_EQ(cmodx_entry_redirect(dom, fn_x(pf_table[0]), fn_x(version_one)), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = cmodx_entry_redirect(dom, fn_x(pf_table[0]), fn_x(version_two)) == 0 &&
+                 pf0(1) == 2001 && cmodx_entry_restore(dom, fn_x(pf_table[0])) == 0 &&
+                 pf0(1) == 1;
+        _exit(ok ? 0 : 1);
+    }
+    int status = -1;
+    REQUIRE(pid > 0 && waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_EQ(pf0(1), 1001); /* the parent's text is untouched */
+    CHECK_EQ(cmodx_entry_restore(dom, fn_x(pf_table[0])), 0);
 
     /* Errors. */
     CHECK_EQ(cmodx_entry_redirect(dom, fn_x(version_one), fn_x(version_two)), EINVAL);
