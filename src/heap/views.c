@@ -236,6 +236,37 @@ int heap_write_all(int fd, const unsigned char *src, size_t len, off_t off)
     return 0;
 }
 
+/* Copy [OFF, OFF+LEN) of SRC to DST at the same offsets inside the kernel
+ * (copy_file_range: no bounce through user memory, and the file's own
+ * pages are read, so nothing is faulted into the parent's views).  A
+ * thread of the parent may be writing a live block of its own during the
+ * fork (no lock covers that, docs/HEAP.md): the kernel copies those bytes
+ * as fork() copies any memory, while a copy through the view would be a
+ * data race of ours in the sanitizers' eyes.  0, or
+ * -1 if the kernel cannot do it for these files (old kernel, files on
+ * different file systems, a seccomp filter): the caller copies through
+ * the view instead; or an errno. */
+static int kernel_copy(int dst, int src, off_t off, size_t len)
+{
+    int first = 1;
+    while (len) {
+        off_t in = off, out = off;
+        ssize_t n = copy_file_range(src, &in, dst, &out, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (first && (n == 0 || errno == ENOSYS || errno == EXDEV || errno == EINVAL ||
+                          errno == EOPNOTSUPP || errno == EPERM))
+                return -1;
+            return n < 0 ? errno : EIO;
+        }
+        first = 0;
+        off += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 int heap_copy_range(int dst, int src, const unsigned char *view, off_t off, size_t len)
 {
     off_t end = off + (off_t)len, pos = off;
@@ -257,7 +288,9 @@ int heap_copy_range(int dst, int src, const unsigned char *view, off_t off, size
         off_t hole = MUTANT(fork_copy_holes) ? end : lseek(src, data, SEEK_HOLE);
         if (hole < 0 || hole > end)
             hole = end;
-        int err = heap_write_all(dst, view + (data - off), (size_t)(hole - data), data);
+        int err = kernel_copy(dst, src, data, (size_t)(hole - data));
+        if (err < 0)
+            err = heap_write_all(dst, view + (data - off), (size_t)(hole - data), data);
         if (err)
             return err;
         pos = hole;
