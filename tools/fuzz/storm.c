@@ -1239,10 +1239,22 @@ void fz_storm(uint64_t seed, const struct fz_options *o)
         if (order == 1)
             for (int si = 0; si < NSLOTS; si++)
                 if (st->slot[si].inited) {
+                    lock(st);
+                    int bi = st->slot[si].target;
+                    st->blk[bi].inflight = 1;
+                    unlock(st);
                     cmodx_slot_fini(&st->slot[si].s);
                     lock(st);
                     st->slot[si].inited = 0;
-                    st->blk[st->slot[si].target].refs--;
+                    struct blk *b = &st->blk[bi];
+                    b->refs--;
+                    b->inflight = 0;
+                    /* The library's rule: the last slot leaving a block
+                     * that CMODX_RETIRE_OLD left retires it, and
+                     * cmodx_slot_fini is such a leaving (it may even be
+                     * freed within the call: no other thread is online). */
+                    if (b->doomed && b->refs == 0 && (b->state == S_LIVE || b->freed_inflight))
+                        retired_locked(st, bi);
                     unlock(st);
                 }
         fz_begin("cmodx_domain_destroy");
