@@ -208,14 +208,15 @@ static void store_msghdr(struct vcpu *v, uint64_t msg, uint64_t total)
 /* ---- the private cache-flush calls ---- */
 
 /*
- * ARM cacheflush(start, end, flags): Linux (arch/arm/kernel/traps.c,
- * do_cache_op) returns EINVAL when end < start or flags != 0, EFAULT when
- * the range is not user memory, and otherwise flushes page by page until
- * a page faults.
+ * ARM cacheflush(start, end, flags): Linux (arch/arm/kernel/traps.c
+ * do_cache_op; arch/arm64/kernel/sys_compat.c for 32-bit tasks on arm64)
+ * returns EINVAL when end < start or flags != 0, EFAULT when the range is
+ * not user memory (access_ok: below TASK_SIZE, 4 GiB less a page for a
+ * compat task), and otherwise flushes page by page until a page faults.
  */
 static void arm_cacheflush(struct vcpu *v, uint64_t start, uint64_t end, uint64_t flags)
 {
-    if (end < start || flags != 0 || end > 0xbf000000u) {
+    if (end < start || flags != 0 || end > 0xfffff000u) {
         return;   /* EINVAL / EFAULT: nothing flushed */
     }
     uint64_t p = start;

@@ -1,0 +1,104 @@
+#!/bin/sh
+# label: cmodx-check on the public bug-report cases (../shared/cases/checker and jit/, when present)
+# The cases rebuilt from other projects' bug reports live outside this
+# repository, in ../shared/cases/checker beside the checkout; without them
+# the suite says so and counts nothing.  Each RUN line of their run.sh must
+# be a HIT (a flagged pattern reported, a correct program clean).  The jit/
+# programs have no RUN lines; their expected verdicts are the table below
+# (README of jit/): armhf high mappings run clean, code made executable by
+# mprotect RX or RWX is reported, memcpy'd code is reported with the cross
+# sysroot's libc and with Debian bookworm's current arm64 libc (FEAT_MOPS
+# memcpy on qemu's default CPU), fetched by tools/check/debian-root.sh;
+# without network access that one run is skipped and said so.
+set -u
+root=$1
+cases=$(cd "$root/.." && pwd)/shared/cases/checker
+if [ ! -f "$cases/run.sh" ]; then
+    echo "skipped: no checker cases at $cases (they are not part of this repository)"
+    echo "0 passed, 0 failed"
+    exit 0
+fi
+work=$root/build/checker-cases
+mkdir -p "$work"
+checker=$root/tools/check/cmodx-check
+pass=0 fail=0
+
+# 1. The bug-report cases, with run.sh's own verdicts.
+(cd "$root" && CHECKER=$checker sh "$cases/run.sh" -o "$work/cases") > "$work/cases.log" 2>&1
+tally=$(grep -E '^[0-9]+ HIT, [0-9]+ MISS' "$work/cases.log" | tail -n 1)
+if [ -z "$tally" ]; then
+    tail -n 20 "$work/cases.log"
+    fail=$((fail + 1))
+else
+    grep -E ' MISS$' "$work/cases.log"
+    echo "bug-report cases: $tally"
+    pass=$((pass + ${tally%% HIT*}))
+    fail=$((fail + $(echo "$tally" | sed -E 's/.* ([0-9]+) MISS.*/\1/')))
+fi
+
+# 2. The jit/ cases: program | arch | args | -L root (sysroot|bookworm) | expected
+kinds() {
+    sed -n 's/^cmodx-check: hazard \([a-z-]*\) .*/\1/p' "$1" 2>/dev/null | sort -u |
+        paste -sd, - | sed 's/^$/clean/'
+}
+bookworm=
+rm -f "$work/jit.tally"
+runs='
+arm_high_mmap   |arm    |          |sysroot  |clean
+rwx_after_write |aarch64|mmap-rx   |sysroot  |not-cleaned
+rwx_after_write |aarch64|mmap-rwx  |sysroot  |not-cleaned
+rwx_after_write |aarch64|heap-rx   |sysroot  |not-cleaned
+rwx_after_write |aarch64|heap-rwx  |sysroot  |not-cleaned
+rwx_after_write |aarch64|bss-rx    |sysroot  |not-cleaned
+memcpy_code     |aarch64|loop      |sysroot  |not-cleaned
+memcpy_code     |aarch64|memcpy    |sysroot  |not-cleaned
+memcpy_code     |aarch64|memcpy    |bookworm |not-cleaned
+memcpy_code     |aarch64|loop      |bookworm |not-cleaned
+'
+echo "$runs" | while IFS='|' read -r name arch args libc expect; do
+    name=$(echo "$name" | tr -d ' ')
+    [ -n "$name" ] || continue
+    arch=$(echo "$arch" | tr -d ' ') args=$(echo "$args" | tr -d ' ')
+    libc=$(echo "$libc" | tr -d ' ') expect=$(echo "$expect" | tr -d ' ')
+    case $arch in
+    aarch64) cc=aarch64-linux-gnu-gcc sysroot=/usr/aarch64-linux-gnu ;;
+    arm) cc=arm-linux-gnueabihf-gcc sysroot=/usr/arm-linux-gnueabihf ;;
+    esac
+    bin=$work/jit-$arch-$name
+    if [ ! -x "$bin" ] && ! $cc -O2 -o "$bin" "$cases/jit/$name.c" 2> "$bin.cc"; then
+        echo "FAIL  jit/$name: does not build"
+        echo F >> "$work/jit.tally"
+        continue
+    fi
+    if [ "$libc" = bookworm ]; then
+        if [ -z "$bookworm" ]; then
+            bookworm=$(sh "$root/tools/check/debian-root.sh" arm64 bookworm \
+                "$work/root-arm64-bookworm" libc6 2> "$work/debian-root.log") || bookworm=none
+        fi
+        if [ "$bookworm" = none ]; then
+            echo "skipped: jit/$name $args with bookworm's arm64 libc (could not fetch it: $work/debian-root.log)"
+            continue
+        fi
+        sysroot=$bookworm
+    fi
+    log=$work/jit-$name-$args-$libc.log
+    rm -f "$log"
+    timeout 300 "$checker" -L "$sysroot" --log-file="$log" -- "$bin" $args > "$log.out" 2>&1
+    st=$?
+    got=$(kinds "$log")
+    if [ "$got" = "$expect" ] && { [ "$expect" != clean ] || [ "$st" = 0 ]; }; then
+        echo "PASS  jit/$name $args ($libc libc): $got"
+        echo P >> "$work/jit.tally"
+    else
+        echo "FAIL  jit/$name $args ($libc libc): expected $expect, got $got (status $st)"
+        tail -n 3 "$log.out" | sed 's/^/      | /'
+        echo F >> "$work/jit.tally"
+    fi
+done
+if [ -f "$work/jit.tally" ]; then
+    pass=$((pass + $(grep -c P "$work/jit.tally")))
+    fail=$((fail + $(grep -c F "$work/jit.tally")))
+    rm -f "$work/jit.tally"
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
