@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "symbols.h"
+
 static struct map *maps;       /* sorted by start, non-overlapping */
 static size_t nmaps, capmaps;
 static uint64_t next_anon = 1;
@@ -185,7 +187,13 @@ void maps_protect(uint64_t start, uint64_t len, int prot, void (*made_exec)(uint
         struct map *m = map_find(va);
         if (!m) {
             /* Memory qemu mapped itself (the ELF image, the stack). */
-            struct map u = { .start = va, .end = end, .kind = MK_UNKNOWN, .anon = next_anon++ };
+            /* Anonymous host memory (the .bss, the brk heap, the stack)
+             * started as zeros: private anonymous memory, whose history
+             * the model reconstructs; the program image's file pages are
+             * of unknown history. */
+            struct map u = { .start = va, .end = end,
+                             .kind = syms_host_anonymous(va) ? MK_ANON : MK_UNKNOWN,
+                             .anon = next_anon++ };
             size_t i = 0;
             while (i < nmaps && maps[i].start < va) {
                 i++;

@@ -307,8 +307,9 @@ const char *syms_vdso_entry(uint64_t va)
 
 /* ---- describing a pc ---- */
 
-/* The host mapping of a guest address: file path and file offset. */
-static bool host_file(uint64_t va, char *path, size_t n, uint64_t *off)
+/* The host mapping of a guest address: file path and file offset (an
+ * anonymous mapping gives an empty path). */
+static bool host_mapping(uint64_t va, char *path, size_t n, uint64_t *off)
 {
     if (!guest_base_known) {
         return false;
@@ -328,11 +329,9 @@ static bool host_file(uint64_t va, char *path, size_t n, uint64_t *off)
             continue;
         }
         line[strcspn(line, "\n")] = 0;
-        if (at && line[at] == '/') {
-            snprintf(path, n, "%s", line + at);
-            *off = host - lo + moff;
-            found = true;
-        }
+        snprintf(path, n, "%s", at ? line + at : "");
+        *off = host - lo + moff;
+        found = true;
         break;
     }
     fclose(f);
@@ -358,7 +357,7 @@ static void describe(uint64_t pc, char *fn, size_t nfn, char *file, size_t nfile
     }
     char path[1024];
     uint64_t off;
-    if (host_file(pc, path, sizeof(path), &off)) {
+    if (host_mapping(pc, path, sizeof(path), &off) && path[0] == '/') {
         const char *base = strrchr(path, '/') + 1;
         if (strncmp(base, "memfd:", 6) == 0) {
             snprintf(file, nfile, "[%s]", base);   /* memfd: no symbols */
@@ -394,6 +393,13 @@ static void describe(uint64_t pc, char *fn, size_t nfn, char *file, size_t nfile
     } else {
         snprintf(file, nfile, "[unknown mapping]");
     }
+}
+
+bool syms_host_anonymous(uint64_t va)
+{
+    char path[1024];
+    uint64_t off;
+    return host_mapping(va, path, sizeof(path), &off) && path[0] == 0;
 }
 
 void syms_describe(uint64_t pc, char *buf, size_t n)

@@ -31,6 +31,10 @@ const char *syms_vdso_entry(uint64_t va);
  */
 void syms_describe(uint64_t pc, char *buf, size_t n);
 
+/* True when the host memory behind guest va is an anonymous mapping
+ * (no file): memory that started as zeros. */
+bool syms_host_anonymous(uint64_t va);
+
 /* Only the function name (or "") for suppression matching, and the
  * file's base name (or the bracketed mapping name). */
 void syms_names(uint64_t pc, char *fn, size_t nfn, char *file, size_t nfile);
