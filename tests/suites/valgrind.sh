@@ -1,5 +1,5 @@
 #!/bin/sh
-# label: x86_64 valgrind memcheck (heap, publish, trap, slots, reclaim, grace waits, patches)
+# label: x86_64 valgrind memcheck (heap, publish, trap, slots, reclaim, grace waits, patches, block lifecycle)
 # Runs native tests under valgrind's memcheck: no invalid access, no
 # uninitialised use, no definite leak.  --smc-check=all: the tests run
 # code they just wrote.  Uses the x86_64-gcc build made earlier.
@@ -27,4 +27,5 @@ run test_slots membarrier 300 2
 run test_batch
 run test_grace
 run test_patch membarrier 200
+run test_blocks
 echo "$pass passed, $fail failed"
