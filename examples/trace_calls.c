@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmodx/cmodx.h>
 
@@ -25,7 +26,7 @@
 #define PATCHABLE __attribute__((noinline, patchable_function_entry(2, 0)))
 #endif
 
-enum { THREADS = 4, CALLS = 200000 };
+enum { THREADS = 4, TRACED = 10000 };
 
 PATCHABLE int work(int x) { return 3 * x + 1; }
 
@@ -40,7 +41,7 @@ static int traced(int x)
 }
 
 static cmodx_domain *domain;
-static int ready, finished;
+static int ready, stop;
 
 /* The same computation, without a patch point. */
 __attribute__((noinline)) static int same_as_work(int x) { return 3 * x + 1; }
@@ -53,11 +54,21 @@ static void *caller(void *arg)
     int (*volatile f)(int) = work;
     long bad = 0;
     __atomic_fetch_add(&ready, 1, __ATOMIC_RELEASE);
-    for (int i = 0; i < CALLS; i++)
+    for (int i = 0; !__atomic_load_n(&stop, __ATOMIC_ACQUIRE); i++) {
         bad += f(i) != 3 * i + 1;
+        cmodx_quiescent(self);
+    }
     cmodx_thread_unregister(domain);
-    __atomic_fetch_add(&finished, 1, __ATOMIC_RELEASE);
     return (void *)bad;
+}
+
+/* Has every thread made TRACED traced calls? */
+static int all_traced(void)
+{
+    for (int i = 0; i < THREADS; i++)
+        if (__atomic_load_n(&counts[i], __ATOMIC_RELAXED) < TRACED)
+            return 0;
+    return 1;
 }
 
 static cmodx_xptr xfn(int (*f)(int))
@@ -105,11 +116,18 @@ int main(void)
         sched_yield();
     if (cmodx_entry_redirect(domain, xfn(work), xfn(traced)))
         return fprintf(stderr, "redirect: %s\n", cmodx_last_error()), 1;
-    while (__atomic_load_n(&counts[0], __ATOMIC_RELAXED) < 1000 &&
-           __atomic_load_n(&finished, __ATOMIC_ACQUIRE) == 0)
-        sched_yield();
+    /* Until every thread was traced a while (or 10 s: a slow machine). */
+    for (int ms = 0; ms < 10000 && !all_traced(); ms++)
+        usleep(1000);
     if (cmodx_entry_restore(domain, xfn(work)))
         return fprintf(stderr, "restore: %s\n", cmodx_last_error()), 1;
+    long after_restore = 0;
+    for (int i = 0; i < THREADS; i++)
+        after_restore -= __atomic_load_n(&counts[i], __ATOMIC_RELAXED);
+    usleep(20000); /* calls go on, untraced (give or take one already past the jump) */
+    for (int i = 0; i < THREADS; i++)
+        after_restore += __atomic_load_n(&counts[i], __ATOMIC_RELAXED);
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     long bad = 0;
     for (int i = 0; i < THREADS; i++) {
         void *r;
@@ -121,9 +139,9 @@ int main(void)
         printf("thread %d: %ld traced calls\n", i, counts[i]);
         total += counts[i];
     }
-    printf("%ld calls traced, %ld wrong results; work(2) = %d after restore\n", total, bad,
-           work(2));
+    printf("%ld calls traced, %ld wrong results, %ld traced after the restore returned; "
+           "work(2) = %d\n", total, bad, after_restore, work(2));
     cmodx_domain_destroy(domain);
     cmodx_heap_destroy(heap);
-    return bad != 0;
+    return bad != 0 || total == 0;
 }
