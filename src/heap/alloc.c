@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -155,6 +156,13 @@ static int chunk_grow(struct cmodx_heap *h, size_t need)
         if (h->mapped + bytes > h->limit)
             bytes = (h->limit - h->mapped) / h->page * h->page;
     }
+    /* The backing file's offsets are off_t: 32 bits on some 32-bit
+     * systems, so the file could outgrow them before the address space
+     * runs out. */
+    const off_t off_max = (off_t)(((uintmax_t)1 << (sizeof(off_t) * 8 - 1)) - 1);
+    if ((uintmax_t)bytes > (uintmax_t)(off_max - h->file_size))
+        return cmodx_fail(ENOMEM, "cmodx_block_alloc: the heap's backing file cannot grow by "
+                          "%zu bytes beyond %jd (off_t)", bytes, (intmax_t)h->file_size);
     struct chunk *c = calloc(1, sizeof *c);
     struct free_run *r = calloc(1, sizeof *r);
     int err = (c && r) ? 0 : ENOMEM;
