@@ -297,3 +297,12 @@ int fz_sync_signal(void)
 {
     return SIGRTMIN + 6;
 }
+
+/* Under AddressSanitizer: an absurd size must make the library's own
+ * allocation fail (ENOMEM, which the model accepts), not abort the process
+ * inside the sanitizer's allocator.  Unused without the sanitizer. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}

@@ -286,8 +286,19 @@ int main(int argc, char **argv)
                        (double)(now - t->call_start_ns) / 1e9, t->ring[(t->next - 1) % FZ_RING]);
         }
         print_traces();
-        printf("  reproduce: cmodx-fuzz --strategy %s --seed %llu --episode %u --engine %s\n",
+        printf("  reproduce: cmodx-fuzz --strategy %s --seed %llu --episode %u --engine %s",
                sname, (unsigned long long)seed, ep, engine_name(eng));
+        if (eng == 0 && o.steps != 300)
+            printf(" --steps %u", o.steps);
+        if (eng == 1 && o.workers != 3)
+            printf(" --workers %u", o.workers);
+        if (eng == 1 && o.episode_ms != 400)
+            printf(" --episode-ms %u", o.episode_ms);
+        if (eng == 1 && o.no_side)
+            printf(" --no-side-scenarios");
+        if (fz_no_misuse)
+            printf(" --no-misuse");
+        printf("\n");
         return 1;
     }
     printf("cmodx-fuzz: passed: %u scenario and %u storm episodes, strategy %s, seed %llu",

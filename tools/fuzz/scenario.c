@@ -1322,7 +1322,9 @@ static void teardown(struct sc *s)
                 struct sc_block *b = &s->blk[i];
                 if (b->state == S_PENDING)
                     fz_fail(K_LIFETIME, "block #%d was retired but cmodx_domain_destroy (no "
-                            "other thread registered) did not free it", i);
+                            "other thread registered) did not free it%s", i,
+                            b->entry ? " (it was replaced through an interior entry point +64: "
+                                       "did CMODX_RETIRE_OLD retire it at all?)" : "");
                 /* A block retired while shared is freed by now, or left to
                  * us: the model accepts both. */
                 if (b->state == S_LIVE && b->doomed && b->heap == 0)
