@@ -629,7 +629,6 @@ static bool kernel_fill(struct vcpu *v, int64_t num, int64_t ret)
         store_msghdr(v, a[1], (uint64_t)ret);
     } else if (num == sn.recvmmsg || num == sn.recvmmsg64) {
         /* struct mmsghdr { struct msghdr; unsigned msg_len; }, ret entries */
-        unsigned w = cfg.arch == ARCH_ARM ? 4 : 8;
         uint64_t size = cfg.arch == ARCH_ARM ? 32 : 64;   /* 28+4 / 56+4+pad */
         for (int64_t k = 0; k < ret && k < 1024; k++) {
             uint32_t len = 0;
@@ -637,7 +636,6 @@ static bool kernel_fill(struct vcpu *v, int64_t num, int64_t ret)
             if (sys_guest_read(msg + (cfg.arch == ARCH_ARM ? 28 : 56), &len, 4)) {
                 store_msghdr(v, msg, len);
             }
-            (void)w;
         }
     } else {
         return false;
