@@ -29,23 +29,26 @@
 
 /* ---- the model's policy where issue 12 leaves a choice open -------------
  * The one place to adjust when the library settles on one alternative.
- * 1 = accept that outcome, 0 = reject it. */
+ * 1 = accept that outcome, 0 = reject it.  The library has settled
+ * (include/cmodx/slot.h, CMODX_RETIRE_OLD): it counts the slots per block,
+ * retires the block holding an interior entry point, and leaves old
+ * targets outside the domain's heap alone; failing is no longer accepted. */
 /* CMODX_RETIRE_OLD while another slot of the domain still targets the old
  * block: refcount (publish succeeds, the block is retired once no slot
  * targets it any more) ... */
 #define FZ_POLICY_SHARED_REFCOUNT 1
 /* ... or fail clearly (EINVAL or EBUSY, slot unchanged). */
-#define FZ_POLICY_SHARED_FAIL 1
+#define FZ_POLICY_SHARED_FAIL 0
 /* CMODX_RETIRE_OLD whose old target is an entry point inside a block:
  * retire the containing block ... */
 #define FZ_POLICY_INTERIOR_RETIRE 1
 /* ... or fail with EINVAL (slot unchanged). */
-#define FZ_POLICY_INTERIOR_FAIL 1
+#define FZ_POLICY_INTERIOR_FAIL 0
 /* CMODX_RETIRE_OLD whose old target is not in the domain's heap (another
  * heap, static code): nothing to retire, publish succeeds ... */
 #define FZ_POLICY_FOREIGN_IGNORE 1
 /* ... or fails with EINVAL. */
-#define FZ_POLICY_FOREIGN_FAIL 1
+#define FZ_POLICY_FOREIGN_FAIL 0
 
 /* ---- issue 12's kinds, named in every failure --------------------------- */
 enum fz_kind {
