@@ -174,7 +174,9 @@ CMODX_API int cmodx_strategy_parse(const char *name);
  *   a thread-exit destructor; it never holds a writer up.  (A thread that
  *   leaves by a raw exit system call bypasses that: do not do that.)
  * RETURN VALUE
- *   0, EEXIST, ENOMEM; unregister: ENOENT if not registered.
+ *   0, EINVAL (NULL D), EEXIST, ENOMEM (also for the trampoline
+ *   strategy's copies of the slots); unregister: ENOENT if not registered
+ *   (also for a NULL D).
  * THREAD SAFETY
  *   Thread-safe; each acts on the calling thread.
  *   May wait for a writer of D that holds its lock (a publish, a grace
