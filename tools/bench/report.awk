@@ -142,7 +142,7 @@ function call_path(    t, d, v, names, n, i, r, list, worst, wname) {
 
 # ---- 2. publish ---------------------------------------------------------------
 
-function publish(    t, k, n, fl, mb, re, ep, tr, sg, mp, nv, s) {
+function publish(    t, k, n, fl, mb, re, nb, ep, tr, sg, mp, nv, s) {
     t = table(2, "strategy", "membarrier")
     if (!t) return
     say("**Publish (" label(2, t) ", medians).**")
@@ -152,6 +152,7 @@ function publish(    t, k, n, fl, mb, re, ep, tr, sg, mp, nv, s) {
         fl = val(2, t, "floor: raw membarrier SYNC_CORE", n, "median us")
         mb = val(2, t, "membarrier", n, "median us")
         re = val(2, t, "membarrier + CMODX_RETIRE_OLD", n, "median us")
+        nb = val(2, t, "membarrier, new block each time", n, "median us")
         ep = val(2, t, "epoch", n, "median us")
         tr = val(2, t, "trampoline", n, "median us")
         sg = val(2, t, "signal", n, "median us")
@@ -159,7 +160,8 @@ function publish(    t, k, n, fl, mb, re, ep, tr, sg, mp, nv, s) {
         if (mb == "") continue
         s = "With " plural(n, "caller") ": a membarrier publish takes " us(mb)
         if (fl != "") s = s ", " ratio(mb, fl) " the raw `membarrier(PRIVATE_EXPEDITED_SYNC_CORE)` of row \"floor\" (" us(fl) ")"
-        if (re != "") s = s "; retiring the replaced block with `CMODX_RETIRE_OLD` makes it " us(re) ", " ratio(re, mb) " the plain membarrier publish"
+        if (re != "" && nb != "") s = s "; with a new block each time, retiring the replaced block with `CMODX_RETIRE_OLD` takes " us(re) \
+            " against " us(nb) " for the interleaved publishes that leave it to a later `cmodx_retire()` (" ratio(re, nb) ")"
         if (ep != "" && tr != "") s = s "; the epoch and trampoline strategies, which make callers synchronise later, " us(ep) " and " us(tr)
         if (sg != "") s = s "; the signal strategy, which waits for every caller's handler, " us(sg)
         if (nv != "") s = s "; the naive sleep of one time slice (not a correct synchronisation) " us(nv)
