@@ -79,6 +79,7 @@ struct word {
     uint16_t owner;      /* ARMv7/RISC-V: unused by the happens-before model */
     uint16_t actor;      /* AArch64: actor of the last store (0: before tracking) */
     uint8_t ndc, nic;    /* qualifying cleans / invalidates recorded */
+    uint8_t pk;          /* AArch64: counted in bpage.pending (1), pending_x (2) */
     uint32_t n;          /* AArch64: the store's event number in its actor */
     uint32_t snap;       /* AArch64: what was ordered before the store (snapshot id) */
     uint64_t store_pc;   /* 0 = unknown (written before tracking began) */
@@ -98,6 +99,7 @@ struct bpage {
                                     * (AArch64: written words with no qualifying
                                     * invalidate yet) */
     uint64_t max_done;             /* newest seq an executor must be synced past */
+    int pending_x;                 /* AArch64: unsettled allowed replacements */
     /* AArch64 summary for the lock-free check: every written word of the
      * page is settled for a thread whose fetch knowledge has event req_n of
      * actor req_a in class req_cls (0xffff: several actors, no summary). */
@@ -126,6 +128,10 @@ struct vcpu {
     uint32_t rel, rel_l;     /* snapshot of a plain / release store now (0: recompute) */
     uint32_t rel_last, rel_l_last;   /* the last ones made, to reuse when equal */
     uint64_t gsync_seen;     /* membarrier broadcast merged */
+#define NOTE_CACHE 64
+    const struct word *note_w[NOTE_CACHE];   /* stale-replacement notes given */
+    uint32_t note_n[NOTE_CACHE];
+    uint16_t note_a[NOTE_CACHE];
 };
 
 #endif

@@ -473,13 +473,25 @@ static bool settled_somewhere(const struct word *w)
     return cfg.idc || w->ndc > 0;
 }
 
-static void set_pending(struct bpage *bp, struct word *w, bool was_pending)
+/*
+ * Count the page's unsettled words: pending (the lock-free check cannot
+ * pass them) and pending_x (allowed replacements: only their own fetches
+ * need a look, for a stale-replacement note).
+ */
+static void update_pending(struct bpage *bp, struct word *w)
 {
-    bool now = !settled_somewhere(w);
-    int d = (int)now - (int)was_pending;
-    if (d) {
-        __atomic_store_n(&bp->pending, bp->pending + d, __ATOMIC_RELAXED);
+    uint8_t now = settled_somewhere(w) ? 0 : w->exempt ? 2 : 1;
+    if (now == w->pk) {
+        return;
     }
+    if (w->pk == 1 || now == 1) {
+        __atomic_store_n(&bp->pending, bp->pending + (now == 1) - (w->pk == 1), __ATOMIC_RELAXED);
+    }
+    if (w->pk == 2 || now == 2) {
+        __atomic_store_n(&bp->pending_x, bp->pending_x + (now == 2) - (w->pk == 2),
+                         __ATOMIC_RELAXED);
+    }
+    w->pk = now;
 }
 
 static void q_add(struct qev *q, uint8_t *nq, uint16_t a, uint32_t n)
@@ -499,7 +511,6 @@ static void q_add(struct qev *q, uint8_t *nq, uint16_t a, uint32_t n)
 /* A store to the word by v (NULL: written before tracking began). */
 static void a64_written(struct vcpu *v, struct bpage *bp, struct word *w, uint64_t s)
 {
-    bool was = !settled_somewhere(w);
     w->stage = ST_WRITTEN;
     w->seq = s;
     w->ndc = w->nic = 0;
@@ -516,7 +527,7 @@ static void a64_written(struct vcpu *v, struct bpage *bp, struct word *w, uint64
     if (!needs_ic() && cfg.idc) {
         summary_req(bp, w->actor, C_W, w->n);
     }
-    set_pending(bp, w, was);
+    update_pending(bp, w);
 }
 
 /* ==== stores ==== */
@@ -672,12 +683,11 @@ void model_dc(struct vcpu *v, uint64_t va)
             if (!ev) {
                 ev = new_event(v);
             }
-            bool was = !settled_somewhere(w);
             q_add(w->dcq, &w->ndc, v->actor, ev);
             if (!needs_ic() && !cfg.idc) {
                 summary_req(bp, v->actor, C_DC, ev);
             }
-            set_pending(bp, w, was);
+            update_pending(bp, w);
         }
     }
 }
@@ -717,10 +727,9 @@ static void ic_word(struct vcpu *v, struct bpage *bp, struct word *w, uint32_t *
     if (!*ev) {
         *ev = new_event(v);
     }
-    bool was = !settled_somewhere(w);
     q_add(w->icq, &w->nic, v->actor, *ev);
     summary_req(bp, v->actor, C_IC, *ev);
-    set_pending(bp, w, was);
+    update_pending(bp, w);
 }
 
 void model_ic(struct vcpu *v, uint64_t va)
@@ -1204,6 +1213,42 @@ bool model_page_quiet(struct vcpu *v, struct bpage *bp)
     uint32_t rn = __atomic_load_n(&bp->req_n, __ATOMIC_RELAXED);
     enum cls rc = (enum cls)__atomic_load_n(&bp->req_cls, __ATOMIC_RELAXED);
     return rn == 0 || before_fetch(v, ra, rc, rn);
+}
+
+/*
+ * Allowed replacements that may still run old: one note per thread and
+ * store is enough (the check takes the lock; a patched function entry is
+ * fetched millions of times).  A small per-thread cache of (word, store).
+ */
+static unsigned note_slot(const struct word *w)
+{
+    return (unsigned)(((uintptr_t)w >> 2) % NOTE_CACHE);
+}
+
+bool model_note_seen(struct vcpu *v, const struct word *w)
+{
+    unsigned k = note_slot(w);
+    if (v->note_w[k] == w && v->note_n[k] == w->n && v->note_a[k] == w->actor) {
+        return true;
+    }
+    v->note_w[k] = w;
+    v->note_n[k] = w->n;
+    v->note_a[k] = w->actor;
+    return false;
+}
+
+bool model_fast_ok(const struct vcpu *v, const struct bpage *bp, unsigned wi)
+{
+    if (cfg.arch != ARCH_AARCH64 || __atomic_load_n(&bp->pending_x, __ATOMIC_RELAXED) == 0) {
+        return true;
+    }
+    const struct word *w = &bp->words[wi];
+    if (__atomic_load_n(&w->pk, __ATOMIC_RELAXED) != 2 || cfg.repl == REPL_OFF) {
+        return true;
+    }
+    unsigned k = note_slot(w);
+    return v->note_w[k] == w && v->note_n[k] == __atomic_load_n(&w->n, __ATOMIC_RELAXED) &&
+           v->note_a[k] == __atomic_load_n(&w->actor, __ATOMIC_RELAXED);
 }
 
 bool model_fetch_joined(const struct vcpu *v, const struct bpage *bp, unsigned wi)

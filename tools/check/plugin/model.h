@@ -75,6 +75,12 @@ enum kind model_check_word_ignoring_exempt(struct vcpu *v, struct bpage *bp, uns
 /* v fetched the word: its store is now ordered before v's later events. */
 void model_fetched(struct vcpu *v, struct bpage *bp, unsigned wi);
 
+/* Lock-free: false when the word is an allowed replacement not yet noted
+ * for v (its fetch needs the slow check). */
+bool model_fast_ok(const struct vcpu *v, const struct bpage *bp, unsigned wi);
+/* The stale-replacement note for w was already given to v (else records it). */
+bool model_note_seen(struct vcpu *v, const struct word *w);
+
 /* Lock-free: true when v already knows the word's store (no join needed). */
 bool model_fetch_joined(const struct vcpu *v, const struct bpage *bp, unsigned wi);
 

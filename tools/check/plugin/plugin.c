@@ -186,8 +186,9 @@ static void check_one(struct vcpu *v, const struct xinsn *x)
 {
     bool stale = x->haddr && memcmp(x->haddr, x->bytes, x->size) != 0;
     struct word *ws = __atomic_load_n(&x->bp->words, __ATOMIC_ACQUIRE);
-    if (!stale && (!ws || (model_page_quiet(v, x->bp) &&
-                           model_fetch_joined(v, x->bp, (unsigned)((x->vaddr & (PAGE_SIZE - 1)) / 4))))) {
+    unsigned wi0 = (unsigned)((x->vaddr & (PAGE_SIZE - 1)) / 4);
+    if (!stale && (!ws || (model_page_quiet(v, x->bp) && model_fast_ok(v, x->bp, wi0) &&
+                           model_fetch_joined(v, x->bp, wi0)))) {
         return;   /* the fast path: nothing written here awaits v */
     }
     uint32_t insn = 0, mem = 0;
@@ -201,6 +202,10 @@ static void check_one(struct vcpu *v, const struct xinsn *x)
     bool hazard = false;
     for (unsigned wi = first; x->bp->words && wi <= last; wi++) {
         enum kind k = model_check_word(v, x->bp, wi);
+        if (k == K_STALE_REPLACEMENT && model_note_seen(v, &x->bp->words[wi])) {
+            hazard = true;   /* noted before for this thread and store */
+            break;
+        }
         if (k != K_COUNT) {
             const struct word *w = &x->bp->words[wi];
             report_add(k, v, x->vaddr, insn, 0, w->writer, w->store_pc);
