@@ -552,10 +552,13 @@ static void test_bounds(void)
     CHECK_EQ(cmodx_heap_create(&hc, &h), EINVAL);
     CHECK(msg_has("chunk_bytes"));
     if (sizeof(size_t) >= 8) {
-        hc.chunk_bytes = (size_t)1 << 38; /* 256 GiB: 2^32 granules */
+        /* Multiplied at run time: the shifts would not compile for a
+         * 32-bit size_t, even in this branch. */
+        size_t gib = (size_t)1 << 30;
+        hc.chunk_bytes = gib * 256; /* 256 GiB: 2^32 granules */
         CHECK_EQ(cmodx_heap_create(&hc, &h), EINVAL);
         CHECK(msg_has("chunk_bytes"));
-        hc.chunk_bytes = (size_t)64 << 30; /* the maximum: accepted */
+        hc.chunk_bytes = gib * 64; /* the maximum: accepted */
         CHECK_EQ(cmodx_heap_create(&hc, &h), 0);
         CHECK_EQ(cmodx_heap_destroy(h), 0);
     } else {
