@@ -250,10 +250,23 @@ static void arm_private_syscall(struct vcpu *v)
  * flushed when this mm next runs there, so the caller stays safe if it
  * migrates).
  */
-static void riscv_flush(struct vcpu *v, uint64_t flags)
+static void riscv_flush(struct vcpu *v, uint64_t start, uint64_t end, uint64_t flags)
 {
     if (flags & ~1ull) {
         return;   /* EINVAL: nothing flushed */
+    }
+    /* Private memory written while it was not tracked (a JIT's buffer
+     * before mprotect makes it executable) gets its history now, before
+     * the flush, from the range the program names: otherwise it would be
+     * taken as written after the flush when it becomes executable.  (Linux
+     * flushes everything; other untracked pages still get their history
+     * when they become executable, as written at that time.) */
+    if (end > start && end - start <= (64u << 20)) {
+        for (uint64_t p = start & ~(uint64_t)(PAGE_SIZE - 1); p < end; p += PAGE_SIZE) {
+            if (sys_readable(p)) {
+                model_touch(p);
+            }
+        }
     }
     if (flags & 1) {
         model_local_flush(v);
@@ -267,7 +280,7 @@ void sys_private_call(struct vcpu *v)
     if (cfg.arch == ARCH_ARM) {
         arm_private_syscall(v);
     } else if (cfg.arch == ARCH_RISCV64 && read_reg(7) == 259) {   /* __NR_riscv_flush_icache */
-        riscv_flush(v, read_reg(2));
+        riscv_flush(v, read_reg(0), read_reg(1), read_reg(2));
     }
 }
 
@@ -422,7 +435,7 @@ static void on_vdso_entry(unsigned int idx, void *ud)
     if ((uintptr_t)ud == VF_FLUSH_ICACHE) {
         /* __vdso_flush_icache(start, end, flags) is the system call. */
         pthread_mutex_lock(&model_lock);
-        riscv_flush(v, read_reg(2));
+        riscv_flush(v, read_reg(0), read_reg(1), read_reg(2));
         pthread_mutex_unlock(&model_lock);
     } else {
         in_vdso_call[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1] = true;
