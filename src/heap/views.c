@@ -250,7 +250,7 @@ static int kernel_copy(int dst, int src, off_t off, size_t len)
 {
     int first = 1;
     while (len) {
-        off_t in = off, out = off;
+        loff_t in = off, out = off; /* copy_file_range takes loff_t, 64-bit on every ABI */
         ssize_t n = copy_file_range(src, &in, dst, &out, len, 0);
         if (n < 0 && errno == EINTR)
             continue;
