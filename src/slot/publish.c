@@ -113,16 +113,22 @@ static void retire_left(cmodx_domain *d, const struct entry *e, size_t n)
     for (size_t i = 0; d->heap && i < n; i++) {
         cmodx_xptr dead;
         if (refs_take_doomed(d, e[i].prev, &dead))
-            reclaim_retire_locked(d, dead, 0); /* EINVAL: retired already, nothing to do */
+            reclaim_retire_locked(d, dead, 0); /* a reserved record (publish_commit_locked);
+                                                * EINVAL: retired already, nothing to do */
     }
 }
 
 int publish_commit_locked(cmodx_domain *d, struct entry *e, size_t n, cmodx_xptr *old)
 {
     int err = publish_validate(d, e, n);
-    /* Room to count every new block, so nothing fails after a switch. */
+    /* Room to count every new block, and a record for every old block
+     * CMODX_RETIRE_OLD may retire, so nothing fails after a switch (a
+     * failed retirement there would leave the old block neither queued
+     * nor freed, silently). */
     if (!err && d->heap)
         err = refs_reserve(d, n);
+    if (!err && d->heap)
+        err = reclaim_reserve_locked(d, n);
     if (!err)
         err = reclaim_make_room_locked(d, retiring_bytes(d, e, n));
     /* Maintenance per block; the writer's own context synchronisation

@@ -90,7 +90,11 @@ void cmodx_slot_fini(cmodx_slot *s)
     const void *target = __atomic_load_n(&s->target, __ATOMIC_RELAXED);
     refs_drop(d, target);
     cmodx_xptr dead;
-    if (d->heap && refs_take_doomed(d, target, &dead) && reclaim_retire_locked(d, dead, 0) == 0)
+    /* Only with a record in hand: without one (out of memory) the block
+     * stays doomed in the counts, a live block of the heap at worst, never
+     * lost between the counts and the queue. */
+    if (d->heap && reclaim_reserve_locked(d, 1) == 0 && refs_take_doomed(d, target, &dead) &&
+        reclaim_retire_locked(d, dead, 0) == 0)
         reclaim_advance_locked(d, 0);
     s->domain = NULL;
     s->stub = NULL;

@@ -261,18 +261,37 @@ void reclaim_advance_locked(cmodx_domain *d, int publish_fences)
     advance(d, fence_now(d, publish_fences));
 }
 
+int reclaim_reserve_locked(cmodx_domain *d, size_t n)
+{
+    while (d->nspare < n) {
+        struct retired *r = malloc(sizeof *r);
+        if (!r)
+            return cmodx_fail(ENOMEM, "publish: out of memory for the retired blocks' records");
+        r->next = d->spare;
+        d->spare = r;
+        d->nspare++;
+    }
+    return 0;
+}
+
 int reclaim_retire_locked(cmodx_domain *d, cmodx_xptr block, int wait_allowed)
 {
-    struct retired *r = malloc(sizeof *r);
-    if (!r)
+    struct retired *r = d->spare;
+    if (r) {
+        d->spare = r->next;
+        d->nspare--;
+    } else if (!(r = malloc(sizeof *r))) {
         return cmodx_fail(ENOMEM, "cmodx_retire: out of memory");
+    }
     /* Live -> pending, checked by the heap: a block already pending (or
      * freed, or not a block's start) is refused, so it is never queued,
      * and never freed, twice. */
     size_t bytes = 0;
     int err = heap_block_retire(d->heap, block, &bytes);
     if (err) {
-        free(r);
+        r->next = d->spare; /* back to the reserve */
+        d->spare = r;
+        d->nspare++;
         return err;
     }
     err = wait_allowed ? reclaim_make_room_locked(d, bytes) : 0;
@@ -520,6 +539,12 @@ void cmodx_debug_set_free_hook(cmodx_domain *d, void (*hook)(void *, cmodx_xptr)
  * covers; blocks it could not cover are leaked rather than freed unsafely. */
 void reclaim_teardown(cmodx_domain *d)
 {
+    while (d->spare) { /* reserved records never used */
+        struct retired *r = d->spare;
+        d->spare = r->next;
+        free(r);
+    }
+    d->nspare = 0;
     if (!d->retired_head)
         return;
     /* Waits for a grace period: parked in the caller's other domains. */

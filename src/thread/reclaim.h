@@ -14,6 +14,13 @@
  * retired-memory limit.  0, EINVAL (not a live block), ENOMEM, ETIMEDOUT. */
 int reclaim_retire_locked(cmodx_domain *d, cmodx_xptr block, int wait_allowed);
 
+/* Reserve records for N retirements, so that the N next calls of
+ * reclaim_retire_locked() cannot fail for memory: a publish reserves
+ * before it switches, because after the switch the old block must be
+ * queued (a failure there would leave it neither queued nor freed).  0
+ * or ENOMEM. */
+int reclaim_reserve_locked(cmodx_domain *d, size_t n);
+
 /* Make room for INCOMING more retired bytes under the limit, waiting for
  * a grace period if needed.  0 or ETIMEDOUT. */
 int reclaim_make_room_locked(cmodx_domain *d, size_t incoming);

@@ -134,6 +134,8 @@ struct cmodx_domain {
     unsigned grace_timeout_ms;
     struct retired *retired_head, **retired_tail, *retired_last;
     struct retired *unassigned; /* first block without a grace period, or NULL */
+    struct retired *spare;      /* records reserved by reclaim_reserve_locked() */
+    size_t nspare;
     uint64_t fences;
     unsigned gp_spin;     /* scans before sleeping, adapted (wait_for()) */
     int gp_slept;         /* the last wait slept: preset the flag next time */
