@@ -4,19 +4,25 @@
  * The whole sequence, for every heap and every domain of the process:
  *
  *   prepare (parent, before fork):
- *     1. domains: the list lock, then each domain's writer lock and thread
- *        list lock (writers hold the writer lock while they take heap
- *        locks, so domains come first);
- *     2. heaps: the list lock, then each heap's lock.
- *   parent (after fork): the same locks released, heaps first.
+ *     1. domains: the forking thread parks (offline in every domain: a
+ *        writer holding a lock below may be waiting for it), then the
+ *        list lock, then each domain's writer lock and thread list lock
+ *        (writers hold the writer lock while they take heap locks, so
+ *        domains come first);
+ *     2. heaps: the list lock, then each heap's lock, then each heap's
+ *        snapshot: a copy of its backing file's data, taken while nothing
+ *        can change it, which the child will map (the memfd is shared
+ *        memory: otherwise parent and child would write, trap-fill and
+ *        reuse the same code; copied after fork returned, the child would
+ *        get the parent's later bytes); the moved text likewise.
+ *   parent (after fork): the snapshots closed, the same locks released,
+ *   heaps first; the thread unparks.
  *   child (after fork, one thread):
- *     1. heaps: locks re-initialised; each heap gets its own copy of its
- *        backing file at the same addresses (the memfd is shared memory:
- *        otherwise parent and child would write, trap-fill and reuse the
- *        same code);
+ *     1. heaps: locks re-initialised; each heap maps its snapshot over
+ *        both views, at the same addresses;
  *     2. domains: locks re-initialised; the records of threads that do not
  *        exist in the child dropped; what the kernel registers per process
- *        (membarrier) registered again.
+ *        (membarrier) registered again; the thread unparks.
  *
  * What each step does lives with the objects (src/heap/heap.c,
  * src/domain/domain.c); the order lives here.
