@@ -3,8 +3,8 @@
  * own files and by nothing else:
  *   alloc.c  chunks, free lists and size classes, allocation and free;
  *   views.c  the backing file, the two views of each chunk, trap fill of
- *            freed space, remap-before-reuse, and the private copy of the
- *            backing file a forked child needs;
+ *            freed space, remap-before-reuse, and the snapshot of the
+ *            backing file a forked child gets (taken in the parent);
  *   heap.c   creation, destruction, statistics, the process's list of
  *            heaps and their steps at fork.
  */

@@ -209,14 +209,13 @@ int heap_trap_fill(struct cmodx_heap *h, struct chunk *c, uint32_t g, uint32_t n
     return err;
 }
 
-/* ---- a private copy of the backing file -------------------------------------------
+/* ---- fork: the child's snapshot -------------------------------------------------
  * The memfd is shared memory: after fork() parent and child would write
  * into (and trap-fill, and reuse) the same code.  The child therefore gets
- * its own copy, at the same addresses (the heaps' child step at fork,
- * src/heap/heap.c, runs this).  Copy every chunk into a fresh backing file and map both views
- * of the copy over the old ones (MAP_FIXED: same addresses, same
- * protections). */
-/* ---- fork: the child's snapshot ------------------------------------------------- */
+ * its own file, at the same addresses: a snapshot of the parent's, taken
+ * in the prepare handler with the heap's lock held (src/heap/heap.c says
+ * why then), which the child maps over both views (MAP_FIXED: same
+ * addresses, same protections). */
 
 /* Write LEN bytes from SRC to FD at OFF: pwrite may write less than asked
  * (it never writes more than 0x7ffff000 bytes at once on Linux, so a chunk
