@@ -43,6 +43,18 @@ static size_t retiring_bytes(cmodx_domain *d, const struct entry *e, size_t n)
     return total;
 }
 
+cmodx_xptr slot_block_of(cmodx_domain *d, const void *x)
+{
+    cmodx_xptr start = {x};
+    /* Most targets are a block's start, and a slot's target is counted:
+     * found in the counts, no heap lookup (and no heap lock) is needed. */
+    if (!d->heap || refs_of(d, start))
+        return d->heap ? start : (cmodx_xptr){NULL};
+    if (heap_find_block(d->heap, x, 0, &start, NULL) != HEAP_LIVE)
+        start.ptr = NULL;
+    return start;
+}
+
 int code_check(cmodx_domain *d, const char *who, cmodx_xptr code, size_t len, cmodx_xptr *block,
                size_t *size)
 {
@@ -110,12 +122,11 @@ int publish_validate(cmodx_domain *d, struct entry *e, size_t n)
  * leaves it (a later publish or cmodx_slot_fini). */
 static void retire_left(cmodx_domain *d, const struct entry *e, size_t n)
 {
-    for (size_t i = 0; d->heap && i < n; i++) {
-        cmodx_xptr dead;
-        if (refs_take_doomed(d, e[i].prev, &dead))
-            reclaim_retire_locked(d, dead, 0); /* a reserved record (publish_commit_locked);
-                                                * EINVAL: retired already, nothing to do */
-    }
+    for (size_t i = 0; d->heap && i < n; i++)
+        if (e[i].prev_block.ptr && refs_take_doomed(d, e[i].prev_block))
+            reclaim_retire_locked(d, e[i].prev_block, 0); /* a reserved record
+                                                           * (publish_commit_locked);
+                                                           * EINVAL: retired already */
 }
 
 int publish_commit_locked(cmodx_domain *d, struct entry *e, size_t n, cmodx_xptr *old)
@@ -161,11 +172,13 @@ int publish_commit_locked(cmodx_domain *d, struct entry *e, size_t n, cmodx_xptr
          * it) is to be retired once no slot targets it.  Not when the new
          * target lies in the same block. */
         if (e[i].block.ptr)
-            refs_add(d, e[i].block, e[i].block_size);
-        cmodx_xptr ob = {NULL};
-        if ((e[i].flags & CMODX_RETIRE_OLD) && refs_of(d, prev, &ob) && ob.ptr != e[i].block.ptr)
-            refs_doom(d, prev);
-        refs_drop(d, prev);
+            refs_add(d, e[i].block);
+        e[i].prev_block = slot_block_of(d, prev);
+        if (e[i].prev_block.ptr) {
+            if ((e[i].flags & CMODX_RETIRE_OLD) && e[i].prev_block.ptr != e[i].block.ptr)
+                refs_doom(d, e[i].prev_block);
+            refs_drop(d, e[i].prev_block);
+        }
     }
     retire_left(d, e, n);
     d->stats.publishes += n;
@@ -182,7 +195,7 @@ int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, unsigned f
         return cmodx_fail(EINVAL, "cmodx_slot_publish: slot %p not initialised (never "
                           "initialised, its init failed, or finished)", (void *)slot);
     cmodx_domain *d = slot->domain;
-    struct entry e = {slot, code, len, flags, {NULL}, 0, NULL};
+    struct entry e = {slot, code, len, flags, {NULL}, 0, NULL, {NULL}};
     struct thread_rec *t = writer_enter(d);
     int err = publish_commit_locked(d, &e, 1, old);
     writer_leave(d, t);

@@ -20,7 +20,12 @@ struct entry {
     cmodx_xptr block;
     size_t block_size;
     const void *prev;
+    cmodx_xptr prev_block; /* the live block of D's heap holding PREV, or NULL */
 };
+
+/* The start of the live block of D's heap holding X, or NULL (no heap, X
+ * outside it, or not in a live block): the key of the block counts. */
+cmodx_xptr slot_block_of(cmodx_domain *d, const void *x);
 
 /* Is S an initialised slot (slot.c)?  Never dereferences S->domain. */
 int slot_valid(const cmodx_slot *s);

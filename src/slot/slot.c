@@ -55,7 +55,7 @@ int slot_init_locked(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
         return err;
     }
     if (block.ptr)
-        refs_add(d, block, size);
+        refs_add(d, block);
     s->reserved = slot_tag(s, d);
     return 0;
 }
@@ -87,14 +87,14 @@ void cmodx_slot_fini(cmodx_slot *s)
         d->ops->slot_fini(d, s);
     /* The slot no longer targets its block: a block that CMODX_RETIRE_OLD
      * left to be retired once no slot targets it is retired now. */
-    const void *target = __atomic_load_n(&s->target, __ATOMIC_RELAXED);
-    refs_drop(d, target);
-    cmodx_xptr dead;
+    cmodx_xptr block = slot_block_of(d, __atomic_load_n(&s->target, __ATOMIC_RELAXED));
+    if (block.ptr)
+        refs_drop(d, block);
     /* Only with a record in hand: without one (out of memory) the block
      * stays doomed in the counts, a live block of the heap at worst, never
      * lost between the counts and the queue. */
-    if (d->heap && reclaim_reserve_locked(d, 1) == 0 && refs_take_doomed(d, target, &dead) &&
-        reclaim_retire_locked(d, dead, 0) == 0)
+    if (block.ptr && reclaim_reserve_locked(d, 1) == 0 && refs_take_doomed(d, block) &&
+        reclaim_retire_locked(d, block, 0) == 0)
         reclaim_advance_locked(d, 0);
     s->domain = NULL;
     s->stub = NULL;

@@ -459,12 +459,11 @@ int cmodx_retire(cmodx_domain *d, cmodx_xptr block)
     if (!d || !d->heap)
         return cmodx_fail(EINVAL, "cmodx_retire: %s", d ? "the domain has no heap" : "NULL domain");
     struct thread_rec *t = writer_enter(d);
-    cmodx_xptr held;
-    unsigned slots = refs_of(d, block.ptr, &held);
+    unsigned slots = refs_of(d, block);
     int err = slots ? cmodx_fail(EINVAL, "cmodx_retire: %u slot(s) of the domain still target "
                                  "the block at %p: switch them away first (or publish with "
                                  "CMODX_RETIRE_OLD, which retires it once none does)", slots,
-                                 held.ptr)
+                                 block.ptr)
                     : reclaim_retire_locked(d, block, 1);
     if (err != EINVAL && err != ENOMEM)
         advance(d, fence_now(d, 0));

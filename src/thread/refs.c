@@ -11,15 +11,17 @@
  * counts live here, below the slot layer, because cmodx_retire()
  * (reclaim.c) consults them too.
  *
- * The table is an array of blocks sorted by start address, searched by
- * bisection for the block whose range holds an address; dropping a count
- * needs no heap lookup, so it works even for a block the caller freed
- * behind the domain's back.  Its length is the number of distinct blocks
- * that slots target (at most the number of slots).  Every call is under
- * the domain's writer lock (publishes, slot init and fini, retire).
+ * The table is a hash table keyed by the block's start (open addressing,
+ * linear probing, deletion by backward shift, at most half full), so each
+ * operation costs O(1) whatever the number of slots; the callers find a
+ * target's block start with the heap (heap_find_block).  Its size is the
+ * number of distinct blocks that slots target (at most the number of
+ * slots).  Every call is under the domain's writer lock (publishes, slot
+ * init and fini, retire).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,111 +29,133 @@
 #include "thread/refs.h"
 #include "thread/thread.h"
 
-/* The index of the first block whose start is above X. */
-static size_t upper(const struct block_refs *t, uintptr_t x)
+/* Block starts are granule-aligned and close together: every bit of the
+ * address must reach the low bits the mask keeps (splitmix64's
+ * finaliser, a full avalanche). */
+static size_t hash(const void *p, size_t mask)
 {
-    size_t lo = 0, hi = t->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if ((uintptr_t)t->e[mid].start > x)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return lo;
+    uint64_t v = (uint64_t)(uintptr_t)p;
+    v ^= v >> 30;
+    v *= 0xbf58476d1ce4e5b9u;
+    v ^= v >> 27;
+    v *= 0x94d049bb133111ebu;
+    v ^= v >> 31;
+    return (size_t)v & mask;
 }
 
-/* The block holding X, or NULL. */
-static struct block_ref *find(struct block_refs *t, const void *x)
+/* The slot of START, or NULL. */
+static struct block_ref *find(struct block_refs *t, const void *start)
 {
-    size_t i = upper(t, (uintptr_t)x);
-    if (i == 0)
+    if (!t->cap || !start)
         return NULL;
-    struct block_ref *r = &t->e[i - 1];
-    return (uintptr_t)x - (uintptr_t)r->start < r->size ? r : NULL;
+    size_t mask = t->cap - 1;
+    for (size_t i = hash(start, mask);; i = (i + 1) & mask) {
+        if (t->e[i].start == start)
+            return &t->e[i];
+        if (!t->e[i].start)
+            return NULL;
+    }
 }
 
+static void insert(struct block_refs *t, struct block_ref r)
+{
+    size_t mask = t->cap - 1, i = hash(r.start, mask);
+    while (t->e[i].start)
+        i = (i + 1) & mask;
+    t->e[i] = r;
+    t->n++;
+}
+
+/* Remove R, shifting back the entries of its probe run that would
+ * otherwise no longer be found (no tombstones). */
 static void remove_ref(struct block_refs *t, struct block_ref *r)
 {
-    size_t i = (size_t)(r - t->e);
-    memmove(&t->e[i], &t->e[i + 1], (t->n - i - 1) * sizeof *r);
+    size_t mask = t->cap - 1, i = (size_t)(r - t->e), j = i;
+    t->e[i].start = NULL;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!t->e[j].start)
+            break;
+        size_t home = hash(t->e[j].start, mask);
+        /* Move E[j] into the hole at I unless its home lies cyclically in
+         * (I, J]: then it is still reachable from its home. */
+        if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+            t->e[i] = t->e[j];
+            t->e[j].start = NULL;
+            i = j;
+        }
+    }
     t->n--;
 }
 
 int refs_reserve(cmodx_domain *d, size_t more)
 {
     struct block_refs *t = &d->refs;
-    if (more <= t->cap - t->n)
-        return 0;
-    if (more > SIZE_MAX / sizeof *t->e / 2 - t->n)
+    if (more > SIZE_MAX / 4 / sizeof *t->e - t->n)
         return cmodx_fail(ENOMEM, "publish: %zu slot switches are too many to count", more);
+    size_t need = 2 * (t->n + more); /* at most half full */
+    if (need <= t->cap)
+        return 0;
     size_t cap = t->cap ? t->cap : 16;
-    while (cap - t->n < more)
+    while (cap < need)
         cap *= 2;
-    struct block_ref *e = realloc(t->e, cap * sizeof *e);
+    struct block_ref *e = calloc(cap, sizeof *e);
     if (!e)
         return cmodx_fail(ENOMEM, "publish: out of memory for the slots' block counts");
+    struct block_refs old = *t;
     t->e = e;
     t->cap = cap;
+    t->n = 0;
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.e[i].start)
+            insert(t, old.e[i]);
+    free(old.e);
     return 0;
 }
 
-void refs_add(cmodx_domain *d, cmodx_xptr start, size_t size)
+void refs_add(cmodx_domain *d, cmodx_xptr start)
 {
     struct block_refs *t = &d->refs;
     struct block_ref *r = find(t, start.ptr);
-    if (r && r->start == start.ptr) {
+    if (r) {
         r->slots++;
         return;
     }
-    if (r) {
-        /* A stale range overlapping this block (its block was freed behind
-         * the domain's back and the space reused): the heap's answer wins. */
-        remove_ref(t, r);
-    }
-    if (t->n == t->cap)
+    if (2 * (t->n + 1) > t->cap)
         return; /* not reserved: a caller's bug; uncounted, never retired */
-    size_t i = upper(t, (uintptr_t)start.ptr);
-    memmove(&t->e[i + 1], &t->e[i], (t->n - i) * sizeof *t->e);
-    t->e[i] = (struct block_ref){start.ptr, size, 1, 0};
-    t->n++;
+    insert(t, (struct block_ref){start.ptr, 1, 0});
 }
 
-void refs_drop(cmodx_domain *d, const void *x)
+void refs_drop(cmodx_domain *d, cmodx_xptr start)
 {
-    struct block_ref *r = find(&d->refs, x);
+    struct block_ref *r = find(&d->refs, start.ptr);
     if (!r || !r->slots)
         return;
     if (--r->slots == 0 && !r->doomed)
         remove_ref(&d->refs, r);
 }
 
-unsigned refs_of(cmodx_domain *d, const void *x, cmodx_xptr *start)
+unsigned refs_of(cmodx_domain *d, cmodx_xptr start)
 {
-    struct block_ref *r = find(&d->refs, x);
-    if (!r)
-        return 0;
-    if (start)
-        start->ptr = r->start;
-    return r->slots;
+    struct block_ref *r = find(&d->refs, start.ptr);
+    return r ? r->slots : 0;
 }
 
-int refs_doom(cmodx_domain *d, const void *x)
+int refs_doom(cmodx_domain *d, cmodx_xptr start)
 {
-    struct block_ref *r = find(&d->refs, x);
+    struct block_ref *r = find(&d->refs, start.ptr);
     if (!r)
         return 0;
     r->doomed = 1;
     return 1;
 }
 
-int refs_take_doomed(cmodx_domain *d, const void *x, cmodx_xptr *start)
+int refs_take_doomed(cmodx_domain *d, cmodx_xptr start)
 {
-    struct block_ref *r = find(&d->refs, x);
+    struct block_ref *r = find(&d->refs, start.ptr);
     /* The mutant retires the block although slots still target it. */
     if (!r || !r->doomed || (r->slots && !MUTANT(retire_old_no_refcount)))
         return 0;
-    start->ptr = r->start;
     remove_ref(&d->refs, r);
     return 1;
 }

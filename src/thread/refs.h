@@ -16,27 +16,24 @@
  * called). */
 int refs_reserve(cmodx_domain *d, size_t more);
 
-/* One more slot targets the block [START, START+SIZE).  Room must have
- * been reserved if the block is new to the table. */
-void refs_add(cmodx_domain *d, cmodx_xptr start, size_t size);
+/* Blocks are named by their start (the caller finds it with the heap).
+ * refs_add: one more slot targets the block.  Room must have been
+ * reserved if the block is new to the table.
+ * refs_drop: one slot fewer; a block no slot targets leaves the table
+ * unless it is doomed. */
+void refs_add(cmodx_domain *d, cmodx_xptr start);
+void refs_drop(cmodx_domain *d, cmodx_xptr start);
 
-/* One slot fewer targets the block holding X (nothing if no counted block
- * holds it: X is outside the domain's heap).  A block no slot targets
- * leaves the table unless it is doomed. */
-void refs_drop(cmodx_domain *d, const void *x);
+/* How many slots target the block at START (0: none). */
+unsigned refs_of(cmodx_domain *d, cmodx_xptr start);
 
-/* The counted block holding X: its start in *START and the number of
- * slots targeting it (0: none holds X, *START untouched). */
-unsigned refs_of(cmodx_domain *d, const void *x, cmodx_xptr *start);
+/* CMODX_RETIRE_OLD left the block at START: it is to be retired once no
+ * slot targets it.  Returns 1 if it was counted. */
+int refs_doom(cmodx_domain *d, cmodx_xptr start);
 
-/* CMODX_RETIRE_OLD left the counted block holding X: it is to be retired
- * once no slot targets it.  Returns 1 if it was counted. */
-int refs_doom(cmodx_domain *d, const void *x);
-
-/* If the counted block holding X is doomed and no slot targets it any
- * more, remove it from the table, put its start in *START and return 1:
- * the caller retires it now. */
-int refs_take_doomed(cmodx_domain *d, const void *x, cmodx_xptr *start);
+/* If the block at START is doomed and no slot targets it any more, remove
+ * it from the table and return 1: the caller retires it now. */
+int refs_take_doomed(cmodx_domain *d, cmodx_xptr start);
 
 /* Domain destruction: the table's memory. */
 void refs_free(cmodx_domain *d);

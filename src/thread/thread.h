@@ -56,14 +56,13 @@ struct retired {
 /* refs.c: a block of the domain's heap and how many of the domain's slots
  * target an address inside it. */
 struct block_ref {
-    const void *start;
-    size_t size;
+    const void *start; /* NULL: an empty entry */
     unsigned slots;
     unsigned doomed; /* CMODX_RETIRE_OLD left it: retire once SLOTS is 0 */
 };
 
 struct block_refs {
-    struct block_ref *e; /* sorted by start */
+    struct block_ref *e; /* hash table by start, CAP a power of two */
     size_t n, cap;
 };
 
