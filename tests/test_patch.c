@@ -232,6 +232,8 @@ static int maps_line_has(const void *addr, const char *what)
 
 /* ---- function entries ---------------------------------------------------------------- */
 
+static int entries_ok; /* test_entries ran (entries patchable here) */
+
 static void test_entries(void)
 {
     int_fn volatile pf0 = pf_table[0];
@@ -245,6 +247,7 @@ static void test_entries(void)
         return;
     }
     CHECK_EQ(err, 0);
+    entries_ok = err == 0;
     CHECK_EQ(pf0(1), 1001);
     CHECK(maps_line_has((const void *)pf_table[0], "cmodx-text"));
     CHECK(maps_line_has((const void *)pf_table[0], "r-xs"));
@@ -365,12 +368,19 @@ static void test_entries(void)
     CHECK_EQ(cmodx_patch_insn(dom, at, jump), 0);
     CHECK_EQ(cmodx_entry_redirect(dom, fn_x(pf_table[99]), fn_x(version_two)), EBUSY);
     CHECK_EQ(cmodx_patch_insn(dom, at, nop), 0);
-    /* A domain that did not redirect it cannot restore it. */
+    /* A domain that did not redirect it cannot restore or redirect it;
+     * a domain with a redirected entry cannot be destroyed; once its
+     * entries are restored it can, and another domain adopts them. */
     cmodx_domain *other;
     struct cmodx_domain_config cfg = {.strategy = CMODX_SYNC_MEMBARRIER, .heap = heap};
     if (cmodx_domain_create(&cfg, &other) == 0) {
         CHECK_EQ(cmodx_entry_restore(other, fn_x(pf_table[0])), EINVAL);
         CHECK_EQ(cmodx_entry_redirect(other, fn_x(pf_table[0]), fn_x(version_one)), EBUSY);
+        CHECK_EQ(cmodx_entry_redirect(dom, fn_x(pf_table[0]), fn_x(version_one)), 0);
+        CHECK_EQ(cmodx_domain_destroy(dom), EBUSY);
+        CHECK(strstr(cmodx_last_error(), "still redirected") != NULL);
+        CHECK_EQ(cmodx_entry_restore(dom, fn_x(pf_table[0])), 0);
+        CHECK_EQ(cmodx_entry_redirect(other, fn_x(pf_table[0]), fn_x(version_two)), EBUSY);
         cmodx_domain_destroy(other);
     }
 }
@@ -480,6 +490,19 @@ int main(int argc, char **argv)
     test_insn_errors();
     test_entries();
     CHECK_EQ(count_wx_mappings(), 0);
+    /* Destroying the domain releases its (restored) entries: a new domain
+     * adopts them. */
+    if (entries_ok) {
+        CHECK(cmodx_domain_destroy(dom) == 0);
+        struct cmodx_domain_config cfg2 = {.strategy = cfg.strategy, .heap = heap,
+                                           .signal_timeout_ms = 120000};
+        REQUIRE(cmodx_domain_create(&cfg2, &dom) == 0);
+        int_fn volatile pf0 = pf_table[0];
+        CHECK_EQ(cmodx_entry_redirect(dom, fn_x(pf_table[0]), fn_x(version_two)), 0);
+        CHECK_EQ(pf0(1), 2001);
+        CHECK_EQ(cmodx_entry_restore(dom, fn_x(pf_table[0])), 0);
+        CHECK_EQ(pf0(1), 1);
+    }
     /* After patches through the breakpoint protocol, a trap that is not a
      * patch site still reaches the program's handler. */
     cmodx_block t;

@@ -144,7 +144,10 @@ CMODX_API int cmodx_domain_create(const struct cmodx_domain_config *config, cmod
  *   Waits for a grace period, frees every retired block, removes the
  *   signal handler, and releases the domain's heap (which may then be
  *   destroyed).  The calling thread is unregistered if registered; any
- *   other thread still registered (and alive) makes it fail with EBUSY.
+ *   other thread still registered (and alive) makes it fail with EBUSY,
+ *   and so does a function entry still redirected through the domain
+ *   (cmodx/patch.h: restore it first; restored entries are released, and
+ *   a later redirection by another domain adopts them).
  *   Slots of the domain must not be used afterwards.  Blocks that
  *   CMODX_RETIRE_OLD left but that slots still targeted are not freed:
  *   they stay live blocks of the heap, the caller's.  NULL: returns 0.

@@ -14,6 +14,7 @@
 
 #include "base/base.h"
 #include "base/fork.h"
+#include "patch/patch.h"
 #include "strategy/strategy.h"
 #include "heap/heap.h"
 #include "thread/reclaim.h"
@@ -150,6 +151,10 @@ int cmodx_domain_destroy(cmodx_domain *d)
     if (others)
         return cmodx_fail(EBUSY, "cmodx_domain_destroy: %zu other thread(s) still registered",
                           others);
+    /* Functions redirected through D keep calling through its slots. */
+    if (entries_release(d))
+        return cmodx_fail(EBUSY, "cmodx_domain_destroy: a function entry is still redirected "
+                          "through this domain (cmodx_entry_restore it first)");
     if (self)
         cmodx_thread_unregister(d);
     /* A thread that unregistered (or is exiting) may still be freeing its

@@ -197,6 +197,27 @@ int cmodx_entry_redirect_batch(cmodx_domain *d, const struct cmodx_entry_change 
         if (err)
             break;
         struct entry_rec *r = rec_of(f);
+        if (r && !r->d && !r->redirected) {
+            /* Restored, and its domain destroyed: this domain adopts it.
+             * The trampoline reads the slot; a thread that still takes an
+             * old jump finds the last target there until the slot is
+             * published below. */
+            cmodx_xptr keep = {__atomic_load_n(&r->slot.target, __ATOMIC_RELAXED)};
+            /* Every field but the target, which a thread taking an old
+             * jump may be loading right now (slot_init_locked stores the
+             * same target again). */
+            r->slot.domain = NULL;
+            r->slot.stub = NULL;
+            r->slot.id = 0;
+            r->slot.reserved = 0;
+            err = slot_init_locked(d, &r->slot, keep); /* D's writer lock is held */
+            if (!err) {
+                r->d = d;
+                set_cell(r, NULL);
+            }
+        }
+        if (err)
+            break;
         if (r && r->d != d) {
             err = cmodx_fail(EBUSY, "cmodx_entry_redirect_batch: %p is redirected through "
                              "another domain", (void *)f);
@@ -307,6 +328,19 @@ int cmodx_entry_restore(cmodx_domain *d, cmodx_xptr function)
     patch_unlock();
     writer_leave(d, t);
     return err;
+}
+
+int entries_release(cmodx_domain *d)
+{
+    int busy = 0;
+    patch_lock();
+    for (struct entry_rec *r = entries; r; r = r->next)
+        busy |= r->d == d && r->redirected;
+    for (struct entry_rec *r = entries; r && !busy; r = r->next)
+        if (r->d == d)
+            r->d = NULL;
+    patch_unlock();
+    return busy;
 }
 
 size_t cmodx_entry_list(cmodx_domain *d, struct cmodx_entry_info *out, size_t cap)

@@ -41,6 +41,11 @@ int patch_resolve(cmodx_domain *d, uintptr_t x, size_t len, void **w);
  */
 int patch_apply_locked(cmodx_domain *d, struct patch_site *s, size_t n);
 
+/* entry.c, for cmodx_domain_destroy: if a function entry is redirected
+ * through D, 1 (D must stay); else 0, and D's restored entries no longer
+ * belong to it (a later redirection by any domain adopts them). */
+int entries_release(cmodx_domain *d);
+
 /* The process's patch lock: entry records and trap sites.  Taken inside
  * a domain's writer lock, outside heap locks (fork order:
  * FORK_STAGE_PATCH). */
