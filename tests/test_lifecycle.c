@@ -8,6 +8,8 @@
  *                                  writer holds without going offline)
  *   test_lifecycle cancel          pthread_cancel of a thread inside a
  *                                  publish leaves no lock held (kind 2)
+ *   test_lifecycle cancel-fork     nor does a cancellation pending when a
+ *                                  thread forks (heaps only)
  *   test_lifecycle fork STRATEGY   the child's code heap is the parent's at
  *                                  the fork, under a parent that publishes,
  *                                  frees and reuses meanwhile; holes are not
@@ -278,6 +280,58 @@ static void test_cancel(void)
     int state = -1;
     pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &state);
     CHECK_EQ(state, PTHREAD_CANCEL_ENABLE);
+}
+
+/* A cancellation already pending when a thread forks: the library's fork
+ * handlers copy the heaps with every lock held (cancellation points), so
+ * they must not act on it there.  Run in a process with heaps only (mode
+ * cancel-fork): no domain's handler parks the thread first. */
+static struct {
+    cmodx_heap *heap;
+    int cancelled, forked;
+} K;
+
+static void *forking_thread(void *arg)
+{
+    (void)arg;
+    int old;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    __atomic_store_n(&K.forked, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&K.cancelled, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    /* The cancel is pending; setcancelstate is no cancellation point, nor
+     * is fork(), but the handlers' copies would be. */
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
+    pid_t p = fork();
+    if (p == 0)
+        _exit(0);
+    __atomic_store_n(&K.forked, 2, __ATOMIC_RELEASE);
+    waitpid(p, NULL, 0); /* a cancellation point: the cancel acts here */
+    return NULL;
+}
+
+static void cancel_pending_at_fork(void)
+{
+    REQUIRE(cmodx_heap_create(NULL, &K.heap) == 0);
+    cmodx_block b;
+    REQUIRE(cmodx_block_alloc(K.heap, 64, &b) == 0); /* data to copy */
+    REQUIRE(write_return(&b, 0, 4) == 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, forking_thread, NULL) == 0);
+    while (!__atomic_load_n(&K.forked, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    REQUIRE(pthread_cancel(t) == 0);
+    __atomic_store_n(&K.cancelled, 1, __ATOMIC_RELEASE);
+    watch("a fork with a cancellation pending");
+    void *ret = NULL;
+    REQUIRE(pthread_join(t, &ret) == 0);
+    CHECK(ret == PTHREAD_CANCELED);
+    CHECK_EQ(__atomic_load_n(&K.forked, __ATOMIC_ACQUIRE), 2); /* fork returned */
+    /* No heap lock was left held. */
+    cmodx_block c;
+    CHECK_EQ(cmodx_block_alloc(K.heap, 64, &c), 0);
+    CHECK_EQ(cmodx_heap_destroy(K.heap), 0);
+    unwatch();
 }
 
 /* ---- kind 4: fork --------------------------------------------------------------------- */
@@ -807,6 +861,8 @@ int main(int argc, char **argv)
         test_lock(strategy);
     else if (!strcmp(mode, "cancel"))
         test_cancel();
+    else if (!strcmp(mode, "cancel-fork"))
+        cancel_pending_at_fork();
     else if (!strcmp(mode, "fork"))
         test_fork(strategy);
     else if (!strcmp(mode, "signal"))

@@ -39,9 +39,17 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
  * stage registers meanwhile. */
 static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
 static const struct fork_steps *seen[FORK_STAGES]; /* under fork_lock */
+static int cancel_state; /* the forking thread's, given back after the fork */
 
+/* The steps hold every lock of the library while they copy the heaps
+ * (pwrite, copy_file_range and open are cancellation points): with
+ * cancellation enabled, a pending cancel would end the thread there with
+ * the locks held.  Disabled from before the first lock to after the last
+ * unlock, in the parent and in the child; a pending cancel then acts at
+ * the caller's next cancellation point. */
 static void prepare(void)
 {
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     pthread_mutex_lock(&fork_lock);
     for (int s = 0; s < FORK_STAGES; s++)
         seen[s] = __atomic_load_n(&steps[s], __ATOMIC_ACQUIRE);
@@ -66,6 +74,8 @@ static void parent(void)
     if (seen[FORK_STAGE_DOMAINS])
         seen[FORK_STAGE_DOMAINS]->parent();
     pthread_mutex_unlock(&fork_lock);
+    int ignored;
+    pthread_setcancelstate(cancel_state, &ignored);
 }
 
 static void child(void)
@@ -79,6 +89,8 @@ static void child(void)
     if (seen[FORK_STAGE_DOMAINS])
         seen[FORK_STAGE_DOMAINS]->child();
     pthread_mutex_init(&fork_lock, NULL);
+    int ignored;
+    pthread_setcancelstate(cancel_state, &ignored);
 }
 
 static void install(void)
