@@ -19,7 +19,6 @@
 #include <sys/resource.h>
 
 #include "testutil.h"
-#include "arch/arch.h"
 
 /* ---- a reader that stays online and announces only when told ------------- */
 
@@ -73,6 +72,12 @@ static void pin_stop(struct pin *p)
     pthread_join(p->th, NULL);
 }
 
+/* Public interfaces only: the static library keeps its internals local. */
+static size_t page_size(void)
+{
+    return (size_t)sysconf(_SC_PAGESIZE);
+}
+
 static int msg_has(const char *what)
 {
     if (strstr(cmodx_last_error(), what))
@@ -124,14 +129,14 @@ static void test_lifecycle(void)
 {
     /* One page: the freed space is reused by the next block, so a second
      * free of the first block would trap-fill the second. */
-    struct cmodx_heap_config hc = {.limit_bytes = cmodx_page_size()};
+    struct cmodx_heap_config hc = {.limit_bytes = page_size()};
     cmodx_heap *h;
     REQUIRE(cmodx_heap_create(&hc, &h) == 0);
     cmodx_domain *d = domain_on(h, CMODX_SYNC_EPOCH);
     struct pin p;
     pin_start(&p, d);
 
-    size_t page = cmodx_page_size();
+    size_t page = page_size();
     cmodx_block a = fn_block(h, page, 0, 7);
     CHECK_EQ(cmodx_retire(d, a.exec), 0);
     cmodx_reclaim_poll(d); /* a grace period starts; the pin has not announced it */
@@ -568,14 +573,14 @@ static void test_bounds(void)
     hc = (struct cmodx_heap_config){.limit_bytes = 100};
     CHECK_EQ(cmodx_heap_create(&hc, &h), EINVAL);
     CHECK(msg_has("limit_bytes"));
-    hc = (struct cmodx_heap_config){.chunk_bytes = 1, .limit_bytes = cmodx_page_size()};
+    hc = (struct cmodx_heap_config){.chunk_bytes = 1, .limit_bytes = page_size()};
     REQUIRE(cmodx_heap_create(&hc, &h) == 0);
 
     cmodx_block b;
     CHECK_EQ(cmodx_block_alloc(h, ((size_t)1 << 30) + 1, &b), EINVAL);
     CHECK_EQ(cmodx_block_alloc(h, SIZE_MAX, &b), EINVAL);
     CHECK_EQ(cmodx_block_alloc_near(h, SIZE_MAX, (cmodx_xptr){&b}, SIZE_MAX, &b), EINVAL);
-    CHECK_EQ(cmodx_block_alloc(h, cmodx_page_size() + 1, &b), ENOMEM); /* over the limit */
+    CHECK_EQ(cmodx_block_alloc(h, page_size() + 1, &b), ENOMEM); /* over the limit */
     REQUIRE(cmodx_block_alloc(h, 64, &b) == 0);
     char junk[16] = {0};
     CHECK_EQ(cmodx_block_write(&b, b.size - 4, junk, 8), EINVAL);
@@ -654,7 +659,7 @@ static int trap_filled(const cmodx_block *b)
 {
     unsigned char want[256];
     size_t n = b->size < sizeof want ? b->size : sizeof want;
-    arch_fill_trap(want, n);
+    cmodx_emit_trap_fill((cmodx_wptr){want}, n);
     return memcmp(b->write.ptr, want, n) == 0;
 }
 
