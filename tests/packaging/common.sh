@@ -46,3 +46,17 @@ copy_tree() {
             xargs -0 sh -c 'for f; do if [ -e "$f" ] || [ -L "$f" ]; then printf "%s\0" "$f"; fi; done' sh |
             xargs -0 cp -P --parents -t "$2")
 }
+# only_public NM ARCHIVE: every global symbol ARCHIVE defines starts with
+# cmodx_ (the internal ones were made local when it was built), and it
+# defines the public ones at all.
+only_public() {
+    _syms=$("$1" -g --defined-only "$2" | awk 'NF == 3 { print $3 }') || return 1
+    _bad=$(printf '%s\n' "$_syms" | grep -v '^cmodx_')
+    if [ -n "$_bad" ]; then
+        echo "$2 exports symbols without the cmodx_ prefix:"
+        printf '%s\n' "$_bad"
+        return 1
+    fi
+    printf '%s\n' "$_syms" | grep -qx cmodx_slot_init || { echo "$2: no cmodx_slot_init"; return 1; }
+    echo "$2: $(printf '%s\n' "$_syms" | wc -l) global symbols, all cmodx_*"
+}

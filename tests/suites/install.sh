@@ -96,6 +96,8 @@ nb=$root/build/pkg-install-native
 native_prefix() {
     p=$work/native
     cmake --install "$nb" --prefix "$p" || return 1
+    only_public nm "$p/lib/libcmodx.a" || return 1
+    # The consumer's hello_static also defines heap_flags, writer_enter, ...
     cmake -S "$consumer" -B "$work/c-native" -DCMAKE_PREFIX_PATH="$p" &&
         cmake --build "$work/c-native" &&
         says x86_64 "$work/c-native/hello_shared" &&
@@ -157,6 +159,7 @@ cross() {
     p=$work/$arch
     cmake --install "$b" --prefix "$p" || return 1
     test -f "$p/lib/libcmodx.so.0" && test -f "$p/lib/libcmodx.a" || return 1
+    only_public "$triple-nm" "$p/lib/libcmodx.a" || return 1
 
     echo "== find_package, project toolchain file, CMAKE_PREFIX_PATH"
     cmake -S "$consumer" -B "$work/c-$arch-tc" -DCMAKE_TOOLCHAIN_FILE="$tc" \
