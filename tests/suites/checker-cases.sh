@@ -76,7 +76,7 @@ if [ -z "$tally" ]; then
     tail -n 20 "$work/cases.log"
     fail=$((fail + 1))
 else
-    grep -E ' MISS$' "$work/cases.log"
+    grep -E '^c[0-9].* MISS$' "$work/cases.log"
     echo "bug-report cases: $tally"
     pass=$((pass + ${tally%% HIT*}))
     fail=$((fail + $(echo "$tally" | sed -E 's/.* ([0-9]+) MISS.*/\1/')))
