@@ -19,9 +19,8 @@
 #include "arch/patch.h"
 
 static const char reason[] =
-"ARMv7: in-place patching is not supported (Thumb-2 patch areas are 16-bit NOPs that "
-    "one 32-bit branch cannot replace under the ARMv7 concurrent-modification rule, and "
-    "cmodx-check does not model that rule); call through a slot instead";
+"ARMv7: no in-place patching (Thumb-2 patch areas are 16-bit NOPs that one 32-bit "
+    "branch cannot replace under the ARMv7 rule; docs/PATCHING.md): call through a slot";
 
 enum arch_patch_method arch_patch_method(void) { return ARCH_PATCH_NONE; }
 

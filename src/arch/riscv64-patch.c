@@ -18,9 +18,8 @@
 #include "arch/patch.h"
 
 static const char reason[] =
-"RISC-V: in-place patching is not supported (the ISA does not make an instruction "
-    "fetch atomic with respect to another hart's store without the Ziccif option, "
-    "which Linux does not let a program detect); call through a slot instead";
+"RISC-V: no in-place patching (no fetch is atomic against another hart's store "
+    "without Ziccif, which Linux does not report; docs/PATCHING.md): call through a slot";
 
 enum arch_patch_method arch_patch_method(void) { return ARCH_PATCH_NONE; }
 

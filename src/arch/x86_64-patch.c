@@ -100,9 +100,8 @@ int arch_entry_patch_point(const uint8_t *entry, size_t avail, size_t *offset, c
          * resume inside the JMP's displacement once it is written: no
          * protocol can replace several instructions by one while threads
          * may stand between them. */
-        *why = "the entry holds five one-byte NOPs (gcc's -fpatchable-function-entry on "
-               "x86-64): a thread stopped between two of them would resume inside the jump; "
-               "build the function with clang, which emits one 5-byte NOP";
+        *why = "the entry holds five one-byte NOPs (gcc on x86-64): a thread stopped between "
+               "two would resume inside the jump; build it with clang (one 5-byte NOP)";
         return ENOTSUP;
     }
     *why = "the function entry does not hold the 5-byte NOP that -fpatchable-function-entry=5 "

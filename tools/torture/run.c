@@ -314,6 +314,7 @@ static void publish_failed(int err, const cmodx_block *b, int s, uint64_t v)
 static int entry_publish(const int *ss, const cmodx_block *b, int n)
 {
     struct cmodx_entry_change ch[4];
+    memset(ch, 0, sizeof ch);
     for (int i = 0; i < n; i++) {
         const void *f;
         memcpy(&f, &torture_entries[ss[i]], sizeof f);
