@@ -178,8 +178,11 @@ CMODX_API int cmodx_block_free(cmodx_heap *heap, cmodx_xptr exec);
  *   cmodx_block_write - copy bytes into a block through its write view
  * DESCRIPTION
  *   Copies LEN bytes from SRC to OFFSET within BLOCK, bounds-checked.  This
- *   is only a store: call cmodx_make_visible() afterwards.  LEN 0 copies
- *   nothing and SRC may then be NULL.
+ *   is only a store (a memcpy: no instruction is written atomically): for
+ *   a block no thread can run yet; call cmodx_make_visible() afterwards.
+ *   To change an instruction that threads may be running, use
+ *   cmodx_patch_insn() (cmodx/patch.h).  LEN 0 copies nothing and SRC may
+ *   then be NULL.
  * RETURN VALUE
  *   0, or EINVAL when the range does not fit in the block (offset and
  *   length are checked without overflow) or BLOCK, its write view or (with

@@ -315,10 +315,13 @@ CMODX_API int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, 
  * NAME
  *   cmodx_sync_others - context-synchronise every other thread now
  * DESCRIPTION
- *   The strategy's cross-thread step on its own, for writers that patch
- *   in place what the architecture allows (e.g. a single B <-> NOP on
- *   AArch64).  For epoch and trampoline it bumps the epoch / redirects
- *   every copy, so it is lazy: threads synchronise at their next call.
+ *   The strategy's cross-thread step on its own.  For epoch and
+ *   trampoline it bumps the epoch / redirects every copy, so it is lazy:
+ *   threads synchronise at their next call through a slot.  To patch an
+ *   instruction in place (a B <-> NOP on AArch64), use cmodx_patch_insn()
+ *   (cmodx/patch.h), which does the single-copy-atomic store, the
+ *   maintenance and this step, and refuses lazy strategies: code reached
+ *   by a direct branch passes no slot.
  * THREAD SAFETY
  *   Thread-safe.
  *   May wait for other threads as the strategy does (signal:
