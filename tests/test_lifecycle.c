@@ -41,6 +41,7 @@
 #include <time.h>
 #include <dirent.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -98,11 +99,46 @@ static cmodx_xptr visible_fn(cmodx_heap *h, uint32_t v)
 /* ---- kind 1: lock discipline ------------------------------------------------------- */
 
 enum op { OP_FORK, OP_STATS, OP_SYNC_OTHERS, OP_FREE_HOOK, OP_SLOT_INIT_FINI, OP_PUBLISH,
-          OP_RETIRE, OP_POLL, OP_ENTRY_LIST, OP_REGISTER_OTHER, NOPS };
+          OP_RETIRE, OP_POLL, OP_ENTRY_LIST, OP_REGISTER_OTHER, OP_CREATE_DURING_FORK, NOPS };
 static const char *op_name[NOPS] = {"fork", "cmodx_reclaim_get_stats", "cmodx_sync_others",
                                     "cmodx_debug_set_free_hook", "cmodx_slot_init/fini",
                                     "cmodx_slot_publish", "cmodx_retire", "cmodx_reclaim_poll",
-                                    "cmodx_entry_list", "cmodx_thread_register (second domain)"};
+                                    "cmodx_entry_list", "cmodx_thread_register (second domain)",
+                                    "cmodx_domain_create/destroy while a fork waits"};
+
+/* A thread that forks while the main thread's grace period holds the
+ * domain's writer lock: its prepare handler waits for that lock, holding
+ * the process's list of domains. */
+static pid_t forker_tid;
+static int forker_ready;
+
+static void *forker(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&forker_tid, (pid_t)syscall(SYS_gettid), __ATOMIC_RELEASE);
+    __atomic_store_n(&forker_ready, 1, __ATOMIC_RELEASE);
+    pid_t p = fork();
+    if (p == 0)
+        _exit(0);
+    if (p > 0)
+        waitpid(p, NULL, 0);
+    return NULL;
+}
+
+/* Whether thread TID is blocked (state S or D in /proc). */
+static int blocked(pid_t tid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    return p && (p[2] == 'S' || p[2] == 'D');
+}
 
 static struct {
     cmodx_domain *d, *other;
@@ -176,6 +212,27 @@ static void *lock_reader(void *arg)
         if (!r)
             r = cmodx_thread_unregister(L.other);
         break;
+    case OP_CREATE_DURING_FORK: {
+        /* The forker holds the list of domains while it waits for the
+         * writer lock that the waiting grace period holds; creating (and
+         * destroying) a domain takes that list: parked meanwhile. */
+        pthread_t f;
+        forker_ready = 0;
+        REQUIRE(pthread_create(&f, NULL, forker, NULL) == 0);
+        while (!__atomic_load_n(&forker_ready, __ATOMIC_ACQUIRE))
+            usleep(1000);
+        for (int i = 0; i < 2000 && !blocked(__atomic_load_n(&forker_tid, __ATOMIC_ACQUIRE)); i++)
+            usleep(1000); /* best effort: the test is weaker, never wrong, if it is not there */
+        cmodx_domain *nd;
+        r = cmodx_domain_create(NULL, &nd);
+        if (!r)
+            r = cmodx_domain_destroy(nd);
+        cmodx_quiescent(self);
+        cmodx_thread_unregister(L.d); /* the fork can go ahead */
+        pthread_join(f, NULL);
+        __atomic_store_n(&L.result, r, __ATOMIC_RELEASE);
+        return NULL;
+    }
     default:
         break;
     }

@@ -73,17 +73,23 @@ static void domains_child(void)
 static const struct fork_steps domain_fork_steps = {domains_prepare, domains_parent,
                                                     domains_child};
 
+/* The list lock is held by a forking thread while it waits for every
+ * domain's writer lock, and a writer may hold one of those while it waits
+ * for the caller: parked meanwhile (src/thread/thread.c, the lock rule). */
 static void domain_list_add(cmodx_domain *d)
 {
     fork_register(FORK_STAGE_DOMAINS, &domain_fork_steps);
+    thread_park();
     pthread_mutex_lock(&all_domains_lock);
     d->all_next = all_domains;
     all_domains = d;
     pthread_mutex_unlock(&all_domains_lock);
+    thread_unpark();
 }
 
 static void domain_list_remove(cmodx_domain *d)
 {
+    thread_park(); /* as domain_list_add() */
     pthread_mutex_lock(&all_domains_lock);
     for (cmodx_domain **p = &all_domains; *p; p = &(*p)->all_next)
         if (*p == d) {
@@ -91,6 +97,7 @@ static void domain_list_remove(cmodx_domain *d)
             break;
         }
     pthread_mutex_unlock(&all_domains_lock);
+    thread_unpark();
 }
 
 /* ---- creation and destruction ------------------------------------------------------ */
