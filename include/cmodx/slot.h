@@ -132,8 +132,10 @@ struct cmodx_domain_config {
  *   advice to give the domain a heap created with
  *   CMODX_HEAP_ALLOW_TMPFILE; EMFILE, ENFILE).
  * THREAD SAFETY
- *   Thread-safe.
- *   Never waits for other threads.
+ *   Thread-safe.  Waits for no grace period, but may wait for a fork in
+ *   progress (which holds the process's list of domains while it waits for
+ *   writer locks); parked meanwhile (offline in every domain the caller is
+ *   registered in), so it never holds such a writer up.
  */
 CMODX_API int cmodx_domain_create(const struct cmodx_domain_config *config, cmodx_domain **out);
 
