@@ -50,7 +50,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/mman.h>
 
 struct model_cfg cfg;
@@ -1029,6 +1028,8 @@ static struct sh_slot *sh_slot(uint64_t va, bool create)
     return &leaf[(va >> 3) & (SH_LEAF - 1)];
 }
 
+#define SPIN_LOAD 4096   /* re-reads of a slot a load waits for */
+
 static uint64_t granule_bytes(uint64_t g)
 {
     uint64_t x = 0;
@@ -1163,13 +1164,12 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
         if (!rmw && size <= 8 && g == (va & ~7ull) && (va & 7) + size <= 8) {
             /* The store this load read may not have published its slot
              * yet: wait for it a little (it is running its callback). */
+            /* A short busy wait (some microseconds): yielding would give the
+             * CPU away for a whole time slice on a loaded machine. */
             unsigned k = 0;
-            for (; k < 256 && !slot_matches(slot, va, size, value); k++) {
-                if (k > 64) {
-                    sched_yield();
-                }
+            for (; k < SPIN_LOAD && !slot_matches(slot, va, size, value); k++) {
             }
-            if (k == 256) {
+            if (k == SPIN_LOAD) {
                 /* Not a store of the program's (the kernel's, say): take
                  * the bytes as they are so that later loads do not wait. */
                 __atomic_store_n(&slot->bytes, granule_bytes(g), __ATOMIC_RELEASE);

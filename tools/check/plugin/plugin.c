@@ -522,6 +522,21 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 
 /* ---- setup and exit ---- */
 
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&model_lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_mutex_unlock(&model_lock);
+}
+
+static void fork_child(void)
+{
+    pthread_mutex_unlock(&model_lock);
+}
+
 static void at_exit(qemu_plugin_id_t id, void *p)
 {
     (void)id;
@@ -606,6 +621,10 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     out.first_pid = getpid();
     same_tb = qemu_plugin_scoreboard_new(sizeof(uint64_t));
     same_tb_flag = qemu_plugin_scoreboard_u64(same_tb);
+    /* fork(2) copies the model with it: never in the middle of a change
+     * another thread was making under the lock (the child would wait for
+     * it for ever). */
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
     qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
     qemu_plugin_register_vcpu_exit_cb(id, vcpu_exit);
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
