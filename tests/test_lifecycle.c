@@ -45,7 +45,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "arch/arch.h"
 #include "testutil.h"
 #include "thread/thread.h"
 
@@ -790,9 +789,12 @@ static void test_membarrier_later(void)
     cmodx_reclaim_get_stats(M.d, &s0);
     int err = cmodx_synchronize(M.d, 0);
     cmodx_reclaim_get_stats(M.d, &s1);
+    /* x86-64 is the one TSO architecture (src/arch/arch.h): there a grace
+     * period starts without membarrier. */
+    int tso = strcmp(cmodx_arch_name(), "x86_64") == 0;
     printf("membarrier failing later: asymmetric fences %d, TSO %d, synchronize -> %d\n",
-           M.d->asym_fences, arch_memory_tso(), err);
-    if (M.d->asym_fences && !arch_memory_tso()) {
+           M.d->asym_fences, tso, err);
+    if (M.d->asym_fences && !tso) {
         /* Readers run no fence; the grace period cannot start: the error,
          * and the block stays pending. */
         CHECK_EQ(err, ENOMEM);
