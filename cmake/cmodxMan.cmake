@@ -6,7 +6,7 @@
 # (CMODX_INSTALL).
 #
 # Section 1: one page per installed tool, made by help2man from the tool's
-# --help.  Needs help2man and a native build (it runs the tools); skipped,
+# --help (tools/man/man1.cmake).  Needs help2man and a native build (it runs the tools); skipped,
 # with a message, otherwise.  Installed with the tools (CMODX_INSTALL_TOOLS).
 set(CMODX_MAN_DIR ${CMAKE_CURRENT_BINARY_DIR}/man)
 file(GLOB CMODX_PUBLIC_HEADERS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/include/cmodx/*.h)
@@ -54,12 +54,15 @@ if(CMODX_BUILD_TOOLS AND CMODX_INSTALL_TOOLS)
       else()
         set(deps ${prog})
       endif()
+      # tools/man/man1.cmake runs the tool and help2man without a shell
+      # seeing either path (they may hold spaces), and checks the page.
       add_custom_command(OUTPUT ${CMODX_MAN_DIR}/man1/${name}.1
         COMMAND ${CMAKE_COMMAND} -E make_directory ${CMODX_MAN_DIR}/man1
-        COMMAND ${CMODX_HELP2MAN} --no-info --no-discard-stderr
-                --version-string=${PROJECT_VERSION} --name=${what}
-                --output=${CMODX_MAN_DIR}/man1/${name}.1 ${prog}
-        DEPENDS ${deps}
+        COMMAND ${CMAKE_COMMAND} -DNAME=${name} -DPROG=${prog} -DWHAT=${what}
+                -DVERSION=${PROJECT_VERSION} -DHELP2MAN=${CMODX_HELP2MAN}
+                -DOUT=${CMODX_MAN_DIR}/man1/${name}.1 -DWORK=${CMODX_MAN_DIR}/help2man
+                -P ${CMAKE_CURRENT_SOURCE_DIR}/tools/man/man1.cmake
+        DEPENDS ${deps} ${CMAKE_CURRENT_SOURCE_DIR}/tools/man/man1.cmake
         COMMENT "Generating ${name}.1 with help2man"
         VERBATIM)
       list(APPEND _pages ${CMODX_MAN_DIR}/man1/${name}.1)

@@ -42,7 +42,23 @@ enum cmodx_fault {
  */
 CMODX_API void cmodx_debug_set_faults(unsigned mask);
 
-/* Returns the current fault mask (after CMODX_FAULT was read). */
+/*
+ * NAME
+ *   cmodx_debug_faults - the facilities that currently appear to be missing
+ * DESCRIPTION
+ *   The process-wide fault mask: a bitwise or of enum cmodx_fault values.
+ *   The first call in the process that finds no mask set yet reads the
+ *   environment variable CMODX_FAULT (names not listed above are
+ *   ignored) and installs its value; a mask set by
+ *   cmodx_debug_set_faults() always wins over the environment's.
+ * RETURN VALUE
+ *   The mask; 0 when nothing is injected.  Never fails.
+ * THREAD SAFETY
+ *   Thread-safe (atomic loads and one compare-and-swap; concurrent first
+ *   calls install the same value).  Not async-signal-safe on its first
+ *   call (getenv).
+ *   Never waits.
+ */
 CMODX_API unsigned cmodx_debug_faults(void);
 
 #ifdef __cplusplus

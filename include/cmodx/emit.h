@@ -38,7 +38,20 @@ extern "C" {
  */
 CMODX_API size_t cmodx_emit_return_u32(cmodx_wptr dst, size_t cap, uint32_t value);
 
-/* Bytes that cmodx_emit_return_u32() writes on this architecture. */
+/*
+ * NAME
+ *   cmodx_emit_return_u32_size - bytes of the code cmodx_emit_return_u32 writes
+ * DESCRIPTION
+ *   The size, in bytes, of the function cmodx_emit_return_u32() encodes on
+ *   the architecture the library was built for (the same for every VALUE):
+ *   6 on x86-64, 12 on AArch64, ARMv7 and RISC-V 64.  A CAP of at least
+ *   this many bytes never makes cmodx_emit_return_u32() fail for size.
+ * RETURN VALUE
+ *   The size in bytes; never 0.  Never fails.
+ * THREAD SAFETY
+ *   Thread-safe and async-signal-safe (a constant).
+ *   Never waits.
+ */
 CMODX_API size_t cmodx_emit_return_u32_size(void);
 
 /*
@@ -54,17 +67,55 @@ CMODX_API size_t cmodx_emit_return_u32_size(void);
  */
 CMODX_API void cmodx_emit_trap_fill(cmodx_wptr dst, size_t len);
 
-/* Required alignment of an instruction on this architecture (1 or 4). */
+/*
+ * NAME
+ *   cmodx_insn_align - required alignment of an instruction
+ * DESCRIPTION
+ *   The alignment, in bytes, that an instruction's address must have on
+ *   the architecture the library was built for: 1 on x86-64, 4 on
+ *   AArch64, ARMv7 (A32) and RISC-V 64 (the code cmodx emits and patches
+ *   is uncompressed).  cmodx_emit_return_u32() refuses a DST that is not
+ *   aligned to it.
+ * RETURN VALUE
+ *   1 or 4.  Never fails.
+ * THREAD SAFETY
+ *   Thread-safe and async-signal-safe (a constant).
+ *   Never waits.
+ */
 CMODX_API size_t cmodx_insn_align(void);
 
-/* The architecture the library was built for: "x86_64", "aarch64", "arm",
- * "riscv64". */
+/*
+ * NAME
+ *   cmodx_arch_name - the architecture the library was built for
+ * DESCRIPTION
+ *   The name of the architecture whose code the library emits, maintains
+ *   and patches: "x86_64", "aarch64", "arm" (ARMv7, A32) or "riscv64".
+ * RETURN VALUE
+ *   A static, NUL-terminated string, never NULL; not to be freed.  Never
+ *   fails.
+ * THREAD SAFETY
+ *   Thread-safe and async-signal-safe (a constant).
+ *   Never waits.
+ */
 CMODX_API const char *cmodx_arch_name(void);
 
 /*
- * The largest cache line size (data or instruction) this core reports, in
- * bytes: the minimum alignment of every heap block.  Read afresh on each
- * call (cores of one system may differ).
+ * NAME
+ *   cmodx_cache_line_max - the largest cache line of this core
+ * DESCRIPTION
+ *   The largest cache line size (data or instruction) this core reports,
+ *   in bytes: the minimum alignment of every heap block, so that no two
+ *   blocks share a line that maintenance operates on.  Read afresh on each
+ *   call (cores of one system may differ): AArch64 from CTR_EL0 (the data
+ *   and instruction minimum lines, and CWG when reported); x86-64 from
+ *   CPUID leaf 1 (the CLFLUSH line size; 64 if not reported); ARMv7 and
+ *   RISC-V 64, which do not report it to user space, 64.
+ * RETURN VALUE
+ *   The size in bytes; never 0.  Never fails.
+ * THREAD SAFETY
+ *   Thread-safe and async-signal-safe (reads a register or executes
+ *   CPUID; no memory of the library is touched).
+ *   Never waits.
  */
 CMODX_API size_t cmodx_cache_line_max(void);
 

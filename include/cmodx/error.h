@@ -20,10 +20,12 @@ extern "C" {
  * NAME
  *   cmodx_last_error - explain the calling thread's most recent failure
  * DESCRIPTION
- *   Returns the message recorded by the last cmodx call that failed in the
+ *   The message recorded by the last cmodx call that failed in the
  *   calling thread, e.g. "cmodx_block_free: 0x7f12... is not a live block
- *   (double free?)".  Successful calls do not clear it.  Returns "" when no
- *   call has failed yet in this thread.
+ *   (double free?)".  Successful calls do not clear it.
+ * RETURN VALUE
+ *   A NUL-terminated string in a per-thread buffer, never NULL; "" when
+ *   no call has failed yet in this thread.  Never fails.
  * THREAD SAFETY
  *   Thread-safe: the buffer is per thread.  The pointer stays valid until the
  *   calling thread's next failing cmodx call.
@@ -35,8 +37,11 @@ CMODX_API const char *cmodx_last_error(void);
  * NAME
  *   cmodx_strerror - name a cmodx error code
  * DESCRIPTION
- *   Returns a static string describing the errno value ERR as cmodx uses it
- *   (for example ETIMEDOUT: "a thread did not acknowledge in time").
+ *   Describes the errno value ERR as cmodx uses it (for example
+ *   ETIMEDOUT: "a thread did not acknowledge in time").
+ * RETURN VALUE
+ *   A static string, never NULL, not to be freed; for a value cmodx gives
+ *   no meaning of its own, the C library's strerror(ERR).  Never fails.
  * THREAD SAFETY
  *   Thread-safe.
  *   Never waits.

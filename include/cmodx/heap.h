@@ -209,10 +209,14 @@ CMODX_API void cmodx_heap_get_stats(cmodx_heap *heap, struct cmodx_heap_stats *o
  * NAME
  *   cmodx_heap_contains - is EXEC inside a live block of HEAP?
  * DESCRIPTION
- *   Returns 1 and the block's start in *BLOCK_START (may be NULL) if EXEC
- *   lies in a live block, 0 otherwise (also for free space, for a block
- *   retired and pending its grace period, and for a NULL HEAP).  Meant for diagnostics (a signal
- *   handler that caught a trap uses it to name the block).
+ *   Looks EXEC (an execute-view address) up among HEAP's blocks and stores
+ *   the start of the live block holding it in *BLOCK_START (may be NULL).
+ *   Meant for diagnostics (a signal handler that caught a trap uses it to
+ *   name the block).
+ * RETURN VALUE
+ *   1 if EXEC lies in a live block; 0 otherwise (also for free space, for
+ *   a block retired and pending its grace period, and for a NULL HEAP),
+ *   *BLOCK_START then unchanged.  Never fails.
  * THREAD SAFETY
  *   Thread-safe; not async-signal-safe.
  *   Never waits for other threads.

@@ -57,8 +57,11 @@ extern "C" {
  * NAME
  *   cmodx_patch_insn_size - bytes of an instruction that a patch writes
  * DESCRIPTION
+ *   The size of the instruction cmodx_patch_insn() stores, in bytes:
  *   4 on AArch64 (also the required alignment), 5 on x86-64 (no alignment).
  *   4 on ARMv7 and RISC-V 64, where every patch is refused.
+ * RETURN VALUE
+ *   4 or 5.  Never fails.
  * THREAD SAFETY
  *   Thread-safe.
  *   Never waits.

@@ -38,8 +38,23 @@ extern "C" {
  * THREAD SAFETY
  *   Acts on the calling thread's record; async-signal-safe.
  */
-/* Out-of-line part of cmodx_quiescent(): wake a writer sleeping for a
- * grace period. */
+
+/*
+ * NAME
+ *   cmodx_gp_wake - wake writers sleeping for a grace period
+ * DESCRIPTION
+ *   The out-of-line part of cmodx_quiescent(), which calls it after an
+ *   announcement when SELF's domain has a writer waiting for a grace
+ *   period: counts the wake-up request (a sequentially consistent
+ *   increment, ordered after the announcement's release store) and, when
+ *   a writer sleeps and the count has reached the one it waits for, wakes
+ *   it (FUTEX_WAKE; counted in cmodx_reclaim_stats.wakeups).  Programs
+ *   call cmodx_quiescent(), not this.  SELF NULL: does nothing.
+ * THREAD SAFETY
+ *   Any thread registered as SELF; async-signal-safe (atomic operations
+ *   and one futex system call).
+ *   Never waits.
+ */
 CMODX_API void cmodx_gp_wake(cmodx_thread *self);
 
 static inline void cmodx_quiescent(cmodx_thread *self)
@@ -163,7 +178,20 @@ struct cmodx_reclaim_stats {
     uint64_t wakeups;           /* futex wake calls made by announcing threads */
 };
 
-/* A consistent snapshot of D's counters.  Thread-safe. */
+/*
+ * NAME
+ *   cmodx_reclaim_get_stats - a snapshot of a domain's reclamation counters
+ * DESCRIPTION
+ *   Copies D's counters (struct cmodx_reclaim_stats above: counts, and
+ *   bytes for pending_bytes) into *OUT, all taken together under the
+ *   domain's writer lock, so they are consistent with one another.  D
+ *   NULL: *OUT is zeroed.  OUT NULL: does nothing.
+ * THREAD SAFETY
+ *   Thread-safe.
+ *   May wait for the writer lock (held by a publish or by a writer
+ *   waiting for a grace period), parked meanwhile (offline in every
+ *   domain the caller is registered in); never waits for a grace period.
+ */
 CMODX_API void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_stats *out);
 
 /*

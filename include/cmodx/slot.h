@@ -153,6 +153,10 @@ CMODX_API int cmodx_domain_create(const struct cmodx_domain_config *config, cmod
  *   Slots of the domain must not be used afterwards.  Blocks that
  *   CMODX_RETIRE_OLD left but that slots still targeted are not freed:
  *   they stay live blocks of the heap, the caller's.  NULL: returns 0.
+ * RETURN VALUE
+ *   0 (the domain is freed); EBUSY (another thread is still registered,
+ *   or a function entry is still redirected through the domain: nothing
+ *   was freed and the domain stays usable, the caller still registered).
  * THREAD SAFETY
  *   Not thread-safe with other uses of the domain.
  *   May wait for other threads: one grace period for the retired blocks
@@ -162,10 +166,52 @@ CMODX_API int cmodx_domain_create(const struct cmodx_domain_config *config, cmod
  */
 CMODX_API int cmodx_domain_destroy(cmodx_domain *d);
 
-/* The strategy in use, and its name ("membarrier", ...). Thread-safe. */
+/*
+ * NAME
+ *   cmodx_domain_strategy - the strategy a domain uses
+ * DESCRIPTION
+ *   The cross-thread synchronisation strategy D chose when it was created
+ *   (never CMODX_SYNC_AUTO for a domain: auto is resolved at creation).
+ *   It decides which cmodx_slot_target_*() function callers may use.
+ * RETURN VALUE
+ *   The strategy; CMODX_SYNC_AUTO if D is NULL.  Never fails.
+ * THREAD SAFETY
+ *   Thread-safe (the strategy never changes after creation).
+ *   Never waits.
+ */
 CMODX_API enum cmodx_strategy cmodx_domain_strategy(const cmodx_domain *d);
+
+/*
+ * NAME
+ *   cmodx_strategy_name - the name of a strategy
+ * DESCRIPTION
+ *   The name of S as cmodx_strategy_parse() and the CMODX_STRATEGY
+ *   environment variable accept it: "auto", "membarrier", "signal",
+ *   "epoch", "trampoline" or "mprotect".
+ * RETURN VALUE
+ *   A static, NUL-terminated string, not to be freed; "unknown" for a
+ *   value that is no strategy of this build (mprotect exists on x86-64
+ *   only).  Never NULL.
+ * THREAD SAFETY
+ *   Thread-safe and async-signal-safe (constant tables).
+ *   Never waits.
+ */
 CMODX_API const char *cmodx_strategy_name(enum cmodx_strategy s);
-/* Parse a name; returns -1 if unknown. */
+
+/*
+ * NAME
+ *   cmodx_strategy_parse - a strategy from its name
+ * DESCRIPTION
+ *   The inverse of cmodx_strategy_name(): NAME must be one of its names,
+ *   whole and in lower case ("auto" gives CMODX_SYNC_AUTO).
+ * RETURN VALUE
+ *   The enum cmodx_strategy value (0 or more); -1 if NAME is NULL or names
+ *   no strategy of this build.  Sets no error (cmodx_last_error() is
+ *   unchanged).
+ * THREAD SAFETY
+ *   Thread-safe and async-signal-safe (constant tables, string compares).
+ *   Never waits.
+ */
 CMODX_API int cmodx_strategy_parse(const char *name);
 
 /*
@@ -324,6 +370,12 @@ CMODX_API int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, 
  *   (cmodx/patch.h), which does the single-copy-atomic store, the
  *   maintenance and this step, and refuses lazy strategies: code reached
  *   by a direct branch passes no slot.
+ * RETURN VALUE
+ *   0 once every other thread is synchronised (or, for epoch and
+ *   trampoline, will be before its next call through a slot); EINVAL (D
+ *   NULL); ETIMEDOUT (signal strategy: a thread did not acknowledge; its
+ *   thread id is in cmodx_last_error()) or the error of a failing system
+ *   call (membarrier, mprotect), as cmodx_slot_publish().
  * THREAD SAFETY
  *   Thread-safe.
  *   May wait for other threads as the strategy does (signal:
@@ -369,21 +421,63 @@ CMODX_API void cmodx_batch_abort(cmodx_batch *b);
  * function call in the common case.  Use the one for your domain's
  * strategy, or cmodx_slot_target() which dispatches on it. */
 
-/* Out-of-line slow path of the epoch check (context synchronisation). */
+/*
+ * NAME
+ *   cmodx_epoch_resync - the slow path of the epoch check
+ * DESCRIPTION
+ *   Called by cmodx_slot_target_epoch() when the calling thread sees a
+ *   domain epoch EPOCH it has not synchronised for: executes the
+ *   architecture's context synchronisation on this thread (AArch64 ISB,
+ *   ARMv7 ISB, RISC-V fence.i, x86-64 a serialising instruction), which
+ *   pairs with the writer's release increment of the epoch after its
+ *   cache maintenance, then records EPOCH as seen in SELF.  Programs call
+ *   cmodx_slot_target_epoch() or cmodx_slot_target(), not this.  SELF
+ *   NULL: does nothing.
+ * THREAD SAFETY
+ *   Only the thread registered as SELF; async-signal-safe.
+ *   Never waits.
+ */
 CMODX_API void cmodx_epoch_resync(cmodx_thread *self, uint64_t epoch);
 
-/* membarrier, signal, mprotect: the writer synchronised every thread
- * before the store, so a relaxed load suffices (instruction fetch is not
- * ordered by acquire anyway). */
+/*
+ * NAME
+ *   cmodx_slot_target_plain - the target of a slot (membarrier, signal,
+ *   mprotect strategies)
+ * DESCRIPTION
+ *   Loads SLOT's current target: an execute-view address to call.  The
+ *   membarrier, signal and mprotect strategies synchronised every thread
+ *   before the writer stored the target, so a relaxed load suffices
+ *   (instruction fetch is not ordered by acquire anyway).  Only for a slot
+ *   of a domain using one of those strategies (cmodx_domain_strategy()).
+ * RETURN VALUE
+ *   The target, never NULL for an initialised slot.  No error is checked.
+ * THREAD SAFETY
+ *   Thread-safe and async-signal-safe (one load).
+ *   Never waits.
+ */
 static inline const void *cmodx_slot_target_plain(const cmodx_slot *slot)
 {
     return __atomic_load_n(&slot->target, __ATOMIC_RELAXED);
 }
 
-/* epoch: the writer bumps the epoch (release) after the maintenance and
- * before the slot store (release).  Loading the slot with acquire first
- * means a new target implies seeing the new epoch, and a new epoch makes
- * this thread context-synchronise before it calls the target. */
+/*
+ * NAME
+ *   cmodx_slot_target_epoch - the target of a slot (epoch strategy)
+ * DESCRIPTION
+ *   Loads SLOT's current target, then the domain's epoch: the writer bumps
+ *   the epoch (release) after the maintenance and before the slot store
+ *   (release).  Loading the slot with acquire first means a new target
+ *   implies seeing the new epoch, and an epoch SELF has not seen makes
+ *   this thread context-synchronise (cmodx_epoch_resync()) before it calls
+ *   the target.  SELF is the calling thread's registration in SLOT's
+ *   domain, which must use the epoch strategy.
+ * RETURN VALUE
+ *   The target, an execute-view address; never NULL for an initialised
+ *   slot.  No error is checked.
+ * THREAD SAFETY
+ *   Only the thread registered as SELF; async-signal-safe.
+ *   Never waits.
+ */
 static inline const void *cmodx_slot_target_epoch(const cmodx_slot *slot, cmodx_thread *self)
 {
     const void *t = __atomic_load_n(&slot->target, __ATOMIC_ACQUIRE);
@@ -393,8 +487,24 @@ static inline const void *cmodx_slot_target_epoch(const cmodx_slot *slot, cmodx_
     return t;
 }
 
-/* trampoline: this thread's copy; it may point at the slot's stub, which
- * synchronises, repairs the copy and jumps on to the real target. */
+/*
+ * NAME
+ *   cmodx_slot_target_trampoline - the target of a slot (trampoline
+ *   strategy)
+ * DESCRIPTION
+ *   Loads the calling thread's copy of SLOT's target.  After a publish the
+ *   copy points at the slot's stub, which context-synchronises the
+ *   thread, repairs the copy and jumps on to the real target, so calling
+ *   what this returns is always correct.  SELF is the calling thread's
+ *   registration in SLOT's domain, which must use the trampoline
+ *   strategy.
+ * RETURN VALUE
+ *   An execute-view address to call (the target or the slot's stub);
+ *   never NULL for an initialised slot.  No error is checked.
+ * THREAD SAFETY
+ *   Only the thread registered as SELF; async-signal-safe (two loads).
+ *   Never waits.
+ */
 static inline const void *cmodx_slot_target_trampoline(const cmodx_slot *slot,
                                                         cmodx_thread *self)
 {
@@ -402,6 +512,21 @@ static inline const void *cmodx_slot_target_trampoline(const cmodx_slot *slot,
     return __atomic_load_n(&page[slot->id % CMODX_TRAMPOLINE_PAGE], __ATOMIC_RELAXED);
 }
 
+/*
+ * NAME
+ *   cmodx_slot_target - the target of a slot, for the domain's strategy
+ * DESCRIPTION
+ *   Dispatches on the strategy recorded in SELF (the calling thread's
+ *   registration in SLOT's domain): cmodx_slot_target_epoch(),
+ *   cmodx_slot_target_trampoline() or cmodx_slot_target_plain().  One
+ *   predictable branch more than calling the right one directly.
+ * RETURN VALUE
+ *   An execute-view address to call; never NULL for an initialised slot.
+ *   No error is checked.
+ * THREAD SAFETY
+ *   Only the thread registered as SELF; async-signal-safe.
+ *   Never waits.
+ */
 static inline const void *cmodx_slot_target(const cmodx_slot *slot, cmodx_thread *self)
 {
     switch (self->fast.strategy) {
@@ -414,8 +539,43 @@ static inline const void *cmodx_slot_target(const cmodx_slot *slot, cmodx_thread
     }
 }
 
-/* Call through a slot: CMODX_CALL(uint32_t (*)(int), slot, self, 42). */
-#define CMODX_CALL(fntype, slot, self, ...)                                   \
+/*
+ * NAME
+ *   CMODX_CALL - call through a slot
+ * SYNOPSIS
+ *   CMODX_CALL(FNTYPE, SLOT, SELF, ARGS...)
+ * DESCRIPTION
+ *   Calls the current target of SLOT (a cmodx_slot *), loaded with
+ *   cmodx_slot_target(SLOT, SELF), as a function of the pointer type
+ *   FNTYPE with the arguments ARGS (none, or up to 17), for example
+ *   CMODX_CALL(uint32_t (*)(void), &slot, self) or
+ *   CMODX_CALL(uint32_t (*)(int), &slot, self, 42).  FNTYPE must be the
+ *   type of the code the slot's targets hold.  SLOT and SELF are
+ *   evaluated once each; the order of their evaluation relative to ARGS
+ *   is unspecified, as for the operands of any call.  Valid in
+ *   strict ISO C11 and later (-std=c11 -Wpedantic) with or without ARGS:
+ *   the argument count selects one of two expansions.
+ * RETURN VALUE
+ *   What the called code returns (an expression of FNTYPE's return type).
+ * THREAD SAFETY
+ *   Only the thread registered as SELF (as cmodx_slot_target()); the
+ *   call itself is the called code's.  The load never waits.
+ */
+#define CMODX_CALL(...)                                                       \
+    cmodx_call_pick_(__VA_ARGS__, cmodx_calln_, cmodx_calln_, cmodx_calln_,   \
+                     cmodx_calln_, cmodx_calln_, cmodx_calln_, cmodx_calln_,  \
+                     cmodx_calln_, cmodx_calln_, cmodx_calln_, cmodx_calln_,  \
+                     cmodx_calln_, cmodx_calln_, cmodx_calln_, cmodx_calln_,  \
+                     cmodx_calln_, cmodx_calln_, cmodx_call0_,                \
+                     cmodx_call_needs_fntype_slot_self_,                      \
+                     cmodx_call_needs_fntype_slot_self_, ~)(__VA_ARGS__)
+/* The 21st argument: cmodx_call0_ for exactly (FNTYPE, SLOT, SELF). */
+#define cmodx_call_pick_(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12,   \
+                         a13, a14, a15, a16, a17, a18, a19, a20, which, ...)  \
+    which
+#define cmodx_call0_(fntype, slot, self)                                      \
+    ((fntype)(uintptr_t)cmodx_slot_target((slot), (self)))()
+#define cmodx_calln_(fntype, slot, self, ...)                                 \
     ((fntype)(uintptr_t)cmodx_slot_target((slot), (self)))(__VA_ARGS__)
 
 #ifdef __cplusplus

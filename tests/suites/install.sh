@@ -26,13 +26,19 @@ logdir=$root/build/pkg-install-logs
 rm -rf "$logdir"
 mkdir -p "$logdir"
 work=$(mktemp -d "${TMPDIR:-/tmp}/cmodx-install.XXXXXX")
-# The /usr/local install is undone on any exit (see native_system).
+# The /usr/local install is undone on any exit (see native_system), by the
+# project's uninstall target; should that fail, by the manifest, and the
+# directories the install recorded as created.
 uninstall_system() {
     [ -f "$work/system-installed" ] || return 0
-    while IFS= read -r f; do rm -f "$f"; done <"$nb/install_manifest.txt"
-    rmdir /usr/local/include/cmodx /usr/local/lib/cmake/cmodx 2>/dev/null
     rm -f "$work/system-installed"
+    cmake --build "$nb" --target uninstall && return 0
+    echo "uninstall target failed: removing by hand"
+    [ -f "$nb/install_manifest.txt" ] && while IFS= read -r f; do rm -f "$f"; done <"$nb/install_manifest.txt"
+    [ -f "$nb/install_created_dirs.txt" ] && sort -r "$nb/install_created_dirs.txt" |
+        while IFS= read -r d; do rmdir "$d" 2>/dev/null; done
     ldconfig
+    return 1
 }
 trap 'uninstall_system; rm -rf "$work"' EXIT
 trap 'exit 1' INT TERM HUP
@@ -97,6 +103,15 @@ native_prefix() {
     p=$work/native
     cmake --install "$nb" --prefix "$p" || return 1
     only_public nm "$p/lib/libcmodx.a" || return 1
+    # Strict ISO C consumers of the installed headers (CMODX_CALL with no
+    # arguments is the README's example).
+    for c in gcc clang; do
+        for std in c11 c17; do
+            echo "$c -std=$std -Wpedantic -Werror"
+            "$c" -std=$std -Wpedantic -Wall -Wextra -Werror -I"$p/include" -c \
+                "$root/tests/packaging/pedantic.c" -o "$work/pedantic.o" || return 1
+        done
+    done
     # The consumer's hello_static also defines heap_flags, writer_enter, ...
     cmake -S "$consumer" -B "$work/c-native" -DCMAKE_PREFIX_PATH="$p" &&
         cmake --build "$work/c-native" &&
@@ -119,7 +134,59 @@ native_prefix() {
     cc "$hello" $flags -Wl,-rpath,"$m/lib" -o "$work/hello-moved" &&
         says x86_64 "$work/hello-moved"
 }
-check "native: install to a prefix, find_package (shared, static) and pkg-config; still found after moving the prefix" native_prefix
+check "native: install to a prefix; archive exports only cmodx_*; strict C11/C17 consumers; find_package (shared, static with colliding names) and pkg-config; still found after moving the prefix" native_prefix
+
+# An install by a user who is not root, into a prefix the dynamic linker
+# does not search (~/.local, say): the install step (its ldconfig script,
+# run here as that user on its own, as the install runs it) says how
+# programs find the library.  Then a real install by root into such a
+# prefix says the same.
+not_root_advice() {
+    u=$work/user
+    mkdir -p "$u/.local/lib"
+    chown -R nobody:nogroup "$u"
+    chmod 755 "$work"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$u" \
+        cmake -DCMAKE_INSTALL_PREFIX="$u/.local" -DCMODX_INSTALL_LIBDIR=lib -DCMODX_BINARY_DIR="$u" \
+        -P "$root/cmake/cmodxLdconfig.cmake" >"$u/out" 2>&1 || { cat "$u/out"; return 1; }
+    cat "$u/out"
+    grep -qF -- "-Wl,-rpath,$u/.local/lib" "$u/out" && grep -qF "LD_LIBRARY_PATH=$u/.local/lib" "$u/out" ||
+        { echo "no rpath/LD_LIBRARY_PATH advice for a non-root install"; return 1; }
+    echo "== as that user, into /usr/local/lib (searched, but only root rebuilds the cache)"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$u" \
+        cmake -DCMAKE_INSTALL_PREFIX=/usr/local -DCMODX_INSTALL_LIBDIR=lib -DCMODX_BINARY_DIR="$u" \
+        -P "$root/cmake/cmodxLdconfig.cmake" >"$u/out1" 2>&1 || { cat "$u/out1"; return 1; }
+    cat "$u/out1"
+    grep -q "run ldconfig as root" "$u/out1" || { echo "no ldconfig advice"; return 1; }
+    echo "== root, cmake --install into a prefix the linker does not search"
+    cmake --install "$nb" --prefix "$work/root-prefix" >"$u/out2" 2>&1 || { cat "$u/out2"; return 1; }
+    grep -F -- "-Wl,-rpath,$work/root-prefix/lib" "$u/out2"
+}
+check "native: install by a non-root user to ~/.local (and by root to another prefix) prints the rpath/LD_LIBRARY_PATH advice" not_root_advice
+
+# Absolute CMAKE_INSTALL_LIBDIR and CMAKE_INSTALL_INCLUDEDIR: cmodx.pc
+# names them as they are (no "${prefix}//abs"), and a program built with
+# its flags runs.
+absolute_dirs() {
+    b=$root/build/pkg-install-absdirs
+    a=$work/absdirs
+    rm -rf "$b"
+    cmake -S "$root" -B "$b" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF -DCMODX_BUILD_TOOLS=OFF \
+        -DCMODX_BUILD_EXAMPLES=OFF -DCMODX_BUILD_MAN=OFF -DCMAKE_INSTALL_PREFIX="$a/prefix" \
+        -DCMAKE_INSTALL_LIBDIR="$a/elsewhere/lib" -DCMAKE_INSTALL_INCLUDEDIR="$a/elsewhere/include" &&
+        cmake --build "$b" -j 2 && cmake --install "$b" || return 1
+    cat "$a/elsewhere/lib/pkgconfig/cmodx.pc"
+    absent '//' "$a/elsewhere/lib/pkgconfig/cmodx.pc" || return 1
+    flags=$(PKG_CONFIG_LIBDIR=$a/elsewhere/lib/pkgconfig pkg-config --cflags --libs cmodx) || return 1
+    echo "pkg-config: $flags"
+    [ "$flags" = "-I$a/elsewhere/include -L$a/elsewhere/lib -lcmodx" ] || { echo "wrong flags"; return 1; }
+    # shellcheck disable=SC2086
+    cc "$hello" $flags -Wl,-rpath,"$a/elsewhere/lib" -o "$work/hello-abs" && says x86_64 "$work/hello-abs" &&
+        cmake -S "$consumer" -B "$work/c-abs" -Dcmodx_DIR="$a/elsewhere/lib/cmake/cmodx" &&
+        cmake --build "$work/c-abs" && says x86_64 "$work/c-abs/hello_shared" &&
+        says x86_64 "$work/c-abs/hello_static"
+}
+check "native: absolute CMAKE_INSTALL_LIBDIR/INCLUDEDIR: cmodx.pc and the CMake package" absolute_dirs
 
 # The README's native install as root: default prefix /usr/local, then the
 # plain pkg-config line, run with no rpath and no LD_LIBRARY_PATH.
@@ -135,6 +202,8 @@ native_system() {
             return 1
         fi
     done
+    # Everything under /usr/local (directories too), to compare after.
+    find /usr/local | sort >"$work/usr-local-before.txt"
     : >"$work/system-installed"
     cmake --install "$nb" || return 1
     rc=0
@@ -143,12 +212,19 @@ native_system() {
         cc "$hello" $flags -o "$work/hello-sys" &&
         env -u LD_LIBRARY_PATH sh -c 'ldd "$1" | grep "libcmodx\.so\.0 => /usr/local/lib/"' sh "$work/hello-sys" &&
         env -u LD_LIBRARY_PATH "$work/hello-sys" | grep -x 'x86_64: generated code returned 42' || rc=1
-    # Uninstall exactly what was installed, then refresh the linker cache.
-    uninstall_system
+    # The uninstall target: exactly what was installed, the directories
+    # the install created, and ldconfig's cache entry.
+    uninstall_system || rc=1
     ! ldconfig -p | grep -q 'libcmodx\.so\.0 .*/usr/local/' || { echo "uninstall left libcmodx in the cache"; rc=1; }
+    find /usr/local | sort >"$work/usr-local-after.txt"
+    if ! cmp -s "$work/usr-local-before.txt" "$work/usr-local-after.txt"; then
+        echo "/usr/local differs after uninstall:"
+        diff "$work/usr-local-before.txt" "$work/usr-local-after.txt"
+        rc=1
+    fi
     return $rc
 }
-check "native: cmake --install to /usr/local as root, found at run time (ldconfig)" native_system
+check "native: cmake --install to /usr/local as root, found at run time (ldconfig); the uninstall target leaves /usr/local as it was" native_system
 
 # ---- cross ---------------------------------------------------------------
 cross() {

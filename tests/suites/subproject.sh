@@ -16,8 +16,12 @@
 #     still no tool (cmodx's tools are installed only when asked);
 #   - a parent that asks for the tools (-DCMODX_BUILD_TOOLS=ON) gets them
 #     built, but no test of theirs and, without CMODX_INSTALL_TOOLS, nothing
-#     installed.
-# Build directories: build/pkg-sub-*.  About 1 minute on 2 cores.
+#     installed;
+#   - a parent that asks for -DCMODX_SANITIZE=address links both libraries
+#     (the sanitizer's runtime comes with cmodx's targets) and runs;
+#   - the static parent program also defines heap_flags, writer_enter, ...
+#     (tests/packaging/collide.c): the archive exports only cmodx_*.
+# Build directories: build/pkg-sub-*.  About 2 minutes on 2 cores.
 set -u
 root=$1
 . "$root/tests/packaging/common.sh"
@@ -105,4 +109,27 @@ tools_asked() {
     [ "$(cat "$work/files-tools.txt")" = "./bin/parent_static" ] || { echo "unexpected files installed"; return 1; }
 }
 check "add_subdirectory with -DCMODX_BUILD_TOOLS=ON: tools built, no test registered, nothing of theirs installed" tools_asked
+
+# A parent that builds cmodx with a sanitizer: the sanitizer's runtime
+# reaches the parent's programs through the targets' link options (the
+# static library's objects call __asan_*), the parent's own sources are
+# still compiled with its flags only, and both programs run.
+sanitized() {
+    b=$root/build/pkg-sub-asan
+    rm -rf "$b"
+    cmake -S "$parent" -B "$b" -DCMODX_FROM=subdirectory -DCMODX_SOURCE="$root" \
+        -DCMODX_SANITIZE=address -DCMAKE_EXPORT_COMPILE_COMMANDS=ON &&
+        cmake --build "$b" -j 2 || return 1
+    for t in shared static; do
+        out=$("$b/parent_$t") && echo "$out" &&
+            [ "$out" = "x86_64: generated code returned 42" ] || return 1
+    done
+    nm "$b/parent_static" | grep -q ' __asan_init' || { echo "parent_static has no ASan runtime"; return 1; }
+    line=$(grep '"command".*flags\.c' "$b/compile_commands.json")
+    echo "$line"
+    case $line in
+    *-fsanitize*) echo "the sanitizer's compile flags leaked into the parent's sources"; return 1 ;;
+    esac
+}
+check "add_subdirectory with -DCMODX_SANITIZE=address: cmodx::cmodx_static and cmodx::cmodx link and run" sanitized
 finish

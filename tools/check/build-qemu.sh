@@ -214,13 +214,19 @@ mkdir -p "$work/src/build"
 # Debian's meson is a module of the system python, not of any other python3
 # first in PATH (pyenv, venvs).  The configure line is split on purpose.
 # shellcheck disable=SC2086
+# Installed into a staging directory inside $work (DESTDIR; the prefix
+# compiled in stays $dest) and renamed to $dest only when complete, so a
+# failed or interrupted build never leaves a half cache entry.
+stage="$work/stage"
 (cd "$work/src/build" &&
     ../configure --python=/usr/bin/python3 --prefix="$dest" $CONFIGURE_ARGS >&2 &&
     ninja -j"$(nproc)" >&2 &&
-    ninja install >&2)
-for b in "$dest"/bin/qemu-*; do strip "$b" 2>/dev/null || true; done
-[ -x "$dest/bin/qemu-aarch64" ] || die "build produced no qemu-aarch64"
-[ -f "$dest/include/qemu-plugin.h" ] || die "build produced no qemu-plugin.h"
-printf '%s\n%s\n' "$version" "$CONFIGURE_ARGS" > "$dest/.complete"
+    DESTDIR="$stage" ninja install >&2) || die "qemu build failed"
+for b in "$stage$dest"/bin/qemu-*; do strip "$b" 2>/dev/null || true; done
+[ -x "$stage$dest/bin/qemu-aarch64" ] || die "build produced no qemu-aarch64"
+[ -f "$stage$dest/include/qemu-plugin.h" ] || die "build produced no qemu-plugin.h"
+printf '%s\n%s\n' "$version" "$CONFIGURE_ARGS" > "$stage$dest/.complete"
+rm -rf "$dest" # an incomplete entry from an older version of this script
+mv "$stage$dest" "$dest"
 log "done: $dest"
 echo "$dest"

@@ -20,6 +20,9 @@
 # man-page style comment (DESCRIPTION, RETURN VALUE, THREAD SAFETY, ...)
 # become sections of the page; a plain comment becomes the DESCRIPTION.
 # Functions documented by one comment share its text, one page each.
+# A function whose comment is not man-page style, or lacks a THREAD SAFETY
+# section or (unless it returns void) a RETURN VALUE section, stops the build too (after all headers are
+# read, listing every such function).
 cmake_minimum_required(VERSION 3.16)
 
 foreach(v INCLUDE_DIR OUT_DIR VERSION)
@@ -316,6 +319,25 @@ foreach(header IN LISTS headers)
       math(EXPR e "${e} + 1")
     endwhile()
 
+    # Every public function's page states what it returns and its thread
+    # safety (which threads may call it, whether it may wait for others):
+    # its comment must be man-page style with those sections.
+    if(NOT c_names_${c})
+      list(APPEND incomplete "${hname}: ${fname}: documented by a plain comment (no NAME, RETURN VALUE, THREAD SAFETY sections)")
+    else()
+      set(reqs "THREAD SAFETY")
+      # A function returning void has no RETURN VALUE to state.
+      if(NOT d_text_${d} MATCHES "^(CMODX_API +|static +inline +)*void +[a-zA-Z_]")
+        list(APPEND reqs "RETURN VALUE")
+      endif()
+      foreach(req IN LISTS reqs)
+        list(FIND body "${req}" k)
+        if(k LESS 0)
+          list(APPEND incomplete "${hname}: ${fname}: no ${req} section")
+        endif()
+      endforeach()
+    endif()
+
     # NAME line and the sections.
     set(sections) # roff text of DESCRIPTION and the other sections
     if(c_names_${c})
@@ -441,5 +463,9 @@ foreach(header IN LISTS headers)
     math(EXPR d "${d} + 1")
   endwhile()
 endforeach()
+if(incomplete)
+  string(REPLACE ";" "\n  " incomplete "${incomplete}")
+  message(FATAL_ERROR "man3.cmake: incomplete documentation:\n  ${incomplete}")
+endif()
 list(LENGTH all_pages n)
 message(STATUS "man3.cmake: ${n} pages in ${OUT_DIR}")
