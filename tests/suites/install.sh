@@ -6,19 +6,25 @@
 #   - a library-only build (BUILD_TESTING=OFF, CMODX_BUILD_TOOLS=OFF) asks
 #     for nothing beyond the C compiler and CMake (no pkg-config, liburcu,
 #     gnuplot or help2man probe in its cache) and builds no tool;
-#   - native: install to a prefix, consume with find_package (shared and
-#     static) and pkg-config; as root, the README's plain
-#     `cmake --install` to /usr/local, after which a program built with
-#     `cc ... $(pkg-config --cflags --libs cmodx)` runs with no rpath or
-#     LD_LIBRARY_PATH (the install ran ldconfig); it is uninstalled after;
-#   - cross, per architecture: install to a prefix; consume with
-#     find_package under the project's toolchain file and
-#     -DCMAKE_PREFIX_PATH, under a user's typical toolchain file (package
+#   - native: install to a prefix; the archive exports only cmodx_* and
+#     a static consumer defining heap_flags, writer_enter, ... links;
+#     strict C11/C17 -Wpedantic -Werror consumers (gcc, clang) compile;
+#     consume with find_package (shared and static) and pkg-config; the
+#     rpath/LD_LIBRARY_PATH advice of a non-root install; absolute
+#     CMAKE_INSTALL_LIBDIR/INCLUDEDIR in cmodx.pc; as root, the README's
+#     plain `cmake --install` to /usr/local, after which a program built
+#     with `cc ... $(pkg-config --cflags --libs cmodx)` runs with no rpath
+#     or LD_LIBRARY_PATH (the install ran ldconfig); the uninstall target
+#     then leaves /usr/local exactly as it was (directories included);
+#   - cross, per architecture: install to a prefix (its archive exports
+#     only cmodx_*); consume with find_package under the project's
+#     toolchain file and -DCMAKE_PREFIX_PATH or the environment's
+#     CMAKE_PREFIX_PATH, under a user's typical toolchain file (package
 #     mode ONLY) and -Dcmodx_DIR, with pkg-config (PKG_CONFIG_LIBDIR) on the
 #     prefix, and with pkg-config (PKG_CONFIG_SYSROOT_DIR + PKG_CONFIG_LIBDIR)
 #     on a DESTDIR-staged sysroot; every program runs under qemu-user and
 #     must print "<arch>: generated code returned 42".
-# Build directories: build/pkg-install-*.  About 2 minutes on 2 cores.
+# Build directories: build/pkg-install-*.  About 3 minutes on 2 cores.
 set -u
 root=$1
 . "$root/tests/packaging/common.sh"
@@ -243,6 +249,11 @@ cross() {
         cmake --build "$work/c-$arch-tc" &&
         says "$name" "$qemu" -L "/usr/$triple" "$work/c-$arch-tc/hello_shared" &&
         says "$name" "$qemu" -L "/usr/$triple" "$work/c-$arch-tc/hello_static" || return 1
+
+    echo "== find_package, project toolchain file, CMAKE_PREFIX_PATH in the environment"
+    CMAKE_PREFIX_PATH=/nonexistent:$p cmake -S "$consumer" -B "$work/c-$arch-env" -DCMAKE_TOOLCHAIN_FILE="$tc" &&
+        cmake --build "$work/c-$arch-env" &&
+        says "$name" "$qemu" -L "/usr/$triple" "$work/c-$arch-env/hello_static" || return 1
 
     echo "== find_package, a user's toolchain file, cmodx_DIR"
     cat >"$work/user-$arch.cmake" <<EOF
