@@ -201,13 +201,14 @@ native_system() {
         echo "not root: cannot install to /usr/local"
         return 1
     fi
-    # Never overwrite (and then delete) a cmodx someone installed there.
-    for f in /usr/local/include/cmodx /usr/local/lib/libcmodx.so.0 /usr/local/lib/cmake/cmodx; do
-        if [ -e "$f" ]; then
-            echo "$f exists already: not installing over another cmodx in /usr/local"
-            return 1
-        fi
-    done
+    # Never overwrite (and then delete) a cmodx someone installed there
+    # (any file of cmodx's: the comparison below must be meaningful).
+    old=$(find /usr/local \( -iname '*cmodx*' -o -iname 'CMODX_*' \) 2>/dev/null)
+    if [ -n "$old" ]; then
+        echo "files of a cmodx are in /usr/local already: not installing over them"
+        echo "$old"
+        return 1
+    fi
     # Everything under /usr/local (directories too), to compare after.
     find /usr/local | sort >"$work/usr-local-before.txt"
     : >"$work/system-installed"
