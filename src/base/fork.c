@@ -1,31 +1,43 @@
 /*
  * src/base/fork.c - the order of the library's fork steps.
  *
- * The whole sequence, for every heap and every domain of the process:
+ * The whole sequence, for every heap and every domain of the process, in
+ * the order of enum fork_stage (src/base/fork.h), outermost lock first:
  *
- *   prepare (parent, before fork):
+ *   prepare (parent, before fork), stages in that order:
  *     1. domains: the forking thread parks (offline in every domain: a
  *        writer holding a lock below may be waiting for it), then the
  *        list lock, then each domain's writer lock and thread list lock
- *        (writers hold the writer lock while they take heap locks, so
- *        domains come first);
- *     2. heaps: the list lock, then each heap's lock, then each heap's
+ *        (writers hold the writer lock while they take every lock below);
+ *     2. patch: the lock of the process's patch sites (src/patch/patch.c),
+ *        which a patcher takes under its domain's writer lock and holds
+ *        while it looks into heaps and the moved text;
+ *     3. heaps: the list lock, then each heap's lock, then each heap's
  *        snapshot: a copy of its backing file's data, taken while nothing
  *        can change it, which the child will map (the memfd is shared
  *        memory: otherwise parent and child would write, trap-fill and
  *        reuse the same code; copied after fork returned, the child would
- *        get the parent's later bytes); the moved text likewise.
- *   parent (after fork): the snapshots closed, the same locks released,
- *   heaps first; the thread unparks.
- *   child (after fork, one thread):
- *     1. heaps: locks re-initialised; each heap maps its snapshot over
+ *        get the parent's later bytes);
+ *     4. text: the lock of the program text moved into a backing file for
+ *        patching (src/heap/text.c), and its snapshot, likewise.
+ *   parent (after fork), stages in reverse (text, heaps, patch, domains):
+ *   the snapshots closed, the same locks released; the thread unparks.
+ *   child (after fork, one thread), stages in reverse too:
+ *     4. text: lock re-initialised; the snapshot mapped over both views of
+ *        the moved text, at the same addresses (or the child exits: sharing
+ *        the parent's text would let each patch the other);
+ *     3. heaps: locks re-initialised; each heap maps its snapshot over
  *        both views, at the same addresses;
- *     2. domains: locks re-initialised; the records of threads that do not
+ *     2. patch: lock re-initialised;
+ *     1. domains: locks re-initialised; the records of threads that do not
  *        exist in the child dropped; what the kernel registers per process
  *        (membarrier) registered again; the thread unparks.
+ *   Cancellation is disabled from before the first lock to after the last
+ *   unlock, in parent and child (see prepare()).
  *
- * What each step does lives with the objects (src/heap/heap.c,
- * src/domain/domain.c); the order lives here.
+ * What each step does lives with the objects (src/domain/domain.c,
+ * src/patch/patch.c, src/heap/heap.c, src/heap/text.c); the order lives
+ * here.
  */
 #include "base/fork.h"
 

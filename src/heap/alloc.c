@@ -480,16 +480,6 @@ int heap_block_retire(cmodx_heap *h, cmodx_xptr x, size_t *bytes)
                       "domain's heap%s", x.ptr, state_name(st));
 }
 
-void heap_block_unretire(cmodx_heap *h, cmodx_xptr x)
-{
-    uint32_t g = 0;
-    pthread_mutex_lock(&h->lock);
-    struct chunk *c = granule_of(h, (uintptr_t)x.ptr, &g);
-    if (c && c->state[g] == G_PENDING)
-        c->state[g] = G_LIVE;
-    pthread_mutex_unlock(&h->lock);
-}
-
 int heap_free_retired(cmodx_heap *h, cmodx_xptr x)
 {
     /* The mutant's second free of a block retired twice finds whatever

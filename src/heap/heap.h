@@ -40,13 +40,11 @@ enum heap_where heap_find_in_any(const void *x, size_t len, cmodx_heap *skip,
  * starting at X becomes pending (retired, not yet free); its size in
  * *BYTES.  0, or EINVAL with cmodx_fail() called when X is not the start
  * of a live block (a pending one: "retired twice").
- * heap_block_unretire undoes it (a retirement that could not be queued).
  * heap_free_retired: a pending block is trap-filled and freed as
  * cmodx_block_free() frees a live one; EINVAL if X is not pending.
  * cmodx_block_free() itself refuses pending blocks: the domain that
  * retired one frees it. */
 int heap_block_retire(cmodx_heap *h, cmodx_xptr x, size_t *bytes);
-void heap_block_unretire(cmodx_heap *h, cmodx_xptr x);
 int heap_free_retired(cmodx_heap *h, cmodx_xptr x);
 
 /* A domain frees retired blocks into H from now on (heap_hold) / no
