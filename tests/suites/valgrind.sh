@@ -36,6 +36,7 @@ run test_blocks
 # fork snapshot (about a minute in all under valgrind).
 run test_lifecycle lock epoch
 run test_lifecycle cancel
+run test_lifecycle cancel-fork
 run test_lifecycle signal
 run test_lifecycle membarrier
 run test_lifecycle fork epoch
