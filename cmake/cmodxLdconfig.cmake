@@ -53,7 +53,9 @@ if(_cmodx_known AND _cmodx_root)
   file(WRITE "${CMODX_BINARY_DIR}/install_ran_ldconfig" "${_cmodx_libdir}\n")
 elseif(_cmodx_known)
   message(STATUS "cmodx: ${_cmodx_libdir} is on the dynamic linker's search path, "
-    "but its cache is rebuilt only by root: run ldconfig as root, or ${_cmodx_advice}")
+    "but only root rebuilds its cache: run ldconfig as root; until then programs find "
+    "libcmodx.so.0 only when linked with -Wl,-rpath,${_cmodx_libdir} or run with "
+    "LD_LIBRARY_PATH=${_cmodx_libdir}")
 else()
   message(STATUS "cmodx: ${_cmodx_libdir} is not on the dynamic linker's search path: ${_cmodx_advice}")
 endif()

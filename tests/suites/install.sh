@@ -185,7 +185,8 @@ absolute_dirs() {
     absent '//' "$a/elsewhere/lib/pkgconfig/cmodx.pc" || return 1
     flags=$(PKG_CONFIG_LIBDIR=$a/elsewhere/lib/pkgconfig pkg-config --cflags --libs cmodx) || return 1
     echo "pkg-config: $flags"
-    [ "$flags" = "-I$a/elsewhere/include -L$a/elsewhere/lib -lcmodx" ] || { echo "wrong flags"; return 1; }
+    # (pkg-config ends its output with a space)
+    [ "${flags% }" = "-I$a/elsewhere/include -L$a/elsewhere/lib -lcmodx" ] || { echo "wrong flags"; return 1; }
     # shellcheck disable=SC2086
     cc "$hello" $flags -Wl,-rpath,"$a/elsewhere/lib" -o "$work/hello-abs" && says x86_64 "$work/hello-abs" &&
         cmake -S "$consumer" -B "$work/c-abs" -Dcmodx_DIR="$a/elsewhere/lib/cmake/cmodx" &&
