@@ -3,7 +3,8 @@
 # Runs tools/layers/check-layers.sh on the source tree and on the library
 # objects of every build the test command made (x86_64-gcc, aarch64,
 # armhf, riscv64; a native one of its own if there is none), then shows
-# that the check fails on a small tree with an upward include, an upward
+# that the check fails on a small tree with an upward include (quoted,
+# angle, through "..", through include/), a computed include, an upward
 # call, and a file outside the layers.
 set -u
 root=$1
@@ -64,7 +65,7 @@ fi
 # ---- the check itself fails when it should --------------------------------------
 t=$root/build/layers-selftest
 rm -rf "$t"
-mkdir -p "$t/src/heap" "$t/src/domain" "$t/obj/src/heap" "$t/obj/src/domain"
+mkdir -p "$t/src/heap" "$t/src/domain" "$t/obj/src/heap" "$t/obj/src/domain" "$t/include/cmodx"
 cat >"$t/src/domain/d.h" <<'X'
 int d_fn(void);
 X
@@ -100,6 +101,37 @@ else
     cat "$t/inc.log"
     bad "check fails on an upward include"
 fi
+sed -i '$d' "$t/src/heap/h.h"
+
+# The same header reached otherwise: the library is built with -I src, so
+# an angle include finds it too; so does a path through "..", and one
+# through the public include/ directory.  A system header is no violation.
+n=0
+for how in '<domain/d.h>' '"../domain/d.h"' '<../src/domain/d.h>' '"cmodx/../../src/domain/d.h"'; do
+    n=$((n + 1))
+    printf '#include <stddef.h>\n#include %s\n' "$how" >>"$t/src/heap/h.h"
+    if ! sh "$check" --src "$t/src" >"$t/inc$n.log" 2>&1 &&
+        grep -qF "src/heap/h.h (heap) includes $how (domain, a layer above)" "$t/inc$n.log" &&
+        [ "$(grep -c '^violation' "$t/inc$n.log")" -eq 1 ]; then
+        ok "check fails on an upward include written $how"
+    else
+        cat "$t/inc$n.log"
+        bad "check fails on an upward include written $how"
+    fi
+    sed -i '$d' "$t/src/heap/h.h"
+    sed -i '$d' "$t/src/heap/h.h"
+done
+
+# A computed include: the check cannot know where it leads.
+printf '#define H "domain/d.h"\n#include H\n' >>"$t/src/heap/h.h"
+if ! sh "$check" --src "$t/src" >"$t/macro.log" 2>&1 &&
+    grep -q 'src/heap/h.h includes H, a computed include' "$t/macro.log"; then
+    ok "check fails on a computed include"
+else
+    cat "$t/macro.log"
+    bad "check fails on a computed include"
+fi
+sed -i '$d' "$t/src/heap/h.h"
 sed -i '$d' "$t/src/heap/h.h"
 
 # An upward call without an include (declared locally).

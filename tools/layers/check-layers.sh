@@ -10,10 +10,19 @@
 # (docs/ARCHITECTURE.md says what each owns).  A file may include or call
 # a file of its own layer or of a layer below it, never above.  Two
 # checks:
-#   includes  every #include "..." of every file under src/ (C, headers,
-#             assembly), resolved to a layer: a quoted include with a
-#             directory names the layer ("heap/heap.h"); one without is
-#             relative to the including file;
+#   includes  every #include "...", #include <...>, #include_next and
+#             assembler .include of every file under src/ (C, headers,
+#             assembly), resolved as the compiler resolves it for the
+#             library, which is built with -I src and -I include: a quoted
+#             one first relative to the including file, then in src/ and
+#             include/; an angle one in src/ and include/ only ("..",
+#             symbolic links and public headers that lead back into src/
+#             are followed to the file they reach).  A file reached in
+#             src/ belongs to its layer.  An angle include naming a layer
+#             directory counts as that layer even if the file is missing;
+#             one found in neither src/ nor include/ is a system header.
+#             An include whose name is a macro (computed) cannot be
+#             resolved, and is itself a violation;
 #   calls     for every object file of the library under each --objects
 #             DIR (a build tree; objects are matched to src/ by their
 #             path, as CMake names them), every undefined symbol that
@@ -39,13 +48,15 @@ while [ $# -gt 0 ]; do
     --objects) objdirs="$objdirs
 $2"; shift 2 ;;
     --quiet) quiet=1; shift ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "check-layers.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
 [ -n "$src" ] || src=$(cd "$(dirname "$0")/../.." && pwd)/src
 [ -d "$src" ] || { echo "check-layers.sh: no source directory $src" >&2; exit 2; }
 NM=${NM:-nm}
+srcabs=$(realpath -- "$src")
+incabs=$(realpath -m -- "$src/../include")
 
 # rank LAYER: its position, bottom = 1; 0 if it is not a layer.
 rank() {
@@ -78,19 +89,65 @@ while IFS= read -r f; do
         say "src/$f: directory src/$layer is not a layer ($LAYERS)"
         continue
     fi
-    sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$src/$f" >"$tmp/inc"
-    while IFS= read -r inc; do
-        case $inc in
-        */*) il=${inc%%/*} ;;
-        *) il=$layer ;; # relative to the including file
+    # One line per include: Q name (quoted), A name (angle), M text
+    # (computed: a macro).  #include_next is searched like the same
+    # include (it can only reach further along the same path).
+    sed -n -e 's/^[[:space:]]*#[[:space:]]*include\(_next\)\{0,1\}[[:space:]]*"\([^"]*\)".*/Q \2/p' \
+        -e 's/^[[:space:]]*#[[:space:]]*include\(_next\)\{0,1\}[[:space:]]*<\([^>]*\)>.*/A \2/p' \
+        -e 's/^[[:space:]]*#[[:space:]]*include\(_next\)\{0,1\}[[:space:]]*\([^"<[:space:]].*\)/M \2/p' \
+        -e 's/^[[:space:]]*\.include[[:space:]]*"\([^"]*\)".*/Q \1/p' \
+        -e 's/^[[:space:]]*\.incbin[[:space:]]*"\([^"]*\)".*/Q \1/p' \
+        "$src/$f" >"$tmp/inc"
+    while read -r kind inc; do
+        if [ "$kind" = M ]; then
+            say "src/$f includes $inc, a computed include that cannot be checked"
+            continue
+        fi
+        if [ "$kind" = A ]; then shown="<$inc>"; else shown="\"$inc\""; fi
+        # Candidates in the compiler's order; the first that exists wins.
+        hit=
+        if [ "$kind" = Q ]; then
+            set -- "$srcabs/$(dirname "$f")" "$srcabs" "$incabs"
+        else
+            set -- "$srcabs" "$incabs"
+        fi
+        for base in "$@"; do
+            c=$(realpath -m -- "$base/$inc")
+            if [ -f "$c" ]; then
+                hit=$c
+                break
+            fi
+        done
+        case $hit in
+        "$srcabs"/*) r=${hit#"$srcabs"/}
+            case $r in
+            */*) il=${r%%/*} ;;
+            *) il=. ;;
+            esac ;;
+        "$incabs"/*) continue ;; # public headers are below everything
+        ?*) [ "$kind" = A ] && continue # a system header
+            say "src/$f includes $shown, which is outside src/ and include/"
+            continue ;;
+        *) # Not found: judge by the name, as the build would once it exists.
+            r=$(realpath -m -- "$srcabs/$inc")
+            case $r in
+            "$srcabs"/*/*) r=${r#"$srcabs"/}; il=${r%%/*} ;;
+            *) il= ;;
+            esac
+            if [ -z "$il" ] || [ "$(rank "$il")" -eq 0 ]; then
+                [ "$kind" = A ] && continue # a system header
+                case $inc in
+                cmodx/*) continue ;;
+                */*) ;;
+                *) il=$layer ;; # relative to the including file
+                esac
+            fi ;;
         esac
         ir=$(rank "$il")
         if [ "$ir" -eq 0 ]; then
-            # Public headers (include/cmodx/...) are below everything.
-            [ "$il" = cmodx ] && continue
-            say "src/$f includes \"$inc\", which is in no layer"
+            say "src/$f includes $shown, which is in no layer"
         elif [ "$ir" -gt "$lr" ]; then
-            say "src/$f ($layer) includes \"$inc\" ($il, a layer above)"
+            say "src/$f ($layer) includes $shown ($il, a layer above)"
         fi
     done <"$tmp/inc"
 done <"$tmp/files"
