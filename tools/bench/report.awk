@@ -5,9 +5,12 @@
 #
 # It prints the run's sections with a label before every table ("Table
 # 4.2": section 4, second table), the plots, then "What the figures say":
-# sentences whose every figure is read from, or computed from, a cell of
-# those tables, each naming its table and rows.  Text that is not
-# generated here carries no figure.  A table or row missing from the run
+# sentences whose every figure is a cell of those tables, quoted as the
+# table prints it (never recomputed or rounded again: a ratio is the
+# table's own ratio column), each naming its table and rows.  Words that
+# judge a figure ("below", "slower") are decided from the printed cell, so
+# they cannot contradict it.  Text that is not generated here carries no
+# figure.  tools/bench/check-prose.awk checks the result.  A table or row missing from the run
 # (liburcu absent, --quick, a strategy unavailable) drops the sentences
 # that need it.
 
@@ -45,6 +48,21 @@ function val(s, t, k1, k2, name,    r, c) {
     return r && c ? num(cell[s, t, r, c]) : ""
 }
 
+# The same cell as printed ("0.57", "1.25x", "<0.01x"), or "" when the
+# row or column is missing or the cell holds no number.
+function txt(s, t, k1, k2, name,    r, c) {
+    r = row(s, t, k1, k2)
+    c = col(s, t, name)
+    return r && c && num(cell[s, t, r, c]) != "" ? cell[s, t, r, c] : ""
+}
+
+# A printed ratio against 1: -1 below, 0 equal as printed, 1 above.
+# "<0.01x" is below.
+function cmp1(c) {
+    if (c ~ /^</) return -1
+    return num(c) < 1 ? -1 : num(c) > 1 ? 1 : 0
+}
+
 # The first table of section S whose first column is named FIRST and
 # whose rows include K1; 0 if none.  N-th such table with NTH.
 function table(s, first, k1, nth,    t, seen) {
@@ -56,8 +74,7 @@ function table(s, first, k1, nth,    t, seen) {
     return 0
 }
 
-function ratio(a, b) { return (a != "" && b != "" && b > 0) ? sprintf("%.2fx", a / b) : "" }
-function us(x) { return x < 10 ? sprintf("%.2f us", x) : sprintf("%.0f us", x) }
+function us(c) { return c " us" }
 function label(s, t) { return "table " s "." t }
 function plural(n, word) { return n " " word (n == 1 ? "" : "s") }
 function say(text) { out = out text "\n" }
@@ -110,9 +127,11 @@ END {
     scale()
     print "## What the figures say\n"
     print "Generated from the tables above by `tools/bench/report.awk`: every figure"
-    print "below is a cell of the table named in its sentence, or the ratio of two cells"
-    print "of it.  Medians of latencies include whatever else the machine ran (see the"
-    print "load average above); ratios within one table compare runs that shared it.\n"
+    print "below is a cell of the table named in its sentence, as the table prints it,"
+    print "and every verdict is decided from the printed cell (`tools/bench/check-prose.awk`"
+    print "checks that no other figure appears).  Medians of latencies include whatever"
+    print "else the machine ran (see the load average above); ratios within one table"
+    print "compare runs that shared it.\n"
     printf "%s", out
 }
 
@@ -128,40 +147,45 @@ function call_path(    t, d, v, names, n, i, r, list, worst, wname) {
     for (i = 1; i <= n; i++) {
         r = val(1, t, names[i], "", "ratio (best)")
         if (r == "") continue
-        list = list (list ? ", " : "") "`" names[i] "` " sprintf("%.3fx", r)
+        list = list (list ? ", " : "") "`" names[i] "` " txt(1, t, names[i], "", "ratio (best)")
         if (r > worst) { worst = r; wname = names[i] }
     }
+    if (list == "") return
     say("**Call path (" label(1, t) ", column \"ratio (best)\").** On the best repetition")
     say("of each variant, relative to the direct call through a function pointer: " list ".")
-    say("The dearest is `" wname "`, at " sprintf("%.3fx", worst) " the direct call.")
-    r = val(1, t, "compiled function (call rel32)", "", "ratio (best)")
+    say("The dearest is `" wname "`, at " txt(1, t, wname, "", "ratio (best)") " the direct call.")
+    r = txt(1, t, "compiled function (call rel32)", "", "ratio (best)")
     if (r != "")
-        say("A `call rel32` to compiled code costs " sprintf("%.3fx", r) " the call through a pointer, which a JIT pays anyway to reach its code.")
+        say("A `call rel32` to compiled code costs " r " the call through a pointer, which a JIT pays anyway to reach its code.")
     say("")
 }
 
 # ---- 2. publish ---------------------------------------------------------------
 
-function publish(    t, k, n, fl, mb, re, nb, ep, tr, sg, mp, nv, s) {
+function publish(    t, k, n, fl, mb, re, nb, ep, tr, sg, mp, nv, s, vf, vre, vnb) {
     t = table(2, "strategy", "membarrier")
     if (!t) return
     say("**Publish (" label(2, t) ", medians).**")
     split("1 2 4 8", k, " ")
     for (i = 1; i <= 4; i++) {
         n = k[i]
-        fl = val(2, t, "floor: raw membarrier SYNC_CORE", n, "median us")
-        mb = val(2, t, "membarrier", n, "median us")
-        re = val(2, t, "membarrier + CMODX_RETIRE_OLD", n, "median us")
-        nb = val(2, t, "membarrier, new block each time", n, "median us")
-        ep = val(2, t, "epoch", n, "median us")
-        tr = val(2, t, "trampoline", n, "median us")
-        sg = val(2, t, "signal", n, "median us")
-        nv = val(2, t, "naive: sleep 1 time slice (WRONG)", n, "median us")
+        fl = txt(2, t, "floor: raw membarrier SYNC_CORE", n, "median us")
+        mb = txt(2, t, "membarrier", n, "median us")
+        vf = txt(2, t, "membarrier", n, "vs floor")
+        re = txt(2, t, "membarrier + CMODX_RETIRE_OLD", n, "median us")
+        nb = txt(2, t, "membarrier, new block each time", n, "median us")
+        ep = txt(2, t, "epoch", n, "median us")
+        tr = txt(2, t, "trampoline", n, "median us")
+        sg = txt(2, t, "signal", n, "median us")
+        nv = txt(2, t, "naive: sleep 1 time slice (WRONG)", n, "median us")
         if (mb == "") continue
         s = "With " plural(n, "caller") ": a membarrier publish takes " us(mb)
-        if (fl != "") s = s ", " ratio(mb, fl) " the raw `membarrier(PRIVATE_EXPEDITED_SYNC_CORE)` of row \"floor\" (" us(fl) ")"
+        if (fl != "" && vf != "") s = s ", " vf " (column \"vs floor\") the raw `membarrier(PRIVATE_EXPEDITED_SYNC_CORE)` of row \"floor\" (" us(fl) ")"
+        vre = txt(2, t, "membarrier + CMODX_RETIRE_OLD", n, "vs floor")
+        vnb = txt(2, t, "membarrier, new block each time", n, "vs floor")
         if (re != "" && nb != "") s = s "; with a new block each time, retiring the replaced block with `CMODX_RETIRE_OLD` takes " us(re) \
-            " against " us(nb) " for the interleaved publishes that leave it to a later `cmodx_retire()` (" ratio(re, nb) ")"
+            (vre != "" && vnb != "" ? " (" vre " the floor)" : "") " against " us(nb) (vre != "" && vnb != "" ? " (" vnb ")" : "") \
+            " for the interleaved publishes that leave it to a later `cmodx_retire()`"
         if (ep != "" && tr != "") s = s "; the epoch and trampoline strategies, which make callers synchronise later, " us(ep) " and " us(tr)
         if (sg != "") s = s "; the signal strategy, which waits for every caller's handler, " us(sg)
         if (nv != "") s = s "; the naive sleep of one time slice (not a correct synchronisation) " us(nv)
@@ -173,36 +197,45 @@ function publish(    t, k, n, fl, mb, re, nb, ep, tr, sg, mp, nv, s) {
 
 # ---- 3. batches ---------------------------------------------------------------
 
-function batches(    t, r, sname, best, bsize, seen, s) {
+function batches(    t, r, sname, s, sp, slow, c) {
     t = table(3, "strategy", "")
     if (!t) return
+    c = col(3, t, "speedup vs B=1")
+    if (!c) return
     s = ""
+    slow = ""
     # The last row of each strategy is its largest batch.
     for (r = 1; r <= nrow[3, t]; r++) {
         sname = cell[3, t, r, 1]
+        sp = cell[3, t, r, c]
+        if (num(sp) != "" && num(sp) < 1)
+            slow = slow (slow ? "; " : "") sname " at batch size " cell[3, t, r, 2] " (" sp ")"
         if (r == nrow[3, t] || cell[3, t, r + 1, 1] != sname) {
-            if (num(cell[3, t, r, col(3, t, "speedup vs B=1")]) == "") continue
-            s = s (s ? "; " : "") sname " " cell[3, t, r, col(3, t, "speedup vs B=1")] \
-                " at batch size " cell[3, t, r, 2] " (" cell[3, t, r, col(3, t, "per slot us")] " us per slot)"
+            if (num(sp) == "") continue
+            s = s (s ? "; " : "") sname " " sp " at batch size " cell[3, t, r, 2] \
+                " (" cell[3, t, r, col(3, t, "per slot us")] " us per slot)" \
+                (cmp1(sp) < 0 ? ", SLOWER per slot than single publishes" : cmp1(sp) == 0 ? ", no gain" : "")
         }
     }
     if (s == "") return
     say("**Batches (" label(3, t) ", column \"speedup vs B=1\", medians).** A batch pays one")
-    say("cross-thread synchronisation for all its slots.  Throughput gained from batch size 1")
-    say("to the largest batch: " s ".")
+    say("cross-thread synchronisation for all its slots, so its rate should grow with its size.")
+    say("Throughput at the largest batch, relative to batch size 1: " s ".")
+    if (slow != "")
+        say("**Batching is slower than single publishes** (speedup below 1.0x, a regression to look into) for: " slow ".")
     say("")
 }
 
 # ---- 4. grace periods -----------------------------------------------------------
 
-function grace(    t, ta, ts, tw, tp, a, b, c, k, n, i, m, tt, cm, q, cm99, q99, mb, s, verdict, mode, name, sp, sl, wk, mbw) {
+function grace(    t, ta, ts, tw, tp, a, b, c, k, n, i, m, tt, cm, q, cm99, q99, mb, s, verdict, mode, name, rm, r99) {
     t = table(4, "announcement", "cmodx_quiescent()")
     if (t) {
         q = val(4, t, "cmodx_quiescent()", "", "ratio to urcu QSBR")
         if (q != "") {
             say("**Grace periods, reader side (" label(4, t) ").** `cmodx_quiescent()` with no grace")
-            say("period pending costs " val(4, t, "cmodx_quiescent()", "", "ns best") " ns on its best repetition, " \
-                sprintf("%.2fx", q) " `urcu_qsbr_quiescent_state()` (" val(4, t, "urcu_qsbr_quiescent_state()", "", "ns best") " ns) in the same run.")
+            say("period pending costs " txt(4, t, "cmodx_quiescent()", "", "ns best") " ns on its best repetition, " \
+                txt(4, t, "cmodx_quiescent()", "", "ratio to urcu QSBR") " `urcu_qsbr_quiescent_state()` (" txt(4, t, "urcu_qsbr_quiescent_state()", "", "ns best") " ns) in the same run.")
             say("")
         }
     }
@@ -218,50 +251,52 @@ function grace(    t, ta, ts, tw, tp, a, b, c, k, n, i, m, tt, cm, q, cm99, q99,
         say("liburcu QSBR's `synchronize_rcu()`, same readers, same run (median / p99):")
         for (i = 1; i <= 4; i++) {
             n = k[i]
-            cm = val(4, tt, name, n, "median us")
-            q = val(4, tt, "urcu_qsbr synchronize_rcu", n, "median us")
-            cm99 = val(4, tt, name, n, "p99 us")
-            q99 = val(4, tt, "urcu_qsbr synchronize_rcu", n, "p99 us")
-            if (cm == "" || q == "") continue
-            verdict = (cm <= q && cm99 <= q99) ? "at or below QSBR on both" \
-                    : (cm <= q) ? "at or below QSBR on the median, above on the p99" \
-                    : (cm99 <= q99) ? "above QSBR on the median, at or below on the p99" : "above QSBR on both"
+            cm = txt(4, tt, name, n, "median us")
+            q = txt(4, tt, "urcu_qsbr synchronize_rcu", n, "median us")
+            cm99 = txt(4, tt, name, n, "p99 us")
+            q99 = txt(4, tt, "urcu_qsbr synchronize_rcu", n, "p99 us")
+            rm = txt(4, tt, name, n, "median / QSBR")
+            r99 = txt(4, tt, name, n, "p99 / QSBR")
+            if (cm == "" || q == "" || cm99 == "" || q99 == "" || rm == "" || r99 == "") continue
+            # From the printed ratios: "at or below" when the ratio as
+            # printed is 1.00x or less.
+            verdict = (cmp1(rm) <= 0 && cmp1(r99) <= 0) ? "at or below QSBR on both" \
+                    : (cmp1(rm) <= 0) ? "at or below QSBR on the median, above on the p99" \
+                    : (cmp1(r99) <= 0) ? "above QSBR on the median, at or below on the p99" : "above QSBR on both"
             say("- " plural(n, "reader") ": " us(cm) " / " us(cm99) " against " us(q) " / " us(q99) \
-                ": " ratio(cm, q) " / " ratio(cm99, q99) ", " verdict \
+                ": " rm " / " r99 ", " verdict \
                 (cell[4, tt, row(4, tt, name, n), col(4, tt, "cores")] ~ /OVERSUBSCRIBED/ ? " (oversubscribed)" : "") ".")
         }
         if (!m) {
-            mb = val(4, tt, "part: raw membarrier PRIVATE_EXPEDITED", "1", "median us")
-            q = val(4, tt, "urcu_qsbr synchronize_rcu", "1", "median us")
+            mb = txt(4, tt, "part: raw membarrier PRIVATE_EXPEDITED", "1", "median us")
+            q = txt(4, tt, "part: raw membarrier PRIVATE_EXPEDITED", "1", "median / QSBR")
             if (mb != "" && q != "")
-                say("- The raw `membarrier(PRIVATE_EXPEDITED)` alone, with one reader, takes " us(mb) ", " ratio(mb, q) \
+                say("- The raw `membarrier(PRIVATE_EXPEDITED)` alone, with one reader, takes " us(mb) ", " q \
                     " QSBR's grace period: what every grace period with asymmetric fences would cost on a weakly ordered processor, where it remains F (docs/RECLAMATION.md).")
         }
         say("")
     }
     tp = table(4, "futex sleep", "no timeout")
     if (tp) {
-        a = val(4, tp, "no timeout", "", "median")
-        b = val(4, tp, "10 ms timeout", "", "median")
-        c = val(4, tp, "1 ms timeout", "", "median")
+        a = txt(4, tp, "no timeout", "", "median")
+        b = txt(4, tp, "10 ms timeout", "", "median")
+        c = txt(4, tp, "1 ms timeout", "", "median")
         if (a != "" && b != "" && c != "")
             say("**A sleep's timeout (" label(4, tp) ").** A futex wake-up round trip takes " us(a) \
-                " at the median when the sleepers arm no timer, " us(b) " (" ratio(b, a) ") with a 10 ms timeout and " \
-                us(c) " (" ratio(c, a) ") with a 1 ms one; on the best repetition " \
-                val(4, tp, "no timeout", "", "us best") ", " val(4, tp, "10 ms timeout", "", "us best") " and " \
-                val(4, tp, "1 ms timeout", "", "us best") " us.\n")
+                " at the median when the sleepers arm no timer, " us(b) " (" txt(4, tp, "10 ms timeout", "", "median / no timeout") \
+                ") with a 10 ms timeout and " us(c) " (" txt(4, tp, "1 ms timeout", "", "median / no timeout") \
+                ") with a 1 ms one; on the best repetition " \
+                txt(4, tp, "no timeout", "", "us best") ", " txt(4, tp, "10 ms timeout", "", "us best") " and " \
+                txt(4, tp, "1 ms timeout", "", "us best") " us.\n")
     }
     tw = table(4, "fences", "")
     if (tw) {
         say("**Where the waits went (" label(4, tw) ").**")
         for (r = 1; r <= nrow[4, tw]; r++) {
-            sp = num(cell[4, tw, r, col(4, tw, "spin only")])
-            sl = num(cell[4, tw, r, col(4, tw, "sleeps per wait")])
-            wk = num(cell[4, tw, r, col(4, tw, "wake calls per wait")])
-            mbw = num(cell[4, tw, r, col(4, tw, "membarriers per wait")])
             say("- " cell[4, tw, r, 1] " fences, " plural(cell[4, tw, r, 2], "reader") ": " \
                 cell[4, tw, r, col(4, tw, "spin only")] " of " cell[4, tw, r, col(4, tw, "waits")] " waits ended in the spin; " \
-                sprintf("%.3f", sl) " futex sleeps, " sprintf("%.3f", wk) " reader wake calls and " sprintf("%.3f", mbw) " membarriers per wait.")
+                cell[4, tw, r, col(4, tw, "sleeps per wait")] " futex sleeps, " cell[4, tw, r, col(4, tw, "wake calls per wait")] \
+                " reader wake calls and " cell[4, tw, r, col(4, tw, "membarriers per wait")] " membarriers per wait.")
         }
         say("")
     }
@@ -269,7 +304,7 @@ function grace(    t, ta, ts, tw, tp, a, b, c, k, n, i, m, tt, cm, q, cm99, q99,
 
 # ---- 5. scale -------------------------------------------------------------------
 
-function scale(    t, r, s, tm) {
+function scale(    t, r, s, tm, a, b) {
     t = table(5, "strategy", "")
     if (t) {
         s = ""
@@ -284,11 +319,11 @@ function scale(    t, r, s, tm) {
             " of the mapped bytes (" label(5, t) ").")
     tm = table(5, "step", "mmap MAP_FIXED remap (1 page)")
     if (tm) {
-        a = val(5, tm, "mmap MAP_FIXED remap (1 page)", "", "ns median")
-        b = val(5, tm, "mprotect R then RX (1 page)", "", "ns median")
+        a = txt(5, tm, "mmap MAP_FIXED remap (1 page)", "", "ns median")
+        b = txt(5, tm, "mprotect R then RX (1 page)", "", "ns median")
         if (a != "" && b != "")
             say("The remap before reuse, one `mmap(MAP_FIXED)` per page, takes " a " ns at the median; an `mprotect` pair would take " \
-                b " ns (" ratio(b, a) "), but would fault the live neighbours on the page between its two calls (" label(5, tm) ").")
+                b " ns, but would fault the live neighbours on the page between its two calls (" label(5, tm) ").")
     }
     say("")
 }

@@ -204,4 +204,6 @@ Looked at, not changed:
   "+ CMODX_RETIRE_OLD" rows of table 2.1 bound what it could save a publish.
 EOF
 } >"$out"
+# Every figure of the generated prose must be one its tables print.
+awk -f "$here/tools/bench/check-prose.awk" "$out"
 echo "wrote $out and docs/bench/*.png"
