@@ -121,6 +121,12 @@ static void find_registers(void)
 
 /* ---- threads ---- */
 
+/* Set for good when a second thread starts: from then on loads and stores
+ * keep the shadow of memory (reads-from); a single-threaded process skips
+ * it. */
+static bool several_threads;
+static unsigned live_threads;
+
 static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
 {
     (void)id;
@@ -135,6 +141,9 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
     v->label = nlabels < UINT16_MAX ? ++nlabels : 0;
     v->tid = (int)syscall(SYS_gettid);
     label_tid[v->label] = v->tid;
+    if (++live_threads > 1) {
+        __atomic_store_n(&several_threads, true, __ATOMIC_RELAXED);
+    }
     /* A new thread starts after an exception return: context synchronised,
      * ordered after what its parent gave the kernel (model.c). */
     model_thread_start(v);
@@ -147,6 +156,7 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int idx)
     pthread_mutex_lock(&model_lock);
     model_thread_exit(cur(idx));
     cur(idx)->live = false;
+    live_threads--;
     pthread_mutex_unlock(&model_lock);
 }
 
@@ -266,8 +276,10 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
     }
     uint64_t u = (uint64_t)(uintptr_t)ud;
     ud = (void *)(uintptr_t)(u & ~UD_RELEASE);
-    if (cfg.arch == ARCH_AARCH64) {
-        /* What this store carries to the loads that read it. */
+    if (cfg.arch == ARCH_AARCH64 && __atomic_load_n(&several_threads, __ATOMIC_RELAXED)) {
+        /* What this store carries to the loads that read it (alone, the
+         * thread's knowledge reaches the threads it creates through the
+         * kernel: model_thread_start). */
         model_store_shadow(cur(idx), va, 1u << qemu_plugin_mem_size_shift(info),
                            (u & UD_RELEASE) != 0);
     }
@@ -293,6 +305,9 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
 static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
 {
     (void)ud;
+    if (!__atomic_load_n(&several_threads, __ATOMIC_RELAXED) && !page_tracked(va)) {
+        return;   /* no other thread has stored anything this one could read */
+    }
     /* An atomic read-modify-write reaches this callback and on_store. */
     qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
     uint64_t value = val.type == QEMU_PLUGIN_MEM_VALUE_U8 ? val.data.u8
