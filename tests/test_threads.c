@@ -1,9 +1,13 @@
 /* Threads come and go while the writer publishes: they register, call,
  * go offline, and half of them exit without unregistering.  A thread that
- * stays offline (blocked) never holds the writer up. */
+ * stays offline (blocked) never holds the writer up.  Under every strategy
+ * of the library, listed from the library (strategy_names()). */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -110,10 +114,51 @@ static void run(enum cmodx_strategy s)
     CHECK(cmodx_domain_destroy(dom) == 0);
 }
 
+/* The strategies are numbered from 1 without gaps (cmodx_strategy_name's
+ * promise, which the tools' lists rely on), each name parses back to its
+ * value, the CMODX_STRATEGY refusal names every one, and the signal
+ * strategy's default signal (SIGRTMIN+4, chosen by the signal strategy
+ * itself) carries its handler.  Returns the number of strategies. */
+static int strategy_names(void)
+{
+    int n = 0;
+    while (strcmp(cmodx_strategy_name((enum cmodx_strategy)(n + 1)), "unknown") != 0) {
+        CHECK_EQ(cmodx_strategy_parse(cmodx_strategy_name((enum cmodx_strategy)(n + 1))), n + 1);
+        n++;
+    }
+    CHECK(n >= CMODX_SYNC_MPROTECT);
+    CHECK(strcmp(cmodx_strategy_name(CMODX_SYNC_AUTO), "auto") == 0);
+    for (int s = n + 1; s < n + 8; s++)
+        CHECK(strcmp(cmodx_strategy_name((enum cmodx_strategy)s), "unknown") == 0);
+
+    struct cmodx_domain_config c = {.heap = heap};
+    cmodx_domain *d = NULL;
+    REQUIRE(setenv("CMODX_STRATEGY", "no-such-strategy", 1) == 0);
+    CHECK_EQ(cmodx_domain_create(&c, &d), EINVAL);
+    REQUIRE(unsetenv("CMODX_STRATEGY") == 0);
+    for (int s = 1; s <= n; s++)
+        CHECK(strstr(cmodx_last_error(), cmodx_strategy_name((enum cmodx_strategy)s)) != NULL);
+    CHECK(strstr(cmodx_last_error(), "auto") != NULL);
+
+    struct sigaction before, during;
+    REQUIRE(sigaction(SIGRTMIN + 4, NULL, &before) == 0);
+    c.strategy = CMODX_SYNC_SIGNAL;
+    if (cmodx_domain_create(&c, &d) == 0) {
+        REQUIRE(sigaction(SIGRTMIN + 4, NULL, &during) == 0);
+        CHECK((during.sa_flags & SA_SIGINFO) && during.sa_sigaction != before.sa_sigaction);
+        CHECK(cmodx_domain_destroy(d) == 0);
+    } else {
+        printf("signal strategy unavailable (%s): default signal not checked\n",
+               cmodx_last_error());
+    }
+    return n;
+}
+
 int main(void)
 {
     REQUIRE(cmodx_heap_create(NULL, &heap) == 0);
-    for (int s = CMODX_SYNC_MEMBARRIER; s <= CMODX_SYNC_MPROTECT; s++)
+    int n = strategy_names();
+    for (int s = CMODX_SYNC_AUTO + 1; s <= n; s++)
         run((enum cmodx_strategy)s);
     cmodx_heap_destroy(heap);
     return check_finish("test_threads");

@@ -187,7 +187,11 @@ CMODX_API enum cmodx_strategy cmodx_domain_strategy(const cmodx_domain *d);
  * DESCRIPTION
  *   The name of S as cmodx_strategy_parse() and the CMODX_STRATEGY
  *   environment variable accept it: "auto", "membarrier", "signal",
- *   "epoch", "trampoline" or "mprotect".
+ *   "epoch", "trampoline" or "mprotect".  The strategies of the library
+ *   are the values 1, 2, ... up to the first for which this returns
+ *   "unknown", without gaps: a program lists them by counting up from
+ *   CMODX_SYNC_AUTO + 1 (the tools do), and so names a strategy a later
+ *   version adds.
  * RETURN VALUE
  *   A static, NUL-terminated string, not to be freed; "unknown" for a
  *   value that is no strategy of this build (mprotect exists on x86-64

@@ -30,9 +30,9 @@
 #include "thread/reclaim.h"
 #include "thread/thread.h"
 
-static int membarrier_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg, int sig)
+static int membarrier_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg)
 {
-    (void)cfg, (void)sig;
+    (void)cfg;
     if (!d->sync_core)
         return cmodx_fail(ENOSYS, "membarrier PRIVATE_EXPEDITED_SYNC_CORE is not available "
                           "(kernel older than 4.16, architecture, seccomp, or injected)");

@@ -30,9 +30,9 @@
 
 static pthread_mutex_t mprotect_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int mprotect_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg, int sig)
+static int mprotect_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg)
 {
-    (void)cfg, (void)sig;
+    (void)cfg;
     const char *why = MUTANT(mprotect_trust_tlb) ? NULL : arch_mprotect_unfit();
     if (why)
         return cmodx_fail(ENOTSUP, "mprotect strategy refused on %s: %s, so mprotect() does "

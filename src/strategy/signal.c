@@ -108,8 +108,14 @@ static const char *signal_unfit(int sig)
     return "job control, children, timers, profilers or sockets send it";
 }
 
-static int signal_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg, int sig)
+/* The signal when the configuration names none (struct
+ * cmodx_domain_config's signal_number documents it): a real-time signal,
+ * which only programs send (signal_unfit()). */
+#define SIGNAL_DEFAULT (SIGRTMIN + 4)
+
+static int signal_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg)
 {
+    int sig = cfg->signal_number ? cfg->signal_number : SIGNAL_DEFAULT;
     d->signal_timeout_ms = cfg->signal_timeout_ms ? cfg->signal_timeout_ms : 2000;
     const char *why = signal_unfit(sig);
     if (why && !MUTANT(signal_any_number))
@@ -117,9 +123,6 @@ static int signal_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg, 
                           "strategy: %s (use SIGUSR1, SIGUSR2 or SIGRTMIN..SIGRTMAX)", sig, why);
     if (sig <= 0 || sig >= _NSIG || sig == SIGKILL || sig == SIGSTOP)
         return cmodx_fail(EINVAL, "cmodx_domain_create: invalid signal number %d", sig);
-    /* The writer reads thread states after a plain fence, not a
-     * membarrier: threads coming online must fence too (thread.c). */
-    d->online_fence = 1;
     pthread_mutex_lock(&signal_lock);
     int err = 0;
     if (signal_use[sig].users == 0) {
@@ -237,6 +240,9 @@ const struct strategy_ops strategy_signal = {
     .id = CMODX_SYNC_SIGNAL,
     .name = "signal",
     .setup = signal_setup,
+    /* The writer reads thread states after a plain fence, not a
+     * membarrier: threads coming online must fence too (thread.c). */
+    .online_fence = 1,
     .teardown = signal_teardown,
     .thread_init = signal_thread_init,
     .before_switch = signal_before_switch,

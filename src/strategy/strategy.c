@@ -7,7 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +16,10 @@
 #include "thread/thread.h"
 
 /* The registration table: adding a strategy adds its enum value in
- * include/cmodx/slot.h and its line here. */
+ * include/cmodx/slot.h and its line here.  No gaps: programs enumerate
+ * the strategies from 1 up to the first cmodx_strategy_name() that is
+ * "unknown" (the tools do), so every value from 1 to the last has an
+ * entry. */
 static const struct strategy_ops *const strategies[] = {
     [CMODX_SYNC_MEMBARRIER] = &strategy_membarrier,
     [CMODX_SYNC_SIGNAL] = &strategy_signal,
@@ -57,6 +60,22 @@ int cmodx_strategy_parse(const char *name)
     return -1;
 }
 
+char *strategy_names(char *buf, size_t len)
+{
+    size_t at = 0;
+    if (len)
+        buf[0] = '\0';
+    for (unsigned i = 1; i <= NSTRATEGIES; i++) {
+        const char *name = i < NSTRATEGIES ? (strategies[i] ? strategies[i]->name : NULL) : "auto";
+        if (!name)
+            continue;
+        int n = snprintf(buf + at, at < len ? len - at : 0, "%s%s", at ? ", " : "", name);
+        if (n > 0)
+            at += (size_t)n;
+    }
+    return buf;
+}
+
 /* ---- selection ------------------------------------------------------------------- */
 
 static int pick_requested(const struct cmodx_domain_config *cfg, enum cmodx_strategy *out)
@@ -67,20 +86,23 @@ static int pick_requested(const struct cmodx_domain_config *cfg, enum cmodx_stra
     const char *env = getenv("CMODX_STRATEGY");
     if (env && *env) {
         int s = cmodx_strategy_parse(env);
-        if (s < 0)
-            return cmodx_fail(EINVAL, "CMODX_STRATEGY=%s: unknown (membarrier, signal, epoch, "
-                              "trampoline, mprotect, auto)", env);
+        if (s < 0) {
+            char names[128];
+            return cmodx_fail(EINVAL, "CMODX_STRATEGY=%s: unknown (%s)", env,
+                              strategy_names(names, sizeof names));
+        }
         *out = (enum cmodx_strategy)s;
     }
     return 0;
 }
 
-static int use(cmodx_domain *d, const struct cmodx_domain_config *cfg, enum cmodx_strategy s,
-               int sig)
+static int use(cmodx_domain *d, const struct cmodx_domain_config *cfg, enum cmodx_strategy s)
 {
     d->strategy = s;
     d->ops = ops_of((unsigned)s);
-    int err = d->ops->setup ? d->ops->setup(d, cfg, sig) : 0;
+    /* The strategy's contract with cmodx_thread_online() (thread.c). */
+    d->online_fence = d->ops->online_fence;
+    int err = d->ops->setup ? d->ops->setup(d, cfg) : 0;
     if (err && d->ops->teardown)
         d->ops->teardown(d);
     return err;
@@ -93,16 +115,15 @@ int strategy_select(cmodx_domain *d, const struct cmodx_domain_config *cfg)
     if (err)
         return err;
     fences_probe(d);
-    int sig = cfg->signal_number ? cfg->signal_number : SIGRTMIN + 4;
     if (s != CMODX_SYNC_AUTO)
-        return use(d, cfg, s, sig);
+        return use(d, cfg, s);
     /* Automatic: membarrier, else signal (if its signal is free), else
      * epoch, which needs nothing from the system. */
     if (d->sync_core)
-        return use(d, cfg, CMODX_SYNC_MEMBARRIER, sig);
-    if (use(d, cfg, CMODX_SYNC_SIGNAL, sig) == 0)
+        return use(d, cfg, CMODX_SYNC_MEMBARRIER);
+    if (use(d, cfg, CMODX_SYNC_SIGNAL) == 0)
         return 0;
-    return use(d, cfg, CMODX_SYNC_EPOCH, sig);
+    return use(d, cfg, CMODX_SYNC_EPOCH);
 }
 
 /* ---- the cross-thread step ------------------------------------------------------------ */

@@ -36,10 +36,11 @@ struct strategy_ops {
     const char *name;
 
     /* Domain creation, after fences_probe(): take what the strategy needs
-     * (SIGNAL is the signal number asked for).  0, or an errno with
-     * cmodx_fail() called: the strategy cannot work here.  Teardown must
-     * also undo a setup that failed half-way.  NULL: nothing to do. */
-    int (*setup)(cmodx_domain *d, const struct cmodx_domain_config *cfg, int signal);
+     * from CFG (its own fields and their defaults: the signal strategy's
+     * signal_number, for one).  0, or an errno with cmodx_fail() called:
+     * the strategy cannot work here.  Teardown must also undo a setup that
+     * failed half-way.  NULL: nothing to do. */
+    int (*setup)(cmodx_domain *d, const struct cmodx_domain_config *cfg);
     void (*teardown)(cmodx_domain *d);
 
     /* Thread registration, under D's writer lock (no slot is created
@@ -76,9 +77,24 @@ struct strategy_ops {
      * reached by direct branches that pass no slot: only these strategies
      * can patch it. */
     int syncs_now;
+
+    /* Set when before_switch (or anything else of the strategy) reads
+     * thread states to decide whom to synchronise without a membarrier
+     * between the writer's maintenance and that read (the signal
+     * strategy: a plain fence): a thread coming online must then make a
+     * store-load fence of its own, or the writer may read it offline while
+     * its context synchronisation ran before the maintenance completed.
+     * strategy_select() copies it to d->online_fence, which
+     * cmodx_thread_online() reads (src/thread/thread.c, the argument above
+     * it).  A strategy that reads thread states only after a membarrier,
+     * or never, leaves it 0. */
+    int online_fence;
 };
 
-/* One table per strategy, in its own file. */
+/* One table per strategy, in its own file.  The registration table
+ * (strategy.c) numbers them 1, 2, ... without gaps, as enum
+ * cmodx_strategy does: programs list the strategies of a build by
+ * cmodx_strategy_name() from 1 up to the first "unknown". */
 extern const struct strategy_ops strategy_membarrier, strategy_signal, strategy_epoch,
     strategy_trampoline, strategy_mprotect;
 
@@ -91,6 +107,10 @@ extern const struct strategy_ops strategy_membarrier, strategy_signal, strategy_
  *   run.  Probes the process-wide fences first (fences_probe).
  */
 int strategy_select(cmodx_domain *d, const struct cmodx_domain_config *cfg);
+
+/* The names of every strategy, AUTO last, separated by ", ", into BUF of
+ * LEN bytes (truncated if too small); BUF. */
+char *strategy_names(char *buf, size_t len);
 
 /* Is S a strategy (AUTO included) this library has? */
 int strategy_known(enum cmodx_strategy s);

@@ -58,9 +58,8 @@ static const void *stub_of(cmodx_domain *d, uint32_t id)
     return (const char *)d->stub_block.exec.ptr + (size_t)id * d->stub_size;
 }
 
-static int tramp_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg, int sig)
+static int tramp_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg)
 {
-    (void)sig;
     if (cfg->max_trampoline_slots > MAX_TRAMPOLINE_SLOTS)
         return cmodx_fail(EINVAL, "cmodx_domain_create: max_trampoline_slots %u above the "
                           "maximum %u", cfg->max_trampoline_slots, MAX_TRAMPOLINE_SLOTS);

@@ -238,7 +238,8 @@ void cmodx_thread_offline(cmodx_thread *self)
  * W1) or after it.  Reclamation with asymmetric fences on a weakly ordered
  * processor is such a W (src/thread/reclaim.c, argument (c)); a strategy
  * that reads thread states without a membarrier (the signal strategy)
- * sets d->online_fence, and then T always fences.
+ * says so in its operations table (online_fence, src/strategy/strategy.h),
+ * copied to d->online_fence, and then T always fences.
  */
 void cmodx_thread_online(cmodx_thread *self)
 {

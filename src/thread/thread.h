@@ -100,9 +100,10 @@ struct cmodx_domain {
     const struct strategy_ops *ops;
     enum cmodx_strategy strategy;
 
-    /* Set by a strategy's setup: it reads thread states without a
-     * membarrier between its maintenance and the read, so a thread coming
-     * online fences itself (the argument above cmodx_thread_online()). */
+    /* The strategy's online_fence (struct strategy_ops), copied here by
+     * strategy_select(): it reads thread states without a membarrier
+     * between its maintenance and the read, so a thread coming online
+     * fences itself (the argument above cmodx_thread_online()). */
     int online_fence;
 
     /* fences.c */

@@ -174,8 +174,22 @@ void bench_publish(void)
                   (raw_membarrier(MEMBARRIER_CMD_QUERY) &
                    MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) &&
                   raw_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE) == 0;
-    int list[] = {P_FLOOR, P_VISIBLE, CMODX_SYNC_MEMBARRIER, P_RETIRE, CMODX_SYNC_SIGNAL,
-                  CMODX_SYNC_EPOCH, CMODX_SYNC_TRAMPOLINE, CMODX_SYNC_MPROTECT, P_NAIVE};
+    /* The references, then every strategy of the library (numbered from 1
+     * up to the first unknown name), the retiring membarrier rows right
+     * after membarrier's, and the naive reference last. */
+    int list[64];
+    size_t nlist = 0;
+    list[nlist++] = P_FLOOR;
+    list[nlist++] = P_VISIBLE;
+    for (int s = CMODX_SYNC_AUTO + 1;
+         nlist < sizeof list / sizeof list[0] - 2 &&
+         strcmp(cmodx_strategy_name((enum cmodx_strategy)s), "unknown") != 0;
+         s++) {
+        list[nlist++] = s;
+        if (s == CMODX_SYNC_MEMBARRIER)
+            list[nlist++] = P_RETIRE;
+    }
+    list[nlist++] = P_NAIVE;
     int threads[] = {1, 2, 4, 8};
     size_t nthreads = opt.quick ? 2 : 4; /* --quick: 1 and 2 callers */
     note("Writer latency of one cmodx_slot_publish() (switch between two written blocks, "
@@ -199,7 +213,7 @@ void bench_publish(void)
         int n = threads[t];
         char cn[96];
         cores_note(n + 1, cn, sizeof cn);
-        for (size_t k = 0; k < sizeof list / sizeof list[0]; k++) {
+        for (size_t k = 0; k < nlist; k++) {
             int s = list[k];
             if (s == P_FLOOR && !have_mb) {
                 table_row("%s|%d|n/a|n/a|n/a|n/a|0|-|-|membarrier SYNC_CORE unavailable",

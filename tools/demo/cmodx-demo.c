@@ -54,8 +54,13 @@ static void usage(FILE *f)
     fprintf(f, "usage: cmodx-demo [--threads N] [--seconds S] [--strategy NAME]\n"
                "  --threads N     caller threads (default 4)\n"
                "  --seconds S     run time (default 10)\n"
-               "  --strategy NAME membarrier, signal, epoch, trampoline, mprotect\n"
-               "                  (x86-64 only) or auto (default; also $CMODX_STRATEGY)\n");
+               "  --strategy NAME auto (default; also $CMODX_STRATEGY) or one of the\n"
+               "                  library's strategies: ");
+    for (int s = CMODX_SYNC_AUTO + 1;
+         strcmp(cmodx_strategy_name((enum cmodx_strategy)s), "unknown") != 0; s++)
+        fprintf(f, "%s%s", s > CMODX_SYNC_AUTO + 1 ? ", " : "",
+                cmodx_strategy_name((enum cmodx_strategy)s));
+    fputs("\n", f);
 }
 
 static int parse(int argc, char **argv, struct options *o)

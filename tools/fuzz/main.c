@@ -24,7 +24,13 @@ static void usage(FILE *f)
             "                  [--engine scenario|storm|both] [--workers N] [--steps N]\n"
             "                  [--episode-ms MS] [--watchdog S] [--ignore TEXT]\n"
             "                  [--no-side-scenarios] [--no-misuse] [--verbose]\n"
-            "  --strategy    membarrier, signal, epoch, trampoline, mprotect (default: membarrier)\n"
+            "  --strategy    one of the library's strategies (default: membarrier):\n"
+            "                ");
+    for (int s = CMODX_SYNC_AUTO + 1;
+         strcmp(cmodx_strategy_name((enum cmodx_strategy)s), "unknown") != 0; s++)
+        fprintf(f, "%s%s", s > CMODX_SYNC_AUTO + 1 ? ", " : "",
+                cmodx_strategy_name((enum cmodx_strategy)s));
+    fprintf(f, "\n"
             "  --seconds     run time; episodes run until it is used up (default 3)\n"
             "  --seed        the run's seed (default: from the clock; always printed)\n"
             "  --episode     run only episode E of the seed (reproduce a failure)\n"

@@ -881,10 +881,14 @@ static void cancel_victim(struct worker *w)
 
 static void side_scenario(struct worker *w)
 {
-    static const enum cmodx_strategy all[] = {CMODX_SYNC_MEMBARRIER, CMODX_SYNC_SIGNAL,
-                                              CMODX_SYNC_EPOCH, CMODX_SYNC_TRAMPOLINE,
-                                              CMODX_SYNC_MPROTECT};
-    enum cmodx_strategy s = fz_chance(&w->r, 50) ? w->st->strategy : all[fz_below(&w->r, 5)];
+    /* Any strategy of the library (numbered from 1 up to the first
+     * unknown name). */
+    unsigned n = 0;
+    while (strcmp(cmodx_strategy_name((enum cmodx_strategy)(n + 1)), "unknown") != 0)
+        n++;
+    enum cmodx_strategy s = fz_chance(&w->r, 50)
+                                ? w->st->strategy
+                                : (enum cmodx_strategy)(1 + fz_below(&w->r, n));
     if (s != w->st->strategy && fz_strategy_probe(s))
         return;
     go_offline(w);

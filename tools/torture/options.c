@@ -20,8 +20,11 @@ static const char usage_text[] =
     "  --publishes N       stop after N publishes in all (default 0: no bound)\n"
     "  --callers N         caller threads (default 4)\n"
     "  --writers N         writer threads; each owns every Nth slot (default 1)\n"
-    "  --strategy NAME     auto, membarrier, signal, epoch, trampoline,\n"
-    "                      mprotect (x86-64 only) (default auto)\n"
+    "  --strategy NAME     auto (default) or one of the library's strategies:\n"
+    "                      ";
+/* After the strategies' names, which the library gives (usage()). */
+static const char usage_tail[] =
+    "\n"
     "  --slots N           slots, 1..256 (default 8)\n"
     "  --block-sizes A-B   block sizes in bytes, chosen uniformly (default 16-512)\n"
     "  --heap-limit BYTES  code heap limit, suffix K or M allowed (default 256K);\n"
@@ -202,6 +205,18 @@ static int apply(struct options *o, int c, const char *arg)
     return bad ? -1 : 0;
 }
 
+/* The help text, with the library's strategies named: every value from 1
+ * up to the first cmodx_strategy_name() that is "unknown". */
+static void usage(FILE *f)
+{
+    fputs(usage_text, f);
+    for (int s = CMODX_SYNC_AUTO + 1;
+         strcmp(cmodx_strategy_name((enum cmodx_strategy)s), "unknown") != 0; s++)
+        fprintf(f, "%s%s", s > CMODX_SYNC_AUTO + 1 ? ", " : "",
+                cmodx_strategy_name((enum cmodx_strategy)s));
+    fputs(usage_tail, f);
+}
+
 /* Returns 0 to run, 1 after --help, -1 on a usage error. */
 int options_parse(int argc, char **argv, struct options *o)
 {
@@ -209,7 +224,7 @@ int options_parse(int argc, char **argv, struct options *o)
     int c;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         if (c == O_HELP) {
-            fputs(usage_text, stdout);
+            usage(stdout);
             return 1;
         }
         if (c == '?' || apply(o, c, optarg) != 0)
