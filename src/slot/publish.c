@@ -122,8 +122,13 @@ int publish_validate(cmodx_domain *d, struct entry *e, size_t n)
  * leaves it (a later publish or cmodx_slot_fini). */
 static void retire_left(cmodx_domain *d, const struct entry *e, size_t n)
 {
+    /* Only the blocks a switch left doomed and unreferenced, and those a
+     * CMODX_RETIRE_OLD entry left (refs_take_doomed checks the count
+     * again: a later switch of the batch may have returned to the block):
+     * no lookup for the others. */
     for (size_t i = 0; d->heap && i < n; i++)
-        if (e[i].prev_block.ptr && refs_take_doomed(d, e[i].prev_block))
+        if (e[i].prev_block.ptr && (e[i].prev_doomed || (e[i].flags & CMODX_RETIRE_OLD)) &&
+            refs_take_doomed(d, e[i].prev_block))
             reclaim_retire_locked(d, e[i].prev_block, 0); /* a reserved record
                                                            * (publish_commit_locked);
                                                            * EINVAL: retired already */
@@ -156,7 +161,20 @@ int publish_commit_locked(cmodx_domain *d, struct entry *e, size_t n, cmodx_xptr
         err = strategy_before_switch(d);
     if (err)
         return err; /* nothing switched */
+    /* The counts' table is a hash table: each switch below looks up two
+     * entries (the new block's and the old one's), at addresses unrelated
+     * to the last ones, so in a large batch each would miss the cache.
+     * Ask for them a few switches ahead. */
+    enum { AHEAD = 8 };
+    for (size_t i = 0; d->heap && i < n && i < AHEAD; i++) {
+        refs_prefetch(d, e[i].block.ptr);
+        refs_prefetch(d, __atomic_load_n(&e[i].slot->target, __ATOMIC_RELAXED));
+    }
     for (size_t i = 0; i < n; i++) {
+        if (d->heap && i + AHEAD < n) {
+            refs_prefetch(d, e[i + AHEAD].block.ptr);
+            refs_prefetch(d, __atomic_load_n(&e[i + AHEAD].slot->target, __ATOMIC_RELAXED));
+        }
         const void *prev = __atomic_load_n(&e[i].slot->target, __ATOMIC_RELAXED);
         /* Release: pairs with the epoch caller's acquire load, and orders
          * the code bytes before the pointer for any data-side reader. */
@@ -173,12 +191,23 @@ int publish_commit_locked(cmodx_domain *d, struct entry *e, size_t n, cmodx_xptr
          * target lies in the same block. */
         if (e[i].block.ptr)
             refs_add(d, e[i].block);
-        e[i].prev_block = slot_block_of(d, prev);
-        if (e[i].prev_block.ptr) {
-            if ((e[i].flags & CMODX_RETIRE_OLD) && e[i].prev_block.ptr != e[i].block.ptr)
-                refs_doom(d, e[i].prev_block);
-            refs_drop(d, e[i].prev_block);
+        /* The old target is usually a counted block's start: one lookup
+         * finds, dooms and drops it.  Else (an entry point inside a
+         * block, or code outside the table) the heap names the block. */
+        int retire_old = (e[i].flags & CMODX_RETIRE_OLD) != 0;
+        e[i].prev_block.ptr = NULL;
+        e[i].prev_doomed = 0;
+        int left = d->heap ? refs_leave(d, (cmodx_xptr){prev}, retire_old && prev != e[i].block.ptr)
+                           : -1;
+        if (left >= 0) {
+            e[i].prev_block.ptr = prev;
+        } else {
+            e[i].prev_block = slot_block_of(d, prev);
+            if (e[i].prev_block.ptr)
+                left = refs_leave(d, e[i].prev_block,
+                                  retire_old && e[i].prev_block.ptr != e[i].block.ptr);
         }
+        e[i].prev_doomed = left > 0;
     }
     retire_left(d, e, n);
     d->stats.publishes += n;
@@ -195,7 +224,7 @@ int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, unsigned f
         return cmodx_fail(EINVAL, "cmodx_slot_publish: slot %p not initialised (never "
                           "initialised, its init failed, or finished)", (void *)slot);
     cmodx_domain *d = slot->domain;
-    struct entry e = {slot, code, len, flags, {NULL}, 0, NULL, {NULL}};
+    struct entry e = {slot, code, len, flags, {NULL}, 0, NULL, {NULL}, 0};
     struct thread_rec *t = writer_enter(d);
     int err = publish_commit_locked(d, &e, 1, old);
     writer_leave(d, t);

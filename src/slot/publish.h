@@ -21,6 +21,7 @@ struct entry {
     size_t block_size;
     const void *prev;
     cmodx_xptr prev_block; /* the live block of D's heap holding PREV, or NULL */
+    int prev_doomed;       /* PREV_BLOCK was left doomed with no slot: retire it */
 };
 
 /* The start of the live block of D's heap holding X, or NULL (no heap, X

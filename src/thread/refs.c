@@ -135,6 +135,29 @@ void refs_drop(cmodx_domain *d, cmodx_xptr start)
         remove_ref(&d->refs, r);
 }
 
+int refs_leave(cmodx_domain *d, cmodx_xptr start, int doom)
+{
+    struct block_ref *r = find(&d->refs, start.ptr);
+    if (!r)
+        return -1;
+    if (doom)
+        r->doomed = 1;
+    if (!r->slots)
+        return r->doomed; /* refs_drop() would change nothing */
+    if (--r->slots == 0 && !r->doomed) {
+        remove_ref(&d->refs, r);
+        return 0;
+    }
+    return r->doomed && r->slots == 0;
+}
+
+void refs_prefetch(cmodx_domain *d, const void *start)
+{
+    struct block_refs *t = &d->refs;
+    if (t->cap && start)
+        __builtin_prefetch(&t->e[hash(start, t->cap - 1)], 1);
+}
+
 unsigned refs_of(cmodx_domain *d, cmodx_xptr start)
 {
     struct block_ref *r = find(&d->refs, start.ptr);

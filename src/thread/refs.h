@@ -24,6 +24,18 @@ int refs_reserve(cmodx_domain *d, size_t more);
 void refs_add(cmodx_domain *d, cmodx_xptr start);
 void refs_drop(cmodx_domain *d, cmodx_xptr start);
 
+/* One slot leaves the block at START, in one lookup: refs_doom() first
+ * if DOOM, then refs_drop().  -1 if START is not in the table (not a
+ * counted block's start: the caller looks up the block holding it); else
+ * 1 if the block is now doomed and no slot targets it (the caller
+ * retires it through refs_take_doomed(), once every switch of its
+ * publish is done), 0 otherwise. */
+int refs_leave(cmodx_domain *d, cmodx_xptr start, int doom);
+
+/* Before a batch's switches: bring the table's entry for START towards
+ * the cache (a hint; no effect on the counts). */
+void refs_prefetch(cmodx_domain *d, const void *start);
+
 /* How many slots target the block at START (0: none). */
 unsigned refs_of(cmodx_domain *d, cmodx_xptr start);
 
