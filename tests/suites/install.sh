@@ -40,7 +40,9 @@ uninstall_system() {
     rm -f "$work/system-installed"
     cmake --build "$nb" --target uninstall && return 0
     echo "uninstall target failed: removing by hand"
-    [ -f "$nb/install_manifest.txt" ] && while IFS= read -r f; do rm -f "$f"; done <"$nb/install_manifest.txt"
+    # (CMake ends the manifest without a newline: read its last line too)
+    [ -f "$nb/install_manifest.txt" ] &&
+        while IFS= read -r f || [ -n "$f" ]; do rm -f "$f"; done <"$nb/install_manifest.txt"
     [ -f "$nb/install_created_dirs.txt" ] && sort -r "$nb/install_created_dirs.txt" |
         while IFS= read -r d; do rmdir "$d" 2>/dev/null; done
     ldconfig
