@@ -328,6 +328,33 @@ void heap_snapshot_drop(struct cmodx_heap *h)
     h->snap_fd = -1;
 }
 
+/* The copy is new code to instruction fetch: publish it (the kernel may do
+ * this on first fault, but not visibly to us).  Only its data: a hole was
+ * never written, so no code lies there, and a chunk of gigabytes with a
+ * few blocks costs its blocks' maintenance, not a pass over every line. */
+static int publish_data(int fd, const struct chunk *c)
+{
+    off_t end = c->file_off + (off_t)c->bytes, pos = c->file_off;
+    while (pos < end) {
+        off_t data = lseek(fd, pos, SEEK_DATA);
+        if (data < 0 && errno == ENXIO)
+            return 0;
+        off_t hole = data < 0 ? end : lseek(fd, data, SEEK_HOLE);
+        if (data < 0)
+            data = pos; /* SEEK_DATA unsupported: everything */
+        if (data >= end)
+            return 0;
+        if (hole < 0 || hole > end)
+            hole = end;
+        uintptr_t x = (uintptr_t)c->x + (uintptr_t)(data - c->file_off);
+        int err = arch_make_visible(x, x + (uintptr_t)(hole - data));
+        if (err)
+            return err;
+        pos = hole;
+    }
+    return 0;
+}
+
 int heap_snapshot_adopt(struct cmodx_heap *h)
 {
     if (h->snap_fd < 0)
@@ -341,9 +368,8 @@ int heap_snapshot_adopt(struct cmodx_heap *h)
             mmap(c->x, c->bytes, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd,
                  c->file_off) == MAP_FAILED)
             err = errno;
-        else /* the copy is new code to instruction fetch: publish it (the
-              * kernel may do this on first fault, but not visibly to us) */
-            err = arch_make_visible((uintptr_t)c->x, (uintptr_t)c->x + c->bytes);
+        else
+            err = publish_data(fd, c);
     }
     close(h->fd);
     h->fd = fd;
