@@ -170,6 +170,31 @@ With more readers than cores (the rows marked OVERSUBSCRIBED) any QSBR
 writer waits for descheduled readers to run again, and both libraries'
 figures are the scheduler's.
 
+## Where a batch's time went
+
+Every switch updates how many slots
+target each block (`src/thread/refs.c`: `CMODX_RETIRE_OLD` retires a block
+only once no slot targets it, and `cmodx_retire()` refuses one that a slot
+still targets) and checks its new target against the heap.  When the
+counts were a sorted array, each insertion moved the entries after it, so
+a batch's cost per slot grew with the number of blocks targeted, and the
+largest batches of table 3.1 became slower per slot than single publishes
+("What the figures say" now flags any batch size whose speedup is below
+one).  The counts are now a hash table, whose updates cost the same
+whatever the number of blocks.  Profiling a large batch after that change
+put the rest of the time in two places.  The hash table's lookups were
+nearly all waiting for the cache: each switch looks up the entries of two
+blocks at addresses unrelated to the previous switch's.  And the heap
+lookups that check each target run twice per slot, when it is added to the
+batch and again at commit, under the writer lock, since the block may have
+been freed or retired in between.  A publish now looks up the old target's
+count once instead of three times, looks again only for a block that a
+switch left doomed, and asks for the entries of the next few switches
+ahead of time.  The heap checks stay: they are what refuses a freed,
+retired or overrunning target.  A batch of thousands of slots on a machine
+shared with other work is also more likely than a single publish to be
+preempted before it ends, which the median of its rate includes.
+
 ## What was tried before
 
 Earlier rounds of this work changed two things in the library, after A/B
