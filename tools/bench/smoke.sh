@@ -1,8 +1,9 @@
 #!/bin/sh
 # tools/bench/smoke.sh - the test suite's run of the benchmark tool.
 #
-#   smoke.sh CMODX-BENCH SOURCE-DIR [WORK-DIR]
+#   smoke.sh SOURCE-DIR WORK-DIR COMMAND...
 #
+# COMMAND runs cmodx-bench (an emulator and the binary in a cross build).
 # Runs `cmodx-bench --quick` (its exit status fails the test: a sanitizer
 # report, or call-path ratios it could not compute), writing its tables as
 # markdown; renders them with tools/bench/report.awk as run-standard.sh
@@ -13,12 +14,13 @@
 # the check must refuse.  Never a
 # timing assertion: only what the report says about its own tables.
 set -u
-bench=$1
-src=$2
-work=${3:-$(mktemp -d)}
+[ $# -ge 3 ] || { echo "usage: smoke.sh SOURCE-DIR WORK-DIR COMMAND..." >&2; exit 2; }
+src=$1
+work=$2
+shift 2
 mkdir -p "$work"
 rc=0
-"$bench" --quick --markdown "$work/tables.md" >"$work/bench.out" 2>&1 || {
+"$@" --quick --markdown "$work/tables.md" >"$work/bench.out" 2>&1 || {
     cat "$work/bench.out"
     echo "smoke: cmodx-bench --quick failed"
     exit 1
