@@ -60,7 +60,19 @@ static void usage(FILE *f)
          strcmp(cmodx_strategy_name((enum cmodx_strategy)s), "unknown") != 0; s++)
         fprintf(f, "%s%s", s > CMODX_SYNC_AUTO + 1 ? ", " : "",
                 cmodx_strategy_name((enum cmodx_strategy)s));
-    fputs("\n", f);
+    fputs("\n"
+          "Once a second the writer prints one status line:\n"
+          "  Ns STRATEGY       seconds since the start, the domain's strategy\n"
+          "  last second:      calls made by all callers and versions published\n"
+          "                    during the last second (rates, per second)\n"
+          "  total:            since the start: distinct versions the callers have\n"
+          "                    run, grace periods completed, and errors (a caller ran\n"
+          "                    a version never published, or an older one than it\n"
+          "                    had already run; must stay 0)\n"
+          "  now:              retired blocks waiting for their grace period before\n"
+          "                    they are freed (a gauge, neither rate nor total)\n"
+          "At the end a summary line gives the totals and the average rates.\n",
+          f);
 }
 
 static int parse(int argc, char **argv, struct options *o)
@@ -129,6 +141,10 @@ static void *caller(void *arg)
         }
         n += 256;
         __atomic_store_n(&mine->calls, n, __ATOMIC_RELAXED);
+        if (bad) { /* counted now, so the status line's running total shows it */
+            __atomic_fetch_add(&errors, bad, __ATOMIC_RELAXED);
+            bad = 0;
+        }
         cmodx_quiescent(self); /* no pointer into any block is held here */
     }
     __atomic_fetch_add(&calls, n, __ATOMIC_RELAXED);
@@ -180,12 +196,15 @@ static int write_versions(int seconds)
             struct cmodx_reclaim_stats rs;
             cmodx_reclaim_get_stats(domain, &rs);
             unsigned long c = calls_so_far();
-            printf("%4.0fs  %s  calls/s %11lu  publishes/s %7lu  versions seen %8lu  "
-                   "grace periods %8llu  blocks pending %5zu  errors %lu\n",
+            /* Three kinds of figure, labelled as such (see usage()): rates
+             * over the last second, running totals since the start, and
+             * the one instantaneous count. */
+            printf("%4.0fs  %s  last second: calls %11lu  publishes %7lu  |  "
+                   "total: versions seen %8lu  grace periods %8llu  errors %lu  |  "
+                   "now: blocks pending %5zu\n",
                    t - start, cmodx_strategy_name(cmodx_domain_strategy(domain)), c - last_calls,
-                   publishes - last_pubs, count_seen(),
-                   (unsigned long long)rs.grace_periods, rs.pending_blocks,
-                   __atomic_load_n(&errors, __ATOMIC_RELAXED));
+                   publishes - last_pubs, count_seen(), (unsigned long long)rs.grace_periods,
+                   __atomic_load_n(&errors, __ATOMIC_RELAXED), rs.pending_blocks);
             fflush(stdout);
             last_pubs = publishes;
             last_calls = c;
