@@ -1,8 +1,9 @@
 #!/bin/sh
 # tools/bench/run-standard.sh - the standard benchmark run: build cmodx-bench
 # (Release), run every section, render the plots with gnuplot and write
-# docs/BENCHMARKS.md, every figure of its prose computed from the run's
-# tables (report.awk).  About two minutes on 2 cores.
+# docs/BENCHMARKS.md, every figure of its prose a cell of the run's
+# tables as they print it (report.awk; check-prose.awk checks).  About
+# two minutes on 2 cores.
 #
 #   tools/bench/run-standard.sh [-B build-dir] [--scale F] [--keep DIR]
 #   tools/bench/run-standard.sh --reuse DIR   (only re-render from a kept run)
