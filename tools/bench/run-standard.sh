@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --scale) scale=$2; shift 2 ;;
     --keep) keep=$2; shift 2 ;;
     --reuse) reuse=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-standard.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
