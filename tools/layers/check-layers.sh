@@ -48,7 +48,7 @@ while [ $# -gt 0 ]; do
     --objects) objdirs="$objdirs
 $2"; shift 2 ;;
     --quiet) quiet=1; shift ;;
-    -h|--help) sed -n '2,39p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "check-layers.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
