@@ -72,6 +72,12 @@ void arch_context_sync(void)
     __asm__ volatile("isb" : : : "memory");
 }
 
+void arch_barrier_complete(void)
+{
+    /* DSB: no instruction after it executes until it completes. */
+    __asm__ volatile("dsb ish" : : : "memory");
+}
+
 void arch_cpu_relax(void)
 {
     __asm__ volatile("yield" : : : "memory");

@@ -32,6 +32,14 @@ int arch_make_visible_nosync(uintptr_t begin, uintptr_t end);
  * serialising instruction).  Async-signal-safe. */
 void arch_context_sync(void);
 
+/* A full barrier that completes before any later instruction executes
+ * (DSB ISH; fence rw,rw; MFENCE): what a context synchronisation must
+ * follow when it has to come after this thread's earlier stores are
+ * visible to other threads.  A DMB orders memory accesses only, not the
+ * ISB that follows it (Arm ARM B2.3, "Memory barriers": DSB vs DMB).
+ * Async-signal-safe. */
+void arch_barrier_complete(void);
+
 /* A spin-wait hint (PAUSE, YIELD, pause). */
 void arch_cpu_relax(void);
 

@@ -37,6 +37,12 @@ void arch_context_sync(void)
     __asm__ volatile("isb" : : : "memory");
 }
 
+void arch_barrier_complete(void)
+{
+    /* DSB: no instruction after it executes until it completes (ARMv7). */
+    __asm__ volatile("dsb ish" : : : "memory");
+}
+
 /* ARMv7 user space cannot read CTR; 64 bytes covers every ARMv7 core we
  * know of (Cortex-A7/A9/A15/A17: 32 or 64). */
 void arch_cpu_relax(void)

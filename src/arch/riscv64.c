@@ -45,6 +45,13 @@ void arch_context_sync(void)
     FENCE_I();
 }
 
+void arch_barrier_complete(void)
+{
+    /* RVWMO: fence rw,rw orders every earlier access before every later
+     * one; fence.i after it is ordered with it in program order. */
+    __asm__ volatile("fence rw, rw" : : : "memory");
+}
+
 /* No user-visible cache geometry on RISC-V; 64 bytes is the line size of
  * every shipping RV64 application core. */
 void arch_cpu_relax(void)

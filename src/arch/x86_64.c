@@ -36,6 +36,13 @@ static int choose_sync(void)
     return SYNC_IRET;
 }
 
+void arch_barrier_complete(void)
+{
+    /* MFENCE drains the store buffer; the serialising instruction that
+     * follows it would too. */
+    __asm__ volatile("mfence" : : : "memory");
+}
+
 void arch_context_sync(void)
 {
     static int how = SYNC_UNKNOWN; /* ISA features are identical on every core */

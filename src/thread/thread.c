@@ -231,7 +231,8 @@ void cmodx_thread_offline(cmodx_thread *self)
  * a fence on a weakly ordered processor (AArch64, ARMv7, RISC-V): without
  * T2, T1 may still sit in T's store buffer when W3 reads it, while T3 has
  * already executed before W1 completed, and T runs stale instructions.
- * So T2 is a seq_cst fence (DMB ISH on AArch64), except where W2 is a
+ * So T2 is a seq_cst fence followed by a completing barrier (DSB ISH on
+ * AArch64: a DMB does not order T1 before the ISB of T3), except where W2 is a
  * membarrier that every such W issues between W1 and W3: the membarrier
  * puts a full barrier into T at a point that is either before T1 (then W3
  * sees T1, or, seeing it offline, T1 came after the barrier and T3 after
@@ -259,8 +260,13 @@ void cmodx_thread_online(cmodx_thread *self)
         /* T2: store-load (Dekker) with W2, the writer's fence before its
          * scan.  On a TSO processor reclamation starts grace periods
          * without membarrier (src/thread/reclaim.c), so this fence is
-         * ours there too. */
+         * ours there too.  A completing barrier (DSB ISH on AArch64 and
+         * ARMv7), not a DMB: the argument needs T3 after T1 is visible,
+         * and a DMB orders T1 only before later memory accesses, not
+         * before the ISB (Arm's instruction-fetch model; found by
+         * cmodx-check's happens-before model). */
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        arch_barrier_complete();
     }
     /* T3: code published while we were offline was not synchronised for
      * us. */
