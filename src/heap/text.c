@@ -153,19 +153,50 @@ static int check_maps(uintptr_t b, uintptr_t e)
     while (!err && covered < e && fgets(line, sizeof line, f)) {
         uintmax_t s, t;
         char perms[8];
-        if (sscanf(line, "%jx-%jx %7s", &s, &t, perms) != 3 || (uintptr_t)t <= covered)
+        int name = 0;
+        if (sscanf(line, "%jx-%jx %7s %*s %*s %*s %n", &s, &t, perms, &name) != 3 ||
+            (uintptr_t)t <= covered)
             continue;
         if ((uintptr_t)s > covered)
             break; /* a hole */
+        line[strcspn(line, "\n")] = 0;
         if (strncmp(perms, "r-xp", 4) != 0)
             err = cmodx_fail(EINVAL, "patch: %#" PRIxPTR " is in a mapping with permissions %s; "
                              "only private read-execute program text (r-xp) or the domain's "
                              "code heap can be patched", covered, perms);
+        else if (name > 0 && line[name] == '[')
+            /* The kernel's special mappings ([vdso], [vsyscall], [uprobes],
+             * ...): installed by the kernel, not backed by a file a
+             * MAP_FIXED can replace with a copy that stays correct (the
+             * vDSO's data page is tied to it); refused before any copy. */
+            err = cmodx_fail(EINVAL, "patch: %#" PRIxPTR " is in the kernel's special mapping "
+                             "%s, which cannot be patched", covered, line + name);
         covered = (uintptr_t)t;
     }
     fclose(f);
     if (!err && covered < e)
         err = cmodx_fail(EINVAL, "patch: %#" PRIxPTR " is not mapped", covered);
+    return err;
+}
+
+int text_check(uintptr_t x, size_t len)
+{
+    size_t page = cmodx_page_size();
+    if (len == 0 || x + len < x)
+        return cmodx_fail(EINVAL, "patch: %#" PRIxPTR "+%zu is not a range of text", x, len);
+    uintptr_t b = x & ~(uintptr_t)(page - 1), e = (x + len + page - 1) & ~(uintptr_t)(page - 1);
+    pthread_mutex_lock(&text_lock);
+    struct text_span *s = span_of(x);
+    int err = 0;
+    if (!(s && x + len - s->x <= s->bytes)) {
+        for (uintptr_t p = b; p < e && !err; p += page)
+            if (span_of(p))
+                err = cmodx_fail(EINVAL, "patch: %#" PRIxPTR "+%zu straddles pages of text that "
+                                 "were moved separately", x, len);
+        if (!err)
+            err = check_maps(b, e);
+    }
+    pthread_mutex_unlock(&text_lock);
     return err;
 }
 

@@ -89,27 +89,53 @@ static size_t target_len(cmodx_domain *d, const void *target)
 
 /* A new record for FUNC: the patch point checked, the trampoline allocated
  * near it, written and made visible (the caller synchronises), the slot
- * set to INITIAL.  0 or an errno with cmodx_fail() called. */
+ * set to INITIAL.  Order: the mapping before any byte of FUNC is read,
+ * every check and allocation before the write view (which moves program
+ * text onto the memfd for good), so a refused or failed redirection
+ * leaves the process as it was.  0 or an errno with cmodx_fail() called. */
 static int rec_create(cmodx_domain *d, uintptr_t func, const void *initial,
                       struct entry_rec **out)
 {
     size_t len = arch_patch_insn_size(), off = 0;
     uint8_t head[4 + ARCH_PATCH_MAX];
     const char *why = NULL;
+    /* Mapped and patchable (reads nothing): an unmapped FUNC is EINVAL,
+     * not a fault in the memcpy below. */
+    int err = patch_check(d, func, sizeof head);
+    if (err)
+        return err; /* the message names the address and why */
     memcpy(head, (const void *)func, sizeof head);
-    int err = arch_entry_patch_point(head, sizeof head, &off, &why);
+    err = arch_entry_patch_point(head, sizeof head, &off, &why);
     if (err == EINVAL) {
-        /* A branch where the NOP should be: somebody redirected it. */
+        /* A branch where the NOP should be, after any landing pad (ENDBR64,
+         * BTI): somebody redirected it. */
         uint8_t nop[ARCH_PATCH_MAX];
         arch_encode_nop(nop);
-        if (memcmp(head, nop, len) != 0 && arch_patch_allowed(nop, head, &why) == 0)
-            return cmodx_fail(EBUSY, "entry: %p was redirected by someone else (its patch "
+        for (size_t pad = 0; pad <= 4; pad += 4) {
+            /* Would it be a patch point at PAD, with the NOP in place of
+             * what is there?  (PAD: none, or after a 4-byte landing pad,
+             * ENDBR64 or BTI, which the architecture's check recognises.) */
+            uint8_t probe[sizeof head];
+            size_t at = 0;
+            const char *w2 = NULL;
+            memcpy(probe, head, sizeof head);
+            memcpy(probe + pad, nop, len);
+            if (memcmp(head + pad, nop, len) != 0 &&
+                arch_entry_patch_point(probe, sizeof probe, &at, &w2) == 0 && at == pad &&
+                arch_patch_allowed(nop, head + pad, &w2) == 0)
+                return cmodx_fail(EBUSY, "entry: %p was redirected by someone else (its patch "
                                   "point holds a branch cmodx did not write)", (void *)func);
+        }
         arch_entry_patch_point(head, sizeof head, &off, &why);
         return cmodx_fail(EINVAL, "entry: %p is not a patch point: %s", (void *)func, why);
     }
     if (err)
         return cmodx_fail(err, "entry: %p: %s", (void *)func, why);
+    if ((uintptr_t)initial >= func && (uintptr_t)initial < func + off + len)
+        /* The trampoline would jump back to the entry, up to and including
+         * the patch point, and so to itself: every call would loop. */
+        return cmodx_fail(EINVAL, "entry: %p cannot be redirected to itself (%p)", (void *)func,
+                          initial);
     struct entry_rec *r = calloc(1, sizeof *r);
     if (!r)
         return cmodx_fail(ENOMEM, "entry: out of memory");
@@ -117,7 +143,6 @@ static int rec_create(cmodx_domain *d, uintptr_t func, const void *initial,
     r->func = func;
     r->site = func + off;
     memcpy(r->orig, head + off, len);
-    err = patch_resolve(d, r->site, len, &r->w);
     cmodx_xptr near = {(const void *)r->site};
     size_t reach = arch_jump_reach() - cmodx_page_size();
     if (!err && !tramp_heap)
@@ -125,6 +150,9 @@ static int rec_create(cmodx_domain *d, uintptr_t func, const void *initial,
     if (!err && cmodx_block_alloc_near(tramp_heap, arch_entry_tramp_size(), near, reach,
                                        &r->tramp))
         err = ENOMEM; /* the message names the distance */
+    if (!err && arch_encode_jump(r->site, (uintptr_t)r->tramp.exec.ptr, 0, r->jump) != 0)
+        err = cmodx_fail(ENOMEM, "entry: the trampoline at %p is beyond the jump's reach",
+                         r->tramp.exec.ptr);
     if (!err) {
         arch_emit_entry_tramp(r->tramp.write.ptr, &r->slot.target);
         uintptr_t tx = (uintptr_t)r->tramp.exec.ptr;
@@ -132,20 +160,42 @@ static int rec_create(cmodx_domain *d, uintptr_t func, const void *initial,
         if (err)
             err = cmodx_fail(err, "entry: cache maintenance failed: %s", strerror(err));
     }
-    if (!err && arch_encode_jump(r->site, (uintptr_t)r->tramp.exec.ptr, 0, r->jump) != 0)
-        err = cmodx_fail(ENOMEM, "entry: the trampoline at %p is beyond the jump's reach",
-                         r->tramp.exec.ptr);
+    /* Last, once nothing else can fail: the write view. */
+    if (!err)
+        err = patch_resolve(d, r->site, len, &r->w);
     /* The caller holds the writer lock. */
     cmodx_xptr init = {initial};
     if (!err)
         err = slot_init_locked(d, &r->slot, init);
     if (err) {
+        /* Nothing jumps to the trampoline yet: freed at once. */
         if (r->tramp.exec.ptr)
             cmodx_block_free(tramp_heap, r->tramp.exec);
         free(r);
         return err;
     }
     *out = r;
+    return 0;
+}
+
+/* Is TARGET an entry trampoline (the library's own code: redirecting a
+ * function there would make it loop through slots)? */
+static int is_tramp(const void *target)
+{
+    cmodx_block b;
+    cmodx_xptr x = {target};
+    return tramp_heap && cmodx_heap_lookup(tramp_heap, x, &b, NULL) == 0;
+}
+
+int entries_claimed(uintptr_t x, size_t len, const char *who)
+{
+    size_t n = arch_patch_insn_size();
+    for (struct entry_rec *r = entries; r; r = r->next)
+        if ((r->d || r->redirected) && r->site < x + len && x < r->site + n)
+            return cmodx_fail(EBUSY, "%s: %p overlaps the patch point of the function entry %p, "
+                              "which %s: restore it (and destroy its domain) first", who,
+                              (void *)x, (void *)r->func,
+                              r->redirected ? "a domain redirected" : "a domain owns");
     return 0;
 }
 
@@ -197,6 +247,15 @@ int cmodx_entry_redirect_batch(cmodx_domain *d, const struct cmodx_entry_change 
         if (err)
             break;
         struct entry_rec *r = rec_of(f);
+        if (is_tramp(target) ||
+            (r && (uintptr_t)target >= f && (uintptr_t)target < r->site + len)) {
+            err = cmodx_fail(EINVAL, "cmodx_entry_redirect_batch: change %zu: %p %s: every call "
+                             "of %p would loop", i, target,
+                             is_tramp(target) ? "is an entry trampoline of the library"
+                                              : "is the function's own entry",
+                             (void *)f);
+            break;
+        }
         if (r && !r->d && !r->redirected) {
             /* Restored, and its domain destroyed: this domain adopts it.
              * The trampoline reads the slot; a thread that still takes an

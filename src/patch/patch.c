@@ -211,6 +211,17 @@ int patch_usable(cmodx_domain *d, const char *who)
 
 static int sync_all(void *d) { return strategy_before_switch(d); }
 
+int patch_check(cmodx_domain *d, uintptr_t x, size_t len)
+{
+    void *w;
+    if (x % arch_patch_insn_align())
+        return cmodx_fail(EINVAL, "patch: %p is not aligned to %zu", (void *)x,
+                          arch_patch_insn_align());
+    if (d->heap && heap_write_view(d->heap, x, len, &w))
+        return 0;
+    return text_check(x, len);
+}
+
 int patch_resolve(cmodx_domain *d, uintptr_t x, size_t len, void **w)
 {
     if (x % arch_patch_insn_align())
@@ -430,15 +441,28 @@ int cmodx_patch_insns(cmodx_domain *d, const struct cmodx_insn_patch *p, size_t 
                 err = cmodx_fail(EINVAL, "cmodx_patch_insns: patches %zu and %zu overlap", j, i);
         if (!err && !s[i].x)
             err = cmodx_fail(EINVAL, "cmodx_patch_insns: patch %zu has a NULL address", i);
+        /* The mapping first (reading an unmapped address would fault),
+         * then the bytes, read at the execute address (readable: r-xp
+         * text or the heap's execute view), then whether the architecture
+         * allows the replacement: nothing is moved for a refused patch. */
         if (!err)
-            err = patch_resolve(d, s[i].x, len, &s[i].w);
+            err = patch_check(d, s[i].x, len);
+        if (!err)
+            err = entries_claimed(s[i].x, len, "cmodx_patch_insns");
         if (!err) {
             const char *why = NULL;
-            memcpy(s[i].old, s[i].w, len);
+            memcpy(s[i].old, (const void *)s[i].x, len);
             if (arch_patch_allowed(s[i].old, s[i].insn, &why))
                 err = cmodx_fail(EINVAL, "cmodx_patch_insns: patch %zu at %p refused: %s", i,
                                  p[i].at.ptr, why);
         }
+    }
+    /* Only then the write views (the program's text moves here). */
+    for (size_t i = 0; i < n && !err; i++) {
+        err = patch_resolve(d, s[i].x, len, &s[i].w);
+        if (!err && memcmp(s[i].old, s[i].w, len) != 0)
+            err = cmodx_fail(EBUSY, "cmodx_patch_insns: patch %zu at %p: the instruction "
+                             "changed while it was checked", i, p[i].at.ptr);
     }
     if (!err)
         err = patch_apply_locked(d, s, n);

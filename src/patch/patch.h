@@ -25,6 +25,12 @@ struct patch_site {
  * EINVAL with cmodx_fail() called; WHO names the public function. */
 int patch_usable(cmodx_domain *d, const char *who);
 
+/* Could [X, X + LEN) be patched by D: aligned, and inside D's heap or
+ * program text (text_check)?  Reads no byte of it and moves nothing:
+ * callers check here before they read the target.  0 or EINVAL with
+ * cmodx_fail() called. */
+int patch_check(cmodx_domain *d, uintptr_t x, size_t len);
+
 /* The write view of [X, X + LEN) in *W: inside D's heap, or the program's
  * own text (moved onto a memfd the first time; that needs D's
  * cross-thread step).  Caller holds D's writer lock.  0 or an errno with
@@ -45,6 +51,13 @@ int patch_apply_locked(cmodx_domain *d, struct patch_site *s, size_t n);
  * through D, 1 (D must stay); else 0, and D's restored entries no longer
  * belong to it (a later redirection by any domain adopts them). */
 int entries_release(cmodx_domain *d);
+
+/* entry.c, under the patch lock: EBUSY with cmodx_fail() called (WHO
+ * names the public function) if [X, X + LEN) overlaps the patch point of
+ * a function entry that a domain owns (redirected, or restored but kept):
+ * a single-instruction patch there would make the domain's record
+ * disagree with the text for good; else 0. */
+int entries_claimed(uintptr_t x, size_t len, const char *who);
 
 /* The process's patch lock: entry records and trap sites.  Taken inside
  * a domain's writer lock, outside heap locks (fork order:

@@ -1,0 +1,204 @@
+/* test_patch_errors: what a refused patch or redirection must leave alone
+ * (include/cmodx/patch.h, "ERRORS"), with functions built in the heap so
+ * that every compiler's build exercises entry patch points (gcc's x86-64
+ * entries, five 1-byte NOPs, are refused by design).
+ *
+ *   test_patch_errors [STRATEGY]   membarrier (default), signal, mprotect
+ *
+ * Each case asserts the documented error and that nothing moved: an
+ * unmapped function, a refused instruction in libc (its page must not be
+ * moved onto the memfd), the vDSO, a redirection to itself or to its own
+ * trampoline, a foreign branch after a landing pad, and a single-
+ * instruction patch over a redirected entry. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "cmodx/patch.h"
+#include "testutil.h"
+
+static cmodx_heap *heap;
+static cmodx_domain *dom;
+
+static cmodx_xptr xp(const void *p)
+{
+    cmodx_xptr x = {p};
+    return x;
+}
+
+/* Is ADDR's mapping line in /proc/self/maps one that names WHAT? */
+static int maps_line_has(const void *addr, const char *what)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int found = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        uintmax_t s, e;
+        if (sscanf(line, "%jx-%jx", &s, &e) == 2 && (uintptr_t)addr >= s && (uintptr_t)addr < e)
+            found = strstr(line, what) != NULL;
+    }
+    if (f)
+        fclose(f);
+    return found;
+}
+
+/* A heap function: [landing pad] NOP "return V", a patch point as
+ * -fpatchable-function-entry=1 (aarch64) / =5 (x86-64, clang's 5-byte NOP)
+ * emits it.  PAD: prefix a landing pad (ENDBR64 / BTI C).  HEAD: when not
+ * NULL, the bytes that replace the NOP (a foreign branch). */
+static cmodx_xptr make_entry(uint32_t v, int pad, const uint8_t *head, cmodx_block *out)
+{
+    size_t isz = cmodx_patch_insn_size(), off = 0;
+    cmodx_block b;
+    REQUIRE(cmodx_block_alloc(heap, 64, &b) == 0);
+    uint8_t *w = b.write.ptr;
+    if (pad) {
+        static const uint8_t endbr64[4] = {0xf3, 0x0f, 0x1e, 0xfa};
+        static const uint8_t bti_c[4] = {0x5f, 0x24, 0x03, 0xd5};
+        memcpy(w, isz == 5 ? endbr64 : bti_c, 4);
+        off = 4;
+    }
+    if (head)
+        memcpy(w + off, head, isz);
+    else
+        REQUIRE(cmodx_patch_encode_nop(w + off) == 0);
+    REQUIRE(write_return(&b, off + isz, v) == 0);
+    REQUIRE(cmodx_make_visible(b.exec, 64) == 0);
+    if (out)
+        *out = b;
+    return b.exec;
+}
+
+static void test_unmapped(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    void *p = mmap(NULL, (size_t)page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(p != MAP_FAILED);
+    munmap(p, (size_t)page);
+    cmodx_xptr target = make_entry(2, 0, NULL, NULL);
+    /* Used to fault reading the entry before the mapping was checked. */
+    CHECK_EQ(cmodx_entry_redirect(dom, xp(p), target), EINVAL);
+    CHECK(strstr(cmodx_last_error(), "not mapped") != NULL);
+    uint8_t nop[CMODX_INSN_MAX];
+    REQUIRE(cmodx_patch_encode_nop(nop) == 0);
+    CHECK_EQ(cmodx_patch_insn(dom, xp(p), nop), EINVAL);
+    CHECK(strstr(cmodx_last_error(), "not mapped") != NULL);
+}
+
+static void test_refused_moves_nothing(void)
+{
+    /* libc's getpid: mapped r-xp, but its first instruction is not in the
+     * replaceable set.  Refused, and its page must stay libc's file. */
+    pid_t (*volatile gp)(void) = getpid;
+    const void *at = *(const void *const *)&gp;
+    if ((uintptr_t)at % cmodx_patch_insn_size() != 0 && cmodx_patch_insn_size() == 4)
+        return;
+    CHECK(maps_line_has(at, "cmodx-text") == 0);
+    uint8_t nop[CMODX_INSN_MAX];
+    REQUIRE(cmodx_patch_encode_nop(nop) == 0);
+    CHECK_EQ(cmodx_patch_insn(dom, xp(at), nop), EINVAL);
+    CHECK(strstr(cmodx_last_error(), "refused") != NULL);
+    CHECK(maps_line_has(at, "cmodx-text") == 0);
+    /* The same for a redirection of it (not a patch point). */
+    cmodx_xptr target = make_entry(2, 0, NULL, NULL);
+    CHECK_EQ(cmodx_entry_redirect(dom, xp(at), target), EINVAL);
+    CHECK(maps_line_has(at, "cmodx-text") == 0);
+}
+
+static void test_special_mappings(void)
+{
+    const void *vdso = (const void *)getauxval(AT_SYSINFO_EHDR);
+    if (!vdso)
+        return;
+    uint8_t nop[CMODX_INSN_MAX];
+    REQUIRE(cmodx_patch_encode_nop(nop) == 0);
+    CHECK_EQ(cmodx_patch_insn(dom, xp(vdso), nop), EINVAL);
+    CHECK(strstr(cmodx_last_error(), "special mapping [vdso]") != NULL);
+    CHECK_EQ(cmodx_entry_redirect(dom, xp(vdso), make_entry(2, 0, NULL, NULL)), EINVAL);
+    CHECK(strstr(cmodx_last_error(), "special mapping [vdso]") != NULL);
+    CHECK(maps_line_has(vdso, "[vdso]") == 1);
+}
+
+static void test_cycles_and_claims(void)
+{
+    size_t isz = cmodx_patch_insn_size();
+    cmodx_xptr f = make_entry(1, 0, NULL, NULL), v2 = make_entry(2, 0, NULL, NULL);
+    /* To itself: its entry, its patch point. */
+    CHECK_EQ(cmodx_entry_redirect(dom, f, f), EINVAL);
+    CHECK(strstr(cmodx_last_error(), "itself") != NULL);
+    CHECK_EQ(as_fn(f)(), 1);
+    CHECK_EQ(cmodx_entry_redirect(dom, f, v2), 0);
+    CHECK_EQ(as_fn(f)(), 2);
+    CHECK_EQ(cmodx_entry_redirect(dom, f, f), EINVAL);
+    CHECK(strstr(cmodx_last_error(), "own entry") != NULL);
+    /* To its own trampoline (and any other one). */
+    struct cmodx_entry_info info[4];
+    REQUIRE(cmodx_entry_list(dom, info, 4) >= 1);
+    CHECK_EQ(cmodx_entry_redirect(dom, f, info[0].trampoline), EINVAL);
+    CHECK(strstr(cmodx_last_error(), "trampoline") != NULL);
+    cmodx_xptr g = make_entry(3, 0, NULL, NULL);
+    CHECK_EQ(cmodx_entry_redirect(dom, g, info[0].trampoline), EINVAL);
+    CHECK_EQ(as_fn(f)(), 2);
+    CHECK_EQ(as_fn(g)(), 3);
+    /* A single-instruction patch over the redirected patch point: refused
+     * (it would wedge the domain's record); the domain can still restore. */
+    uint8_t nop[CMODX_INSN_MAX];
+    REQUIRE(cmodx_patch_encode_nop(nop) == 0);
+    CHECK_EQ(cmodx_patch_insn(dom, f, nop), EBUSY);
+    CHECK(strstr(cmodx_last_error(), "patch point") != NULL);
+    CHECK_EQ(as_fn(f)(), 2);
+    CHECK_EQ(cmodx_entry_restore(dom, f), 0);
+    CHECK_EQ(as_fn(f)(), 1);
+    /* Restored, but its record still belongs to the domain. */
+    CHECK_EQ(cmodx_patch_insn(dom, f, nop), EBUSY);
+    CHECK_EQ(cmodx_entry_redirect(dom, f, v2), 0);
+    CHECK_EQ(as_fn(f)(), 2);
+    CHECK_EQ(cmodx_entry_restore(dom, f), 0);
+    (void)isz;
+}
+
+static void test_foreign_after_pad(void)
+{
+    /* A branch somebody else wrote where the NOP should be, after a
+     * landing pad: EBUSY "redirected by someone else", as without one. */
+    cmodx_block b;
+    cmodx_xptr target = make_entry(2, 0, NULL, NULL);
+    for (int pad = 0; pad <= 1; pad++) {
+        uint8_t jump[CMODX_INSN_MAX];
+        cmodx_xptr f = make_entry(1, pad, NULL, &b);
+        const char *site = (const char *)f.ptr + (pad ? 4 : 0);
+        REQUIRE(cmodx_patch_encode_jump(xp(site), target, 0, jump) == 0);
+        /* Written as someone else would: the patch point becomes the jump. */
+        REQUIRE(cmodx_patch_insn(dom, xp(site), jump) == 0);
+        CHECK_EQ(as_fn(f)(), 2);
+        CHECK_EQ(cmodx_entry_redirect(dom, f, make_entry(3, 0, NULL, NULL)), EBUSY);
+        CHECK(strstr(cmodx_last_error(), "someone else") != NULL);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *strategy = argc > 1 ? argv[1] : "membarrier";
+    REQUIRE(cmodx_heap_create(NULL, &heap) == 0);
+    struct cmodx_domain_config cfg = {.heap = heap, .signal_timeout_ms = 120000};
+    cfg.strategy = (enum cmodx_strategy)cmodx_strategy_parse(strategy);
+    REQUIRE((int)cfg.strategy > 0);
+    int err = cmodx_domain_create(&cfg, &dom);
+    uint8_t probe[CMODX_INSN_MAX];
+    if (err == ENOSYS || err == ENOTSUP || cmodx_patch_encode_nop(probe) != 0) {
+        printf("test_patch_errors: no in-place patching with %s here\n", strategy);
+        return 77; /* skipped: test_patch checks the documented refusal */
+    }
+    REQUIRE(err == 0);
+    test_unmapped();
+    test_refused_moves_nothing();
+    test_special_mappings();
+    test_cycles_and_claims();
+    test_foreign_after_pad();
+    CHECK_EQ(count_wx_mappings(), 0);
+    CHECK(cmodx_domain_destroy(dom) == 0);
+    return check_finish("test_patch_errors");
+}
