@@ -9,10 +9,16 @@
  * unmapped function, a refused instruction in libc (its page must not be
  * moved onto the memfd), the vDSO, a redirection to itself or to its own
  * trampoline, a foreign branch after a landing pad, and a single-
- * instruction patch over a redirected entry. */
+ * instruction patch over a redirected entry.  In child processes (each
+ * its own SIGTRAP disposition before cmodx's first patch): the program's
+ * prior SIGTRAP handling honoured (SIG_IGN drops kill/raise; SA_RESETHAND,
+ * sa_mask, SA_NODEFER), and a trap at the address of a destroyed heap's
+ * patched site. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <signal.h>
 #include <sys/auxv.h>
+#include <sys/wait.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -179,6 +185,154 @@ static void test_foreign_after_pad(void)
     }
 }
 
+
+/* ---- children: SIGTRAP handling before cmodx, destroyed heaps --------------------- */
+
+static volatile sig_atomic_t traps, usr1_blocked, trap_blocked;
+
+static void note_mask(void)
+{
+    sigset_t m;
+    pthread_sigmask(SIG_SETMASK, NULL, &m);
+    usr1_blocked = sigismember(&m, SIGUSR1) == 1;
+    trap_blocked = sigismember(&m, SIGTRAP) == 1;
+}
+
+static void counting(int sig)
+{
+    (void)sig;
+    traps++;
+    note_mask();
+}
+
+/* In the child: a heap, a domain of STRATEGY, one patch of a heap NOP
+ * (through the breakpoint protocol on x86-64: cmodx's SIGTRAP handler is
+ * installed then).  The domain in *D, the patched function's block in *B. */
+static void child_patch(const char *strategy, cmodx_heap **h, cmodx_domain **d, cmodx_block *b)
+{
+    REQUIRE(cmodx_heap_create(NULL, h) == 0);
+    struct cmodx_domain_config cfg = {.heap = *h, .signal_timeout_ms = 120000};
+    cfg.strategy = (enum cmodx_strategy)cmodx_strategy_parse(strategy);
+    REQUIRE(cmodx_domain_create(&cfg, d) == 0);
+    cmodx_heap *keep = heap;
+    heap = *h;
+    cmodx_xptr f = make_entry(1, 0, NULL, b), v2 = make_entry(2, 0, NULL, NULL);
+    heap = keep;
+    uint8_t jump[CMODX_INSN_MAX];
+    REQUIRE(cmodx_patch_encode_jump(f, v2, 0, jump) == 0);
+    REQUIRE(cmodx_patch_insn(*d, f, jump) == 0);
+    REQUIRE(as_fn(f)() == 2);
+}
+
+/* Run BODY in a child; its wait status. */
+static int in_child(void (*body)(const char *), const char *strategy)
+{
+    fflush(NULL);
+    pid_t p = fork();
+    REQUIRE(p >= 0);
+    if (p == 0) {
+        body(strategy);
+        _exit(check_failures ? 1 : 0);
+    }
+    int st = 0;
+    REQUIRE(waitpid(p, &st, 0) == p);
+    return st;
+}
+
+static void child_ignored(const char *strategy)
+{
+    signal(SIGTRAP, SIG_IGN);
+    cmodx_heap *h;
+    cmodx_domain *d;
+    cmodx_block b;
+    child_patch(strategy, &h, &d, &b);
+    /* Asynchronous SIGTRAPs: ignored, as before cmodx. */
+    raise(SIGTRAP);
+    kill(getpid(), SIGTRAP);
+    union sigval sv = {0};
+    sigqueue(getpid(), SIGTRAP, sv);
+}
+
+static void child_resethand(const char *strategy)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = counting;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGUSR1);
+    sigaction(SIGTRAP, &sa, NULL);
+    cmodx_heap *h;
+    cmodx_domain *d;
+    cmodx_block b;
+    child_patch(strategy, &h, &d, &b);
+    raise(SIGTRAP);
+    CHECK_EQ(traps, 1);
+    CHECK_EQ(usr1_blocked, 1); /* its sa_mask */
+    CHECK_EQ(trap_blocked, 1); /* no SA_NODEFER */
+    sigset_t m;
+    pthread_sigmask(SIG_SETMASK, NULL, &m);
+    CHECK_EQ(sigismember(&m, SIGUSR1), 0); /* restored after it */
+    if (check_failures)
+        _exit(1);
+    fflush(NULL);
+    raise(SIGTRAP); /* reset to the default: the process dies of it */
+    _exit(3);
+}
+
+static void child_nodefer(const char *strategy)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = counting;
+    sa.sa_flags = SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTRAP, &sa, NULL);
+    cmodx_heap *h;
+    cmodx_domain *d;
+    cmodx_block b;
+    child_patch(strategy, &h, &d, &b);
+    raise(SIGTRAP);
+    raise(SIGTRAP); /* still installed: no SA_RESETHAND */
+    CHECK_EQ(traps, 2);
+    CHECK_EQ(trap_blocked, 0);
+    CHECK_EQ(usr1_blocked, 0);
+}
+
+static void child_destroyed_heap(const char *strategy)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = counting;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTRAP, &sa, NULL);
+    cmodx_heap *h;
+    cmodx_domain *d;
+    cmodx_block b;
+    child_patch(strategy, &h, &d, &b);
+    uintptr_t site = (uintptr_t)b.exec.ptr;
+    CHECK(cmodx_domain_destroy(d) == 0);
+    CHECK(cmodx_heap_destroy(h) == 0);
+    /* Other code at the site's address (as a new heap or library may put
+     * there): a breakpoint then a return.  The trap is the program's. */
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t pg = site & ~(uintptr_t)(page - 1);
+    uint8_t *m = mmap((void *)pg, (size_t)page, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (m == MAP_FAILED || (uintptr_t)m != pg) {
+        printf("test_patch_errors: the destroyed heap's page was reused; not tested\n");
+        return;
+    }
+    if (cmodx_patch_insn_size() != 5)
+        return; /* no trap table: the breakpoint protocol is x86-64's */
+    m[site - pg] = 0xcc;     /* int3 */
+    m[site - pg + 1] = 0xc3; /* ret */
+    REQUIRE(mprotect(m, (size_t)page, PROT_READ | PROT_EXEC) == 0);
+    __builtin___clear_cache((char *)site, (char *)site + 16);
+    as_fn(xp((const void *)site))();
+    CHECK_EQ(traps, 1);
+}
+
 int main(int argc, char **argv)
 {
     const char *strategy = argc > 1 ? argv[1] : "membarrier";
@@ -193,6 +347,16 @@ int main(int argc, char **argv)
         return 77; /* skipped: test_patch checks the documented refusal */
     }
     REQUIRE(err == 0);
+    /* First, before this process patches anything (each child installs
+     * its own SIGTRAP disposition before cmodx's handler). */
+    int st = in_child(child_ignored, strategy);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    st = in_child(child_resethand, strategy);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGTRAP);
+    st = in_child(child_nodefer, strategy);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    st = in_child(child_destroyed_heap, strategy);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     test_unmapped();
     test_refused_moves_nothing();
     test_special_mappings();

@@ -83,9 +83,10 @@ void patch_unlock(void) { pthread_mutex_unlock(&lock); }
 
 struct trap_site {
     uintptr_t site;
-    const uint8_t *w; /* the site's write view: the handler reads the first
-                       * byte there, where the writer's stores are atomic
-                       * (the execute view is remapped under it) */
+    const uint8_t *w; /* moved text: the site's write view, where the
+                       * handler reads the first byte (the writer's stores
+                       * are atomic there; the execute view is remapped
+                       * under it); NULL for heap code (site_arm) */
     uint64_t insn;   /* the new instruction's bytes; atomic */
     uint32_t active; /* 1 while the protocol runs on this site; atomic */
 };
@@ -111,18 +112,56 @@ static struct trap_site *site_find(uintptr_t site)
     return NULL;
 }
 
+/* The program's handling of a SIGTRAP that is not ours, as the kernel
+ * would have applied it without cmodx (signal(7), sigaction(2)). */
 static void chain(int sig, siginfo_t *si, void *uc)
 {
-    if (prev_action.sa_flags & SA_SIGINFO) {
-        prev_action.sa_sigaction(sig, si, uc);
-    } else if (prev_action.sa_handler != SIG_DFL && prev_action.sa_handler != SIG_IGN) {
-        prev_action.sa_handler(sig);
-    } else {
-        /* The default action (a core dump), as without cmodx: a synchronous
-         * SIGTRAP cannot be ignored either.  Pending until we return. */
-        signal(sig, SIG_DFL);
-        raise(sig);
+    struct sigaction pa = prev_action; /* one snapshot: SA_RESETHAND may reset it */
+    void (*h)(int) = pa.sa_handler;
+    if (!(pa.sa_flags & SA_SIGINFO) && h == SIG_IGN) {
+        /* Ignored before cmodx: an asynchronous SIGTRAP (kill, raise,
+         * sigqueue: si_code <= 0) is discarded, as the kernel would have;
+         * a synchronous one (an INT3 not ours) cannot be ignored: the
+         * kernel forces the default action, so do we, below. */
+        if (si->si_code <= 0)
+            return;
     }
+    if ((pa.sa_flags & SA_SIGINFO) || (h != SIG_DFL && h != SIG_IGN)) {
+        /* SA_RESETHAND: the disposition reverts to the default on entry to
+         * the handler, so the next SIGTRAP not ours takes the default. */
+        if (pa.sa_flags & SA_RESETHAND) {
+            prev_action.sa_handler = SIG_DFL;
+            prev_action.sa_flags &= ~(SA_SIGINFO | SA_RESETHAND);
+        }
+        /* The mask the kernel would have set for that handler: its
+         * sa_mask, plus SIGTRAP unless SA_NODEFER (ours runs with SIGTRAP
+         * blocked and no other).  Restored when it returns; a handler
+         * that siglongjmps out restores its own. */
+        sigset_t mask, old;
+        mask = pa.sa_mask;
+        if (pa.sa_flags & SA_NODEFER)
+            sigdelset(&mask, sig);
+        else
+            sigaddset(&mask, sig);
+        pthread_sigmask(SIG_SETMASK, NULL, &old);
+        sigset_t now = old;
+        for (int s = 1; s < NSIG; s++)
+            if (sigismember(&mask, s) == 1)
+                sigaddset(&now, s);
+        if (pa.sa_flags & SA_NODEFER)
+            sigdelset(&now, sig);
+        pthread_sigmask(SIG_SETMASK, &now, NULL);
+        if (pa.sa_flags & SA_SIGINFO)
+            pa.sa_sigaction(sig, si, uc);
+        else
+            h(sig);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        return;
+    }
+    /* The default action (a core dump), as without cmodx.  Pending until
+     * we return. */
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 static void trap_handler(int sig, siginfo_t *si, void *uc)
@@ -130,15 +169,21 @@ static void trap_handler(int sig, siginfo_t *si, void *uc)
     int saved = errno;
     uintptr_t site = arch_trap_site(uc, si->si_code);
     struct trap_site *t = site ? site_find(site) : NULL;
+    /* The first byte at the site now: through the write view for moved
+     * text (where the writer's stores are atomic while the execute view
+     * is remapped), at the site itself for heap code (site_arm). */
+    const uint8_t *at = t ? __atomic_load_n(&t->w, __ATOMIC_RELAXED) : NULL;
+    if (t && !at)
+        at = (const uint8_t *)site;
     if (t && __atomic_load_n(&t->active, __ATOMIC_ACQUIRE)) {
         uint8_t insn[8];
         uint64_t v = __atomic_load_n(&t->insn, __ATOMIC_RELAXED);
         memcpy(insn, &v, 8);
-        if (__atomic_load_n(__atomic_load_n(&t->w, __ATOMIC_RELAXED), __ATOMIC_RELAXED) == arch_breakpoint_byte())
+        if (__atomic_load_n(at, __ATOMIC_RELAXED) == arch_breakpoint_byte())
             arch_trap_emulate(uc, site, insn); /* the protocol is running: the new one */
         else
             arch_trap_resume_at(uc, site); /* finished meanwhile: run what is there */
-    } else if (t && __atomic_load_n(__atomic_load_n(&t->w, __ATOMIC_RELAXED), __ATOMIC_RELAXED) != arch_breakpoint_byte()) {
+    } else if (t && __atomic_load_n(at, __ATOMIC_RELAXED) != arch_breakpoint_byte()) {
         /* Trapped during a protocol that finished before we got here. */
         arch_trap_resume_at(uc, site);
     } else {
@@ -147,9 +192,17 @@ static void trap_handler(int sig, siginfo_t *si, void *uc)
     errno = saved;
 }
 
-/* Under the patch lock: SITE's entry, new or reused, active with INSN. */
+/* Under the patch lock: SITE's entry, new or reused, active with INSN.
+ * The write view W is kept only for the program's moved text, which lives
+ * as long as the process: a heap's views die with the heap, and its
+ * execute address may be reused by other code, where a stale view would
+ * be read by the handler (it reads the site itself instead: the thread
+ * just trapped there, so it is mapped, and a remap of a heap page is one
+ * MAP_FIXED over the same file pages, never a hole). */
 static int site_arm(uintptr_t site, const uint8_t *w, const uint8_t *insn)
 {
+    if (!text_is_moved(site))
+        w = NULL;
     if (!handler_installed) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
