@@ -76,6 +76,52 @@ static const char *missing_text(enum kind k, bool idc)
     }
 }
 
+/* One line per kind: how a C program usually fixes it (docs/CHECKER.md,
+ * "How to fix each kind"), printed under "missing". */
+static const char *fix_text(enum kind k)
+{
+    switch (k) {
+    case K_NOT_CLEANED:
+    case K_NOT_INVALIDATED:
+        return "__builtin___clear_cache(start, end) (or cmodx_make_visible) over the written "
+               "range after the last store, before the code's address is published";
+    case K_CLEAN_NOT_COMPLETED:
+        return "DSB ISH between the DC CVAU loop and the IC IVAU loop (with IDC=1, between the "
+               "stores and IC IVAU), or __builtin___clear_cache instead of hand-written maintenance";
+    case K_INVAL_NOT_COMPLETED:
+        return "DSB ISH after the IC IVAU loop, or __builtin___clear_cache instead of "
+               "hand-written maintenance";
+    case K_NO_CONTEXT_SYNC:
+        return "ISB on the executing thread after it learns of the new code, or the writer calls "
+               "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) after the maintenance and "
+               "before publishing, or call through cmodx slots";
+    case K_NO_CACHEFLUSH:
+        return "__builtin___clear_cache(start, end) (ARMv7 Linux: cacheflush(start, end, 0)) "
+               "over the written range after the last store";
+    case K_NO_FENCE_I:
+        return "__builtin___clear_cache(start, end) or riscv_flush_icache(start, end, 0) "
+               "(flags 0: every hart) after the last store";
+    case K_LOCAL_FLUSH_ONLY:
+        return "riscv_flush_icache(start, end, 0) (flags 0, not SYS_RISCV_FLUSH_ICACHE_LOCAL) or "
+               "__builtin___clear_cache after the last store";
+    case K_FENCE_I_MIGRATION:
+        return "riscv_flush_icache(start, end, 0) or __builtin___clear_cache instead of fence.i, "
+               "or prctl(PR_RISCV_SET_ICACHE_FLUSH_CTX, PR_RISCV_CTX_SW_FENCEI_ON, scope) first";
+    case K_STALE_TRANSLATION:
+        return "none on hardware if no step is missing; under QEMU, run code rewritten through "
+               "another mapping only after an IC IVAU of it (AArch64), or do not trust QEMU's result";
+    case K_STALE_REPLACEMENT:
+        return "none if the old instruction may run for ever; otherwise, after the patch, "
+               "__builtin___clear_cache and a context synchronisation (membarrier SYNC_CORE), "
+               "as cmodx_patch_* do";
+    case K_MAINT_FAULT:
+        return "maintain only the range that was written, on a mapping the program can read "
+               "(not PROT_EXEC alone, not unmapped)";
+    default:
+        return "?";
+    }
+}
+
 /* A note is printed but counts as no hazard (exit status, totals). */
 bool report_is_note(enum kind k)
 {
@@ -268,6 +314,7 @@ static void print_one(FILE *f, const struct report *r, bool idc)
                 (unsigned long long)r->store_pc);
         print_stack(f, &r->exec_stack, 1);
         fprintf(f, "    missing   %s\n", missing_text(r->kind, idc));
+        fprintf(f, "    fix       %s\n", fix_text(r->kind));
         return;
     }
     fprintf(f, "    executed  pc 0x%llx %s by %s, instruction 0x%08x\n",
@@ -287,6 +334,7 @@ static void print_one(FILE *f, const struct report *r, bool idc)
                    "(store not seen)\n");
     }
     fprintf(f, "    missing   %s\n", missing_text(r->kind, idc));
+    fprintf(f, "    fix       %s\n", fix_text(r->kind));
 }
 
 struct totals {
