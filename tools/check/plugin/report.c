@@ -96,7 +96,7 @@ static const char *fix_text(enum kind k)
                "membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE) after the maintenance and "
                "before publishing, or call through cmodx slots";
     case K_NO_CACHEFLUSH:
-        return "__builtin___clear_cache(start, end) (ARMv7 Linux: cacheflush(start, end, 0)) "
+        return "__builtin___clear_cache(start, end) (syscall(__ARM_NR_cacheflush, start, end, 0)) "
                "over the written range after the last store";
     case K_NO_FENCE_I:
         return "__builtin___clear_cache(start, end) or riscv_flush_icache(start, end, 0) "
