@@ -1,6 +1,6 @@
 #!/bin/sh
-# label: README examples: the "Using the library" program (gcc, clang, aarch64 under qemu-user) and the AArch64 demo commands
-# Keeps two parts of README.md true by running them as written:
+# label: README examples: the "Using the library" program (gcc, clang, aarch64 under qemu-user), the AArch64 demo commands, docs/CHECKER.md's fix for every kind
+# Keeps parts of README.md (run as written) and docs/CHECKER.md true:
 #   - the C program under "Using the library" is extracted, compiled as a
 #     real program with -std=c11 -Wall -Wextra -Werror by gcc and clang
 #     against a library-only build, and with the aarch64 cross compiler
@@ -8,7 +8,9 @@
 #     "1 then 2" (the first version, then the published one) and exit 0;
 #   - the shell block after "To run it on AArch64" (configure and build
 #     cmodx-demo for aarch64, run it under qemu-user) is run with a shorter
-#     run time and must end with "errors = 0".
+#     run time and must end with "errors = 0";
+#   - docs/CHECKER.md's "How to fix each kind" has a row for every kind of
+#     tools/check/plugin/report.c.
 # Build directories: build/readme-lib and the README's own
 # build/aarch64-demo.  About 1 minute on 2 cores (the two builds).
 set -u
@@ -75,6 +77,21 @@ else
     cat "$work/a64.log" "$work/a64.out" 2>/dev/null | tail -n 20
     bad "$d prints \"1 then 2\""
 fi
+
+# ---- docs/CHECKER.md: a "How to fix" row for every kind the checker reports -----
+kinds=$(sed -n '/kind_names\[K_COUNT\]/,/^};/p' "$root/tools/check/plugin/report.c" |
+    sed -n 's/.*= "\([a-z-]*\)",.*/\1/p')
+fixes=$(awk '/^### How to fix each kind/ { s = 1; next } s && /^#/ { exit } s' "$root/docs/CHECKER.md")
+if [ -z "$kinds" ]; then
+    bad "docs/CHECKER.md: kinds read from tools/check/plugin/report.c"
+fi
+for k in $kinds; do
+    if printf '%s\n' "$fixes" | grep -q "^| \`$k\`"; then
+        ok "docs/CHECKER.md: how to fix $k"
+    else
+        bad "docs/CHECKER.md: how to fix $k"
+    fi
+done
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
