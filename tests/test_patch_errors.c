@@ -158,8 +158,6 @@ static void test_cycles_and_claims(void)
     CHECK_EQ(as_fn(f)(), 2);
     CHECK_EQ(cmodx_entry_restore(dom, f), 0);
     CHECK_EQ(as_fn(f)(), 1);
-    /* Restored, but its record still belongs to the domain. */
-    CHECK_EQ(cmodx_patch_insn(dom, f, nop), EBUSY);
     CHECK_EQ(cmodx_entry_redirect(dom, f, v2), 0);
     CHECK_EQ(as_fn(f)(), 2);
     CHECK_EQ(cmodx_entry_restore(dom, f), 0);
@@ -189,6 +187,20 @@ static void test_foreign_after_pad(void)
 /* ---- children: SIGTRAP handling before cmodx, destroyed heaps --------------------- */
 
 static volatile sig_atomic_t traps, usr1_blocked, trap_blocked;
+
+/* ThreadSanitizer defers asynchronous signals and runs the program's
+ * handlers later from its own, under a mask of its choosing: the masks a
+ * handler sees are the kernel's rules only without it. */
+#if defined(__SANITIZE_THREAD__)
+#define MASKS_CHECKED 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MASKS_CHECKED 0
+#endif
+#endif
+#ifndef MASKS_CHECKED
+#define MASKS_CHECKED 1
+#endif
 
 static void note_mask(void)
 {
@@ -231,6 +243,7 @@ static int in_child(void (*body)(const char *), const char *strategy)
     pid_t p = fork();
     REQUIRE(p >= 0);
     if (p == 0) {
+        check_failures = 0; /* the child's own checks only */
         body(strategy);
         _exit(check_failures ? 1 : 0);
     }
@@ -268,8 +281,10 @@ static void child_resethand(const char *strategy)
     child_patch(strategy, &h, &d, &b);
     raise(SIGTRAP);
     CHECK_EQ(traps, 1);
-    CHECK_EQ(usr1_blocked, 1); /* its sa_mask */
-    CHECK_EQ(trap_blocked, 1); /* no SA_NODEFER */
+    if (MASKS_CHECKED) {
+        CHECK_EQ(usr1_blocked, 1); /* its sa_mask */
+        CHECK_EQ(trap_blocked, 1); /* no SA_NODEFER */
+    }
     sigset_t m;
     pthread_sigmask(SIG_SETMASK, NULL, &m);
     CHECK_EQ(sigismember(&m, SIGUSR1), 0); /* restored after it */
@@ -295,12 +310,15 @@ static void child_nodefer(const char *strategy)
     raise(SIGTRAP);
     raise(SIGTRAP); /* still installed: no SA_RESETHAND */
     CHECK_EQ(traps, 2);
-    CHECK_EQ(trap_blocked, 0);
-    CHECK_EQ(usr1_blocked, 0);
+    if (MASKS_CHECKED) {
+        CHECK_EQ(trap_blocked, 0); /* SA_NODEFER */
+        CHECK_EQ(usr1_blocked, 0); /* not in its sa_mask */
+    }
 }
 
 static void child_destroyed_heap(const char *strategy)
 {
+
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = counting;

@@ -38,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
@@ -92,6 +94,25 @@ static void text_parent(void)
     pthread_mutex_unlock(&text_lock);
 }
 
+/* A MAP_FIXED mapping over the program's text, by the system call itself
+ * (mmap(2)), not through libc's mmap: a sanitizer's interceptor of mmap
+ * resets its shadow of the range, and ThreadSanitizer maps the shadow of
+ * a program's read-only file mappings (its text) read-only, so the reset
+ * faulted inside the interceptor.  The text's shadow needs no change:
+ * instrumented code never stores to text, and its loads of it (reading an
+ * entry) find no prior access either way.  Used only over pages that are
+ * program text (or their copy); heap views keep libc's mmap. */
+static void *map_over_text(void *addr, size_t len, int prot, int fd, off_t off)
+{
+    int flags = MAP_SHARED | MAP_FIXED;
+#ifdef SYS_mmap
+    return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+#else
+    /* Only mmap2 (32-bit ABIs): the offset in 4096-byte units. */
+    return (void *)syscall(SYS_mmap2, addr, len, prot, flags, fd, (long)(off >> 12));
+#endif
+}
+
 static void text_child(void)
 {
     pthread_mutex_init(&text_lock, NULL);
@@ -102,8 +123,8 @@ static void text_child(void)
         struct text_span *s = &spans[i];
         ok = mmap(s->w, s->bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, s->off) !=
                  MAP_FAILED &&
-             mmap((void *)s->x, s->bytes, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, fd,
-                  s->off) != MAP_FAILED &&
+             map_over_text((void *)s->x, s->bytes, PROT_READ | PROT_EXEC, fd, s->off) !=
+                 MAP_FAILED &&
              arch_make_visible(s->x, s->x + s->bytes) == 0;
     }
     if (!ok) {
@@ -255,8 +276,8 @@ int text_write_view(uintptr_t x, size_t len, int (*sync_all)(void *), void *arg,
         err = arch_make_visible((uintptr_t)wv, (uintptr_t)wv + bytes);
     if (!err)
         err = sync_all(arg);
-    if (!err && mmap((void *)b, bytes, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, text_fd,
-                     text_size) == MAP_FAILED)
+    if (!err && map_over_text((void *)b, bytes, PROT_READ | PROT_EXEC, text_fd, text_size) ==
+                    MAP_FAILED)
         err = cmodx_fail(errno, "patch: mapping the copy over the text at %#" PRIxPTR
                          " failed: %s", b, strerror(errno));
     if (err) {
@@ -290,8 +311,8 @@ int text_remap_exec(uintptr_t x, size_t len)
     if (!s || e - s->x > s->bytes)
         err = EINVAL;
     else if (!MUTANT(no_remap) &&
-             mmap((void *)b, e - b, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED, text_fd,
-                  s->off + (off_t)(b - s->x)) == MAP_FAILED)
+             map_over_text((void *)b, e - b, PROT_READ | PROT_EXEC, text_fd,
+                           s->off + (off_t)(b - s->x)) == MAP_FAILED)
         err = errno;
     pthread_mutex_unlock(&text_lock);
     return err;

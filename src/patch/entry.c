@@ -191,11 +191,10 @@ int entries_claimed(uintptr_t x, size_t len, const char *who)
 {
     size_t n = arch_patch_insn_size();
     for (struct entry_rec *r = entries; r; r = r->next)
-        if ((r->d || r->redirected) && r->site < x + len && x < r->site + n)
+        if (r->redirected && r->site < x + len && x < r->site + n)
             return cmodx_fail(EBUSY, "%s: %p overlaps the patch point of the function entry %p, "
-                              "which %s: restore it (and destroy its domain) first", who,
-                              (void *)x, (void *)r->func,
-                              r->redirected ? "a domain redirected" : "a domain owns");
+                              "which a domain redirected: restore it first", who, (void *)x,
+                              (void *)r->func);
     return 0;
 }
 

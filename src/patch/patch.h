@@ -54,9 +54,11 @@ int entries_release(cmodx_domain *d);
 
 /* entry.c, under the patch lock: EBUSY with cmodx_fail() called (WHO
  * names the public function) if [X, X + LEN) overlaps the patch point of
- * a function entry that a domain owns (redirected, or restored but kept):
- * a single-instruction patch there would make the domain's record
- * disagree with the text for good; else 0. */
+ * a function entry that a domain redirected: a single-instruction patch
+ * there would make the record disagree with the text for good (its
+ * restore, redirect and destroy all EBUSY); else 0.  A restored entry's
+ * NOP may be patched: a later redirection then reports EBUSY "changed by
+ * someone else" and nothing is wedged. */
 int entries_claimed(uintptr_t x, size_t len, const char *who);
 
 /* The process's patch lock: entry records and trap sites.  Taken inside

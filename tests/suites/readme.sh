@@ -9,10 +9,13 @@
 #   - the shell block after "To run it on AArch64" (configure and build
 #     cmodx-demo for aarch64, run it under qemu-user) is run with a shorter
 #     run time and must end with "errors = 0";
+#   - the clang commands for examples/trace_calls.c are run as written and
+#     must trace calls with no wrong result and explain the calls traced
+#     after the restore;
 #   - docs/CHECKER.md's "How to fix each kind" has a row for every kind of
 #     tools/check/plugin/report.c.
 # Build directories: build/readme-lib and the README's own
-# build/aarch64-demo.  About 1 minute on 2 cores (the two builds).
+# build/aarch64-demo and build/clang.  About 30 s on 2 cores (the builds).
 set -u
 root=$1
 work=$root/build/readme
@@ -76,6 +79,22 @@ if aarch64-linux-gnu-gcc -std=c11 -Wall -Wextra -Werror -I"$root/include" "$work
 else
     cat "$work/a64.log" "$work/a64.out" 2>/dev/null | tail -n 20
     bad "$d prints \"1 then 2\""
+fi
+
+# ---- examples/trace_calls.c, built with clang as the README says --------------
+awk '/^`examples\/trace_calls.c`/ { s = 1 } s == 1 && /^```sh$/ { s = 2; next }
+     s == 2 && /^```$/ { exit } s == 2 { print }' "$root/README.md" >"$work/trace-calls.sh"
+d="README trace_calls commands (clang): calls traced, 0 wrong results, the after-restore count explained"
+rm -rf "$root/build/clang"
+if grep -q 'trace_calls' "$work/trace-calls.sh" &&
+    (cd "$root" && sh -e "$work/trace-calls.sh") >"$work/trace-calls.log" 2>&1 &&
+    grep -q '^[1-9][0-9]* calls traced, 0 wrong results, [0-9]* traced after the restore returned' \
+        "$work/trace-calls.log" &&
+    grep -q '^(after the restore: calls that had taken the jump' "$work/trace-calls.log"; then
+    ok "$d"
+else
+    tail -n 20 "$work/trace-calls.log"
+    bad "$d"
 fi
 
 # ---- docs/CHECKER.md: a "How to fix" row for every kind the checker reports -----
