@@ -28,6 +28,8 @@ if [ -z "$out" ]; then
     trap 'rm -rf "$out"' EXIT INT TERM
 fi
 mkdir -p "$out"
+# The test log is written from inside the build directory: absolute paths.
+out=$(cd "$out" && pwd)
 "$HERE/cmodx-check" --build >/dev/null || exit 1
 
 status=0
