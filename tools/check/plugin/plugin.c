@@ -537,9 +537,14 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 
 /* ---- setup and exit ---- */
 
+/* The host thread that forks (qemu-user's guest fork is a host fork(2),
+ * after qemu's fork_start() has stopped the other vcpus' guest code). */
+static pid_t fork_tid;
+
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&model_lock);
+    fork_tid = (pid_t)syscall(SYS_gettid);
 }
 
 static void fork_parent(void)
@@ -547,9 +552,25 @@ static void fork_parent(void)
     pthread_mutex_unlock(&model_lock);
 }
 
+/*
+ * The child has one thread, the one that forked: qemu drops the other
+ * vcpus from its list without calling their exit callbacks.  Their records
+ * stay (reports of the child still name their stores) but no longer count
+ * as live threads, and nothing of the plugin's may wait for them.  The
+ * lock is made anew rather than unlocked: the child's thread is not the
+ * owner the parent's lock recorded.
+ */
 static void fork_child(void)
 {
-    pthread_mutex_unlock(&model_lock);
+    pthread_mutex_init(&model_lock, NULL);
+    unsigned n = 0;
+    for (unsigned k = 0; k < MAX_VCPUS; k++) {
+        if (vcpus[k].live && vcpus[k].tid != fork_tid) {
+            vcpus[k].live = false;
+        }
+        n += vcpus[k].live;
+    }
+    live_threads = n ? n : 1;
 }
 
 static void at_exit(qemu_plugin_id_t id, void *p)
