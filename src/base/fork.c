@@ -4,10 +4,12 @@
  * The whole sequence, for every heap and every domain of the process, in
  * the order of enum fork_stage (src/base/fork.h), outermost lock first:
  *
- *   prepare (parent, before fork), stages in that order:
- *     1. domains: the forking thread parks (offline in every domain: a
- *        writer holding a lock below may be waiting for it), then the
- *        list lock, then each domain's writer lock and thread list lock
+ *   prepare (parent, before fork):
+ *     0. before any lock, fork_lock included: the domains' enter step, the
+ *        forking thread parks (offline in every domain: a writer holding a
+ *        lock below may be waiting for it; see prepare()); then fork_lock
+ *        and the stages in that order:
+ *     1. domains: the list lock, then each domain's writer lock and thread list lock
  *        (writers hold the writer lock while they take every lock below);
  *     2. patch: the lock of the process's patch sites (src/patch/patch.c),
  *        which a patcher takes under its domain's writer lock and holds
@@ -22,16 +24,18 @@
  *        patching (src/heap/text.c), and its snapshot, likewise.
  *   parent (after fork), stages in reverse (text, heaps, patch, domains):
  *   the snapshots closed, the same locks released; the thread unparks.
- *   child (after fork, one thread), stages in reverse too:
- *     4. text: lock re-initialised; the snapshot mapped over both views of
+ *   child (after fork, one thread), stages in reverse too; the child's
+ *   thread is the one that took every lock, and unlocks them:
+ *     4. text: lock released; the snapshot mapped over both views of
  *        the moved text, at the same addresses (or the child exits: sharing
  *        the parent's text would let each patch the other);
- *     3. heaps: locks re-initialised; each heap maps its snapshot over
+ *     3. heaps: locks released; each heap maps its snapshot over
  *        both views, at the same addresses;
- *     2. patch: lock re-initialised;
- *     1. domains: locks re-initialised; the records of threads that do not
+ *     2. patch: lock released;
+ *     1. domains: locks released; the records of threads that do not
  *        exist in the child dropped; what the kernel registers per process
- *        (membarrier) registered again; the thread unparks.
+ *        (membarrier) registered again; after fork_lock, the thread
+ *        unparks (the domains' leave step).
  *   Cancellation is disabled from before the first lock to after the last
  *   unlock, in parent and child (see prepare()).
  *
@@ -51,17 +55,36 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
  * stage registers meanwhile. */
 static pthread_mutex_t fork_lock = PTHREAD_MUTEX_INITIALIZER;
 static const struct fork_steps *seen[FORK_STAGES]; /* under fork_lock */
-static int cancel_state; /* the forking thread's, given back after the fork */
+
+/* Per forking thread, kept from prepare to parent or child: two threads
+ * may be between prepare() and their wait for fork_lock at once, so
+ * neither may keep its state where the other overwrites it.  ENTERED is
+ * the stage whose enter step ran (and whose leave step must run). */
+static __thread int cancel_state;
+static __thread const struct fork_steps *entered;
 
 /* The steps hold every lock of the library while they copy the heaps
  * (pwrite, copy_file_range and open are cancellation points): with
  * cancellation enabled, a pending cancel would end the thread there with
  * the locks held.  Disabled from before the first lock to after the last
  * unlock, in the parent and in the child; a pending cancel then acts at
- * the caller's next cancellation point. */
+ * the caller's next cancellation point.
+ *
+ * Before any lock, fork_lock included, the outermost stage's enter step
+ * runs (the domains': the thread parks, offline everywhere).  Another
+ * thread's writer may hold a domain's writer lock while it waits for
+ * this thread to pass a quiescent state, and a second forker holds
+ * fork_lock while it waits for that writer lock: a thread that blocked
+ * on fork_lock while online would wait for the writer that waits for it.
+ * The stage is read before the lock: a thread can be online only in a
+ * domain whose creation registered the stage before the thread joined
+ * it, so a thread that reads NULL here is online nowhere. */
 static void prepare(void)
 {
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
+    entered = __atomic_load_n(&steps[FORK_STAGE_DOMAINS], __ATOMIC_ACQUIRE);
+    if (entered && entered->enter)
+        entered->enter();
     pthread_mutex_lock(&fork_lock);
     for (int s = 0; s < FORK_STAGES; s++)
         seen[s] = __atomic_load_n(&steps[s], __ATOMIC_ACQUIRE);
@@ -75,6 +98,16 @@ static void prepare(void)
         seen[FORK_STAGE_TEXT]->prepare();
 }
 
+/* After the last unlock: the enter step undone, cancellation given back. */
+static void leave(void)
+{
+    if (entered && entered->leave)
+        entered->leave();
+    entered = NULL;
+    int ignored;
+    pthread_setcancelstate(cancel_state, &ignored);
+}
+
 static void parent(void)
 {
     if (seen[FORK_STAGE_TEXT])
@@ -86,10 +119,11 @@ static void parent(void)
     if (seen[FORK_STAGE_DOMAINS])
         seen[FORK_STAGE_DOMAINS]->parent();
     pthread_mutex_unlock(&fork_lock);
-    int ignored;
-    pthread_setcancelstate(cancel_state, &ignored);
+    leave();
 }
 
+/* The child's only thread is the one that took every lock in prepare():
+ * it unlocks them (re-initialising a locked mutex is undefined). */
 static void child(void)
 {
     if (seen[FORK_STAGE_TEXT])
@@ -100,9 +134,8 @@ static void child(void)
         seen[FORK_STAGE_PATCH]->child();
     if (seen[FORK_STAGE_DOMAINS])
         seen[FORK_STAGE_DOMAINS]->child();
-    pthread_mutex_init(&fork_lock, NULL);
-    int ignored;
-    pthread_setcancelstate(cancel_state, &ignored);
+    pthread_mutex_unlock(&fork_lock);
+    leave();
 }
 
 static void install(void)

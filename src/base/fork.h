@@ -31,7 +31,14 @@ enum fork_stage {
 struct fork_steps {
     void (*prepare)(void); /* take every lock of the stage */
     void (*parent)(void);  /* release them */
-    void (*child)(void);   /* only thread of the child: re-initialise, renew */
+    void (*child)(void);   /* only thread of the child: unlock, renew */
+    /* Optional (NULL: none), used for the outermost stage only: run by the
+     * forking thread before it takes any lock of the library (fork_lock
+     * included), and after it released the last one, in parent and child.
+     * The domains park the thread there: a thread must never block on a
+     * library lock while online (src/thread/thread.c, the lock rule). */
+    void (*enter)(void);
+    void (*leave)(void);
 };
 
 /*

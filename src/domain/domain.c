@@ -28,13 +28,26 @@ static cmodx_domain *all_domains;
 
 /* The forking thread may be online in some domain while another thread's
  * writer holds that domain's writer lock and waits for it (a grace period
- * without a timeout): it parks (offline everywhere) before it takes any
- * lock, and comes back online after, in the parent and in the child
- * (src/thread/thread.c, the lock rule).  Fork is a quiescent state. */
-static void domains_prepare(void)
+ * without a timeout), and a second forker may hold fork_lock while it
+ * waits for that writer lock: it parks (offline everywhere) before it
+ * takes any lock, fork_lock included (src/base/fork.c runs this enter
+ * step first), and comes back online after the last unlock, in the parent
+ * and in the child (src/thread/thread.c, the lock rule).  Fork is a
+ * quiescent state. */
+static void domains_enter(void)
 {
     if (!MUTANT(atfork_online))
         thread_park();
+}
+
+static void domains_leave(void)
+{
+    if (!MUTANT(atfork_online))
+        thread_unpark();
+}
+
+static void domains_prepare(void)
+{
     pthread_mutex_lock(&all_domains_lock);
     for (cmodx_domain *d = all_domains; d; d = d->all_next) {
         pthread_mutex_lock(&d->writer_lock);
@@ -49,29 +62,27 @@ static void domains_parent(void)
         pthread_mutex_unlock(&d->writer_lock);
     }
     pthread_mutex_unlock(&all_domains_lock);
-    if (!MUTANT(atfork_online))
-        thread_unpark();
 }
 
-/* The child has one thread: keep its records, drop the others (their
- * threads do not exist here), and renew what belongs to the process. */
+/* The child has one thread, the one that took every lock in prepare: keep
+ * its records, drop the others (their threads do not exist here), renew
+ * what belongs to the process, and unlock (re-initialising a locked mutex
+ * is undefined).  It comes back online in domains_leave(), where it was
+ * online before (its records survived). */
 static void domains_child(void)
 {
     for (cmodx_domain *d = all_domains; d; d = d->all_next) {
         threads_after_fork(d);
-        pthread_mutex_init(&d->reg_lock, NULL);
-        pthread_mutex_init(&d->writer_lock, NULL);
         fences_after_fork(d);
+        pthread_mutex_unlock(&d->reg_lock);
+        pthread_mutex_unlock(&d->writer_lock);
     }
-    pthread_mutex_init(&all_domains_lock, NULL);
-    /* Online again where the thread was (its records survived: it is the
-     * child's one thread). */
-    if (!MUTANT(atfork_online))
-        thread_unpark();
+    pthread_mutex_unlock(&all_domains_lock);
 }
 
 static const struct fork_steps domain_fork_steps = {domains_prepare, domains_parent,
-                                                    domains_child};
+                                                    domains_child, domains_enter,
+                                                    domains_leave};
 
 /* The list lock is held by a forking thread while it waits for every
  * domain's writer lock, and a writer may hold one of those while it waits

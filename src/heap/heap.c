@@ -69,7 +69,9 @@ static void heaps_parent(void)
 static void heaps_child(void)
 {
     for (cmodx_heap *h = all_heaps; h; h = h->all_next) {
-        pthread_mutex_init(&h->lock, NULL);
+        /* The child's only thread took this lock in heaps_prepare(): it
+         * unlocks (re-initialising a locked mutex is undefined). */
+        pthread_mutex_unlock(&h->lock);
         if (MUTANT(fork_copy_in_child))
             heap_snapshot(h); /* the old way: reads the parent's later bytes */
         int err = heap_snapshot_adopt(h);
@@ -84,10 +86,11 @@ static void heaps_child(void)
             _exit(127);
         }
     }
-    pthread_mutex_init(&all_heaps_lock, NULL);
+    pthread_mutex_unlock(&all_heaps_lock);
 }
 
-static const struct fork_steps heap_fork_steps = {heaps_prepare, heaps_parent, heaps_child};
+static const struct fork_steps heap_fork_steps = {heaps_prepare, heaps_parent, heaps_child,
+                                                  NULL, NULL};
 
 static void heap_list_add(cmodx_heap *h)
 {

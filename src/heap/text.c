@@ -115,7 +115,7 @@ static void *map_over_text(void *addr, size_t len, int prot, int fd, off_t off)
 
 static void text_child(void)
 {
-    pthread_mutex_init(&text_lock, NULL);
+    pthread_mutex_unlock(&text_lock); /* taken by this thread in text_prepare() */
     if (text_fd < 0)
         return;
     int fd = snap_fd, ok = fd >= 0;
@@ -141,7 +141,8 @@ static void text_child(void)
     snap_fd = -1;
 }
 
-static const struct fork_steps text_fork_steps = {text_prepare, text_parent, text_child};
+static const struct fork_steps text_fork_steps = {text_prepare, text_parent, text_child,
+                                                  NULL, NULL};
 
 /* ---- lookup ---------------------------------------------------------------------- */
 

@@ -47,6 +47,7 @@
 #include "arch/patch.h"
 #include "base/base.h"
 #include "base/fork.h"
+#include "cmodx/debug.h"
 #include "cmodx/error.h"
 #include "cmodx/patch.h"
 #include "heap/heap.h"
@@ -61,8 +62,10 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void fork_prepare(void) { pthread_mutex_lock(&lock); }
 static void fork_parent(void) { pthread_mutex_unlock(&lock); }
-static void fork_child(void) { pthread_mutex_init(&lock, NULL); }
-static const struct fork_steps patch_fork_steps = {fork_prepare, fork_parent, fork_child};
+/* The child's only thread took the lock in fork_prepare(). */
+static void fork_child(void) { pthread_mutex_unlock(&lock); }
+static const struct fork_steps patch_fork_steps = {fork_prepare, fork_parent, fork_child,
+                                                   NULL, NULL};
 
 void patch_lock(void)
 {
@@ -367,6 +370,9 @@ static int publish_step(cmodx_domain *d, struct patch_site *s, size_t n, size_t 
         arch_context_sync();
     if (!err)
         err = remap_pages(d, s, n, len);
+    if (!err && cmodx_fault_active(CMODX_FAULT_PATCH_SYNC))
+        err = cmodx_fail(ENOMEM, "patch: synchronising the threads failed: injected fault "
+                         "patch-sync");
     if (!err)
         err = strategy_before_switch(d);
     return err;

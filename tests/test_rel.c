@@ -1,0 +1,174 @@
+/*
+ * tests/test_rel.c - lifecycle edges found by review after issue 12's
+ * first delivery: each mode is one kind of mistake, and asserts the
+ * right value.
+ *
+ *   twofork S    two online threads of a domain of strategy S fork while
+ *                the main thread's cmodx_synchronize(d, 0) waits for them:
+ *                both forks return, synchronize returns 0 (the forker
+ *                parks before any library lock, fork_lock included)
+ *   forkcancel   two threads fork concurrently, one with cancellation
+ *                enabled, one with it disabled: each keeps its own state
+ *                (the fork handlers save it per thread)
+ *
+ * A hang is the failure these modes look for: a watchdog (alarm) turns
+ * it into an exit with a message.  Its bound is generous (a deadlock is
+ * permanent; a slow machine only delays success).
+ */
+#define _GNU_SOURCE
+#include <cmodx/cmodx.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+
+static const char *hang_what = "?";
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char m[] = "test_rel: HANG (deadlock) in: ";
+    if (write(2, m, sizeof m - 1) < 0 || write(2, hang_what, strlen(hang_what)) < 0 ||
+        write(2, "\n", 1) < 0) {
+    }
+    _exit(99);
+}
+
+static void watchdog(const char *what, unsigned seconds)
+{
+    hang_what = what;
+    signal(SIGALRM, on_alarm);
+    alarm(seconds);
+}
+
+static int child_ok(pid_t p)
+{
+    int st = 0;
+    if (p < 0 || waitpid(p, &st, 0) != p)
+        return 0;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* ---- twofork ------------------------------------------------------------------- */
+
+static cmodx_domain *tf_dom;
+static int tf_registered, tf_fork_ok[2];
+
+static void *tf_forker(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    cmodx_thread *self = NULL;
+    REQUIRE(cmodx_thread_register(tf_dom, &self) == 0);
+    __atomic_add_fetch(&tf_registered, 1, __ATOMIC_SEQ_CST);
+    /* Online and not quiescent: the main thread's grace period waits for
+     * this thread.  The first forker is meant to be inside fork (holding
+     * fork_lock, waiting for the writer lock) when the second forks. */
+    usleep(100000u * (unsigned)(i + 1));
+    pid_t p = fork();
+    if (p == 0)
+        _exit(0);
+    tf_fork_ok[i] = child_ok(p);
+    cmodx_quiescent(self);
+    CHECK_EQ(cmodx_thread_unregister(tf_dom), 0);
+    return NULL;
+}
+
+static void test_twofork(enum cmodx_strategy s)
+{
+    watchdog("two online forkers against cmodx_synchronize(d, 0)", 240);
+    cmodx_heap *h = NULL;
+    REQUIRE(cmodx_heap_create(NULL, &h) == 0);
+    struct cmodx_domain_config c = {.strategy = s, .heap = h};
+    int err = cmodx_domain_create(&c, &tf_dom);
+    if (err == ENOSYS || err == EPERM || err == EOPNOTSUPP) {
+        printf("twofork %s: strategy unavailable here (%d), skipped\n", cmodx_strategy_name(s),
+               err);
+        cmodx_heap_destroy(h);
+        return;
+    }
+    REQUIRE(err == 0);
+    for (int round = 0; round < 3; round++) {
+        tf_registered = 0;
+        pthread_t a, b;
+        REQUIRE(pthread_create(&a, NULL, tf_forker, (void *)(intptr_t)0) == 0);
+        REQUIRE(pthread_create(&b, NULL, tf_forker, (void *)(intptr_t)1) == 0);
+        while (__atomic_load_n(&tf_registered, __ATOMIC_SEQ_CST) < 2)
+            usleep(1000);
+        CHECK_EQ(cmodx_synchronize(tf_dom, 0), 0);
+        pthread_join(a, NULL);
+        pthread_join(b, NULL);
+        CHECK(tf_fork_ok[0]);
+        CHECK(tf_fork_ok[1]);
+    }
+    CHECK_EQ(cmodx_domain_destroy(tf_dom), 0);
+    CHECK_EQ(cmodx_heap_destroy(h), 0);
+    alarm(0);
+}
+
+/* ---- forkcancel ------------------------------------------------------------------ */
+
+static int fc_bad[2];
+
+static void *fc_forker(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    int want = i ? PTHREAD_CANCEL_ENABLE : PTHREAD_CANCEL_DISABLE, old;
+    pthread_setcancelstate(want, NULL);
+    for (int n = 0; n < 300; n++) {
+        pid_t p = fork();
+        if (p == 0) {
+            pthread_setcancelstate(want, &old);
+            _exit(old == want ? 0 : 3);
+        }
+        if (!child_ok(p))
+            fc_bad[i]++;
+        pthread_setcancelstate(want, &old);
+        if (old != want)
+            fc_bad[i]++;
+    }
+    return NULL;
+}
+
+static void test_forkcancel(void)
+{
+    watchdog("concurrent forks", 240);
+    cmodx_heap *h = NULL;
+    cmodx_domain *d = NULL;
+    REQUIRE(cmodx_heap_create(NULL, &h) == 0);
+    struct cmodx_domain_config c = {.heap = h};
+    REQUIRE(cmodx_domain_create(&c, &d) == 0); /* every stage's fork steps */
+    cmodx_block b;
+    REQUIRE(cmodx_block_alloc(h, 64, &b) == 0);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        REQUIRE(pthread_create(&t[i], NULL, fc_forker, (void *)(intptr_t)i) == 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    CHECK_EQ(fc_bad[0], 0);
+    CHECK_EQ(fc_bad[1], 0);
+    CHECK_EQ(cmodx_block_free(h, b.exec), 0);
+    CHECK_EQ(cmodx_domain_destroy(d), 0);
+    CHECK_EQ(cmodx_heap_destroy(h), 0);
+    alarm(0);
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    const char *mode = argc > 1 ? argv[1] : "";
+    if (!strcmp(mode, "twofork")) {
+        int s = cmodx_strategy_parse(argc > 2 ? argv[2] : "epoch");
+        REQUIRE(s >= 0);
+        test_twofork((enum cmodx_strategy)s);
+    } else if (!strcmp(mode, "forkcancel")) {
+        test_forkcancel();
+    } else {
+        REQUIRE(!"mode: twofork STRATEGY, forkcancel");
+    }
+    return check_finish("test_rel");
+}
