@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "cmodx/debug.h"
 #include "cmodx/patch.h"
 #include "testutil.h"
 
@@ -182,6 +183,49 @@ static void test_foreign_after_pad(void)
     }
 }
 
+
+/* A batch whose text step fails (fault "patch-sync": the patch protocol's
+ * synchronisations fail after their stores): nothing is redirected after
+ * it, a function redirected before still goes where it went (its slot
+ * switched back), and the new one's record is kept restored, reusable. */
+static void test_batch_text_failure(void)
+{
+    cmodx_xptr f1 = make_entry(1, 0, NULL, NULL), f2 = make_entry(1, 0, NULL, NULL);
+    cmodx_xptr a = make_entry(10, 0, NULL, NULL), b = make_entry(20, 0, NULL, NULL);
+    CHECK_EQ(cmodx_entry_redirect(dom, f1, a), 0);
+    CHECK_EQ(as_fn(f1)(), 10);
+    unsigned faults = cmodx_debug_faults();
+    cmodx_debug_set_faults(faults | CMODX_FAULT_PATCH_SYNC);
+    struct cmodx_entry_change c[2] = {{f1, b, NULL}, {f2, b, NULL}};
+    CHECK_EQ(cmodx_entry_redirect_batch(dom, c, 2), ENOMEM);
+    CHECK(strstr(cmodx_last_error(), "switched back") != NULL);
+    cmodx_debug_set_faults(faults);
+    CHECK_EQ(as_fn(f1)(), 10); /* step 2 undone */
+    CHECK_EQ(as_fn(f2)(), 1);  /* step 3 written back */
+    struct cmodx_entry_info info[64];
+    size_t n = cmodx_entry_list(dom, info, 64), seen = 0;
+    for (size_t i = 0; i < n && i < 64; i++) {
+        if (info[i].function.ptr == f1.ptr) {
+            seen++;
+            CHECK_EQ(info[i].redirected, 1);
+            CHECK(info[i].target.ptr == a.ptr);
+        }
+        if (info[i].function.ptr == f2.ptr) {
+            seen++;
+            CHECK_EQ(info[i].redirected, 0);
+        }
+    }
+    CHECK_EQ(seen, 2);
+    /* The kept record is reused. */
+    CHECK_EQ(cmodx_entry_redirect_batch(dom, c, 2), 0);
+    CHECK_EQ(as_fn(f1)(), 20);
+    CHECK_EQ(as_fn(f2)(), 20);
+    CHECK_EQ(cmodx_entry_list(dom, NULL, 0), n);
+    CHECK_EQ(cmodx_entry_restore(dom, f1), 0);
+    CHECK_EQ(cmodx_entry_restore(dom, f2), 0);
+    CHECK_EQ(as_fn(f1)(), 1);
+    CHECK_EQ(as_fn(f2)(), 1);
+}
 
 /* ---- children: SIGTRAP handling before cmodx, destroyed heaps --------------------- */
 
@@ -379,6 +423,7 @@ int main(int argc, char **argv)
     test_special_mappings();
     test_cycles_and_claims();
     test_foreign_after_pad();
+    test_batch_text_failure();
     CHECK_EQ(count_wx_mappings(), 0);
     CHECK(cmodx_domain_destroy(dom) == 0);
     return check_finish("test_patch_errors");

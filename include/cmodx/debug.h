@@ -27,6 +27,11 @@ enum cmodx_fault {
      * library then fails the calls that needed it with that error
      * (docs/RECLAMATION.md, "When membarrier fails later"). */
     CMODX_FAULT_MEMBARRIER_LATER = 1u << 3,
+    /* "patch-sync": every cross-thread synchronisation of the in-place
+     * patch protocol (include/cmodx/patch.h) fails ENOMEM, after its
+     * stores: the error paths that write the old instructions back, and
+     * a batch redirection whose text step fails, can be tested. */
+    CMODX_FAULT_PATCH_SYNC = 1u << 4,
 };
 
 /*

@@ -58,7 +58,8 @@ static unsigned faults_from_env(void)
     } names[] = {{"memfd", CMODX_FAULT_MEMFD},
                  {"membarrier", CMODX_FAULT_MEMBARRIER},
                  {"mmap", CMODX_FAULT_MMAP},
-                 {"membarrier-later", CMODX_FAULT_MEMBARRIER_LATER}};
+                 {"membarrier-later", CMODX_FAULT_MEMBARRIER_LATER},
+                 {"patch-sync", CMODX_FAULT_PATCH_SYNC}};
     unsigned m = 0;
     while (e && *e) {
         /* One comma-separated name, matched whole ("membarrier" is not

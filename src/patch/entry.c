@@ -21,12 +21,14 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "arch/arch.h"
 #include "arch/patch.h"
 #include "base/base.h"
+#include "cmodx/error.h"
 #include "cmodx/patch.h"
 #include "heap/heap.h"
 #include "patch/patch.h"
@@ -215,8 +217,10 @@ int cmodx_entry_redirect_batch(cmodx_domain *d, const struct cmodx_entry_change 
     char *fresh = calloc(n, 1);
     struct entry *pub = calloc(n, sizeof *pub);
     struct patch_site *sites = calloc(n, sizeof *sites);
-    if (!recs || !fresh || !pub || !sites) {
-        free(recs), free(fresh), free(pub), free(sites);
+    cmodx_xptr *was = calloc(n, sizeof *was);               /* step 2's old targets */
+    const cmodx_slot **followed = calloc(n, sizeof *followed); /* each cell's old slot */
+    if (!recs || !fresh || !pub || !sites || !was || !followed) {
+        free(recs), free(fresh), free(pub), free(sites), free(was), free(followed);
         return cmodx_fail(ENOMEM, "cmodx_entry_redirect_batch: out of memory");
     }
     struct thread_rec *t = writer_enter(d);
@@ -302,14 +306,18 @@ int cmodx_entry_redirect_batch(cmodx_domain *d, const struct cmodx_entry_change 
             pub[np].flags = 0;
             np++;
         }
+    int switched = 0;
     if (!err) {
         if (!MUTANT(no_writer_isb))
             arch_context_sync(); /* the trampolines' maintenance, for the writer */
-        err = np ? publish_commit_locked(d, pub, np, NULL) : strategy_before_switch(d);
+        err = np ? publish_commit_locked(d, pub, np, was) : strategy_before_switch(d);
+        switched = !err;
     }
     if (!err)
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            followed[i] = recs[i]->follows;
             set_cell(recs[i], c[i].slot);
+        }
 
     /* 3. The text: each new or restored patch point gets its jump (the
      *    patch protocol and its synchronisation). */
@@ -322,25 +330,67 @@ int cmodx_entry_redirect_batch(cmodx_domain *d, const struct cmodx_entry_change 
             memcpy(sites[ns].insn, recs[i]->jump, len);
             ns++;
         }
-    if (!err && ns)
+    int text_tried = 0;
+    if (!err && ns) {
+        text_tried = 1;
         err = patch_apply_locked(d, sites, ns);
+    }
+    if (err && switched) {
+        /* Step 3 failed (its protocol wrote the old instructions back):
+         * undo step 2, so that nothing is redirected, as documented.  The
+         * records that existed get their cells and slots back (a second
+         * publish, with its own synchronisation: a thread that took a
+         * redirected entry meanwhile ran the new target or the old one,
+         * either a published target). */
+        size_t nu = 0, k = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (c[i].slot)
+                continue;
+            if (!fresh[i]) {
+                pub[nu].slot = &recs[i]->slot;
+                pub[nu].code = was[k];
+                pub[nu].len = target_len(d, was[k].ptr);
+                pub[nu].flags = 0;
+                nu++;
+            }
+            k++;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (!fresh[i])
+                set_cell(recs[i], followed[i]);
+        char why[256];
+        snprintf(why, sizeof why, "%s", cmodx_last_error());
+        if (nu && publish_commit_locked(d, pub, nu, NULL) != 0) {
+            char why2[256];
+            snprintf(why2, sizeof why2, "%s", cmodx_last_error());
+            err = cmodx_fail(err, "%s; switching the slots back failed too: %s", why, why2);
+        } else
+            err = cmodx_fail(err, "%s; the slots were switched back", why);
+    }
     for (size_t i = 0; i < n; i++) {
         if (!recs[i])
             continue;
         if (!err)
             recs[i]->redirected = 1;
-        if (fresh[i] && err) {
-            /* Never reachable: the jump to it was not written. */
+        if (fresh[i] && err && !text_tried) {
+            /* Never reachable: no byte of the jump to it was written. */
+            slot_fini_locked(&recs[i]->slot);
             cmodx_block_free(tramp_heap, recs[i]->tramp.exec);
             free(recs[i]);
         } else if (fresh[i]) {
+            /* Redirected, or its text step failed: then a thread may have
+             * reached the trampoline meanwhile (the breakpoint handler
+             * emulates the jump while the INT3 stands; a core may fetch the
+             * new branch before the old one is back), so the record stays,
+             * restored, with its trampoline and slot, as every restored
+             * record does; a later redirection reuses it. */
             *entries_tail = recs[i];
             entries_tail = &recs[i]->next;
         }
     }
     patch_unlock();
     writer_leave(d, t);
-    free(recs), free(fresh), free(pub), free(sites);
+    free(recs), free(fresh), free(pub), free(sites), free(was), free(followed);
     return err;
 }
 

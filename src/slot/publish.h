@@ -34,6 +34,10 @@ int slot_valid(const cmodx_slot *s);
 /* cmodx_slot_init() under D's writer lock (patch/entry.c holds it). */
 int slot_init_locked(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial);
 
+/* cmodx_slot_fini() under its domain's writer lock (patch/entry.c, which
+ * discards a record whose slot it initialised). */
+void slot_fini_locked(cmodx_slot *s);
+
 /* Check that code at CODE (LEN bytes, 0: at least one) is a code address
  * D's slots may target: not in the write view of D's heap, and, inside its
  * execute view, within one live block (not free space, not a block

@@ -83,6 +83,15 @@ void cmodx_slot_fini(cmodx_slot *s)
         return; /* never initialised, init failed, or finished already */
     cmodx_domain *d = s->domain;
     struct thread_rec *t = writer_enter(d);
+    slot_fini_locked(s);
+    writer_leave(d, t);
+}
+
+void slot_fini_locked(cmodx_slot *s)
+{
+    if (!slot_valid(s))
+        return;
+    cmodx_domain *d = s->domain;
     if (d->ops->slot_fini)
         d->ops->slot_fini(d, s);
     /* The slot no longer targets its block: a block that CMODX_RETIRE_OLD
@@ -100,5 +109,4 @@ void cmodx_slot_fini(cmodx_slot *s)
     s->stub = NULL;
     s->id = 0;
     s->reserved = 0;
-    writer_leave(d, t);
 }
