@@ -132,9 +132,13 @@ struct cmodx_insn_patch {
  *   the old instruction indefinitely.
  * RETURN VALUE
  *   0.  EINVAL: NULL arguments, a misaligned address, an address in
- *   neither D's heap nor patchable text, an old or new instruction outside
+ *   neither D's heap nor patchable text (unmapped, not r-xp, or a kernel
+ *   special mapping such as [vdso]), an old or new instruction outside
  *   the set, or any instruction on ARMv7 and RISC-V 64 (the reason is in
- *   cmodx_last_error(); nothing was written).  ENOTSUP: D's strategy does
+ *   cmodx_last_error(); nothing was written, no page moved: every check
+ *   precedes the move of program text).  EBUSY: AT overlaps the patch
+ *   point of a function entry that a domain has redirected (restore it
+ *   first).  ENOTSUP: D's strategy does
  *   not synchronise every thread at once (epoch, trampoline).  ENOMEM.
  *   ETIMEDOUT or a system call's errno from the synchronisation: then
  *   the old instructions were written back before returning.
@@ -202,14 +206,24 @@ struct cmodx_entry_info {
  *   the new patch points; its checks come first, so an error leaves every
  *   function as it was.
  * RETURN VALUE
- *   0.  EINVAL: NULL arguments, the entry does not hold
- *   the expected NOP ("not a patch point"), SLOT of another domain.
+ *   0.  EINVAL: NULL arguments, FUNCTION not mapped or not patchable text
+ *   (checked before any byte of it is read), the entry does not hold the
+ *   expected NOP ("not a patch point"), SLOT of another domain, TARGET is
+ *   FUNCTION's own entry up to its patch point or an entry trampoline
+ *   (every call would loop).
  *   EBUSY: the patch point was redirected by someone else (it holds a
- *   branch cmodx did not write, or belongs to another domain).  ENOTSUP:
+ *   branch cmodx did not write, after a landing pad or not, or belongs to
+ *   another domain).  ENOTSUP:
  *   ARMv7, RISC-V 64, gcc's one-byte NOPs on x86-64, or a strategy that
  *   does not synchronise every thread at once.  ENOMEM: no code memory
- *   within branch range (the message says how far).  A synchronisation
- *   error (ETIMEDOUT, ...): nothing is redirected.
+ *   within branch range (the message says how far).  On any error no
+ *   page of program text was moved unless the text step had begun.  A
+ *   synchronisation error (ETIMEDOUT, ...): nothing is redirected; if it
+ *   came in the text step, the slots already switched were switched back
+ *   and the old instructions written back, but a thread may have run a
+ *   new TARGET meanwhile, so, as after cmodx_entry_restore(), each TARGET
+ *   must stay valid; the new records are kept, restored, and reused by a
+ *   later redirection.
  * THREAD SAFETY
  *   Thread-safe; serialised with D's publishes.  Waits for other threads
  *   as D's strategy does.
