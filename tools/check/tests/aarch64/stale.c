@@ -5,7 +5,7 @@
  * code: the checker says the emulator is misleading here.  Without --dic
  * the missing invalidate is the hazard.
  *
- * RUN: --dic => stale-translation
+ * RUN: --dic => note:stale-translation
  * RUN: => not-invalidated
  */
 #include "common.h"

@@ -1,10 +1,10 @@
 /*
  * Rewrite code that already ran, through the read-write view, then
  * cacheflush(2) and ISB: correct on hardware, but qemu-user keeps running
- * its old translation (it ignores cacheflush), which the checker reports as
- * the emulator's own hazard.
+ * its old translation (it ignores cacheflush), which the checker notes as
+ * the emulator's own stale code (a note: no hardware counterpart).
  *
- * RUN: => stale-translation
+ * RUN: => note:stale-translation
  */
 #include "common.h"
 

@@ -1,9 +1,10 @@
 /*
  * Rewrite code that already ran, through the read-write view, then
  * fence.i (made migration-safe with the prctl): correct on hardware, but qemu-user keeps running its old
- * translation, which the checker reports as the emulator's own hazard.
+ * translation, which the checker notes as the emulator's own stale code
+ * (a note: no hardware counterpart).
  *
- * RUN: => stale-translation
+ * RUN: => note:stale-translation
  */
 #include "common.h"
 
