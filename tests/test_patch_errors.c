@@ -99,12 +99,18 @@ static void test_refused_moves_nothing(void)
     /* libc's getpid: mapped r-xp, but its first instruction is not in the
      * replaceable set.  Refused, and its page must stay libc's file. */
     pid_t (*volatile gp)(void) = getpid;
-    const void *at = *(const void *const *)&gp;
-    if ((uintptr_t)at % cmodx_patch_insn_size() != 0 && cmodx_patch_insn_size() == 4)
-        return;
-    CHECK(maps_line_has(at, "cmodx-text") == 0);
+    const char *at;
+    memcpy(&at, (const void *)&gp, sizeof at); /* a function's address as data */
+    size_t isz = cmodx_patch_insn_size();
     uint8_t nop[CMODX_INSN_MAX];
     REQUIRE(cmodx_patch_encode_nop(nop) == 0);
+    /* Past any leading NOP (AArch64 glibc's getpid starts with one): the
+     * system call number's move, outside every replaceable set. */
+    for (int i = 0; i < 4 && memcmp(at, nop, isz) == 0; i++)
+        at += isz;
+    if ((uintptr_t)at % isz != 0 && isz == 4)
+        return;
+    CHECK(maps_line_has(at, "cmodx-text") == 0);
     CHECK_EQ(cmodx_patch_insn(dom, xp(at), nop), EINVAL);
     CHECK(strstr(cmodx_last_error(), "refused") != NULL);
     CHECK(maps_line_has(at, "cmodx-text") == 0);
