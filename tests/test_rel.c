@@ -10,6 +10,9 @@
  *   forkcancel   two threads fork concurrently, one with cancellation
  *                enabled, one with it disabled: each keeps its own state
  *                (the fork handlers save it per thread)
+ *   cancelnear   a thread cancelled inside cmodx_block_alloc_near (which
+ *                reads /proc/self/maps under the heap lock) leaves the
+ *                heap usable: the next cmodx_block_alloc returns 0
  *
  * A hang is the failure these modes look for: a watchdog (alarm) turns
  * it into an exit with a message.  Its bound is generous (a deadlock is
@@ -157,6 +160,44 @@ static void test_forkcancel(void)
     alarm(0);
 }
 
+/* ---- cancelnear ------------------------------------------------------------------ */
+
+static void *cn_allocer(void *arg)
+{
+    cmodx_heap *h = arg;
+    cmodx_block b;
+    /* Every block fills a chunk: each call looks for a gap near this program's text,
+     * through the locked section that reads /proc/self/maps. */
+    while (cmodx_block_alloc_near(h, 512u << 10, (cmodx_xptr){(void *)(uintptr_t)on_alarm}, 1u << 30,
+                                  &b) == 0) {
+        /* The library disables cancellation inside its locked sections;
+         * the request acts here, at the caller's cancellation point. */
+        pthread_testcancel();
+    }
+    return NULL;
+}
+
+static void test_cancelnear(void)
+{
+    watchdog("cmodx_block_alloc after a thread was cancelled in cmodx_block_alloc_near", 240);
+    unsigned seed = 12345;
+    for (int round = 0; round < 40; round++) {
+        struct cmodx_heap_config c = {.chunk_bytes = 512u << 10};
+        cmodx_heap *h = NULL;
+        REQUIRE(cmodx_heap_create(&c, &h) == 0);
+        pthread_t t;
+        REQUIRE(pthread_create(&t, NULL, cn_allocer, h) == 0);
+        seed = seed * 1103515245u + 12345u;
+        usleep(200 + (seed >> 16) % 3000);
+        pthread_cancel(t);
+        pthread_join(t, NULL);
+        cmodx_block b;
+        CHECK_EQ(cmodx_block_alloc(h, 64, &b), 0); /* hangs if the lock was left held */
+        CHECK_EQ(cmodx_heap_destroy(h), 0);
+    }
+    alarm(0);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -167,8 +208,10 @@ int main(int argc, char **argv)
         test_twofork((enum cmodx_strategy)s);
     } else if (!strcmp(mode, "forkcancel")) {
         test_forkcancel();
+    } else if (!strcmp(mode, "cancelnear")) {
+        test_cancelnear();
     } else {
-        REQUIRE(!"mode: twofork STRATEGY, forkcancel");
+        REQUIRE(!"mode: twofork STRATEGY, forkcancel, cancelnear");
     }
     return check_finish("test_rel");
 }

@@ -28,6 +28,13 @@ size_t cmodx_page_size(void);
 /* CLOCK_MONOTONIC in nanoseconds, for timeouts. */
 uint64_t cmodx_now_ns(void);
 
+/* Disable cancellation for a section that holds a library lock and may
+ * reach a cancellation point (src/base/cancel.c); calls nest.  Never
+ * waits.  Every nocancel_enter() is paired with one nocancel_leave() by
+ * the same thread. */
+void nocancel_enter(void);
+void nocancel_leave(void);
+
 #define CMODX_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 #endif

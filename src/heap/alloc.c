@@ -308,7 +308,7 @@ int cmodx_block_alloc(cmodx_heap *h, size_t size, cmodx_block *out)
                           MAX_BLOCK_BYTES);
     uint32_t n = (uint32_t)(heap_round_up(size, h->granule) / h->granule);
 
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     int64_t clean;
     struct free_run *r = find_run(h, n, &clean);
     int err = 0;
@@ -318,7 +318,7 @@ int cmodx_block_alloc(cmodx_heap *h, size_t size, cmodx_block *out)
             r = find_run(h, n, &clean);
     }
     if (err) {
-        pthread_mutex_unlock(&h->lock);
+        heap_unlock(h);
         return err;
     }
     struct chunk *c = r->chunk;
@@ -330,7 +330,7 @@ int cmodx_block_alloc(cmodx_heap *h, size_t size, cmodx_block *out)
     /* Remap before carving so a failure leaves the heap as it was. */
     err = heap_remap_dirty(h, c, g, n); /* nothing to do on clean pages */
     if (err) {
-        pthread_mutex_unlock(&h->lock);
+        heap_unlock(h);
         free(spare);
         return cmodx_fail(ENOMEM, "cmodx_block_alloc: remapping the execute view failed: %s",
                           strerror(err));
@@ -338,7 +338,7 @@ int cmodx_block_alloc(cmodx_heap *h, size_t size, cmodx_block *out)
     g = take_from(h, r, off, n, spare);
     h->live_bytes += (size_t)n * h->granule;
     h->live_blocks++;
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
 
     size_t byte_off = (size_t)g * h->granule;
     out->write.ptr = c->w + byte_off;
@@ -430,12 +430,12 @@ static int free_in_state(struct cmodx_heap *h, cmodx_xptr exec, int want, int al
     if (!node)
         return cmodx_fail(ENOMEM, "%s: out of memory for bookkeeping", who);
 
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     uint32_t g = 0;
     struct chunk *c = granule_of(h, x, &g);
     int st = c ? c->state[g] : G_INNER;
     if (!c || (st != want && st != also)) {
-        pthread_mutex_unlock(&h->lock);
+        heap_unlock(h);
         free(node);
         if (st == G_LIVE && want == G_PENDING)
             return cmodx_fail(EINVAL, "%s: %p is a live block, not a retired one", who,
@@ -444,7 +444,7 @@ static int free_in_state(struct cmodx_heap *h, cmodx_xptr exec, int want, int al
                           want == G_LIVE ? "the start of a live" : "a retired", state_name(st));
     }
     int err = free_locked(h, c, g, node);
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     if (err)
         return cmodx_fail(err, "%s: block freed, but publishing its trap fill failed: %s", who,
                           strerror(err));
@@ -461,7 +461,7 @@ int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
 int heap_block_retire(cmodx_heap *h, cmodx_xptr x, size_t *bytes)
 {
     uint32_t g = 0;
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     struct chunk *c = granule_of(h, (uintptr_t)x.ptr, &g);
     int st = c ? c->state[g] : G_INNER;
     /* The mutant accepts a pending block again: retired twice, it is
@@ -469,10 +469,10 @@ int heap_block_retire(cmodx_heap *h, cmodx_xptr x, size_t *bytes)
     if (st == G_LIVE || (st == G_PENDING && MUTANT(retire_no_pending_check))) {
         c->state[g] = G_PENDING;
         *bytes = (size_t)c->len[g] * h->granule;
-        pthread_mutex_unlock(&h->lock);
+        heap_unlock(h);
         return 0;
     }
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     if (st == G_PENDING)
         return cmodx_fail(EINVAL, "cmodx_retire: %p is already retired and pending a grace "
                           "period (retired twice)", x.ptr);
@@ -506,7 +506,7 @@ enum heap_where heap_find_block(cmodx_heap *h, const void *p, size_t len, cmodx_
 {
     uintptr_t x = (uintptr_t)p;
     enum heap_where where = HEAP_OUTSIDE;
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     struct chunk *c = chunk_of(h, x);
     if (c) {
         uint32_t at = (uint32_t)((x - (uintptr_t)c->x) / h->granule);
@@ -530,7 +530,7 @@ enum heap_where heap_find_block(cmodx_heap *h, const void *p, size_t len, cmodx_
             if (x - (uintptr_t)h->chunks[k]->w < h->chunks[k]->bytes)
                 where = HEAP_WRITE_VIEW;
     }
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     return where;
 }
 
@@ -553,11 +553,11 @@ size_t heap_live_block_size(cmodx_heap *h, cmodx_xptr x)
 {
     size_t size = 0;
     uint32_t g = 0;
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     struct chunk *c = granule_of(h, (uintptr_t)x.ptr, &g);
     if (c && c->state[g] == G_LIVE)
         size = (size_t)c->len[g] * h->granule;
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     return size;
 }
 
@@ -566,7 +566,7 @@ int cmodx_heap_contains(cmodx_heap *h, cmodx_xptr exec, cmodx_xptr *start)
     if (!h)
         return 0;
     int found = 0;
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     struct chunk *c = chunk_of(h, (uintptr_t)exec.ptr);
     if (c) {
         uint32_t g = (uint32_t)(((uintptr_t)exec.ptr - (uintptr_t)c->x) / h->granule);
@@ -582,7 +582,7 @@ int cmodx_heap_contains(cmodx_heap *h, cmodx_xptr exec, cmodx_xptr *start)
                 break;
         }
     }
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     return found;
 }
 

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/base.h"
 #include "cmodx/heap.h"
 
 #define NCLASS 32
@@ -114,5 +115,22 @@ int heap_write_all(int fd, const unsigned char *src, size_t len, off_t off);
 /* Map pages [FIRST, FIRST+N) of C's execute view afresh (remap-before-reuse,
  * also after an in-place patch): 0 or an errno. */
 int heap_remap_pages(struct cmodx_heap *h, struct chunk *c, size_t first, size_t n);
+
+/* The heap's lock, taken only through these: cancellation is disabled
+ * while it is held (src/base/cancel.c), because its sections reach
+ * cancellation points (stdio over /proc/self/maps in
+ * cmodx_block_alloc_near, ftruncate and mmap of the backing file, close),
+ * and a thread cancelled there would leave the lock held forever. */
+static inline void heap_lock(struct cmodx_heap *h)
+{
+    nocancel_enter();
+    pthread_mutex_lock(&h->lock);
+}
+
+static inline void heap_unlock(struct cmodx_heap *h)
+{
+    pthread_mutex_unlock(&h->lock);
+    nocancel_leave();
+}
 
 #endif

@@ -174,9 +174,9 @@ int cmodx_heap_destroy(cmodx_heap *h)
 {
     if (!h)
         return 0;
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     unsigned users = h->users;
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     if (users)
         return cmodx_fail(EBUSY, "cmodx_heap_destroy: %u domain(s) still free retired blocks "
                           "into this heap: destroy them first", users);
@@ -190,16 +190,16 @@ int cmodx_heap_destroy(cmodx_heap *h)
 
 void heap_hold(cmodx_heap *h)
 {
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     h->users++;
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
 }
 
 void heap_release(cmodx_heap *h)
 {
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     h->users--;
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
 }
 
 unsigned heap_flags(cmodx_heap *h)
@@ -215,7 +215,7 @@ void cmodx_heap_get_stats(cmodx_heap *h, struct cmodx_heap_stats *s)
         memset(s, 0, sizeof *s);
         return;
     }
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     s->mapped_bytes = h->mapped;
     s->live_bytes = h->live_bytes;
     s->live_blocks = h->live_blocks;
@@ -227,5 +227,5 @@ void cmodx_heap_get_stats(cmodx_heap *h, struct cmodx_heap_stats *s)
     s->remaps = h->remaps;
     s->remapped_pages = h->remapped_pages;
     s->alignment = h->granule;
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
 }

@@ -58,7 +58,7 @@ int cmodx_heap_lookup(cmodx_heap *h, cmodx_xptr exec, cmodx_block *block, cmodx_
         return cmodx_fail(EINVAL, "cmodx_heap_lookup: NULL %s", h ? "address" : "heap");
     uintptr_t x = (uintptr_t)exec.ptr;
     uint32_t g = 0;
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     struct chunk *c = live_block_of(h, x, &g);
     if (c) {
         size_t off = (size_t)g * h->granule;
@@ -70,7 +70,7 @@ int cmodx_heap_lookup(cmodx_heap *h, cmodx_xptr exec, cmodx_block *block, cmodx_
         if (write)
             write->ptr = c->w + (x - (uintptr_t)c->x);
     }
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     if (!c)
         return cmodx_fail(EINVAL, "cmodx_heap_lookup: %p is not inside a live block of this heap",
                           exec.ptr);
@@ -81,20 +81,20 @@ int heap_write_view(cmodx_heap *h, uintptr_t x, size_t len, void **w)
 {
     uint32_t g = 0;
     int found = 0;
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     struct chunk *c = live_block_of(h, x, &g);
     if (c && x + len <= (uintptr_t)c->x + ((size_t)g + c->len[g]) * h->granule) {
         *w = c->w + (x - (uintptr_t)c->x);
         found = 1;
     }
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     return found;
 }
 
 int heap_remap_exec(cmodx_heap *h, uintptr_t x, size_t len)
 {
     int err = 0;
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     struct chunk *c = heap_chunk_of(h, x);
     if (!c || x + len > (uintptr_t)c->x + c->bytes) {
         err = EINVAL;
@@ -103,7 +103,7 @@ int heap_remap_exec(cmodx_heap *h, uintptr_t x, size_t len)
         size_t last = (x + len - 1 - (uintptr_t)c->x) / h->page;
         err = heap_remap_pages(h, c, first, last - first + 1);
     }
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     return err;
 }
 
@@ -248,7 +248,7 @@ int cmodx_block_alloc_near(cmodx_heap *h, size_t size, cmodx_xptr near, size_t m
     uintptr_t hi = UINTPTR_MAX - x > max_distance ? x + max_distance : UINTPTR_MAX;
     uint32_t n = (uint32_t)(heap_round_up(size, h->granule) / h->granule);
 
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     uint32_t off = 0;
     struct free_run *r = find_run_in(h, n, lo, hi, x, &off);
     if (!r) {
@@ -265,7 +265,7 @@ int cmodx_block_alloc_near(cmodx_heap *h, size_t size, cmodx_xptr near, size_t m
                     r = find_run_in(h, n, lo, hi, x, &off);
             }
         if (!r) {
-            pthread_mutex_unlock(&h->lock);
+            heap_unlock(h);
             return cmodx_fail(ENOMEM, "cmodx_block_alloc_near: no %zu bytes of code memory "
                               "within %zu bytes of %p: no free space of the heap lies there "
                               "and none of %zu gaps of the address space in range could be "
@@ -276,13 +276,13 @@ int cmodx_block_alloc_near(cmodx_heap *h, size_t size, cmodx_xptr near, size_t m
     struct chunk *c = r->chunk;
     struct free_run *spare = malloc(sizeof *spare);
     if (!spare) {
-        pthread_mutex_unlock(&h->lock);
+        heap_unlock(h);
         return cmodx_fail(ENOMEM, "cmodx_block_alloc_near: out of memory for bookkeeping");
     }
     uint32_t g = r->start + off;
     int err = heap_remap_dirty(h, c, g, n); /* as cmodx_block_alloc: before carving */
     if (err) {
-        pthread_mutex_unlock(&h->lock);
+        heap_unlock(h);
         free(spare);
         return cmodx_fail(ENOMEM, "cmodx_block_alloc_near: remapping the execute view failed: "
                           "%s", strerror(err));
@@ -290,7 +290,7 @@ int cmodx_block_alloc_near(cmodx_heap *h, size_t size, cmodx_xptr near, size_t m
     g = heap_take(h, r, off, n, spare);
     h->live_bytes += (size_t)n * h->granule;
     h->live_blocks++;
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     size_t byte_off = (size_t)g * h->granule;
     out->write.ptr = c->w + byte_off;
     out->exec.ptr = c->x + byte_off;

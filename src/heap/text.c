@@ -144,6 +144,21 @@ static void text_child(void)
 static const struct fork_steps text_fork_steps = {text_prepare, text_parent, text_child,
                                                   NULL, NULL};
 
+/* The text lock outside fork's handlers: cancellation disabled while it is
+ * held (src/base/cancel.c), because its sections reach cancellation points
+ * (stdio over /proc/self/maps, pwrite, ftruncate, close). */
+static void text_lock_take(void)
+{
+    nocancel_enter();
+    pthread_mutex_lock(&text_lock);
+}
+
+static void text_lock_give(void)
+{
+    pthread_mutex_unlock(&text_lock);
+    nocancel_leave();
+}
+
 /* ---- lookup ---------------------------------------------------------------------- */
 
 static struct text_span *span_of(uintptr_t x)
@@ -156,9 +171,9 @@ static struct text_span *span_of(uintptr_t x)
 
 int text_is_moved(uintptr_t x)
 {
-    pthread_mutex_lock(&text_lock);
+    text_lock_take();
     int r = span_of(x) != NULL;
-    pthread_mutex_unlock(&text_lock);
+    text_lock_give();
     return r;
 }
 
@@ -207,7 +222,7 @@ int text_check(uintptr_t x, size_t len)
     if (len == 0 || x + len < x)
         return cmodx_fail(EINVAL, "patch: %#" PRIxPTR "+%zu is not a range of text", x, len);
     uintptr_t b = x & ~(uintptr_t)(page - 1), e = (x + len + page - 1) & ~(uintptr_t)(page - 1);
-    pthread_mutex_lock(&text_lock);
+    text_lock_take();
     struct text_span *s = span_of(x);
     int err = 0;
     if (!(s && x + len - s->x <= s->bytes)) {
@@ -218,7 +233,7 @@ int text_check(uintptr_t x, size_t len)
         if (!err)
             err = check_maps(b, e);
     }
-    pthread_mutex_unlock(&text_lock);
+    text_lock_give();
     return err;
 }
 
@@ -226,11 +241,11 @@ int text_write_view(uintptr_t x, size_t len, int (*sync_all)(void *), void *arg,
 {
     size_t page = cmodx_page_size();
     uintptr_t b = x & ~(uintptr_t)(page - 1), e = (x + len + page - 1) & ~(uintptr_t)(page - 1);
-    pthread_mutex_lock(&text_lock);
+    text_lock_take();
     struct text_span *s = span_of(x);
     if (s && x + len - s->x <= s->bytes) {
         *w = s->w + (x - s->x);
-        pthread_mutex_unlock(&text_lock);
+        text_lock_give();
         return 0;
     }
     int err = 0;
@@ -286,7 +301,7 @@ int text_write_view(uintptr_t x, size_t len, int (*sync_all)(void *), void *arg,
             munmap(wv, bytes);
         if (text_fd >= 0 && ftruncate(text_fd, text_size) != 0) {
         } /* a failed shrink only wastes file space */
-        pthread_mutex_unlock(&text_lock);
+        text_lock_give();
         return err;
     }
     size_t i = nspans;
@@ -298,7 +313,7 @@ int text_write_view(uintptr_t x, size_t len, int (*sync_all)(void *), void *arg,
     nspans++;
     text_size += (off_t)bytes;
     *w = (unsigned char *)wv + (x - b);
-    pthread_mutex_unlock(&text_lock);
+    text_lock_give();
     return 0;
 }
 
@@ -307,7 +322,7 @@ int text_remap_exec(uintptr_t x, size_t len)
     size_t page = cmodx_page_size();
     uintptr_t b = x & ~(uintptr_t)(page - 1), e = (x + len + page - 1) & ~(uintptr_t)(page - 1);
     int err = 0;
-    pthread_mutex_lock(&text_lock);
+    text_lock_take();
     struct text_span *s = span_of(x);
     if (!s || e - s->x > s->bytes)
         err = EINVAL;
@@ -315,6 +330,6 @@ int text_remap_exec(uintptr_t x, size_t len)
              map_over_text((void *)b, e - b, PROT_READ | PROT_EXEC, text_fd,
                            s->off + (off_t)(b - s->x)) == MAP_FAILED)
         err = errno;
-    pthread_mutex_unlock(&text_lock);
+    text_lock_give();
     return err;
 }
