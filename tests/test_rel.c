@@ -13,6 +13,9 @@
  *   cancelnear   a thread cancelled inside cmodx_block_alloc_near (which
  *                reads /proc/self/maps under the heap lock) leaves the
  *                heap usable: the next cmodx_block_alloc returns 0
+ *   wrap         an address+length pair that wraps the address space is
+ *                refused (EINVAL) by cmodx_slot_publish and
+ *                cmodx_batch_add, also for code outside any heap
  *
  * A hang is the failure these modes look for: a watchdog (alarm) turns
  * it into an exit with a message.  Its bound is generous (a deadlock is
@@ -198,6 +201,38 @@ static void test_cancelnear(void)
     alarm(0);
 }
 
+/* ---- wrap ------------------------------------------------------------------------ */
+
+static uint32_t wrap_fn(void) { return 7; }
+
+static void test_wrap(void)
+{
+    cmodx_heap *h = NULL;
+    cmodx_domain *d = NULL;
+    REQUIRE(cmodx_heap_create(NULL, &h) == 0);
+    struct cmodx_domain_config c = {.heap = h};
+    REQUIRE(cmodx_domain_create(&c, &d) == 0);
+    cmodx_block b;
+    REQUIRE(cmodx_block_alloc(h, 64, &b) == 0);
+    cmodx_slot s;
+    REQUIRE(cmodx_slot_init(d, &s, b.exec) == 0);
+    cmodx_xptr stat = {(void *)(uintptr_t)wrap_fn};
+    CHECK_EQ(cmodx_slot_publish(&s, stat, SIZE_MAX, 0, NULL), EINVAL);
+    CHECK_EQ(cmodx_slot_publish(&s, stat, SIZE_MAX - (uintptr_t)stat.ptr + 1, 0, NULL), EINVAL);
+    CHECK_EQ(cmodx_slot_publish(&s, b.exec, SIZE_MAX, 0, NULL), EINVAL);
+    /* A length that does not wrap is accepted for static code. */
+    CHECK_EQ(cmodx_slot_publish(&s, stat, 16, 0, NULL), 0);
+    cmodx_batch *bt = NULL;
+    if (cmodx_batch_begin(d, &bt) == 0) {
+        CHECK_EQ(cmodx_batch_add(bt, &s, stat, SIZE_MAX, 0), EINVAL);
+        cmodx_batch_abort(bt);
+    }
+    cmodx_slot_fini(&s);
+    CHECK_EQ(cmodx_block_free(h, b.exec), 0);
+    CHECK_EQ(cmodx_domain_destroy(d), 0);
+    CHECK_EQ(cmodx_heap_destroy(h), 0);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -208,6 +243,8 @@ int main(int argc, char **argv)
         test_twofork((enum cmodx_strategy)s);
     } else if (!strcmp(mode, "forkcancel")) {
         test_forkcancel();
+    } else if (!strcmp(mode, "wrap")) {
+        test_wrap();
     } else if (!strcmp(mode, "cancelnear")) {
         test_cancelnear();
     } else {

@@ -347,7 +347,8 @@ enum {
  *   0; EINVAL (SLOT not initialised for a domain: never, failed, finished
  *   or moved; CODE NULL or LEN 0; unknown flags; CMODX_RETIRE_OLD without
  *   a heap in the domain; CODE in a heap's write view, in free space or
- *   in a pending block; LEN past the end of CODE's block); ENOMEM;
+ *   in a pending block; LEN past the end of CODE's block; CODE+LEN
+ *   wrapping around the address space, heap or not); ENOMEM;
  *   ETIMEDOUT (signal strategy: a thread did not acknowledge; its thread
  *   id is in cmodx_last_error(); or the retired-memory limit's wait) or
  *   the error of a failing system call.  On any error SLOT is unchanged

@@ -60,6 +60,12 @@ int code_check(cmodx_domain *d, const char *who, cmodx_xptr code, size_t len, cm
 {
     block->ptr = NULL;
     *size = 0;
+    /* A range that wraps the address space is no code at all: outside every
+     * heap, it would pass as static code with no maintenance done (as
+     * cmodx_make_visible refuses it). */
+    if ((uintptr_t)code.ptr + len < (uintptr_t)code.ptr)
+        return cmodx_fail(EINVAL, "%s: %zu bytes at %p wrap around the address space", who, len,
+                          code.ptr);
     /* The domain's heap first: its blocks are counted.  Then every other
      * heap of the process: their blocks are checked, not counted. */
     const char *which = "the domain's heap";
