@@ -16,6 +16,9 @@
  *   wrap         an address+length pair that wraps the address space is
  *                refused (EINVAL) by cmodx_slot_publish and
  *                cmodx_batch_add, also for code outside any heap
+ *   outparams    out-parameters are defined (NULL) on failure:
+ *                cmodx_thread_register, cmodx_batch_commit's old targets,
+ *                cmodx_heap_contains's block start
  *
  * A hang is the failure these modes look for: a watchdog (alarm) turns
  * it into an exit with a message.  Its bound is generous (a deadlock is
@@ -233,6 +236,48 @@ static void test_wrap(void)
     CHECK_EQ(cmodx_heap_destroy(h), 0);
 }
 
+/* ---- outparams -------------------------------------------------------------------- */
+
+static void test_outparams(void)
+{
+    cmodx_thread *self = (cmodx_thread *)&self; /* not NULL: must be overwritten */
+    CHECK_EQ(cmodx_thread_register(NULL, &self), EINVAL);
+    CHECK(self == NULL);
+
+    cmodx_heap *h = NULL;
+    REQUIRE(cmodx_heap_create(NULL, &h) == 0);
+    cmodx_block b;
+    REQUIRE(cmodx_block_alloc(h, 64, &b) == 0);
+    cmodx_xptr start = {(void *)&start};
+    CHECK_EQ(cmodx_heap_contains(h, (cmodx_xptr){(void *)&start}, &start), 0);
+    CHECK(start.ptr == NULL);
+    start.ptr = (void *)&start;
+    CHECK_EQ(cmodx_heap_contains(NULL, b.exec, &start), 0);
+    CHECK(start.ptr == NULL);
+    CHECK_EQ(cmodx_heap_contains(h, b.exec, &start), 1);
+    CHECK(start.ptr == b.exec.ptr);
+
+    /* A commit that fails (a block freed after it was added) leaves every
+     * old target NULL. */
+    struct cmodx_domain_config c = {.heap = h};
+    cmodx_domain *d = NULL;
+    REQUIRE(cmodx_domain_create(&c, &d) == 0);
+    cmodx_block nb;
+    REQUIRE(cmodx_block_alloc(h, 64, &nb) == 0);
+    cmodx_slot s;
+    REQUIRE(cmodx_slot_init(d, &s, b.exec) == 0);
+    cmodx_batch *bt = NULL;
+    REQUIRE(cmodx_batch_begin(d, &bt) == 0);
+    REQUIRE(cmodx_batch_add(bt, &s, nb.exec, 16, 0) == 0);
+    REQUIRE(cmodx_block_free(h, nb.exec) == 0);
+    cmodx_xptr olds[1] = {{(void *)&olds}};
+    CHECK_EQ(cmodx_batch_commit(bt, olds), EINVAL);
+    CHECK(olds[0].ptr == NULL);
+    cmodx_slot_fini(&s);
+    CHECK_EQ(cmodx_domain_destroy(d), 0);
+    CHECK_EQ(cmodx_heap_destroy(h), 0);
+}
+
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -243,6 +288,8 @@ int main(int argc, char **argv)
         test_twofork((enum cmodx_strategy)s);
     } else if (!strcmp(mode, "forkcancel")) {
         test_forkcancel();
+    } else if (!strcmp(mode, "outparams")) {
+        test_outparams();
     } else if (!strcmp(mode, "wrap")) {
         test_wrap();
     } else if (!strcmp(mode, "cancelnear")) {

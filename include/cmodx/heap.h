@@ -216,7 +216,7 @@ CMODX_API void cmodx_heap_get_stats(cmodx_heap *heap, struct cmodx_heap_stats *o
  * RETURN VALUE
  *   1 if EXEC lies in a live block; 0 otherwise (also for free space, for
  *   a block retired and pending its grace period, and for a NULL HEAP),
- *   *BLOCK_START then unchanged.  Never fails.
+ *   *BLOCK_START then NULL.  Never fails.
  * THREAD SAFETY
  *   Thread-safe; not async-signal-safe.
  *   Never waits for other threads.

@@ -224,7 +224,8 @@ CMODX_API int cmodx_strategy_parse(const char *name);
  * DESCRIPTION
  *   A thread that calls through the domain's slots registers first and
  *   gets its record in *SELF (pass it to the fast paths).  Registering
- *   twice returns EEXIST and the existing record.  A registered thread is
+ *   twice returns EEXIST and the existing record; on any other failure
+ *   *SELF is NULL.  A registered thread is
  *   online.  A thread that exits without unregistering is unregistered by
  *   a thread-exit destructor; it never holds a writer up.  (A thread that
  *   leaves by a raw exit system call bypasses that: do not do that.)
@@ -403,7 +404,8 @@ typedef struct cmodx_batch cmodx_batch;
  *   slot is switched.  All or nothing: an error before the switch leaves
  *   every slot as it was.  A slot added twice is switched twice, in add
  *   order (the first code then shows up as the second entry's old target).
- *   OLD_TARGETS (may be NULL) receives the replaced targets in add order.
+ *   OLD_TARGETS (may be NULL) receives the replaced targets in add order;
+ *   when commit fails, each of its entries is set to NULL.
  *   After commit or abort the batch is freed.  cmodx_batch_add checks
  *   each entry as cmodx_slot_publish does (and commit checks again).  On
  *   failure cmodx_batch_begin sets *OUT to NULL.

@@ -12,7 +12,9 @@
 
 #include "cmodx/error.h"
 
-static _Thread_local char last_error[256];
+/* Room for the longest message with its advice (the trampoline refusal
+ * names the flag and the limits: more than 255 bytes). */
+static _Thread_local char last_error[1024];
 
 int cmodx_fail(int err, const char *fmt, ...)
 {

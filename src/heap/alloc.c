@@ -563,6 +563,8 @@ size_t heap_live_block_size(cmodx_heap *h, cmodx_xptr x)
 
 int cmodx_heap_contains(cmodx_heap *h, cmodx_xptr exec, cmodx_xptr *start)
 {
+    if (start)
+        start->ptr = NULL; /* defined when not found */
     if (!h)
         return 0;
     int found = 0;

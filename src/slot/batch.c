@@ -70,6 +70,11 @@ int cmodx_batch_commit(cmodx_batch *b, cmodx_xptr *old_targets)
         err = publish_commit_locked(d, b->e, b->n, old_targets);
         writer_leave(d, t);
     }
+    /* On failure nothing was switched: every old target reads NULL
+     * (defined and unusable), not whatever the caller's array held. */
+    if (err && old_targets)
+        for (size_t i = 0; i < b->n; i++)
+            old_targets[i].ptr = NULL;
     cmodx_batch_abort(b);
     return err;
 }

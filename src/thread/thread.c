@@ -121,6 +121,8 @@ static void make_exit_key(void)
 
 int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self)
 {
+    if (self)
+        *self = NULL; /* defined and unusable on every failure but EEXIST */
     if (!d)
         return cmodx_fail(EINVAL, "cmodx_thread_register: NULL domain");
     struct thread_rec *t = thread_find(d);
