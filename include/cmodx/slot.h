@@ -325,7 +325,12 @@ enum {
      * batch is judged on the state it leaves.  Nothing is retired when the
      * new target lies in the same block, or when the old target is outside
      * the domain's heap (static code, another heap).  Without this flag
-     * the old target is only reported in *OLD and stays the caller's.
+     * the old target is reported in *OLD and stays the caller's, with one
+     * exception: a block that an earlier CMODX_RETIRE_OLD publish left to
+     * be retired while other slots still targeted it (a shared stub) is
+     * retired by whichever call makes its last slot leave it, flagless
+     * publishes and cmodx_slot_fini included; the caller must then not
+     * free it or retire it again (it is no longer the caller's).
      */
     CMODX_RETIRE_OLD = 1u << 0,
 };
