@@ -16,6 +16,11 @@
  *   wrap         an address+length pair that wraps the address space is
  *                refused (EINVAL) by cmodx_slot_publish and
  *                cmodx_batch_add, also for code outside any heap
+ *   reinit S     cmodx_slot_init of an initialised slot (same or another
+ *                domain) is refused (EINVAL) and leaves the slot working;
+ *                refused inits leak nothing (trampoline ids); after
+ *                cmodx_slot_fini, or once its domain is destroyed, the
+ *                address may be initialised again
  *   outparams    out-parameters are defined (NULL) on failure:
  *                cmodx_thread_register, cmodx_batch_commit's old targets,
  *                cmodx_heap_contains's block start
@@ -236,6 +241,52 @@ static void test_wrap(void)
     CHECK_EQ(cmodx_heap_destroy(h), 0);
 }
 
+/* ---- reinit ---------------------------------------------------------------------- */
+
+static uint32_t reinit_a(void) { return 1; }
+static uint32_t reinit_b(void) { return 2; }
+
+static void test_reinit(enum cmodx_strategy st)
+{
+    cmodx_heap *h = NULL;
+    REQUIRE(cmodx_heap_create(NULL, &h) == 0);
+    struct cmodx_domain_config c = {.strategy = st, .heap = h, .max_trampoline_slots = 64};
+    cmodx_domain *d = NULL, *d2 = NULL;
+    int err = cmodx_domain_create(&c, &d);
+    if (err == ENOSYS || err == EPERM || err == EOPNOTSUPP) {
+        printf("reinit %s: strategy unavailable here (%d), skipped\n", cmodx_strategy_name(st),
+               err);
+        cmodx_heap_destroy(h);
+        return;
+    }
+    REQUIRE(err == 0);
+    REQUIRE(cmodx_domain_create(&c, &d2) == 0);
+    cmodx_xptr a = {(void *)(uintptr_t)reinit_a}, b = {(void *)(uintptr_t)reinit_b};
+    cmodx_slot s, t;
+    REQUIRE(cmodx_slot_init(d, &s, a) == 0);
+    /* More refused re-inits than the domain has trampoline ids. */
+    for (int i = 0; i < 200; i++) {
+        CHECK_EQ(cmodx_slot_init(d, &s, b), EINVAL);
+        CHECK_EQ(cmodx_slot_init(d2, &s, b), EINVAL);
+        CHECK_EQ(cmodx_slot_init(NULL, &s, b), EINVAL);
+    }
+    /* The slot still works: a publish into it is accepted and reports
+     * its first target (the refusals did not touch it). */
+    cmodx_xptr old = {NULL};
+    CHECK_EQ(cmodx_slot_publish(&s, b, 16, 0, &old), 0);
+    CHECK(old.ptr == a.ptr);
+    /* Nothing leaked: a fresh slot can still be made. */
+    CHECK_EQ(cmodx_slot_init(d, &t, a), 0);
+    cmodx_slot_fini(&t);
+    cmodx_slot_fini(&s);
+    CHECK_EQ(cmodx_slot_init(d2, &s, a), 0); /* finished: free again */
+    CHECK_EQ(cmodx_domain_destroy(d2), 0);   /* with S never finished */
+    CHECK_EQ(cmodx_slot_init(d, &s, a), 0);  /* its domain gone: free again */
+    cmodx_slot_fini(&s);
+    CHECK_EQ(cmodx_domain_destroy(d), 0);
+    CHECK_EQ(cmodx_heap_destroy(h), 0);
+}
+
 /* ---- outparams -------------------------------------------------------------------- */
 
 static void test_outparams(void)
@@ -288,6 +339,10 @@ int main(int argc, char **argv)
         test_twofork((enum cmodx_strategy)s);
     } else if (!strcmp(mode, "forkcancel")) {
         test_forkcancel();
+    } else if (!strcmp(mode, "reinit")) {
+        int st = cmodx_strategy_parse(argc > 2 ? argv[2] : "epoch");
+        REQUIRE(st >= 0);
+        test_reinit((enum cmodx_strategy)st);
     } else if (!strcmp(mode, "outparams")) {
         test_outparams();
     } else if (!strcmp(mode, "wrap")) {

@@ -278,11 +278,18 @@ CMODX_API void cmodx_thread_online(cmodx_thread *self);
  *   lies in a block of the domain's heap counts as a user of that block
  *   (see CMODX_RETIRE_OLD).  Each address is checked against the domain's
  *   heap and every other heap of the process.
- *   On failure SLOT is left zeroed: not initialised, so cmodx_slot_publish
- *   and cmodx_batch_add refuse it (EINVAL) and cmodx_slot_fini ignores it.
+ *   A slot that is initialised (in any domain) is refused untouched: it
+ *   must be finished (cmodx_slot_fini) before it is initialised again;
+ *   the library knows the process's initialised slots by address, not
+ *   from the slot's bytes, so SLOT's memory need not be zeroed first.
+ *   Slots never finished are forgotten when their domain is destroyed.
+ *   On any other failure SLOT is left zeroed (with a NULL D or INITIAL,
+ *   untouched): not initialised, so cmodx_slot_publish and
+ *   cmodx_batch_add refuse it (EINVAL) and cmodx_slot_fini ignores it.
  * RETURN VALUE
- *   0; EINVAL (NULL or misaligned SLOT, NULL D or INITIAL, INITIAL in a
- *   heap's write view, free space or a pending block); ENOMEM (the
+ *   0; EINVAL (NULL or misaligned SLOT, SLOT already initialised, NULL D
+ *   or INITIAL, INITIAL in a heap's write view, free space or a pending
+ *   block); ENOMEM (the
  *   trampoline strategy's slots are all in use: raise
  *   max_trampoline_slots; or memory).
  * THREAD SAFETY

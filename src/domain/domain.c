@@ -15,6 +15,7 @@
 #include "base/base.h"
 #include "base/fork.h"
 #include "patch/patch.h"
+#include "slot/publish.h"
 #include "strategy/strategy.h"
 #include "heap/heap.h"
 #include "thread/reclaim.h"
@@ -178,6 +179,11 @@ int cmodx_domain_destroy(cmodx_domain *d)
     /* A thread that unregistered (or is exiting) may still be freeing its
      * record, which reads the domain: let it finish. */
     threads_wait_leaving(d);
+    /* Slots never finished die with their domain: their addresses may be
+     * initialised again (src/slot/slot.c keeps the process's live slots). */
+    struct thread_rec *w = writer_enter(d);
+    slots_forget(d);
+    writer_leave(d, w);
     reclaim_teardown(d);
     refs_free(d);
     if (d->heap)

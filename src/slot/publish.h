@@ -37,6 +37,9 @@ int slot_init_locked(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial);
 /* cmodx_slot_fini() under its domain's writer lock (patch/entry.c, which
  * discards a record whose slot it initialised). */
 void slot_fini_locked(cmodx_slot *s);
+/* D is being destroyed: forget its initialised slots (their memory may be
+ * reused for new slots); how many there were.  Under D's writer lock. */
+size_t slots_forget(const cmodx_domain *d);
 
 /* Check that code at CODE (LEN bytes, 0: at least one) is a code address
  * D's slots may target: not in the write view of D's heap, and, inside its

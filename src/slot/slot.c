@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/base.h"
@@ -33,25 +34,155 @@ int slot_valid(const cmodx_slot *s)
     return s && s->domain && s->reserved == slot_tag(s, s->domain);
 }
 
+/* ---- the process's initialised slots --------------------------------------------- */
+
+/*
+ * Every initialised slot of the process, by address, with its domain: so
+ * that cmodx_slot_init() refuses a slot that is already initialised
+ * without reading the slot's own memory (which is the caller's and may be
+ * uninitialised: deciding from its bytes would be a read of undefined
+ * memory, and a stale tag would be believed), and a failed init never
+ * clobbers a live slot.  An open-addressing set of addresses (TOMB marks
+ * a removed entry), grown before an entry is needed.
+ *
+ * Lock rule: live_lock is taken only with a domain's writer lock held
+ * (the caller is parked: src/thread/thread.c) and is never held while
+ * waiting for anything, so fork's prepare handler, which holds every
+ * writer lock, never sees it held.
+ */
+struct live_ent {
+    const cmodx_slot *s; /* NULL: empty; TOMB: removed */
+    const cmodx_domain *d;
+};
+#define TOMB ((const cmodx_slot *)1)
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct live_ent *live;
+static size_t live_cap, live_used; /* capacity (a power of 2), entries incl. tombs */
+
+static size_t live_hash(const cmodx_slot *s)
+{
+    uint64_t v = (uint64_t)(uintptr_t)s * 0x9e3779b97f4a7c15u;
+    return (size_t)(v >> 17);
+}
+
+/* Under live_lock: the entry of S, or NULL. */
+static struct live_ent *live_find(const cmodx_slot *s)
+{
+    if (!live_cap)
+        return NULL;
+    for (size_t i = live_hash(s) & (live_cap - 1);; i = (i + 1) & (live_cap - 1)) {
+        if (live[i].s == s)
+            return &live[i];
+        if (!live[i].s)
+            return NULL;
+    }
+}
+
+/* Under live_lock: room for one more entry (at most 1/2 full, tombs
+ * included); 0 or ENOMEM. */
+static int live_reserve(void)
+{
+    if ((live_used + 1) * 2 <= live_cap)
+        return 0;
+    size_t cap = live_cap ? live_cap * 2 : 64;
+    struct live_ent *n = calloc(cap, sizeof *n);
+    if (!n)
+        return ENOMEM;
+    size_t used = 0;
+    for (size_t i = 0; i < live_cap; i++)
+        if (live[i].s && live[i].s != TOMB) {
+            size_t j = live_hash(live[i].s) & (cap - 1);
+            while (n[j].s)
+                j = (j + 1) & (cap - 1);
+            n[j] = live[i];
+            used++;
+        }
+    free(live);
+    live = n;
+    live_cap = cap;
+    live_used = used;
+    return 0;
+}
+
+/* Under live_lock, after live_reserve(). */
+static void live_add(const cmodx_slot *s, const cmodx_domain *d)
+{
+    size_t i = live_hash(s) & (live_cap - 1);
+    while (live[i].s && live[i].s != TOMB)
+        i = (i + 1) & (live_cap - 1);
+    if (!live[i].s)
+        live_used++;
+    live[i] = (struct live_ent){s, d};
+}
+
+static void live_remove(const cmodx_slot *s)
+{
+    pthread_mutex_lock(&live_lock);
+    struct live_ent *e = live_find(s);
+    if (e)
+        e->s = TOMB;
+    pthread_mutex_unlock(&live_lock);
+}
+
+size_t slots_forget(const cmodx_domain *d)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < live_cap; i++)
+        if (live[i].s && live[i].s != TOMB && live[i].d == d) {
+            live[i].s = TOMB;
+            n++;
+        }
+    pthread_mutex_unlock(&live_lock);
+    return n;
+}
+
+/* Register S as initialised in D: EINVAL if it already is (in any
+ * domain), ENOMEM; 0 with the entry made. */
+static int live_claim(cmodx_slot *s, cmodx_domain *d)
+{
+    pthread_mutex_lock(&live_lock);
+    struct live_ent *e = live_find(s);
+    int err = e ? EINVAL : live_reserve();
+    if (!err)
+        live_add(s, d);
+    pthread_mutex_unlock(&live_lock);
+    if (err == EINVAL)
+        return cmodx_fail(EINVAL, "cmodx_slot_init: slot %p is already initialised (in %s "
+                          "domain); cmodx_slot_fini it first", (void *)s,
+                          e->d == d ? "this" : "another");
+    if (err)
+        return cmodx_fail(ENOMEM, "cmodx_slot_init: out of memory");
+    return 0;
+}
+
 int slot_init_locked(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
 {
+    /* Before anything is written: a live slot is refused untouched. */
+    int err = live_claim(s, d);
+    if (err)
+        return err;
     memset(s, 0, sizeof *s); /* unusable (publish: EINVAL) unless we succeed */
     cmodx_xptr block = {NULL};
     size_t size = 0;
-    int err = code_check(d, "cmodx_slot_init", initial, 0, &block, &size);
+    err = code_check(d, "cmodx_slot_init", initial, 0, &block, &size);
     if (!err && block.ptr)
         err = refs_reserve(d, 1);
-    if (err)
+    if (err) {
+        live_remove(s);
         return err;
+    }
     s->domain = d;
     __atomic_store_n(&s->target, initial.ptr, __ATOMIC_RELEASE);
     if (d->ops->slot_init && (err = d->ops->slot_init(d, s)) != 0) {
         /* The mutant leaves the half-made slot usable, as it once was:
          * a publish into it then switches another slot's copies. */
-        if (MUTANT(failed_slot_init_usable))
+        if (MUTANT(failed_slot_init_usable)) {
             s->reserved = slot_tag(s, d);
-        else
+        } else {
             memset(s, 0, sizeof *s);
+            live_remove(s);
+        }
         return err;
     }
     if (block.ptr)
@@ -66,7 +197,9 @@ int cmodx_slot_init(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
         return cmodx_fail(EINVAL, "cmodx_slot_init: NULL slot");
     if ((uintptr_t)s % _Alignof(void *))
         return cmodx_fail(EINVAL, "cmodx_slot_init: slot %p is not pointer-aligned", (void *)s);
-    memset(s, 0, sizeof *s);
+    /* Without a domain the slot is left as it was: it may be a live slot
+     * (a failed call never clobbers one); one never initialised stays
+     * refused by publish (its tag does not match). */
     if (!d || !initial.ptr)
         return cmodx_fail(EINVAL, "cmodx_slot_init: NULL %s", !d ? "domain" : "initial target");
     /* Under the writer lock (the block counts, the trampoline's ids), and
@@ -109,4 +242,5 @@ void slot_fini_locked(cmodx_slot *s)
     s->stub = NULL;
     s->id = 0;
     s->reserved = 0;
+    live_remove(s);
 }
