@@ -701,6 +701,16 @@ static void step_slot_fini(struct sc *s)
         return;
     int bi = s->slot[si].target;
     struct sc_block *b = &s->blk[bi];
+    /* Misuse: init of a live slot (same domain) is refused and leaves the
+     * slot as it was: its block keeps its count (the model's refs are not
+     * changed), its trampoline id is not leaked. */
+    int ni = pick_block(s, is_publishable);
+    if (!fz_no_misuse && ni >= 0 && fz_chance(s->r, 25)) {
+        fz_begin("cmodx_slot_init(live slot %d, #%d) [misuse: re-init]", si, ni);
+        int err = cmodx_slot_init(s->d, &s->slot[si].s, (cmodx_xptr){entry_ptr(&s->blk[ni])});
+        fz_end("-> %d", err);
+        FZ_EXPECT(K_LIFETIME, "cmodx_slot_init of an initialised slot", err, EINVAL);
+    }
     fz_begin("cmodx_slot_fini(slot %d)%s", si, b->doomed ? " [doomed target]" : "");
     inflight_begin(s, bi);
     cmodx_slot_fini(&s->slot[si].s);
