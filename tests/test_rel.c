@@ -21,6 +21,10 @@
  *                refused inits leak nothing (trampoline ids); after
  *                cmodx_slot_fini, or once its domain is destroyed, the
  *                address may be initialised again
+ *   targeted     a block a slot targets is never freed under it:
+ *                cmodx_block_free refuses (EBUSY); with two domains on one
+ *                heap, cmodx_retire and CMODX_RETIRE_OLD of one domain
+ *                leave a block the other's slot targets live
  *   outparams    out-parameters are defined (NULL) on failure:
  *                cmodx_thread_register, cmodx_batch_commit's old targets,
  *                cmodx_heap_contains's block start
@@ -287,6 +291,45 @@ static void test_reinit(enum cmodx_strategy st)
     CHECK_EQ(cmodx_heap_destroy(h), 0);
 }
 
+/* ---- targeted --------------------------------------------------------------------- */
+
+static void test_targeted(void)
+{
+    cmodx_heap *h = NULL;
+    REQUIRE(cmodx_heap_create(NULL, &h) == 0);
+    struct cmodx_domain_config c = {.heap = h};
+    cmodx_domain *d1 = NULL, *d2 = NULL;
+    REQUIRE(cmodx_domain_create(&c, &d1) == 0);
+    REQUIRE(cmodx_domain_create(&c, &d2) == 0);
+    cmodx_block stub, f1, f2;
+    REQUIRE(cmodx_block_alloc(h, 64, &stub) == 0);
+    REQUIRE(cmodx_block_alloc(h, 64, &f1) == 0);
+    REQUIRE(cmodx_block_alloc(h, 64, &f2) == 0);
+    cmodx_slot a, b;
+    REQUIRE(cmodx_slot_init(d1, &a, stub.exec) == 0);
+    REQUIRE(cmodx_slot_init(d2, &b, stub.exec) == 0);
+    /* A targeted block is not freed by its owner by mistake. */
+    CHECK_EQ(cmodx_block_free(h, stub.exec), EBUSY);
+    CHECK_EQ(cmodx_heap_contains(h, stub.exec, NULL), 1);
+    /* D2 leaves the shared stub with CMODX_RETIRE_OLD: D1's slot still
+     * targets it, so it stays live after D2's grace period. */
+    CHECK_EQ(cmodx_slot_publish(&b, f2.exec, 16, CMODX_RETIRE_OLD, NULL), 0);
+    CHECK_EQ(cmodx_synchronize(d2, 0), 0);
+    CHECK_EQ(cmodx_heap_contains(h, stub.exec, NULL), 1);
+    /* An explicit retire by D2 (none of whose slots target it) is refused. */
+    CHECK_EQ(cmodx_retire(d2, stub.exec), EBUSY);
+    CHECK_EQ(cmodx_synchronize(d2, 0), 0);
+    CHECK_EQ(cmodx_heap_contains(h, stub.exec, NULL), 1);
+    /* Once no slot targets it, the owner may free it. */
+    CHECK_EQ(cmodx_slot_publish(&a, f1.exec, 16, 0, NULL), 0);
+    CHECK_EQ(cmodx_block_free(h, stub.exec), 0);
+    cmodx_slot_fini(&a);
+    cmodx_slot_fini(&b);
+    CHECK_EQ(cmodx_domain_destroy(d1), 0);
+    CHECK_EQ(cmodx_domain_destroy(d2), 0);
+    CHECK_EQ(cmodx_heap_destroy(h), 0);
+}
+
 /* ---- outparams -------------------------------------------------------------------- */
 
 static void test_outparams(void)
@@ -343,6 +386,8 @@ int main(int argc, char **argv)
         int st = cmodx_strategy_parse(argc > 2 ? argv[2] : "epoch");
         REQUIRE(st >= 0);
         test_reinit((enum cmodx_strategy)st);
+    } else if (!strcmp(mode, "targeted")) {
+        test_targeted();
     } else if (!strcmp(mode, "outparams")) {
         test_outparams();
     } else if (!strcmp(mode, "wrap")) {

@@ -165,11 +165,15 @@ CMODX_API int cmodx_block_alloc(cmodx_heap *heap, size_t size, cmodx_block *out)
  *   0; EINVAL if EXEC is not the start of a live block of this heap
  *   (a second free of the same block, an interior address, another heap's
  *   block, or a block retired into a domain, which the domain frees after
- *   its grace period), with the reason in cmodx_last_error(); ENOMEM
- *   (bookkeeping); the errno of a failed trap-fill publication (ARMv7,
+ *   its grace period), with the reason in cmodx_last_error(); EBUSY if an
+ *   initialised slot of any domain (an entry redirection's included)
+ *   still targets an address in the block (nothing freed: switch or
+ *   finish the slots first); ENOMEM (bookkeeping); the errno of a failed trap-fill publication (ARMv7,
  *   RISC-V cache system calls: the block IS freed).
  * THREAD SAFETY
- *   Thread-safe.  Does not wait for other threads.
+ *   Thread-safe.  Does not wait for other threads (the slot check takes
+ *   a short internal lock, never held while waiting).  Cost: the check
+ *   looks at every initialised slot of the process.
  */
 CMODX_API int cmodx_block_free(cmodx_heap *heap, cmodx_xptr exec);
 

@@ -113,9 +113,14 @@ static inline void cmodx_quiescent(cmodx_thread *self)
  *   free space, or a block already retired and pending ("retired twice");
  *   a slot of the domain still targets an address in BLOCK: switch it
  *   away first, or publish with CMODX_RETIRE_OLD, which retires the block
- *   once no slot targets it); ETIMEDOUT (back-pressure wait exceeded; the
- *   block IS retired, and the message names the thread that never went
- *   quiescent); ENOMEM.  Nothing is retired on EINVAL or ENOMEM.
+ *   once no slot targets it); EBUSY (a slot of ANOTHER domain using the
+ *   same heap still targets BLOCK: the counts are per domain, so the heap
+ *   asks every initialised slot of the process when several domains use
+ *   it); ETIMEDOUT (back-pressure wait exceeded; the block IS retired, and
+ *   the message names the thread that never went quiescent); ENOMEM.
+ *   Nothing is retired on EINVAL, EBUSY or ENOMEM.  Likewise a block that
+ *   CMODX_RETIRE_OLD would retire stays live while another domain's slot
+ *   targets it (it is then the caller's again: free it once no slot does).
  * THREAD SAFETY
  *   Thread-safe.  Like every writer-side call, it is a quiescent state of
  *   the calling thread.

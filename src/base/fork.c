@@ -14,6 +14,10 @@
  *     2. patch: the lock of the process's patch sites (src/patch/patch.c),
  *        which a patcher takes under its domain's writer lock and holds
  *        while it looks into heaps and the moved text;
+ *     2b. slots: the lock of the process's initialised slots
+ *        (src/slot/slot.c), a leaf taken under writer locks and the patch
+ *        lock, and by cmodx_block_free's check; never held with a heap
+ *        lock;
  *     3. heaps: the list lock, then each heap's lock, then each heap's
  *        snapshot: a copy of its backing file's data, taken while nothing
  *        can change it, which the child will map (the memfd is shared
@@ -92,6 +96,8 @@ static void prepare(void)
         seen[FORK_STAGE_DOMAINS]->prepare();
     if (seen[FORK_STAGE_PATCH])
         seen[FORK_STAGE_PATCH]->prepare();
+    if (seen[FORK_STAGE_SLOTS])
+        seen[FORK_STAGE_SLOTS]->prepare();
     if (seen[FORK_STAGE_HEAPS])
         seen[FORK_STAGE_HEAPS]->prepare();
     if (seen[FORK_STAGE_TEXT])
@@ -114,6 +120,8 @@ static void parent(void)
         seen[FORK_STAGE_TEXT]->parent();
     if (seen[FORK_STAGE_HEAPS])
         seen[FORK_STAGE_HEAPS]->parent();
+    if (seen[FORK_STAGE_SLOTS])
+        seen[FORK_STAGE_SLOTS]->parent();
     if (seen[FORK_STAGE_PATCH])
         seen[FORK_STAGE_PATCH]->parent();
     if (seen[FORK_STAGE_DOMAINS])
@@ -130,6 +138,8 @@ static void child(void)
         seen[FORK_STAGE_TEXT]->child();
     if (seen[FORK_STAGE_HEAPS])
         seen[FORK_STAGE_HEAPS]->child();
+    if (seen[FORK_STAGE_SLOTS])
+        seen[FORK_STAGE_SLOTS]->child();
     if (seen[FORK_STAGE_PATCH])
         seen[FORK_STAGE_PATCH]->child();
     if (seen[FORK_STAGE_DOMAINS])

@@ -23,6 +23,7 @@
 enum fork_stage {
     FORK_STAGE_DOMAINS, /* src/domain/domain.c: every domain's locks and thread records */
     FORK_STAGE_PATCH,   /* src/patch/patch.c: the lock of the process's patch sites */
+    FORK_STAGE_SLOTS,   /* src/slot/slot.c: the lock of the process's initialised slots */
     FORK_STAGE_HEAPS,   /* src/heap/heap.c: every heap's lock and backing file */
     FORK_STAGE_TEXT,    /* src/heap/text.c: the remapped program text and its backing file */
     FORK_STAGES

@@ -451,8 +451,38 @@ static int free_in_state(struct cmodx_heap *h, cmodx_xptr exec, int want, int al
     return 0;
 }
 
+static int (*target_check)(uintptr_t b, size_t len);
+
+void heap_set_target_check(int (*check)(uintptr_t b, size_t len))
+{
+    __atomic_store_n(&target_check, check, __ATOMIC_RELEASE);
+}
+
+/* Does a slot (of any domain) target the live block at X?  ALWAYS: ask
+ * even when at most one domain uses the heap.  The heap lock is released
+ * before the slot layer's lock is taken (that lock is a leaf). */
+static int block_targeted(struct cmodx_heap *h, cmodx_xptr x, int always)
+{
+    int (*f)(uintptr_t, size_t) = __atomic_load_n(&target_check, __ATOMIC_ACQUIRE);
+    if (!f || !h)
+        return 0;
+    size_t bytes = 0;
+    uint32_t g = 0;
+    heap_lock(h);
+    if (always || h->users > 1) {
+        struct chunk *c = granule_of(h, (uintptr_t)x.ptr, &g);
+        if (c && c->state[g] == G_LIVE)
+            bytes = (size_t)c->len[g] * h->granule;
+    }
+    heap_unlock(h);
+    return bytes && f((uintptr_t)x.ptr, bytes);
+}
+
 int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
 {
+    if (block_targeted(h, exec, 1))
+        return cmodx_fail(EBUSY, "cmodx_block_free: a slot still targets the block at %p "
+                          "(publish the slots away, or cmodx_slot_fini them, first)", exec.ptr);
     return free_in_state(h, exec, G_LIVE, G_LIVE, "cmodx_block_free");
 }
 
@@ -460,6 +490,11 @@ int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
 
 int heap_block_retire(cmodx_heap *h, cmodx_xptr x, size_t *bytes)
 {
+    /* Counts are per domain: with several domains on this heap, another
+     * domain's slot may still target the block. */
+    if (block_targeted(h, x, 0))
+        return cmodx_fail(EBUSY, "cmodx_retire: a slot of another domain sharing this heap "
+                          "still targets the block at %p", x.ptr);
     uint32_t g = 0;
     heap_lock(h);
     struct chunk *c = granule_of(h, (uintptr_t)x.ptr, &g);

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "base/fork.h"
+#include "heap/heap.h"
 #include "slot/publish.h"
 #include "strategy/strategy.h"
 #include "thread/reclaim.h"
@@ -137,10 +139,36 @@ size_t slots_forget(const cmodx_domain *d)
     return n;
 }
 
+/* The heap's question (heap_set_target_check): does an initialised slot
+ * target [B, B+LEN)?  Reads each slot's target (the slots are live: their
+ * memory is the caller's until cmodx_slot_fini, which removes them under
+ * this lock first). */
+static int slots_target_in(uintptr_t b, size_t len)
+{
+    int hit = 0;
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < live_cap && !hit; i++)
+        if (live[i].s && live[i].s != TOMB) {
+            uintptr_t t = (uintptr_t)__atomic_load_n(&live[i].s->target, __ATOMIC_ACQUIRE);
+            hit = t - b < len;
+        }
+    pthread_mutex_unlock(&live_lock);
+    return hit;
+}
+
+static void live_fork_prepare(void) { pthread_mutex_lock(&live_lock); }
+static void live_fork_parent(void) { pthread_mutex_unlock(&live_lock); }
+/* The child's only thread took the lock in live_fork_prepare(). */
+static void live_fork_child(void) { pthread_mutex_unlock(&live_lock); }
+static const struct fork_steps live_fork_steps = {live_fork_prepare, live_fork_parent,
+                                                  live_fork_child, NULL, NULL};
+
 /* Register S as initialised in D: EINVAL if it already is (in any
  * domain), ENOMEM; 0 with the entry made. */
 static int live_claim(cmodx_slot *s, cmodx_domain *d)
 {
+    fork_register(FORK_STAGE_SLOTS, &live_fork_steps);
+    heap_set_target_check(slots_target_in);
     pthread_mutex_lock(&live_lock);
     struct live_ent *e = live_find(s);
     int err = e ? EINVAL : live_reserve();
@@ -225,6 +253,9 @@ void slot_fini_locked(cmodx_slot *s)
     if (!slot_valid(s))
         return;
     cmodx_domain *d = s->domain;
+    /* Out of the process's live slots before its block may be retired:
+     * the heap's check (slots_target_in) must not count this slot. */
+    live_remove(s);
     if (d->ops->slot_fini)
         d->ops->slot_fini(d, s);
     /* The slot no longer targets its block: a block that CMODX_RETIRE_OLD
@@ -242,5 +273,4 @@ void slot_fini_locked(cmodx_slot *s)
     s->stub = NULL;
     s->id = 0;
     s->reserved = 0;
-    live_remove(s);
 }
