@@ -711,6 +711,15 @@ static void step_slot_fini(struct sc *s)
         fz_end("-> %d", err);
         FZ_EXPECT(K_LIFETIME, "cmodx_slot_init of an initialised slot", err, EINVAL);
     }
+    /* Misuse: freeing the block a live slot targets is refused (EBUSY),
+     * the block stays live (the invariant checks then find its bytes). */
+    if (!fz_no_misuse && !(s->heap_gone && !b->heap) && b->state == S_LIVE &&
+        fz_chance(s->r, 25)) {
+        fz_begin("cmodx_block_free(#%d, targeted by slot %d) [misuse]", bi, si);
+        int err = cmodx_block_free(b->heap ? s->fh : s->h, b->b.exec);
+        fz_end("-> %d", err);
+        FZ_EXPECT(K_BLOCK, "cmodx_block_free of a block a slot targets", err, EBUSY);
+    }
     fz_begin("cmodx_slot_fini(slot %d)%s", si, b->doomed ? " [doomed target]" : "");
     inflight_begin(s, bi);
     cmodx_slot_fini(&s->slot[si].s);
