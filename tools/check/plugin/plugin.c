@@ -76,6 +76,9 @@ struct xtb {
 static struct qemu_plugin_scoreboard *same_tb;
 static qemu_plugin_u64 same_tb_flag;
 static const struct xtb *running[MAX_VCPUS];   /* last block with checks started */
+/* Highest vcpu index seen + 1: the threads whose running block a store may
+ * reach. */
+static unsigned nvcpu_idx;
 
 /* Memory-callback user data: the instruction's address, and whether it is
  * a store-release (bit 63). */
@@ -136,6 +139,9 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
     }
     struct vcpu *v = cur(idx);
     v->live = true;
+    if (idx >= nvcpu_idx) {
+        __atomic_store_n(&nvcpu_idx, idx < MAX_VCPUS ? idx + 1 : MAX_VCPUS, __ATOMIC_RELAXED);
+    }
     /* Labels name threads in reports; past 65535 threads they stop being
      * unique (0 reads "an unknown thread"). */
     v->label = nlabels < UINT16_MAX ? ++nlabels : 0;
@@ -241,7 +247,7 @@ static void check_tb(unsigned int idx, void *ud)
     const struct xtb *t = ud;
     struct vcpu *v = cur(idx);
     model_set_self(v);
-    running[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1] = t;
+    __atomic_store_n(&running[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1], t, __ATOMIC_RELAXED);
     checked[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1] += t->n;
     for (size_t k = 0; k < t->n; k++) {
         if (!t->x[k].solo) {
@@ -256,15 +262,62 @@ static void recheck_insn(unsigned int idx, void *ud)
     check_one(cur(idx), ud);
 }
 
-/* Does the store at pc by idx write a later instruction of the running
- * block?  Then arm the block's rechecks. */
+/* Does the block t hold a checked instruction, after pc when only later
+ * ones can still run (the storing thread's own block), in the backing page
+ * bp at page offsets [off, off+size)? */
+static bool block_covers(const struct xtb *t, const struct bpage *bp, unsigned off,
+                         unsigned size, bool own, uint64_t pc)
+{
+    for (size_t k = 0; k < t->n; k++) {
+        const struct xinsn *x = &t->x[k];
+        unsigned xo = (unsigned)(x->vaddr & (PAGE_SIZE - 1));
+        if (x->bp == bp && xo < off + size && off < xo + x->size && (!own || x->vaddr > pc)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Does the store at pc by idx write an instruction of a block some thread
+ * is running (ARM ARM B2.2.5, RISC-V Zifencei: without context
+ * synchronisation / fence.i on the executing hart the old or the new
+ * instruction may run, and qemu runs the one it translated)?  Then arm that
+ * thread's rechecks.  Compared by backing page, not by virtual address: the
+ * store may go through another mapping of the same memory (a dual-mapped
+ * JIT's write view), and it may be another thread's block.  The storing
+ * thread's own block is reached only by instructions after the store; for
+ * another thread the rechecks of the instructions it has yet to run do the
+ * work, and an extra recheck only costs time (the model decides).  The
+ * blocks are never freed (tb_trans), so reading another thread's running
+ * entry is safe; it may be a block it has just left, which only arms
+ * rechecks that find nothing.
+ */
 static void same_block_store(unsigned int idx, uint64_t pc, uint64_t va, unsigned size)
 {
-    const struct xtb *t = running[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1];
-    if (!t || pc < t->start || pc >= t->end || va + size <= pc + 4 || va >= t->end) {
+    const struct bpage *bp = bpage_get(va, false);
+    if (!bp) {
         return;
     }
-    qemu_plugin_u64_set(same_tb_flag, idx, 1);
+    unsigned off = (unsigned)(va & (PAGE_SIZE - 1));
+    if (off + size > PAGE_SIZE) {
+        size = PAGE_SIZE - off;   /* the rest is on the next page: its own lookup */
+    }
+    unsigned me = idx < MAX_VCPUS ? idx : MAX_VCPUS - 1;
+    unsigned n = __atomic_load_n(&nvcpu_idx, __ATOMIC_RELAXED);
+    for (unsigned j = 0; j < n; j++) {
+        const struct xtb *t = __atomic_load_n(&running[j], __ATOMIC_RELAXED);
+        if (!t || !vcpus[j].live) {
+            continue;
+        }
+        bool own = j == me;
+        if (own && (pc < t->start || pc >= t->end)) {
+            continue;   /* the store is not in the block this thread runs */
+        }
+        if (block_covers(t, bp, off, size, own, pc)) {
+            qemu_plugin_u64_set(same_tb_flag, j, 1);
+        }
+    }
 }
 
 /* ---- stores ---- */
@@ -286,7 +339,6 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
     if (!page_tracked(va)) {
         return;   /* the fast path: not a page that holds or may hold code */
     }
-    same_block_store(idx, u & ~UD_RELEASE, va, 1u << qemu_plugin_mem_size_shift(info));
     unsigned size = 1u << qemu_plugin_mem_size_shift(info);
     qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
     uint8_t bytes[16];
@@ -296,6 +348,8 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
         stacks_note_store((uint64_t)(uintptr_t)ud);
         model_store(cur(idx), va, size <= 16 ? size : 16, bytes, (uint64_t)(uintptr_t)ud);
         writes_tracked++;
+        /* After model_store: the backing page exists now. */
+        same_block_store(idx, (uint64_t)(uintptr_t)ud, va, size);
     }
     pthread_mutex_unlock(&model_lock);
 }
