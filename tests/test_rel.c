@@ -24,7 +24,8 @@
  *   targeted     a block a slot targets is never freed under it:
  *                cmodx_block_free refuses (EBUSY); with two domains on one
  *                heap, cmodx_retire and CMODX_RETIRE_OLD of one domain
- *                leave a block the other's slot targets live
+ *                leave a block the other's slot targets live; a heap
+ *                whose code a slot targets is not destroyed (EBUSY)
  *   outparams    out-parameters are defined (NULL) on failure:
  *                cmodx_thread_register, cmodx_batch_commit's old targets,
  *                cmodx_heap_contains's block start
@@ -326,6 +327,16 @@ static void test_targeted(void)
     /* Once no slot targets it, the owner may free it. */
     CHECK_EQ(cmodx_slot_publish(&a, f1.exec, 16, 0, NULL), 0);
     CHECK_EQ(cmodx_block_free(h, stub.exec), 0);
+    /* A heap that no domain uses is not destroyed while a slot of a
+     * domain on another heap targets its code. */
+    cmodx_heap *h2 = NULL;
+    cmodx_block g;
+    REQUIRE(cmodx_heap_create(NULL, &h2) == 0);
+    REQUIRE(cmodx_block_alloc(h2, 64, &g) == 0);
+    CHECK_EQ(cmodx_slot_publish(&a, g.exec, 16, 0, NULL), 0);
+    CHECK_EQ(cmodx_heap_destroy(h2), EBUSY);
+    CHECK_EQ(cmodx_slot_publish(&a, f1.exec, 16, 0, NULL), 0);
+    CHECK_EQ(cmodx_heap_destroy(h2), 0);
     cmodx_slot_fini(&a);
     cmodx_slot_fini(&b);
     CHECK_EQ(cmodx_domain_destroy(d1), 0);

@@ -113,7 +113,8 @@ CMODX_API int cmodx_heap_create(const struct cmodx_heap_config *config, cmodx_he
  *   domain is destroyed: destroy such domains first.  NULL is accepted
  *   and ignored.
  * RETURN VALUE
- *   0; EBUSY while a domain still uses the heap (nothing is done).
+ *   0; EBUSY while a domain still uses the heap, or while an initialised
+ *   slot of any domain targets code in it (nothing is done).
  * THREAD SAFETY
  *   Not thread-safe with any other use of the same heap.  Does not wait.
  */

@@ -478,6 +478,30 @@ static int block_targeted(struct cmodx_heap *h, cmodx_xptr x, int always)
     return bytes && f((uintptr_t)x.ptr, bytes);
 }
 
+int heap_targeted(struct cmodx_heap *h)
+{
+    int (*f)(uintptr_t, size_t) = __atomic_load_n(&target_check, __ATOMIC_ACQUIRE);
+    if (!f || !h)
+        return 0;
+    /* The chunks' ranges are copied under the heap lock and asked about
+     * after it (the slot layer's lock is a leaf, never taken with it). */
+    int hit = 0;
+    for (size_t i = 0;; i++) {
+        uintptr_t x = 0;
+        size_t bytes = 0;
+        heap_lock(h);
+        if (i < h->nchunks) {
+            x = (uintptr_t)h->chunks[i]->x;
+            bytes = h->chunks[i]->bytes;
+        }
+        heap_unlock(h);
+        if (!bytes)
+            return hit;
+        if (f(x, bytes))
+            return 1;
+    }
+}
+
 int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
 {
     if (block_targeted(h, exec, 1))

@@ -180,6 +180,11 @@ int cmodx_heap_destroy(cmodx_heap *h)
     if (users)
         return cmodx_fail(EBUSY, "cmodx_heap_destroy: %u domain(s) still free retired blocks "
                           "into this heap: destroy them first", users);
+    /* A slot of a domain using another heap (or none) may target a block
+     * here: destroying would unmap code its callers jump to. */
+    if (heap_targeted(h))
+        return cmodx_fail(EBUSY, "cmodx_heap_destroy: a slot still targets code in this "
+                          "heap: switch it away or cmodx_slot_fini it first");
     heap_list_remove(h);
     heap_free_all(h);
     close(h->fd);

@@ -52,6 +52,9 @@ int heap_block_retire(cmodx_heap *h, cmodx_xptr x, size_t *bytes);
  * own slots are counted by the domain, src/thread/refs.c): a block still
  * targeted is refused (EBUSY), never trap-filled under its callers. */
 void heap_set_target_check(int (*check)(uintptr_t b, size_t len));
+/* Does an initialised slot of any domain target an address of H's chunks?
+ * (cmodx_heap_destroy refuses then.) */
+int heap_targeted(cmodx_heap *h);
 int heap_free_retired(cmodx_heap *h, cmodx_xptr x);
 
 /* A domain frees retired blocks into H from now on (heap_hold) / no
