@@ -183,7 +183,10 @@ int report_load_suppressions(const char *path)
         lineno++;
         line[strcspn(line, "#\n")] = 0;
         struct supp r = { .store = "*" };
-        int n = sscanf(line, "%47s %255s %255s", r.kind, r.exec, r.store);
+        char extra[2];
+        /* A fourth field is an error, not ignored: a rule that was meant
+         * to say more than it does would suppress more than meant. */
+        int n = sscanf(line, "%47s %255s %255s %1s", r.kind, r.exec, r.store, extra);
         if (n <= 0) {
             continue;
         }
@@ -191,9 +194,15 @@ int report_load_suppressions(const char *path)
         for (int k = 0; k < K_COUNT && !known; k++) {
             known = strcmp(r.kind, kind_names[k]) == 0;
         }
-        if (n < 2 || !known) {
-            fprintf(stderr, "cmodx-check: %s:%d: expected KIND EXEC-PATTERN [STORE-PATTERN]\n",
-                    path, lineno);
+        if (!known) {
+            fprintf(stderr, "cmodx-check: %s:%d: unknown report kind '%s'\n", path, lineno,
+                    r.kind);
+            bad = 1;
+            continue;
+        }
+        if (n < 2 || n > 3) {
+            fprintf(stderr, "cmodx-check: %s:%d: expected KIND EXEC-PATTERN [STORE-PATTERN], "
+                    "got %s fields: %s\n", path, lineno, n < 2 ? "1" : "more than 3", line);
             bad = 1;
             continue;
         }
