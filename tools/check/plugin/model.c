@@ -575,6 +575,7 @@ static void store_word(struct vcpu *v, struct bpage *bp, unsigned wi, uint64_t v
 
 void model_store(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes, uint64_t pc)
 {
+    model_writes++;
     model_set_self(v);
     uint64_t s = seq_next();
     uint64_t end = va + size;
@@ -936,9 +937,15 @@ void model_cacheflush(struct vcpu *v, uint64_t start, uint64_t end)
  * any other (it goes through the data cache), so the program still owes the
  * maintenance before executing the bytes through a mapping.
  */
+uint64_t model_writes;
+
 void model_file_write(struct vcpu *v, uint64_t dev, uint64_t ino, uint64_t off, uint64_t len)
 {
     uint64_t s = seq_next();
+    if (len > 0) {
+        /* one write per page, as the other system call writes count */
+        model_writes += ((off + len - 1) >> PAGE_SHIFT) - (off >> PAGE_SHIFT) + 1;
+    }
     for (uint64_t a = off & ~3ull; a < off + len; a += 4) {
         uint64_t k[3] = { dev + 1, ino, a >> PAGE_SHIFT };
         struct bpage *bp = bpage_by_key(k, true);

@@ -35,6 +35,10 @@ struct bpage *bpage_get(uint64_t va, bool create);
 struct bpage *bpage_by_key(const uint64_t k[3], bool create);
 void model_file_write(struct vcpu *v, uint64_t dev, uint64_t ino, uint64_t off, uint64_t len);
 void model_store(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes, uint64_t pc);
+/* Writes recorded by model_store (under model_lock): one per store
+ * instruction, per page of a copy instruction's or a system call's write;
+ * the summary's "code writes tracked". */
+extern uint64_t model_writes;
 void model_dc(struct vcpu *v, uint64_t va);
 void model_ic(struct vcpu *v, uint64_t va);
 void model_ic_all(struct vcpu *v);

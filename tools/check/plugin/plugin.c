@@ -36,7 +36,6 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 static struct report_out out = { .max_print = 200 };
 static uint64_t ctr = 0x80038003;
 static uint16_t nlabels;
-static uint64_t writes_tracked;
 static uint64_t checked[MAX_VCPUS];
 static struct qemu_plugin_register *reg_handle[32];   /* x0..x30 / r0..r7 / a0..a7 */
 
@@ -347,7 +346,6 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
     if (page_tracked(va)) {
         stacks_note_store((uint64_t)(uintptr_t)ud);
         model_store(cur(idx), va, size <= 16 ? size : 16, bytes, (uint64_t)(uintptr_t)ud);
-        writes_tracked++;
         /* After model_store: the backing page exists now. */
         same_block_store(idx, (uint64_t)(uintptr_t)ud, va, size);
     }
@@ -636,7 +634,7 @@ static void at_exit(qemu_plugin_id_t id, void *p)
         total += checked[k];
     }
     pthread_mutex_lock(&model_lock);
-    report_write(&out, total, writes_tracked);
+    report_write(&out, total, model_writes);
     pthread_mutex_unlock(&model_lock);
 }
 
