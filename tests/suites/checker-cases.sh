@@ -56,6 +56,22 @@ if aarch64-linux-gnu-gcc -O2 -o "$work/vdso_time" "$src/vdso_time.c" 2> "$work/c
     "$checker" --suppressions="$work/supp3" -- "$work/vdso_time" vdso > "$work/supp3.out" 2>&1
     st=$?
     check "suppressions: a malformed rule stops the run" test "$st" != 0 -a "$st" != 99
+    check "suppressions: the unknown kind is named" grep -q "supp3:1: unknown report kind 'no-such-kind'" "$work/supp3.out"
+    printf '# ok\nno-context-sync  *  *\nnot-cleaned  *  main@vdso_time  extra\n' > "$work/supp4"
+    "$checker" --suppressions="$work/supp4" -- "$work/vdso_time" vdso > "$work/supp4.out" 2>&1
+    st=$?
+    check "suppressions: a rule with extra fields stops the run" test "$st" != 0 -a "$st" != 99
+    check "suppressions: the line with extra fields is named" grep -q "supp4:3: expected KIND" "$work/supp4.out"
+    # Writes made by a system call (pwrite into a memfd) count in the
+    # summary like store instructions.
+    if aarch64-linux-gnu-gcc -O2 -o "$work/file_write" "$src/file_write.c" 2> "$work/cc2.log"; then
+        "$checker" --log-file="$log.fw" -- "$work/file_write" none > /dev/null 2>&1
+        check "summary: writes by a system call are counted" \
+            grep -q "summary: .*, [1-9][0-9]* code writes tracked" "$log.fw"
+    else
+        echo "FAIL  file_write.c does not build"
+        fail=$((fail + 1))
+    fi
 else
     echo "FAIL  vdso_time.c does not build"
     fail=$((fail + 1))
