@@ -20,7 +20,8 @@
  *                domain) is refused (EINVAL) and leaves the slot working;
  *                refused inits leak nothing (trampoline ids); after
  *                cmodx_slot_fini, or once its domain is destroyed, the
- *                address may be initialised again
+ *                address may be initialised again; a domain with an open
+ *                batch is not destroyed (EBUSY)
  *   targeted     a block a slot targets is never freed under it:
  *                cmodx_block_free refuses (EBUSY); with two domains on one
  *                heap, cmodx_retire and CMODX_RETIRE_OLD of one domain
@@ -291,6 +292,11 @@ static void test_reinit(enum cmodx_strategy st)
     CHECK_EQ(cmodx_domain_destroy(d2), 0);   /* with S never finished */
     CHECK_EQ(cmodx_slot_init(d, &s, a), 0);  /* its domain gone: free again */
     cmodx_slot_fini(&s);
+    /* Not destroyed while a batch of it is open. */
+    cmodx_batch *bt = NULL;
+    REQUIRE(cmodx_batch_begin(d, &bt) == 0);
+    CHECK_EQ(cmodx_domain_destroy(d), EBUSY);
+    cmodx_batch_abort(bt);
     CHECK_EQ(cmodx_domain_destroy(d), 0);
     CHECK_EQ(cmodx_heap_destroy(h), 0);
 }

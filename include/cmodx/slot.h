@@ -150,12 +150,16 @@ CMODX_API int cmodx_domain_create(const struct cmodx_domain_config *config, cmod
  *   and so does a function entry still redirected through the domain
  *   (cmodx/patch.h: restore it first; restored entries are released, and
  *   a later redirection by another domain adopts them).
- *   Slots of the domain must not be used afterwards.  Blocks that
+ *   A batch of the domain still open (begun, neither committed nor
+ *   aborted) makes it fail with EBUSY too.  Slots of the domain never
+ *   finished are forgotten (their memory may be initialised again) and
+ *   must not be used afterwards.  Blocks that
  *   CMODX_RETIRE_OLD left but that slots still targeted are not freed:
  *   they stay live blocks of the heap, the caller's.  NULL: returns 0.
  * RETURN VALUE
  *   0 (the domain is freed); EBUSY (another thread is still registered,
- *   or a function entry is still redirected through the domain: nothing
+ *   a batch of the domain is open, or a function entry is still
+ *   redirected through the domain: nothing
  *   was freed and the domain stays usable, the caller still registered).
  * THREAD SAFETY
  *   Not thread-safe with other uses of the domain.

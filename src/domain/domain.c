@@ -163,6 +163,10 @@ int cmodx_domain_destroy(cmodx_domain *d)
 {
     if (!d)
         return 0;
+    size_t batches = __atomic_load_n(&d->open_batches, __ATOMIC_ACQUIRE);
+    if (batches)
+        return cmodx_fail(EBUSY, "cmodx_domain_destroy: %zu batch(es) of this domain still "
+                          "open (commit or abort them first)", batches);
     struct thread_rec *self = thread_find(d);
     pthread_mutex_lock(&d->reg_lock);
     size_t others = d->nthreads - (self ? 1 : 0);

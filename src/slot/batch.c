@@ -26,6 +26,9 @@ int cmodx_batch_begin(cmodx_domain *d, cmodx_batch **out)
     if (!b)
         return cmodx_fail(ENOMEM, "cmodx_batch_begin: out of memory");
     b->domain = d;
+    /* cmodx_domain_destroy refuses while a batch is open (its commit
+     * would use the freed domain). */
+    __atomic_add_fetch(&d->open_batches, 1, __ATOMIC_RELAXED);
     *out = b;
     return 0;
 }
@@ -55,6 +58,7 @@ void cmodx_batch_abort(cmodx_batch *b)
 {
     if (!b)
         return;
+    __atomic_sub_fetch(&b->domain->open_batches, 1, __ATOMIC_RELEASE);
     free(b->e);
     free(b);
 }

@@ -87,6 +87,7 @@ struct cmodx_domain {
     /* thread.c */
     struct thread_rec *threads;
     size_t nthreads;
+    size_t open_batches; /* begun, not yet committed or aborted (atomic; src/slot/batch.c) */
     /* Records unlinked but still being freed by their (exiting) threads,
      * which still use the domain meanwhile: destroy waits for 0. */
     size_t leaving;
