@@ -62,6 +62,16 @@ if aarch64-linux-gnu-gcc -O2 -o "$work/vdso_time" "$src/vdso_time.c" 2> "$work/c
     st=$?
     check "suppressions: a rule with extra fields stops the run" test "$st" != 0 -a "$st" != 99
     check "suppressions: the line with extra fields is named" grep -q "supp4:3: expected KIND" "$work/supp4.out"
+    # With CTR_EL0.IDC=1 and DIC=1 a missing DSB is advised as a DSB before
+    # the context synchronisation, not with the maintenance DIC waives.
+    if aarch64-linux-gnu-gcc -O2 -o "$work/store_no_dsb" "$src/store_no_dsb.c" 2> "$work/cc3.log"; then
+        "$checker" --idc --dic --log-file="$log.nd" -- "$work/store_no_dsb" > /dev/null 2>&1
+        check "advice: IDC+DIC, a missing DSB is advised without IC IVAU" \
+            sh -c 'grep -q "^    missing   a DSB by the writer between the store and the context synchronisation" "$1" && ! grep -q "IC IVAU" "$1"' sh "$log.nd"
+    else
+        echo "FAIL  store_no_dsb.c does not build"
+        fail=$((fail + 1))
+    fi
     # Writes made by a system call (pwrite into a memfd) count in the
     # summary like store instructions.
     if aarch64-linux-gnu-gcc -O2 -o "$work/file_write" "$src/file_write.c" 2> "$work/cc2.log"; then

@@ -30,14 +30,26 @@ static const char *const kind_names[K_COUNT] = {
     [K_FENCE_I_MIGRATION] = "fence-i-may-migrate",
 };
 
-static const char *missing_text(enum kind k, bool idc)
+/*
+ * The CTR_EL0 bits the advice depends on: IDC=1 (bit 28) waives the clean,
+ * DIC=1 (bit 29) the invalidate (ARM ARM D19.2.34).  With both, a DSB after
+ * the stores and the executing thread's context synchronisation are all
+ * that is required, and advice naming DC CVAU or IC IVAU would be wrong.
+ */
+#define CTR_IDC(ctr) (((ctr) >> 28) & 1)
+#define CTR_DIC(ctr) (((ctr) >> 29) & 1)
+
+static const char *missing_text(enum kind k, uint64_t ctr)
 {
+    bool idc = CTR_IDC(ctr), dic = CTR_DIC(ctr);
     switch (k) {
     case K_NOT_CLEANED:
         return "DC CVAU (clean to the Point of Unification) of the line after the store";
     case K_CLEAN_NOT_COMPLETED:
-        return idc ? "a DSB by the writer between the store and the IC IVAU (CTR_EL0.IDC=1)"
-                   : "a DSB by the cleaning thread between DC CVAU and IC IVAU";
+        return idc && dic ? "a DSB by the writer between the store and the context "
+                            "synchronisation (CTR_EL0.IDC=1, DIC=1: no clean or invalidate needed)"
+               : idc ? "a DSB by the writer between the store and the IC IVAU (CTR_EL0.IDC=1)"
+                     : "a DSB by the cleaning thread between DC CVAU and IC IVAU";
     case K_NOT_INVALIDATED:
         return "IC IVAU (invalidate to the PoU) of the line after the clean completed";
     case K_INVAL_NOT_COMPLETED:
@@ -79,15 +91,22 @@ static const char *missing_text(enum kind k, bool idc)
 
 /* One line per kind: how a C program usually fixes it (docs/CHECKER.md,
  * "How to fix each kind"), printed under "missing". */
-static const char *fix_text(enum kind k)
+static const char *fix_text(enum kind k, uint64_t ctr)
 {
+    if (k == K_CLEAN_NOT_COMPLETED && CTR_IDC(ctr) && CTR_DIC(ctr)) {
+        return "DSB ISH after the last store, before the code's address is published (then an "
+               "ISB on the executing thread), or __builtin___clear_cache, which does that";
+    }
     switch (k) {
     case K_NOT_CLEANED:
     case K_NOT_INVALIDATED:
         return "__builtin___clear_cache(start, end) (or cmodx_make_visible) over the written "
                "range after the last store, before the code's address is published";
     case K_CLEAN_NOT_COMPLETED:
-        return "DSB ISH between the DC CVAU loop and the IC IVAU loop (with IDC=1, between the "
+        return CTR_IDC(ctr) ? "DSB ISH between the stores and the IC IVAU loop (CTR_EL0.IDC=1: no DC "
+                              "CVAU needed), or __builtin___clear_cache instead of hand-written "
+                              "maintenance"
+               : "DSB ISH between the DC CVAU loop and the IC IVAU loop (with IDC=1, between the "
                "stores and IC IVAU), or __builtin___clear_cache instead of hand-written maintenance";
     case K_INVAL_NOT_COMPLETED:
         return "DSB ISH after the IC IVAU loop, or __builtin___clear_cache instead of "
@@ -315,7 +334,7 @@ static void print_stack(FILE *f, const struct stack *s, unsigned from)
     }
 }
 
-static void print_one(FILE *f, const struct report *r, bool idc)
+static void print_one(FILE *f, const struct report *r, uint64_t ctr)
 {
     char ex[64], wr[64];
     thread_name(ex, sizeof(ex), r->exec_label);
@@ -329,8 +348,8 @@ static void print_one(FILE *f, const struct report *r, bool idc)
         fprintf(f, "    address   0x%llx is not mapped readable\n",
                 (unsigned long long)r->store_pc);
         print_stack(f, &r->exec_stack, 1);
-        fprintf(f, "    missing   %s\n", missing_text(r->kind, idc));
-        fprintf(f, "    fix       %s\n", fix_text(r->kind));
+        fprintf(f, "    missing   %s\n", missing_text(r->kind, ctr));
+        fprintf(f, "    fix       %s\n", fix_text(r->kind, ctr));
         return;
     }
     fprintf(f, "    executed  pc 0x%llx %s by %s, instruction 0x%08x\n",
@@ -349,8 +368,8 @@ static void print_one(FILE *f, const struct report *r, bool idc)
         fprintf(f, "    written   before the page was first maintained or made executable "
                    "(store not seen)\n");
     }
-    fprintf(f, "    missing   %s\n", missing_text(r->kind, idc));
-    fprintf(f, "    fix       %s\n", fix_text(r->kind));
+    fprintf(f, "    missing   %s\n", missing_text(r->kind, ctr));
+    fprintf(f, "    fix       %s\n", fix_text(r->kind, ctr));
 }
 
 struct totals {
@@ -408,7 +427,7 @@ static void json_str(char *buf, size_t n, const char *s)
 }
 
 static void json_out(FILE *f, const struct totals *t, size_t ndistinct, uint64_t checked,
-                     uint64_t writes, const char *arch, uint64_t ctr, bool idc, int pid)
+                     uint64_t writes, const char *arch, uint64_t ctr, int pid)
 {
     fprintf(f, "{\n  \"tool\": \"cmodx-check\",\n  \"arch\": \"%s\",\n  \"ctr_el0\": \"0x%llx\",\n"
                "  \"pid\": %d,\n  \"instructions_checked\": %llu,\n  \"code_writes_tracked\": %llu,\n"
@@ -440,7 +459,7 @@ static void json_out(FILE *f, const struct totals *t, size_t ndistinct, uint64_t
                 sep, kind_names[r->kind], (unsigned long long)r->count,
                 (unsigned long long)r->exec_pc, ew, r->exec_label, label_tid[r->exec_label],
                 r->insn, (unsigned long long)r->store_pc, sw, r->writer_label,
-                r->writer_label ? label_tid[r->writer_label] : 0, missing_text(r->kind, idc));
+                r->writer_label ? label_tid[r->writer_label] : 0, missing_text(r->kind, ctr));
         for (unsigned k = 0; k < r->exec_stack.n; k++) {
             fprintf(f, "%s\"0x%llx\"", k ? ", " : "", (unsigned long long)r->exec_stack.pc[k]);
         }
@@ -467,7 +486,7 @@ void report_write(const struct report_out *o, uint64_t checked, uint64_t writes)
     size_t printed = 0;
     for (size_t i = 0; i < nreports && printed < o->max_print; i++) {
         if (order[i]->pid == pid && !order[i]->suppressed) {
-            print_one(out, order[i], o->idc);
+            print_one(out, order[i], o->ctr);
             printed++;
         }
     }
@@ -490,7 +509,7 @@ void report_write(const struct report_out *o, uint64_t checked, uint64_t writes)
     /* Appended: a forked child may finish before its parent (the wrapper
      * empties the file before the run). */
     if (o->json_path && (f = fopen(o->json_path, "a"))) {
-        json_out(f, &t, nd, checked, writes, o->arch, o->ctr, o->idc, pid);
+        json_out(f, &t, nd, checked, writes, o->arch, o->ctr, pid);
         fclose(f);
     }
     if (o->status_path && (f = fopen(o->status_path, "a"))) {
