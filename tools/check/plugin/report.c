@@ -362,7 +362,7 @@ static void print_one(FILE *f, const struct report *r, uint64_t ctr)
                 (unsigned long long)r->store_pc, r->store_where);
         print_stack(f, stacks_of_store(r->store_pc), 1);
     } else if (r->writer_label) {
-        fprintf(f, "    written   by %s through a system call (write/pwrite into a memfd, "
+        fprintf(f, "    written   by %s through a system call (a file write into a memfd, "
                    "or read/readv/recv... into the buffer)\n", wr);
     } else {
         fprintf(f, "    written   before the page was first maintained or made executable "

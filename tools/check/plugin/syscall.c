@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -44,6 +45,8 @@ static unsigned nhandlers;
  * -1 where the guest has no such call. */
 struct sysnums {
     int64_t mmap, mprotect, munmap, mremap, membarrier, rt_sigaction, write, pwrite;
+    int64_t writev, pwritev, pwritev2, sendfile, sendfile64, splice, copy_file_range,
+        vmsplice, msgrcv;
     int64_t read, readv, pread, preadv, preadv2, recv, recvfrom, recvmsg, recvmmsg,
         recvmmsg64, process_vm_readv, brk, prctl;
     unsigned mmap_shift;   /* ARM's mmap2 counts the offset in 4 KiB units */
@@ -78,6 +81,9 @@ bool sys_set_arch(const char *target)
                                .preadv = 69, .preadv2 = 286, .recv = -1, .recvfrom = 207,
                                .recvmsg = 212, .recvmmsg = 243, .recvmmsg64 = -1,
                                .process_vm_readv = 270, .brk = 214, .prctl = 167,
+                               .writev = 66, .pwritev = 70, .pwritev2 = 287,
+                               .sendfile = 71, .sendfile64 = -1, .splice = 76,
+                               .copy_file_range = 285, .vmsplice = 75, .msgrcv = 188,
                                .mmap_shift = 0 };
     } else if (strcmp(target, "arm") == 0) {
         cfg.arch = ARCH_ARM;
@@ -87,6 +93,9 @@ bool sys_set_arch(const char *target)
                                .preadv = 361, .preadv2 = 392, .recv = 291, .recvfrom = 292,
                                .recvmsg = 297, .recvmmsg = 365, .recvmmsg64 = 417,
                                .process_vm_readv = 376, .brk = 45, .prctl = 172,
+                               .writev = 146, .pwritev = 362, .pwritev2 = 393,
+                               .sendfile = 187, .sendfile64 = 239, .splice = 340,
+                               .copy_file_range = 391, .vmsplice = 343, .msgrcv = 302,
                                .mmap_shift = 12 };
     } else {
         return false;
@@ -600,25 +609,37 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int idx, int64_t num, uint6
 }
 
 /*
- * write/pwrite into a memfd (a guest fd is the host fd under qemu-user, so
- * the plugin can fstat it and read its offset).
+ * Is fd a memfd?  Then st is its identity (a guest fd is the host fd under
+ * qemu-user, so the plugin can fstat it and read its offset).
  */
-static void file_write(struct vcpu *v, int64_t num, int64_t ret)
+static bool memfd_stat(int fd, struct stat *st)
 {
-    const uint64_t *a = v->sc_args;
-    int fd = (int)a[0];
     char link[64], target[32];
     snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, target, sizeof(target) - 1);
+    return n >= 7 && strncmp(target, "/memfd:", 7) == 0 && fstat(fd, st) == 0;
+}
+
+/* The file offset an explicit 64-bit offset argument names: ARM passes
+ * pwrite's in an aligned register pair (r4, r5), pwritev's as lo, hi. */
+static uint64_t off_arg(uint64_t lo, uint64_t hi)
+{
+    return cfg.arch == ARCH_ARM ? (lo & 0xffffffffu) | hi << 32 : lo;
+}
+
+/*
+ * The kernel wrote ret bytes into the memfd fd: at an explicit offset, or
+ * (has_off false) at the file position, which the call advanced past them.
+ * Every mapping of those pages sees the bytes (model_file_write keys them
+ * by backing page): a store by the calling thread.
+ */
+static void memfd_written(struct vcpu *v, int fd, bool has_off, uint64_t off, int64_t ret)
+{
     struct stat st;
-    if (n < 7 || strncmp(target, "/memfd:", 7) != 0 || fstat(fd, &st) != 0) {
+    if (!memfd_stat(fd, &st)) {
         return;
     }
-    uint64_t off;
-    if (num == sn.pwrite) {
-        /* ARM EABI passes the 64-bit offset in an aligned pair: r4, r5. */
-        off = cfg.arch == ARCH_ARM ? (a[4] & 0xffffffffu) | a[5] << 32 : a[3];
-    } else {
+    if (!has_off) {
         off_t end = lseek(fd, 0, SEEK_CUR);
         if (end < ret) {
             return;
@@ -626,6 +647,44 @@ static void file_write(struct vcpu *v, int64_t num, int64_t ret)
         off = (uint64_t)(end - ret);
     }
     model_file_write(v, (uint64_t)st.st_dev, (uint64_t)st.st_ino, off, (uint64_t)ret);
+}
+
+/* An offset pointer argument (splice, copy_file_range): NULL uses and
+ * advances the file position; otherwise the kernel advanced *p by ret. */
+static void memfd_written_at(struct vcpu *v, int fd, uint64_t p, int64_t ret)
+{
+    int64_t after = 0;   /* loff_t: 64 bits on every guest */
+    if (p && !sys_guest_read(p, &after, sizeof(after))) {
+        return;
+    }
+    memfd_written(v, fd, p != 0, (uint64_t)(after - ret), ret);
+}
+
+/*
+ * The system calls by which the kernel writes a file: write, pwrite,
+ * writev, pwritev(2), and the file-to-file copies sendfile, splice and
+ * copy_file_range (their destination).  Only memfds are followed.
+ */
+static bool file_write(struct vcpu *v, int64_t num, int64_t ret)
+{
+    const uint64_t *a = v->sc_args;
+    if (num == sn.write || num == sn.writev || num == sn.sendfile || num == sn.sendfile64) {
+        memfd_written(v, (int)a[0], false, 0, ret);
+    } else if (num == sn.pwrite) {
+        memfd_written(v, (int)a[0], true,
+                      cfg.arch == ARCH_ARM ? off_arg(a[4], a[5]) : a[3], ret);
+    } else if (num == sn.pwritev) {
+        memfd_written(v, (int)a[0], true, off_arg(a[3], a[4]), ret);
+    } else if (num == sn.pwritev2) {
+        /* offset -1: the file position, as writev */
+        uint64_t off = off_arg(a[3], a[4]);
+        memfd_written(v, (int)a[0], off != ~0ull, off, ret);
+    } else if (num == sn.splice || num == sn.copy_file_range) {
+        memfd_written_at(v, (int)a[2], a[3], ret);
+    } else {
+        return false;
+    }
+    return true;
 }
 
 /* The read family: the kernel's copy into user buffers is a store. */
@@ -636,6 +695,16 @@ static bool kernel_fill(struct vcpu *v, int64_t num, int64_t ret)
         sys_store_range(v, a[1], (uint64_t)ret, NULL, -1, 0);
     } else if (num == sn.readv || num == sn.preadv || num == sn.preadv2) {
         store_iov(v, a[1], a[2], (uint64_t)ret);
+    } else if (num == sn.msgrcv) {
+        /* struct msgbuf { long mtype; char mtext[]; }: ret bytes of text */
+        sys_store_range(v, a[1], (uint64_t)ret + (cfg.arch == ARCH_ARM ? 4 : 8), NULL, -1, 0);
+    } else if (num == sn.vmsplice) {
+        /* From a pipe's read end into the iovec: the kernel stores (to a
+         * pipe it reads the user memory instead). */
+        int fl = fcntl((int)a[0], F_GETFL);
+        if (fl >= 0 && (fl & O_ACCMODE) == O_RDONLY) {
+            store_iov(v, a[1], a[2], (uint64_t)ret);
+        }
     } else if (num == sn.process_vm_readv) {
         store_iov(v, a[1], a[2], (uint64_t)ret);   /* the local iovec */
     } else if (num == sn.recvmsg) {
@@ -680,8 +749,8 @@ static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, i
         maps_move(a[0], a[1], gword((uint64_t)ret), a[2]);
     } else if (num == sn.brk && ok) {
         syms_brk(gword((uint64_t)ret));
-    } else if ((num == sn.write || num == sn.pwrite) && ret > 0) {
-        file_write(v, num, ret);
+    } else if (ret > 0 && file_write(v, num, ret)) {
+        /* done */
     } else if (ret > 0 && kernel_fill(v, num, ret)) {
         /* done */
     } else if (num == sn.membarrier && ret >= 0 && a[0] == 32 && !(a[1] & 1)) {
