@@ -287,8 +287,7 @@ CMODX_API void cmodx_thread_online(cmodx_thread *self);
  *   the library knows the process's initialised slots by address, not
  *   from the slot's bytes, so SLOT's memory need not be zeroed first.
  *   Slots never finished are forgotten when their domain is destroyed.
- *   On any other failure SLOT is left zeroed (with a NULL D or INITIAL,
- *   untouched): not initialised, so cmodx_slot_publish and
+ *   On any other failure SLOT is left zeroed: not initialised, so cmodx_slot_publish and
  *   cmodx_batch_add refuse it (EINVAL) and cmodx_slot_fini ignores it.
  * RETURN VALUE
  *   0; EINVAL (NULL or misaligned SLOT, SLOT already initialised, NULL D

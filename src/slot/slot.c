@@ -163,6 +163,17 @@ static void live_fork_child(void) { pthread_mutex_unlock(&live_lock); }
 static const struct fork_steps live_fork_steps = {live_fork_prepare, live_fork_parent,
                                                   live_fork_child, NULL, NULL};
 
+/* Is S registered as initialised?  (live_lock is a leaf with its own
+ * fork stage: taken here without a writer lock.) */
+static int slot_is_live(const cmodx_slot *s)
+{
+    fork_register(FORK_STAGE_SLOTS, &live_fork_steps);
+    pthread_mutex_lock(&live_lock);
+    int r = live_find(s) != NULL;
+    pthread_mutex_unlock(&live_lock);
+    return r;
+}
+
 /* Register S as initialised in D: EINVAL if it already is (in any
  * domain), ENOMEM; 0 with the entry made. */
 static int live_claim(cmodx_slot *s, cmodx_domain *d)
@@ -225,9 +236,10 @@ int cmodx_slot_init(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
         return cmodx_fail(EINVAL, "cmodx_slot_init: NULL slot");
     if ((uintptr_t)s % _Alignof(void *))
         return cmodx_fail(EINVAL, "cmodx_slot_init: slot %p is not pointer-aligned", (void *)s);
-    /* Without a domain the slot is left as it was: it may be a live slot
-     * (a failed call never clobbers one); one never initialised stays
-     * refused by publish (its tag does not match). */
+    /* Zeroed (defined, not initialised) unless it is a live slot: a failed
+     * call never clobbers one. */
+    if ((!d || !initial.ptr) && !slot_is_live(s))
+        memset(s, 0, sizeof *s);
     if (!d || !initial.ptr)
         return cmodx_fail(EINVAL, "cmodx_slot_init: NULL %s", !d ? "domain" : "initial target");
     /* Under the writer lock (the block counts, the trampoline's ids), and
