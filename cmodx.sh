@@ -77,7 +77,13 @@ run_suite() {
     total_fail=$((total_fail + failed))
     echo "$label: $passed passed, $failed failed"
     if [ "$failed" -ne 0 ]; then
-        grep -E 'Failed|CHECK|REQUIRE|error|FAIL' "$log" | head -n 40 | sed 's/^/    /'
+        # The names of the failed tests first (the only part a truncated
+        # CI report is sure to keep), then what each one said.
+        sed -n '/The following tests FAILED:/,$p' "$log" | grep -E '^[[:space:]]+[0-9]+ - ' |
+            head -n 20 | sed 's/^[[:space:]]*/    FAILED: /'
+        grep -E 'SUMMARY: [A-Za-z]+Sanitizer|WARNING: [A-Za-z]+Sanitizer|CHECK|REQUIRE|error|\*\*\*' "$log" |
+            head -n 30 | sed 's/^/    /'
+        echo "    (whole log: build/$name.test.log)"
     fi
 }
 
