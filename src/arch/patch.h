@@ -37,6 +37,11 @@ enum arch_patch_method arch_patch_method(void);
  * the documents it rests on; NULL where it is supported. */
 const char *arch_patch_unsupported_reason(void);
 
+/* On an architecture that patches nothing in place, its <arch>-patch.c
+ * defines this reason and no-patch.c implements every function of this
+ * header as a refusal that gives it. */
+extern const char arch_no_patch_reason[];
+
 /* The size of every instruction a patch writes here (4 on AArch64, 5 on
  * x86-64), and the alignment its address needs (4; 1). */
 size_t arch_patch_insn_size(void);
