@@ -285,7 +285,7 @@ function grace(    t, ta, ts, tw, tp, a, b, c, k, n, i, m, tt, cm, q, cm99, q99,
             say("**A sleep's timeout (" label(4, tp) ").** A futex wake-up round trip takes " us(a) \
                 " at the median when the sleepers arm no timer, " us(b) " (" txt(4, tp, "10 ms timeout", "", "median / no timeout") \
                 ") with a 10 ms timeout and " us(c) " (" txt(4, tp, "1 ms timeout", "", "median / no timeout") \
-                ") with a 1 ms one; on the best repetition " \
+                ") with a 1 ms timeout; on the best repetition " \
                 txt(4, tp, "no timeout", "", "us best") ", " txt(4, tp, "10 ms timeout", "", "us best") " and " \
                 txt(4, tp, "1 ms timeout", "", "us best") " us.\n")
     }

@@ -50,7 +50,7 @@ echo "A stray figure: 123456.789 us." >>"$work/stray.md"
 if awk -f "$src/tools/bench/check-prose.awk" "$work/stray.md" >"$work/stray.out" 2>&1; then
     echo "smoke: check-prose.awk accepted a figure that is in no table"
     rc=1
-elif ! grep -q "figure 123456.789 is in no table" "$work/stray.out"; then
+elif ! grep -q "figure 123456.789 us is in no table" "$work/stray.out"; then
     cat "$work/stray.out"
     echo "smoke: check-prose.awk failed without naming the stray figure"
     rc=1
