@@ -27,6 +27,13 @@
  *                heap, cmodx_retire and CMODX_RETIRE_OLD of one domain
  *                leave a block the other's slot targets live; a heap
  *                whose code a slot targets is not destroyed (EBUSY)
+ *   index        the process's index of targeted blocks (one lookup per
+ *                free or retirement) is exact: a block of one heap that a
+ *                slot of a domain on another heap targets (at its start
+ *                or inside) is not freed, retired or left by
+ *                CMODX_RETIRE_OLD; a slot that a batch switches twice
+ *                counts only its last target; cmodx_slot_fini and a
+ *                publish away release a block at once
  *   outparams    out-parameters are defined (NULL) on failure:
  *                cmodx_thread_register, cmodx_batch_commit's old targets,
  *                cmodx_heap_contains's block start
@@ -350,6 +357,64 @@ static void test_targeted(void)
     CHECK_EQ(cmodx_heap_destroy(h), 0);
 }
 
+/* ---- index ------------------------------------------------------------------------ */
+
+static void test_index(void)
+{
+    /* D1 alone on H1 (its own counts see no other domain), D2 on H2. */
+    cmodx_heap *h1 = NULL, *h2 = NULL;
+    REQUIRE(cmodx_heap_create(NULL, &h1) == 0);
+    REQUIRE(cmodx_heap_create(NULL, &h2) == 0);
+    struct cmodx_domain_config c1 = {.heap = h1}, c2 = {.heap = h2};
+    cmodx_domain *d1 = NULL, *d2 = NULL;
+    REQUIRE(cmodx_domain_create(&c1, &d1) == 0);
+    REQUIRE(cmodx_domain_create(&c2, &d2) == 0);
+    cmodx_block x, y, z, w;
+    REQUIRE(cmodx_block_alloc(h1, 64, &x) == 0);
+    REQUIRE(cmodx_block_alloc(h1, 64, &y) == 0);
+    REQUIRE(cmodx_block_alloc(h1, 64, &z) == 0);
+    REQUIRE(cmodx_block_alloc(h2, 64, &w) == 0);
+    cmodx_xptr inside = {(const char *)x.exec.ptr + 16};
+    cmodx_slot a, b;
+    REQUIRE(cmodx_slot_init(d1, &a, x.exec) == 0);
+    /* D2's slot targets an entry point inside X, a block of H1. */
+    REQUIRE(cmodx_slot_init(d2, &b, inside) == 0);
+    /* D1 leaves X with CMODX_RETIRE_OLD: D2's slot keeps it live. */
+    CHECK_EQ(cmodx_slot_publish(&a, y.exec, 16, CMODX_RETIRE_OLD, NULL), 0);
+    CHECK_EQ(cmodx_synchronize(d1, 0), 0);
+    CHECK_EQ(cmodx_heap_contains(h1, x.exec, NULL), 1);
+    CHECK_EQ(cmodx_retire(d1, x.exec), EBUSY);
+    CHECK_EQ(cmodx_synchronize(d1, 0), 0);
+    CHECK_EQ(cmodx_heap_contains(h1, x.exec, NULL), 1);
+    CHECK_EQ(cmodx_block_free(h1, x.exec), EBUSY);
+    /* Asked of the wrong heap, the block is no block of it: EINVAL. */
+    CHECK_EQ(cmodx_block_free(h2, x.exec), EINVAL);
+    /* The same slot switched twice in one batch counts its last target
+     * only: Y (its first) is released, Z is targeted. */
+    cmodx_batch *bt = NULL;
+    REQUIRE(cmodx_batch_begin(d2, &bt) == 0);
+    REQUIRE(cmodx_batch_add(bt, &b, y.exec, 16, 0) == 0);
+    REQUIRE(cmodx_batch_add(bt, &b, z.exec, 16, 0) == 0);
+    CHECK_EQ(cmodx_batch_commit(bt, NULL), 0);
+    /* A's publish targets Y; B left X: X is free to go, Z is not. */
+    CHECK_EQ(cmodx_block_free(h1, z.exec), EBUSY);
+    CHECK_EQ(cmodx_block_free(h1, x.exec), 0);
+    /* A publish away releases at once: B to W (its own heap). */
+    CHECK_EQ(cmodx_slot_publish(&b, w.exec, 16, 0, NULL), 0);
+    CHECK_EQ(cmodx_block_free(h1, z.exec), 0);
+    CHECK_EQ(cmodx_block_free(h2, w.exec), EBUSY);
+    /* cmodx_slot_fini releases at once. */
+    cmodx_slot_fini(&b);
+    CHECK_EQ(cmodx_block_free(h2, w.exec), 0);
+    CHECK_EQ(cmodx_block_free(h1, y.exec), EBUSY);
+    cmodx_slot_fini(&a);
+    CHECK_EQ(cmodx_block_free(h1, y.exec), 0);
+    CHECK_EQ(cmodx_domain_destroy(d1), 0);
+    CHECK_EQ(cmodx_domain_destroy(d2), 0);
+    CHECK_EQ(cmodx_heap_destroy(h1), 0);
+    CHECK_EQ(cmodx_heap_destroy(h2), 0);
+}
+
 /* ---- outparams -------------------------------------------------------------------- */
 
 static void test_outparams(void)
@@ -408,6 +473,8 @@ int main(int argc, char **argv)
         test_reinit((enum cmodx_strategy)st);
     } else if (!strcmp(mode, "targeted")) {
         test_targeted();
+    } else if (!strcmp(mode, "index")) {
+        test_index();
     } else if (!strcmp(mode, "outparams")) {
         test_outparams();
     } else if (!strcmp(mode, "wrap")) {

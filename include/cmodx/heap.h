@@ -174,7 +174,8 @@ CMODX_API int cmodx_block_alloc(cmodx_heap *heap, size_t size, cmodx_block *out)
  * THREAD SAFETY
  *   Thread-safe.  Does not wait for other threads (the slot check takes
  *   a short internal lock, never held while waiting).  Cost: the check
- *   looks at every initialised slot of the process.
+ *   is one lookup in the library's count of initialised slots per
+ *   targeted block, whatever the number of slots.
  */
 CMODX_API int cmodx_block_free(cmodx_heap *heap, cmodx_xptr exec);
 

@@ -113,11 +113,12 @@ static inline void cmodx_quiescent(cmodx_thread *self)
  *   free space, or a block already retired and pending ("retired twice");
  *   a slot of the domain still targets an address in BLOCK: switch it
  *   away first, or publish with CMODX_RETIRE_OLD, which retires the block
- *   once no slot targets it); EBUSY (a slot of ANOTHER domain using the
- *   same heap still targets BLOCK: the counts are per domain, so the heap
- *   asks every initialised slot of the process when several domains use
- *   it); ETIMEDOUT (back-pressure wait exceeded; the block IS retired, and
- *   the message names the thread that never went quiescent); ENOMEM.
+ *   once no slot targets it); EBUSY (a slot of ANOTHER domain, on this
+ *   heap or on another one, still targets an address in BLOCK: the
+ *   library counts every initialised slot per targeted block, one lookup
+ *   whatever the number of slots); ETIMEDOUT (back-pressure wait
+ *   exceeded; the block IS retired, and the message names the thread
+ *   that never went quiescent); ENOMEM.
  *   Nothing is retired on EINVAL, EBUSY or ENOMEM.  Likewise a block that
  *   CMODX_RETIRE_OLD would retire stays live while another domain's slot
  *   targets it (it is then the caller's again: free it once no slot does).

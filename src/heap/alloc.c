@@ -451,41 +451,35 @@ static int free_in_state(struct cmodx_heap *h, cmodx_xptr exec, int want, int al
     return 0;
 }
 
-static int (*target_check)(uintptr_t b, size_t len);
+/* The slot layer's questions (heap_set_target_check).  Read without the
+ * heap lock: the slot layer's lock is a leaf, never taken with it. */
+static int (*target_block)(const void *start);
+static int (*target_range)(uintptr_t b, size_t len);
 
-void heap_set_target_check(int (*check)(uintptr_t b, size_t len))
+void heap_set_target_check(int (*block)(const void *start), int (*range)(uintptr_t b, size_t len))
 {
-    __atomic_store_n(&target_check, check, __ATOMIC_RELEASE);
+    __atomic_store_n(&target_range, range, __ATOMIC_RELEASE);
+    __atomic_store_n(&target_block, block, __ATOMIC_RELEASE);
 }
 
-/* Does a slot (of any domain) target the live block at X?  ALWAYS: ask
- * even when at most one domain uses the heap.  The heap lock is released
- * before the slot layer's lock is taken (that lock is a leaf). */
-static int block_targeted(struct cmodx_heap *h, cmodx_xptr x, int always)
+/* Does a slot (of any domain, on any heap) target the live block of H
+ * starting at X?  One lookup in the slot layer's index of targeted
+ * blocks, whatever the number of slots: a question every free and
+ * retirement asks.  Only a yes is checked against H (X may be another
+ * heap's block: then the caller's own check says EINVAL). */
+static int block_targeted(struct cmodx_heap *h, cmodx_xptr x)
 {
-    int (*f)(uintptr_t, size_t) = __atomic_load_n(&target_check, __ATOMIC_ACQUIRE);
-    if (!f || !h)
-        return 0;
-    size_t bytes = 0;
-    uint32_t g = 0;
-    heap_lock(h);
-    if (always || h->users > 1) {
-        struct chunk *c = granule_of(h, (uintptr_t)x.ptr, &g);
-        if (c && c->state[g] == G_LIVE)
-            bytes = (size_t)c->len[g] * h->granule;
-    }
-    heap_unlock(h);
-    return bytes && f((uintptr_t)x.ptr, bytes);
+    int (*f)(const void *) = __atomic_load_n(&target_block, __ATOMIC_ACQUIRE);
+    return f && x.ptr && f(x.ptr) && heap_live_block_size(h, x) != 0;
 }
 
 int heap_targeted(struct cmodx_heap *h)
 {
-    int (*f)(uintptr_t, size_t) = __atomic_load_n(&target_check, __ATOMIC_ACQUIRE);
+    int (*f)(uintptr_t, size_t) = __atomic_load_n(&target_range, __ATOMIC_ACQUIRE);
     if (!f || !h)
         return 0;
     /* The chunks' ranges are copied under the heap lock and asked about
      * after it (the slot layer's lock is a leaf, never taken with it). */
-    int hit = 0;
     for (size_t i = 0;; i++) {
         uintptr_t x = 0;
         size_t bytes = 0;
@@ -496,7 +490,7 @@ int heap_targeted(struct cmodx_heap *h)
         }
         heap_unlock(h);
         if (!bytes)
-            return hit;
+            return 0;
         if (f(x, bytes))
             return 1;
     }
@@ -504,7 +498,7 @@ int heap_targeted(struct cmodx_heap *h)
 
 int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
 {
-    if (block_targeted(h, exec, 1))
+    if (h && block_targeted(h, exec))
         return cmodx_fail(EBUSY, "cmodx_block_free: a slot still targets the block at %p "
                           "(publish the slots away, or cmodx_slot_fini them, first)", exec.ptr);
     return free_in_state(h, exec, G_LIVE, G_LIVE, "cmodx_block_free");
@@ -514,11 +508,12 @@ int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
 
 int heap_block_retire(cmodx_heap *h, cmodx_xptr x, size_t *bytes)
 {
-    /* Counts are per domain: with several domains on this heap, another
-     * domain's slot may still target the block. */
-    if (block_targeted(h, x, 0))
-        return cmodx_fail(EBUSY, "cmodx_retire: a slot of another domain sharing this heap "
-                          "still targets the block at %p", x.ptr);
+    /* The retiring domain counts its own slots (src/thread/refs.c); a slot
+     * of another domain, on this heap or on another one, may still target
+     * the block: the slot layer's index of every slot's block knows. */
+    if (block_targeted(h, x))
+        return cmodx_fail(EBUSY, "cmodx_retire: a slot of another domain still targets the "
+                          "block at %p (switch it away or cmodx_slot_fini it first)", x.ptr);
     uint32_t g = 0;
     heap_lock(h);
     struct chunk *c = granule_of(h, (uintptr_t)x.ptr, &g);

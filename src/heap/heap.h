@@ -45,15 +45,16 @@ enum heap_where heap_find_in_any(const void *x, size_t len, cmodx_heap *skip,
  * cmodx_block_free() itself refuses pending blocks: the domain that
  * retired one frees it. */
 int heap_block_retire(cmodx_heap *h, cmodx_xptr x, size_t *bytes);
-/* The slot layer's answer to "does an initialised slot of any domain
- * target an address in [B, B+LEN)?" (src/slot/slot.c), registered when the
- * first slot is made.  cmodx_block_free() asks it always, and
- * heap_block_retire() when more than one domain uses the heap (a domain's
- * own slots are counted by the domain, src/thread/refs.c): a block still
- * targeted is refused (EBUSY), never trap-filled under its callers. */
-void heap_set_target_check(int (*check)(uintptr_t b, size_t len));
+/* The slot layer's answers (src/slot/slot.c), registered when the first
+ * slot is made.  BLOCK: does an initialised slot of any domain target an
+ * address inside the block starting at START?  RANGE: an address in
+ * [B, B+LEN)?  cmodx_block_free() and heap_block_retire() ask BLOCK (one
+ * lookup, whatever the number of slots): a block still targeted is
+ * refused (EBUSY), never trap-filled under its callers.  Each takes the
+ * slot layer's leaf lock: never called with a heap lock held. */
+void heap_set_target_check(int (*block)(const void *start), int (*range)(uintptr_t b, size_t len));
 /* Does an initialised slot of any domain target an address of H's chunks?
- * (cmodx_heap_destroy refuses then.) */
+ * (cmodx_heap_destroy refuses then.)  RANGE once per chunk. */
 int heap_targeted(cmodx_heap *h);
 int heap_free_retired(cmodx_heap *h, cmodx_xptr x);
 

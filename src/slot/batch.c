@@ -38,7 +38,7 @@ int cmodx_batch_add(cmodx_batch *b, cmodx_slot *slot, cmodx_xptr code, size_t le
 {
     if (!b)
         return cmodx_fail(EINVAL, "cmodx_batch_add: NULL batch");
-    struct entry e = {slot, code, len, flags, {NULL}, 0, NULL, {NULL}, 0};
+    struct entry e = {slot, code, len, flags, {NULL}, 0, NULL, {NULL}, 0, {NULL}};
     int err = publish_validate(b->domain, &e, 1);
     if (err)
         return err;

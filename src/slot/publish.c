@@ -56,9 +56,10 @@ cmodx_xptr slot_block_of(cmodx_domain *d, const void *x)
 }
 
 int code_check(cmodx_domain *d, const char *who, cmodx_xptr code, size_t len, cmodx_xptr *block,
-               size_t *size)
+               size_t *size, cmodx_xptr *any)
 {
     block->ptr = NULL;
+    any->ptr = NULL;
     *size = 0;
     /* A range that wraps the address space is no code at all: outside every
      * heap, it would pass as static code with no maintenance done (as
@@ -75,16 +76,19 @@ int code_check(cmodx_domain *d, const char *who, cmodx_xptr code, size_t len, cm
         cmodx_xptr other;
         where = heap_find_in_any(code.ptr, len, d->heap, &other, size);
         which = "a code heap";
-        if (where != HEAP_LIVE)
+        if (where != HEAP_LIVE) {
             block->ptr = other.ptr; /* for the messages */
-        else
-            return 0; /* another heap's live block: not counted */
+        } else {
+            *any = other; /* another heap's live block: not counted by D */
+            return 0;
+        }
     }
     switch (where) {
     case HEAP_OUTSIDE:
         block->ptr = NULL; /* static code: not counted */
         return 0;
     case HEAP_LIVE:
+        *any = *block;
         return 0;
     case HEAP_WRITE_VIEW:
         return cmodx_fail(EINVAL, "%s: %p is in the write view of %s; slots target "
@@ -115,7 +119,8 @@ int publish_validate(cmodx_domain *d, struct entry *e, size_t n)
             return cmodx_fail(EINVAL, "publish: unknown flags 0x%x", e[i].flags);
         if ((e[i].flags & CMODX_RETIRE_OLD) && !d->heap)
             return cmodx_fail(EINVAL, "publish: CMODX_RETIRE_OLD needs a domain with a heap");
-        int err = code_check(d, "publish", e[i].code, e[i].len, &e[i].block, &e[i].block_size);
+        int err = code_check(d, "publish", e[i].code, e[i].len, &e[i].block, &e[i].block_size,
+                             &e[i].tblock);
         if (err)
             return err;
     }
@@ -153,6 +158,9 @@ int publish_commit_locked(cmodx_domain *d, struct entry *e, size_t n, cmodx_xptr
         err = reclaim_reserve_locked(d, n);
     if (!err)
         err = reclaim_make_room_locked(d, retiring_bytes(d, e, n));
+    /* Every new block counted as targeted before the first switch (a
+     * block_free or another domain's retirement meanwhile is refused). */
+    int counted = !err && (err = slots_count_new(e, n)) == 0;
     /* Maintenance per block; the writer's own context synchronisation
      * once for the whole batch. */
     for (size_t i = 0; i < n && !err; i++) {
@@ -165,8 +173,11 @@ int publish_commit_locked(cmodx_domain *d, struct entry *e, size_t n, cmodx_xptr
         arch_context_sync();
     if (!err)
         err = strategy_before_switch(d);
-    if (err)
+    if (err) {
+        if (counted)
+            slots_uncount_new(e, n);
         return err; /* nothing switched */
+    }
     /* The counts' table is a hash table: each switch below looks up two
      * entries (the new block's and the old one's), at addresses unrelated
      * to the last ones, so in a large batch each would miss the cache.
@@ -215,6 +226,9 @@ int publish_commit_locked(cmodx_domain *d, struct entry *e, size_t n, cmodx_xptr
         }
         e[i].prev_doomed = left > 0;
     }
+    /* The old blocks lose their slots in the index before any of them is
+     * retired (heap_block_retire asks it). */
+    slots_count_switched(e, n);
     retire_left(d, e, n);
     d->stats.publishes += n;
     reclaim_advance_locked(d, d->ops->fences_on_publish);
@@ -230,7 +244,7 @@ int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, unsigned f
         return cmodx_fail(EINVAL, "cmodx_slot_publish: slot %p not initialised (never "
                           "initialised, its init failed, or finished)", (void *)slot);
     cmodx_domain *d = slot->domain;
-    struct entry e = {slot, code, len, flags, {NULL}, 0, NULL, {NULL}, 0};
+    struct entry e = {slot, code, len, flags, {NULL}, 0, NULL, {NULL}, 0, {NULL}};
     struct thread_rec *t = writer_enter(d);
     int err = publish_commit_locked(d, &e, 1, old);
     writer_leave(d, t);

@@ -22,6 +22,9 @@ struct entry {
     const void *prev;
     cmodx_xptr prev_block; /* the live block of D's heap holding PREV, or NULL */
     int prev_doomed;       /* PREV_BLOCK was left doomed with no slot: retire it */
+    cmodx_xptr tblock;     /* the live block of ANY heap holding CODE, or NULL
+                            * (static code): the key of the process's index
+                            * of targeted blocks (slot.c) */
 };
 
 /* The start of the live block of D's heap holding X, or NULL (no heap, X
@@ -45,10 +48,22 @@ size_t slots_forget(const cmodx_domain *d);
  * D's slots may target: not in the write view of D's heap, and, inside its
  * execute view, within one live block (not free space, not a block
  * retired and pending).  The block holding it in *BLOCK and *SIZE, or
- * NULL when CODE is outside D's heap.  0 or EINVAL (cmodx_fail() called,
- * naming WHO). */
+ * NULL when CODE is outside D's heap; in *ANY the live block of any heap
+ * of the process holding it (D's or another's), NULL for static code.
+ * 0 or EINVAL (cmodx_fail() called, naming WHO). */
 int code_check(cmodx_domain *d, const char *who, cmodx_xptr code, size_t len, cmodx_xptr *block,
-               size_t *size);
+               size_t *size, cmodx_xptr *any);
+
+/* The process's index of targeted blocks (slot.c), around a publish's
+ * switches, under the domain's writer lock.  slots_count_new: before any
+ * switch, each E[i].TBLOCK gains a slot; 0 or ENOMEM (cmodx_fail()
+ * called).  slots_uncount_new: undo it when the publish fails before its
+ * switches.  slots_count_switched: after the switches, each slot's entry
+ * takes its new block's count over and its old block loses one.  Each
+ * O(N), whatever the number of slots. */
+int slots_count_new(const struct entry *e, size_t n);
+void slots_uncount_new(const struct entry *e, size_t n);
+void slots_count_switched(const struct entry *e, size_t n);
 
 /* Check E[0..N) against D and fill their blocks: 0 or EINVAL with
  * cmodx_fail() called. */

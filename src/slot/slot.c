@@ -47,6 +47,17 @@ int slot_valid(const cmodx_slot *s)
  * clobbers a live slot.  An open-addressing set of addresses (TOMB marks
  * a removed entry), grown before an entry is needed.
  *
+ * Each entry also names the block (of any heap) that its slot's target
+ * lies in, and TARGETS counts the slots per such block: the heap's
+ * question "does a slot of any domain target this block?", asked on
+ * every block free and retirement, is one lookup there (a scan of every
+ * live slot made freeing 100,000 blocks with a million slots take hours).
+ * A slot's entry moves from its old block to its new one after the
+ * publish's switches; the new block is counted before them (a block is
+ * never uncounted while a slot targets it).  Counted per block, not per
+ * domain: a block shared by slots of several domains, on one heap or
+ * across heaps, is known to be targeted until the last of them leaves.
+ *
  * Lock rule: live_lock is taken only with a domain's writer lock held
  * (the caller is parked: src/thread/thread.c) and is never held while
  * waiting for anything, so fork's prepare handler, which holds every
@@ -55,11 +66,14 @@ int slot_valid(const cmodx_slot *s)
 struct live_ent {
     const cmodx_slot *s; /* NULL: empty; TOMB: removed */
     const cmodx_domain *d;
+    const void *blk; /* the start of the block its target lies in, counted
+                      * in TARGETS; NULL: static code (or not yet counted) */
 };
 #define TOMB ((const cmodx_slot *)1)
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct live_ent *live;
 static size_t live_cap, live_used; /* capacity (a power of 2), entries incl. tombs */
+static struct block_refs targets;  /* initialised slots per targeted block (refs.c) */
 
 static size_t live_hash(const cmodx_slot *s)
 {
@@ -114,7 +128,15 @@ static void live_add(const cmodx_slot *s, const cmodx_domain *d)
         i = (i + 1) & (live_cap - 1);
     if (!live[i].s)
         live_used++;
-    live[i] = (struct live_ent){s, d};
+    live[i] = (struct live_ent){s, d, NULL};
+}
+
+/* Under live_lock: E leaves the set, and its block loses a slot. */
+static void live_drop(struct live_ent *e)
+{
+    refs_table_drop(&targets, e->blk);
+    e->blk = NULL;
+    e->s = TOMB;
 }
 
 static void live_remove(const cmodx_slot *s)
@@ -122,7 +144,7 @@ static void live_remove(const cmodx_slot *s)
     pthread_mutex_lock(&live_lock);
     struct live_ent *e = live_find(s);
     if (e)
-        e->s = TOMB;
+        live_drop(e);
     pthread_mutex_unlock(&live_lock);
 }
 
@@ -132,28 +154,75 @@ size_t slots_forget(const cmodx_domain *d)
     pthread_mutex_lock(&live_lock);
     for (size_t i = 0; i < live_cap; i++)
         if (live[i].s && live[i].s != TOMB && live[i].d == d) {
-            live[i].s = TOMB;
+            live_drop(&live[i]);
             n++;
         }
     pthread_mutex_unlock(&live_lock);
     return n;
 }
 
-/* The heap's question (heap_set_target_check): does an initialised slot
- * target [B, B+LEN)?  Reads each slot's target (the slots are live: their
- * memory is the caller's until cmodx_slot_fini, which removes them under
- * this lock first). */
-static int slots_target_in(uintptr_t b, size_t len)
+/* The heap's questions (heap_set_target_check).  Does an initialised slot
+ * target an address in the block starting at START?  One lookup. */
+static int slots_target_block(const void *start)
+{
+    pthread_mutex_lock(&live_lock);
+    int hit = refs_table_of(&targets, start) != 0;
+    pthread_mutex_unlock(&live_lock);
+    return hit;
+}
+
+/* ... in [B, B+LEN) (a heap's chunk, whole blocks)?  A block lies inside
+ * the range iff its start does: a scan of the targeted blocks, not of
+ * the slots (heap destruction asks, once per chunk). */
+static int slots_target_range(uintptr_t b, size_t len)
 {
     int hit = 0;
     pthread_mutex_lock(&live_lock);
-    for (size_t i = 0; i < live_cap && !hit; i++)
-        if (live[i].s && live[i].s != TOMB) {
-            uintptr_t t = (uintptr_t)__atomic_load_n(&live[i].s->target, __ATOMIC_ACQUIRE);
-            hit = t - b < len;
-        }
+    for (size_t i = 0; i < targets.cap && !hit; i++)
+        hit = targets.e[i].start && targets.e[i].slots &&
+              (uintptr_t)targets.e[i].start - b < len;
     pthread_mutex_unlock(&live_lock);
     return hit;
+}
+
+int slots_count_new(const struct entry *e, size_t n)
+{
+    pthread_mutex_lock(&live_lock);
+    int err = refs_table_reserve(&targets, n);
+    for (size_t i = 0; i < n && !err; i++)
+        refs_table_add(&targets, e[i].tblock.ptr);
+    pthread_mutex_unlock(&live_lock);
+    if (err)
+        return cmodx_fail(ENOMEM, "publish: out of memory for the index of targeted blocks");
+    return 0;
+}
+
+void slots_uncount_new(const struct entry *e, size_t n)
+{
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < n; i++)
+        refs_table_drop(&targets, e[i].tblock.ptr);
+    pthread_mutex_unlock(&live_lock);
+}
+
+void slots_count_switched(const struct entry *e, size_t n)
+{
+    pthread_mutex_lock(&live_lock);
+    for (size_t i = 0; i < n; i++) {
+        struct live_ent *le = live_find(e[i].slot);
+        /* The new block was counted once for this entry before the switch
+         * (slots_count_new): the slot's entry takes that count over, and
+         * its old block loses one.  (A slot of the batch twice: its second
+         * entry takes over from its first.)  A valid slot is always found;
+         * if not, the count is given back. */
+        if (le) {
+            refs_table_drop(&targets, le->blk);
+            le->blk = e[i].tblock.ptr;
+        } else {
+            refs_table_drop(&targets, e[i].tblock.ptr);
+        }
+    }
+    pthread_mutex_unlock(&live_lock);
 }
 
 static void live_fork_prepare(void) { pthread_mutex_lock(&live_lock); }
@@ -174,12 +243,31 @@ static int slot_is_live(const cmodx_slot *s)
     return r;
 }
 
+/* The live slot S (just claimed) targets the block at BLK (NULL: static
+ * code): 0 or ENOMEM (cmodx_fail() called). */
+static int live_count(const cmodx_slot *s, const void *blk)
+{
+    pthread_mutex_lock(&live_lock);
+    int err = refs_table_reserve(&targets, 1);
+    struct live_ent *e = err ? NULL : live_find(s);
+    if (e) {
+        refs_table_add(&targets, blk);
+        refs_table_drop(&targets, e->blk);
+        e->blk = blk;
+    }
+    pthread_mutex_unlock(&live_lock);
+    if (err)
+        return cmodx_fail(ENOMEM, "cmodx_slot_init: out of memory for the index of targeted "
+                          "blocks");
+    return 0;
+}
+
 /* Register S as initialised in D: EINVAL if it already is (in any
  * domain), ENOMEM; 0 with the entry made. */
 static int live_claim(cmodx_slot *s, cmodx_domain *d)
 {
     fork_register(FORK_STAGE_SLOTS, &live_fork_steps);
-    heap_set_target_check(slots_target_in);
+    heap_set_target_check(slots_target_block, slots_target_range);
     pthread_mutex_lock(&live_lock);
     struct live_ent *e = live_find(s);
     int err = e ? EINVAL : live_reserve();
@@ -202,11 +290,13 @@ int slot_init_locked(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
     if (err)
         return err;
     memset(s, 0, sizeof *s); /* unusable (publish: EINVAL) unless we succeed */
-    cmodx_xptr block = {NULL};
+    cmodx_xptr block = {NULL}, any = {NULL};
     size_t size = 0;
-    err = code_check(d, "cmodx_slot_init", initial, 0, &block, &size);
+    err = code_check(d, "cmodx_slot_init", initial, 0, &block, &size, &any);
     if (!err && block.ptr)
         err = refs_reserve(d, 1);
+    if (!err)
+        err = live_count(s, any.ptr);
     if (err) {
         live_remove(s);
         return err;
@@ -266,7 +356,7 @@ void slot_fini_locked(cmodx_slot *s)
         return;
     cmodx_domain *d = s->domain;
     /* Out of the process's live slots before its block may be retired:
-     * the heap's check (slots_target_in) must not count this slot. */
+     * the heap's check (slots_target_block) must not count this slot. */
     live_remove(s);
     if (d->ops->slot_fini)
         d->ops->slot_fini(d, s);

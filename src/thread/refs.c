@@ -18,6 +18,10 @@
  * number of distinct blocks that slots target (at most the number of
  * slots).  Every call is under the domain's writer lock (publishes, slot
  * init and fini, retire).
+ *
+ * The same table, without the domain, is the slot layer's process-wide
+ * index of the blocks that initialised slots of every domain target
+ * (src/slot/slot.c, under its own lock): the refs_table_* functions.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -88,11 +92,10 @@ static void remove_ref(struct block_refs *t, struct block_ref *r)
     t->n--;
 }
 
-int refs_reserve(cmodx_domain *d, size_t more)
+int refs_table_reserve(struct block_refs *t, size_t more)
 {
-    struct block_refs *t = &d->refs;
     if (more > SIZE_MAX / 4 / sizeof *t->e - t->n)
-        return cmodx_fail(ENOMEM, "publish: %zu slot switches are too many to count", more);
+        return ENOMEM;
     size_t need = 2 * (t->n + more); /* at most half full */
     if (need <= t->cap)
         return 0;
@@ -101,7 +104,7 @@ int refs_reserve(cmodx_domain *d, size_t more)
         cap *= 2;
     struct block_ref *e = calloc(cap, sizeof *e);
     if (!e)
-        return cmodx_fail(ENOMEM, "publish: out of memory for the slots' block counts");
+        return ENOMEM;
     struct block_refs old = *t;
     t->e = e;
     t->cap = cap;
@@ -113,27 +116,45 @@ int refs_reserve(cmodx_domain *d, size_t more)
     return 0;
 }
 
-void refs_add(cmodx_domain *d, cmodx_xptr start)
+int refs_reserve(cmodx_domain *d, size_t more)
 {
-    struct block_refs *t = &d->refs;
-    struct block_ref *r = find(t, start.ptr);
+    if (refs_table_reserve(&d->refs, more) == 0)
+        return 0;
+    if (more > SIZE_MAX / 4 / sizeof *d->refs.e - d->refs.n)
+        return cmodx_fail(ENOMEM, "publish: %zu slot switches are too many to count", more);
+    return cmodx_fail(ENOMEM, "publish: out of memory for the slots' block counts");
+}
+
+void refs_table_add(struct block_refs *t, const void *start)
+{
+    struct block_ref *r = find(t, start);
     if (r) {
         r->slots++;
         return;
     }
-    if (2 * (t->n + 1) > t->cap)
+    if (!start || 2 * (t->n + 1) > t->cap)
         return; /* not reserved: a caller's bug; uncounted, never retired */
-    insert(t, (struct block_ref){start.ptr, 1, 0});
+    insert(t, (struct block_ref){start, 1, 0});
 }
 
-void refs_drop(cmodx_domain *d, cmodx_xptr start)
+void refs_table_drop(struct block_refs *t, const void *start)
 {
-    struct block_ref *r = find(&d->refs, start.ptr);
+    struct block_ref *r = find(t, start);
     if (!r || !r->slots)
         return;
     if (--r->slots == 0 && !r->doomed)
-        remove_ref(&d->refs, r);
+        remove_ref(t, r);
 }
+
+unsigned refs_table_of(struct block_refs *t, const void *start)
+{
+    struct block_ref *r = find(t, start);
+    return r ? r->slots : 0;
+}
+
+void refs_add(cmodx_domain *d, cmodx_xptr start) { refs_table_add(&d->refs, start.ptr); }
+
+void refs_drop(cmodx_domain *d, cmodx_xptr start) { refs_table_drop(&d->refs, start.ptr); }
 
 int refs_leave(cmodx_domain *d, cmodx_xptr start, int doom)
 {
@@ -158,11 +179,7 @@ void refs_prefetch(cmodx_domain *d, const void *start)
         __builtin_prefetch(&t->e[hash(start, t->cap - 1)], 1);
 }
 
-unsigned refs_of(cmodx_domain *d, cmodx_xptr start)
-{
-    struct block_ref *r = find(&d->refs, start.ptr);
-    return r ? r->slots : 0;
-}
+unsigned refs_of(cmodx_domain *d, cmodx_xptr start) { return refs_table_of(&d->refs, start.ptr); }
 
 int refs_doom(cmodx_domain *d, cmodx_xptr start)
 {

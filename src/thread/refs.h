@@ -2,7 +2,7 @@
  * src/thread/refs.h - which blocks of the domain's heap its slots target
  * (refs.c), so that CMODX_RETIRE_OLD retires a block only once no slot of
  * the domain still targets it, and cmodx_retire() refuses a block a slot
- * still targets.  Every function needs D's writer lock.
+ * still targets.  Every function on a domain needs D's writer lock.
  */
 #ifndef CMODX_SRC_THREAD_REFS_H
 #define CMODX_SRC_THREAD_REFS_H
@@ -49,5 +49,15 @@ int refs_take_doomed(cmodx_domain *d, cmodx_xptr start);
 
 /* Domain destruction: the table's memory. */
 void refs_free(cmodx_domain *d);
+
+/* The table alone, for an owner other than a domain (the slot layer's
+ * process-wide index, under the owner's lock).  refs_table_reserve: room
+ * for MORE new blocks, 0 or ENOMEM (cmodx_fail() NOT called: the caller
+ * names itself).  add, drop and of as refs_add, refs_drop and refs_of;
+ * a NULL START is never counted.  Each O(1) on average. */
+int refs_table_reserve(struct block_refs *t, size_t more);
+void refs_table_add(struct block_refs *t, const void *start);
+void refs_table_drop(struct block_refs *t, const void *start);
+unsigned refs_table_of(struct block_refs *t, const void *start);
 
 #endif
