@@ -325,5 +325,11 @@ function scale(    t, r, s, tm, a, b) {
             say("The remap before reuse, one `mmap(MAP_FIXED)` per page, takes " a " ns at the median; an `mprotect` pair would take " \
                 b " ns, but would fault the live neighbours on the page between its two calls (" label(5, tm) ").")
     }
+    t = table(5, "with live slots", "free/s, no live slot")
+    tm = table(5, "strategy", "")
+    if (t && tm && nrow[5, t] >= 4)
+        say("Each free and retirement asks whether a slot of any domain targets the block, one lookup whatever the number of slots: " \
+            cell[5, t, 1, 2] " frees per second with no live slot, " cell[5, t, 2, 2] " with " cell[5, tm, 1, 2] \
+            " live slots, and " cell[5, t, 4, 2] " retirements per second (median chunks, " label(5, t) ").")
     say("")
 }

@@ -6,6 +6,10 @@
  *    stub and per-thread copies are the expensive layout);
  *  - 100,000 live blocks of mixed sizes: allocation and free rates,
  *    metadata bytes per block, fragmentation after churn;
+ *  - block free, retirement and heap destruction with a million live
+ *    slots: each asks whether a slot targets the block (an index of
+ *    targeted blocks, src/slot/slot.c), a cost that must not grow with
+ *    the number of slots;
  *  - the remap-before-reuse step: allocation of fresh versus recycled
  *    space, and the raw system calls it is made of, next to mprotect (the
  *    other way to drop an emulator's stale translation).
@@ -207,6 +211,92 @@ static void blocks_at_scale(size_t n, size_t churn_ops, struct blocks_result *r)
     cmodx_heap_destroy(h);
 }
 
+/* ---- block lifecycle with live slots ------------------------------------------ */
+
+struct targeted_result {
+    struct rate_fig free_none, free_live, refused, retire;
+    double destroy_ms, destroy_none_ms;
+    size_t targets;
+};
+
+/* N blocks of H allocated into X, then freed, timed per chunk. */
+static struct rate_fig free_all(cmodx_heap *h, cmodx_xptr *x, size_t n)
+{
+    alloc_all(h, x, n);
+    struct chunks c = {.t0 = now_ns()};
+    for (size_t i = 0; i < n; i++) {
+        die_on(cmodx_block_free(h, x[i]), "cmodx_block_free");
+        chunk_tick(&c);
+    }
+    return chunk_rate(&c);
+}
+
+/* A heap of N blocks (none targeted) destroyed: ms. */
+static double destroy_ms(cmodx_xptr *x, size_t n)
+{
+    cmodx_heap *h2;
+    die_on(cmodx_heap_create(NULL, &h2), "cmodx_heap_create");
+    alloc_all(h2, x, n);
+    uint64_t t0 = now_ns();
+    die_on(cmodx_heap_destroy(h2), "cmodx_heap_destroy");
+    return (double)(now_ns() - t0) / 1e6;
+}
+
+/* NSLOTS initialised slots (epoch domain, no kernel facility needed),
+ * spread over NSLOTS/10 target blocks; then NOPS blocks that no slot
+ * targets freed, retired, and a heap of NOPS blocks destroyed, each next
+ * to the same with no live slot. */
+static void targeted_at_scale(size_t nslots, size_t nops, struct targeted_result *r)
+{
+    cmodx_heap *h;
+    die_on(cmodx_heap_create(NULL, &h), "cmodx_heap_create");
+    cmodx_xptr *x = calloc(nops, sizeof *x);
+    size_t ntargets = nslots / 10 ? nslots / 10 : 1;
+    cmodx_xptr *t = calloc(ntargets, sizeof *t);
+    cmodx_slot *slots = calloc(nslots, sizeof *slots);
+    if (!x || !t || !slots)
+        die_on(ENOMEM, "calloc");
+    r->targets = ntargets;
+    r->free_none = free_all(h, x, nops);
+    r->destroy_none_ms = destroy_ms(x, nops);
+
+    struct cmodx_domain_config dc = {.strategy = CMODX_SYNC_EPOCH, .heap = h};
+    cmodx_domain *d;
+    die_on(cmodx_domain_create(&dc, &d), "cmodx_domain_create");
+    for (size_t i = 0; i < ntargets; i++)
+        t[i] = make_ret_block(h, 1).exec;
+    for (size_t i = 0; i < nslots; i++)
+        die_on(cmodx_slot_init(d, &slots[i], t[i % ntargets]), "cmodx_slot_init");
+
+    r->free_live = free_all(h, x, nops);
+    /* A targeted block: refused (EBUSY), nothing freed. */
+    struct chunks c = {.t0 = now_ns()};
+    for (size_t i = 0; i < nops; i++) {
+        if (cmodx_block_free(h, t[i % ntargets]) != EBUSY)
+            die_on(EINVAL, "cmodx_block_free of a targeted block was not refused");
+        chunk_tick(&c);
+    }
+    r->refused = chunk_rate(&c);
+    /* Retirement: queued, then one grace period frees them all. */
+    alloc_all(h, x, nops);
+    c = (struct chunks){.t0 = now_ns()};
+    for (size_t i = 0; i < nops; i++) {
+        die_on(cmodx_retire(d, x[i]), "cmodx_retire");
+        chunk_tick(&c);
+    }
+    r->retire = chunk_rate(&c);
+    die_on(cmodx_synchronize(d, 0), "cmodx_synchronize");
+    r->destroy_ms = destroy_ms(x, nops);
+
+    for (size_t i = 0; i < nslots; i++)
+        cmodx_slot_fini(&slots[i]);
+    die_on(cmodx_domain_destroy(d), "cmodx_domain_destroy");
+    die_on(cmodx_heap_destroy(h), "cmodx_heap_destroy");
+    free(slots);
+    free(t);
+    free(x);
+}
+
 /* ---- the raw cost of the remap step ------------------------------------------ */
 
 struct raw_costs {
@@ -326,5 +416,31 @@ void bench_scale(void)
     table_row("recycled alloc minus fresh alloc|%.0f|%.0f",
               1e9 / r.alloc_recycled.best - 1e9 / r.alloc_fresh.best,
               1e9 / r.alloc_recycled.median - 1e9 / r.alloc_fresh.median);
+    table_end();
+
+    struct targeted_result tr;
+    size_t nops = opt.quick ? 2000 : 20000;
+    targeted_at_scale(nslots, nops, &tr);
+    note("Every free and retirement asks whether an initialised slot (of any domain) targets "
+         "the block: one lookup in an index of targeted blocks, whatever the number of slots. "
+         "%zu blocks no slot targets, freed, then retired (cmodx_retire: no thread is "
+         "registered, so each grace period ends at once and the writer side frees the block "
+         "within its calls), and a second heap of %zu blocks destroyed: first "
+         "with no slot, then with %zu initialised slots (epoch domain) targeting %zu blocks.  "
+         "Rates from chunks of %d operations: the median chunk and the best.",
+         nops, nops, nslots, tr.targets, CHUNK);
+    table_begin("with live slots|median chunk|best chunk");
+    table_row("free/s, no live slot|%.0f|%.0f", tr.free_none.median, tr.free_none.best);
+    table_row("free/s, %zu live slots|%.0f|%.0f", nslots, tr.free_live.median,
+              tr.free_live.best);
+    table_row("refused free/s (EBUSY: a slot targets the block)|%.0f|%.0f", tr.refused.median,
+              tr.refused.best);
+    table_row("cmodx_retire/s, %zu live slots|%.0f|%.0f", nslots, tr.retire.median,
+              tr.retire.best);
+    table_end();
+    table_begin("with live slots|ms");
+    table_row("cmodx_heap_destroy, %zu blocks, no live slot|%.2f", nops, tr.destroy_none_ms);
+    table_row("cmodx_heap_destroy, %zu blocks, %zu live slots|%.2f", nops, nslots,
+              tr.destroy_ms);
     table_end();
 }
