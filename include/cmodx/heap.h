@@ -97,6 +97,10 @@ struct cmodx_heap_stats {
  *           conditions; the message says what to pass or set;
  *   EMFILE, ENFILE  the process's or the system's file descriptor limit
  *           (each heap holds one descriptor);
+ *   EFBIG   the process's file size limit (RLIMIT_FSIZE, ulimit -f) is
+ *           below the heap's first chunk (chunk_bytes, or limit_bytes if
+ *           smaller): the backing file could never grow to hold a block;
+ *           the message names the limit;
  *   ENOMEM.
  * THREAD SAFETY
  *   Thread-safe.  Does not wait for other threads.
@@ -141,8 +145,13 @@ CMODX_API int cmodx_heap_destroy(cmodx_heap *heap);
  *   a block is retired at most once and freed at most once.
  * RETURN VALUE
  *   0; EINVAL for SIZE 0, SIZE above 1 GiB or NULL arguments; ENOMEM when
- *   the heap limit is reached or the system is out of memory (the heap is
- *   left exactly as it was).
+ *   the heap limit is reached or the system is out of memory; EFBIG when
+ *   a new chunk would take the backing file past the process's file size
+ *   limit (RLIMIT_FSIZE; the message names it): SIGXFSZ, which the kernel
+ *   sends with that failure and whose default action ends the process, is
+ *   blocked in the calling thread around the growth and the one it caused
+ *   is taken back (a SIGXFSZ the program had pending stays pending).  On
+ *   every failure the heap is left exactly as it was.
  * THREAD SAFETY
  *   Thread-safe (the heap has an internal lock).
  *   Never waits for other threads (the heap's lock is never held across a
@@ -296,7 +305,8 @@ CMODX_API int cmodx_heap_lookup(cmodx_heap *heap, cmodx_xptr exec, cmodx_block *
  *   0; EINVAL (NULL arguments, SIZE 0, above MAX_DISTANCE or above
  *   1 GiB; *OUT is then zeroed, as on every failure); ENOMEM when
  *   no code memory can be had within range (the message gives the
- *   distance and the address), or the heap limit is reached.
+ *   distance and the address), or the heap limit is reached; EFBIG as
+ *   cmodx_block_alloc() (the file size limit: no gap is tried further).
  * THREAD SAFETY
  *   Thread-safe (takes the heap's lock).
  *   Never waits for other threads.

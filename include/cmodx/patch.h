@@ -140,7 +140,9 @@ struct cmodx_insn_patch {
  *   point of a function entry that a domain has redirected (restore it
  *   first).  ENOTSUP: D's strategy does
  *   not synchronise every thread at once (epoch, trampoline).  ENOMEM.
- *   ETIMEDOUT or a system call's errno from the synchronisation: then
+ *   EFBIG: moving the text's page onto its memfd would pass the process's
+ *   file size limit (RLIMIT_FSIZE; no SIGXFSZ is left behind, see
+ *   docs/HEAP.md); nothing was written.  ETIMEDOUT or a system call's errno from the synchronisation: then
  *   the old instructions were written back before returning.
  * THREAD SAFETY
  *   Thread-safe; serialised with D's publishes.  Waits for other threads
@@ -216,7 +218,9 @@ struct cmodx_entry_info {
  *   another domain).  ENOTSUP:
  *   ARMv7, RISC-V 64, gcc's one-byte NOPs on x86-64, or a strategy that
  *   does not synchronise every thread at once.  ENOMEM: no code memory
- *   within branch range (the message says how far).  On any error no
+ *   within branch range (the message says how far).  EFBIG: growing the
+ *   trampolines' heap or the moved text's memfd would pass the process's
+ *   file size limit (RLIMIT_FSIZE, docs/HEAP.md).  On any error no
  *   page of program text was moved unless the text step had begun.  A
  *   synchronisation error (ETIMEDOUT, ...): nothing is redirected; if it
  *   came in the text step, the slots already switched were switched back

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "base/xfsz.h"
 #include "heap/heap.h"
 #include "heap/heap-impl.h"
 
@@ -177,8 +178,22 @@ static int chunk_grow(struct cmodx_heap *h, size_t need)
         if (!c->state || !c->len || !c->run || !c->dirty)
             err = ENOMEM;
     }
+    /* Past RLIMIT_FSIZE the kernel fails the growth with EFBIG and sends
+     * SIGXFSZ, which would end the process: blocked around the call, the
+     * signal it caused taken back (src/base/xfsz.c). */
+    struct xfsz_guard xg;
+    xfsz_block(&xg);
     if (!err && ftruncate(h->fd, h->file_size + (off_t)bytes) != 0)
         err = errno;
+    xfsz_restore(&xg, err);
+    if (err == EFBIG) {
+        chunk_release(h, c);
+        free(r);
+        return cmodx_fail(EFBIG, "cmodx_block_alloc: the heap's backing file cannot grow from "
+                          "%jd to %jd bytes: the process's file size limit (RLIMIT_FSIZE, "
+                          "ulimit -f) is %llu bytes", (intmax_t)h->file_size,
+                          (intmax_t)(h->file_size + (off_t)bytes), xfsz_limit());
+    }
     if (!err)
         err = heap_map_views(h, c);
     if (!err)

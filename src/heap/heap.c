@@ -15,6 +15,7 @@
 #include "arch/arch.h"
 #include "base/base.h"
 #include "base/fork.h"
+#include "base/xfsz.h"
 #include "heap/heap.h"
 #include "heap/heap-impl.h"
 
@@ -78,9 +79,12 @@ static void heaps_child(void)
         if (err != 0) {
             /* Without its own copy the child would corrupt the parent's
              * code: refuse to go on rather than do that silently. */
-            char msg[160];
+            char msg[224];
             int n = snprintf(msg, sizeof msg, "cmodx: cannot give the child its own code heap "
-                             "after fork: %s\n", strerror(err));
+                             "after fork: %s%s\n", strerror(err),
+                             err == EFBIG ? " (the copy, made in the parent, passed its file "
+                                            "size limit, RLIMIT_FSIZE): the child exits 127"
+                                          : "");
             if (n > 0 && write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1) < 0) {
             }
             _exit(127);
@@ -144,6 +148,18 @@ int cmodx_heap_create(const struct cmodx_heap_config *cfg, cmodx_heap **out)
         return cmodx_fail(EINVAL, "cmodx_heap_create: limit_bytes %zu below one page (%zu): no "
                           "block could ever be allocated (0 means no limit)", cfg->limit_bytes,
                           page);
+    /* The backing file grows by a chunk at a time (the last one up to
+     * limit_bytes): under a file size limit smaller than that, no block
+     * could ever be allocated, and each try would fail with EFBIG. */
+    size_t first = heap_round_up(cfg->chunk_bytes ? cfg->chunk_bytes : DEFAULT_CHUNK_BYTES, page);
+    if (cfg->limit_bytes && cfg->limit_bytes < first)
+        first = cfg->limit_bytes / page * page;
+    unsigned long long fsize = xfsz_limit();
+    if (fsize && fsize < first)
+        return cmodx_fail(EFBIG, "cmodx_heap_create: the process's file size limit "
+                          "(RLIMIT_FSIZE, ulimit -f) of %llu bytes is below the heap's first "
+                          "chunk of %zu bytes: no block could be allocated (raise the limit, "
+                          "or set a smaller chunk_bytes)", fsize, first);
     struct cmodx_heap *h = calloc(1, sizeof *h);
     if (!h)
         return cmodx_fail(ENOMEM, "cmodx_heap_create: out of memory");

@@ -258,12 +258,19 @@ int cmodx_block_alloc_near(cmodx_heap *h, size_t size, cmodx_xptr near, size_t m
         size_t bytes = heap_round_up(need > h->chunk_bytes ? need : h->chunk_bytes, h->page);
         struct gap gaps[32];
         size_t ng = find_gaps(lo, hi, x, bytes, h->page, gaps, 32);
-        for (size_t i = 0; i < ng && !r; i++)
-            for (int k = 0; k < PROBES_PER_GAP && !r; k++) {
+        int grow_err = 0;
+        for (size_t i = 0; i < ng && !r && grow_err != EFBIG; i++)
+            for (int k = 0; k < PROBES_PER_GAP && !r && grow_err != EFBIG; k++) {
                 uintptr_t at = probe_at(&gaps[i], k, bytes, lo, hi);
-                if (at && probe_free(at, bytes) && heap_grow_at(h, need, at) == 0)
+                if (at && probe_free(at, bytes) && (grow_err = heap_grow_at(h, need, at)) == 0)
                     r = find_run_in(h, n, lo, hi, x, &off);
             }
+        /* The file size limit stops every growth, wherever it is mapped:
+         * chunk_grow's message (naming the limit) stands. */
+        if (!r && grow_err == EFBIG) {
+            heap_unlock(h);
+            return EFBIG;
+        }
         if (!r) {
             heap_unlock(h);
             return cmodx_fail(ENOMEM, "cmodx_block_alloc_near: no %zu bytes of code memory "

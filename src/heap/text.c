@@ -44,6 +44,7 @@
 
 #include "arch/arch.h"
 #include "base/base.h"
+#include "base/xfsz.h"
 #include "base/fork.h"
 #include "heap/heap-impl.h"
 #include "heap/text.h"
@@ -77,9 +78,14 @@ static void text_prepare(void)
     if (text_fd < 0)
         return;
     int fd = memfd_create("cmodx-text", MFD_CLOEXEC);
+    /* As the heap's snapshot (src/heap/views.c): SIGXFSZ blocked, the one
+     * this copy causes past RLIMIT_FSIZE taken back; the child reports. */
+    struct xfsz_guard xg;
+    xfsz_block(&xg);
     int err = fd < 0 ? errno : ftruncate(fd, text_size) != 0 ? errno : 0;
     for (size_t i = 0; !err && i < nspans; i++)
         err = heap_copy_range(fd, text_fd, spans[i].w, spans[i].off, spans[i].bytes);
+    xfsz_restore(&xg, err);
     if (err && fd >= 0)
         close(fd);
     snap_err = err;
@@ -129,9 +135,12 @@ static void text_child(void)
     }
     if (!ok) {
         /* Sharing the parent's text would let each patch the other. */
-        char msg[160];
+        char msg[224];
         int n = snprintf(msg, sizeof msg, "cmodx: cannot give the child its own patched text "
-                         "after fork: %s\n", strerror(snap_err ? snap_err : errno));
+                         "after fork: %s%s\n", strerror(snap_err ? snap_err : errno),
+                         snap_err == EFBIG ? " (the copy, made in the parent, passed its file "
+                                             "size limit, RLIMIT_FSIZE): the child exits 127"
+                                           : "");
         if (n > 0 && write(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1) < 0) {
         }
         _exit(127);
@@ -273,13 +282,20 @@ int text_write_view(uintptr_t x, size_t len, int (*sync_all)(void *), void *arg,
     }
     size_t bytes = e - b;
     void *wv = MAP_FAILED;
-    if (!err && ftruncate(text_fd, text_size + (off_t)bytes) != 0)
-        err = cmodx_fail(errno, "patch: growing the text backing file failed: %s",
-                         strerror(errno));
-    int werr = err ? 0 : heap_write_all(text_fd, (const unsigned char *)b, bytes, text_size);
-    if (werr)
-        err = cmodx_fail(werr, "patch: copying the text at %#" PRIxPTR " failed: %s", b,
-                         strerror(werr));
+    /* Past RLIMIT_FSIZE: EFBIG, and no SIGXFSZ (src/base/xfsz.c). */
+    struct xfsz_guard xg;
+    xfsz_block(&xg);
+    int gerr = err ? 0 : ftruncate(text_fd, text_size + (off_t)bytes) != 0 ? errno : 0;
+    int werr = err || gerr ? 0
+                           : heap_write_all(text_fd, (const unsigned char *)b, bytes, text_size);
+    xfsz_restore(&xg, gerr ? gerr : werr);
+    if (gerr || werr)
+        err = cmodx_fail(gerr ? gerr : werr, "patch: %s the text at %#" PRIxPTR " into its "
+                         "backing file failed: %s%s", gerr ? "growing for" : "copying", b,
+                         strerror(gerr ? gerr : werr),
+                         (gerr ? gerr : werr) == EFBIG
+                             ? " (the process's file size limit, RLIMIT_FSIZE, is too low)"
+                             : "");
     if (!err) {
         wv = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, text_fd, text_size);
         if (wv == MAP_FAILED)

@@ -28,6 +28,7 @@
 
 #include "arch/arch.h"
 #include "base/base.h"
+#include "base/xfsz.h"
 #include "heap/heap-impl.h"
 
 /* ---- the backing file and the views --------------------------------------- */
@@ -307,12 +308,19 @@ int heap_snapshot(struct cmodx_heap *h)
     int err = heap_open_backing(h->flags, &fd);
     if (err)
         return h->snap_err = err;
+    /* In fork's prepare handler, in the forking thread: past RLIMIT_FSIZE
+     * the copy fails with EFBIG, and the SIGXFSZ the kernel sends with it
+     * would end the parent.  Blocked, and taken back (src/base/xfsz.c):
+     * the parent goes on, the child reports EFBIG and exits (heap.c). */
+    struct xfsz_guard xg;
+    xfsz_block(&xg);
     if (ftruncate(fd, h->file_size) != 0)
         err = errno;
     for (size_t i = 0; i < h->nchunks && !err; i++) {
         struct chunk *c = h->chunks[i];
         err = heap_copy_range(fd, h->fd, c->w, c->file_off, c->bytes);
     }
+    xfsz_restore(&xg, err);
     if (err) {
         close(fd);
         return h->snap_err = err;

@@ -149,9 +149,11 @@ static int rec_create(cmodx_domain *d, uintptr_t func, const void *initial,
     size_t reach = arch_jump_reach() - cmodx_page_size();
     if (!err && !tramp_heap)
         err = cmodx_heap_create(NULL, &tramp_heap); /* its message says why */
-    if (!err && cmodx_block_alloc_near(tramp_heap, arch_entry_tramp_size(), near, reach,
-                                       &r->tramp))
-        err = ENOMEM; /* the message names the distance */
+    /* ENOMEM (the message names the distance) or EFBIG (the file size
+     * limit, docs/HEAP.md), passed on as the call returned it. */
+    if (!err)
+        err = cmodx_block_alloc_near(tramp_heap, arch_entry_tramp_size(), near, reach,
+                                     &r->tramp);
     if (!err && arch_encode_jump(r->site, (uintptr_t)r->tramp.exec.ptr, 0, r->jump) != 0)
         err = cmodx_fail(ENOMEM, "entry: the trampoline at %p is beyond the jump's reach",
                          r->tramp.exec.ptr);
