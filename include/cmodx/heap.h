@@ -95,6 +95,16 @@ struct cmodx_heap_stats {
  *           was not given or no temporary file could be created;
  *   EPERM   memfd_create was refused (seccomp, a security module), same
  *           conditions; the message says what to pass or set;
+ *   EPERM, EACCES  (with CMODX_HEAP_ALLOW_TMPFILE, memfd unavailable) the
+ *           temporary file opens but cannot be mapped executable: its
+ *           directory is on a noexec mount (EPERM) or a security module
+ *           refuses (EACCES).  Found here, by mapping the empty file
+ *           executable once, not at the first allocation; the message
+ *           names the directory and says to set CMODX_TMPDIR to one on a
+ *           file system mounted without noexec.  A set CMODX_TMPDIR is
+ *           the only directory tried (never replaced by a default one);
+ *           otherwise /dev/shm, $TMPDIR and /tmp in turn, the first one
+ *           that works;
  *   EMFILE, ENFILE  the process's or the system's file descriptor limit
  *           (each heap holds one descriptor);
  *   EFBIG   the process's file size limit (RLIMIT_FSIZE, ulimit -f) is

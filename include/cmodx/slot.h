@@ -130,7 +130,9 @@ struct cmodx_domain_config {
  *   a heap of its own, created with the flags of CONFIG->heap: it fails
  *   as cmodx_heap_create() does (ENOSYS or EPERM without memfd, with the
  *   advice to give the domain a heap created with
- *   CMODX_HEAP_ALLOW_TMPFILE; EMFILE, ENFILE).
+ *   CMODX_HEAP_ALLOW_TMPFILE; EPERM or EACCES when that temporary file
+ *   cannot be mapped executable, a noexec CMODX_TMPDIR; EFBIG under a
+ *   file size limit below a chunk; EMFILE, ENFILE).
  * THREAD SAFETY
  *   Thread-safe.  Waits for no grace period, but may wait for a fork in
  *   progress (which holds the process's list of domains while it waits for

@@ -41,6 +41,22 @@ static int resource_error(int e)
     return e == EMFILE || e == ENFILE || e == ENOMEM;
 }
 
+/* Can FD's file be mapped executable?  A file on a noexec mount (or
+ * refused by a security module) opens and grows, and fails only at its
+ * first PROT_EXEC mapping: asked here, at heap creation, not at the first
+ * allocation.  One page past the end of the empty file: mmap checks the
+ * mount and the permissions, not the size, and nothing is touched.
+ * 0 or the mmap errno. */
+static int exec_mappable(int fd)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *p = mmap(NULL, page, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return errno;
+    munmap(p, page);
+    return 0;
+}
+
 int heap_open_backing(unsigned flags, int *fd_out)
 {
     int fd = -1;
@@ -51,26 +67,59 @@ int heap_open_backing(unsigned flags, int *fd_out)
     }
     if (fd < 0 && resource_error(err))
         return cmodx_fail(err, "cmodx_heap_create: memfd_create: %s", strerror(err));
-    int memfd_err = err, tmp_err = 0;
+    int memfd_err = err, tmp_err = 0, tmp_at_map = 0;
+    /* The first directory where a temporary file can be made AND mapped
+     * executable; else the first failure, named in the message.  A set
+     * CMODX_TMPDIR is the only one tried. */
+    const char *tmp_dir = NULL;
     if (fd < 0 && (flags & CMODX_HEAP_ALLOW_TMPFILE)) {
         const char *dirs[] = {getenv("CMODX_TMPDIR"), "/dev/shm", getenv("TMPDIR"), "/tmp"};
-        for (size_t i = 0; i < sizeof dirs / sizeof dirs[0] && fd < 0; i++)
-            if (dirs[i])
-                fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        tmp_err = fd < 0 ? errno : 0;
-        if (fd < 0 && resource_error(tmp_err))
-            return cmodx_fail(tmp_err, "cmodx_heap_create: no memfd (%s), and a temporary "
-                              "file: %s", strerror(memfd_err), strerror(tmp_err));
+        for (size_t i = 0; i < sizeof dirs / sizeof dirs[0] && fd < 0; i++) {
+            if (!dirs[i] || !dirs[i][0])
+                continue;
+            int at_map = 0;
+            fd = open(dirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+            int e = fd < 0 ? errno : 0;
+            if (!e && (e = exec_mappable(fd)) != 0) {
+                close(fd);
+                fd = -1;
+                at_map = 1;
+            }
+            if (!e)
+                break;
+            if (resource_error(e))
+                return cmodx_fail(e, "cmodx_heap_create: no memfd (%s), and a temporary file "
+                                  "in %s: %s", strerror(memfd_err), dirs[i], strerror(e));
+            if (!tmp_dir) {
+                tmp_dir = dirs[i];
+                tmp_err = e;
+                tmp_at_map = at_map;
+            }
+            /* CMODX_TMPDIR is the user's explicit choice: not replaced by
+             * a default directory behind their back. */
+            if (i == 0)
+                break;
+        }
     }
+    if (fd < 0 && tmp_at_map)
+        /* A file that opens but cannot be executed: EACCES or EPERM, as
+         * mmap said (noexec mounts give EPERM). */
+        return cmodx_fail(tmp_err == EACCES ? EACCES : EPERM, "cmodx_heap_create: memfd_create "
+                          "unavailable (%s), and a temporary file in %s cannot be mapped "
+                          "executable (%s: the directory is on a noexec mount, or a security "
+                          "module refuses): set CMODX_TMPDIR to a writable directory on a file "
+                          "system mounted without noexec", strerror(memfd_err), tmp_dir,
+                          strerror(tmp_err));
     if (fd < 0) {
         /* The documented errors: ENOSYS where the kernel lacks memfd,
          * EPERM where it refuses it. */
         int ret = memfd_err == ENOSYS ? ENOSYS : EPERM;
         if (flags & CMODX_HEAP_ALLOW_TMPFILE)
             return cmodx_fail(ret, "cmodx_heap_create: memfd_create unavailable (%s) and no "
-                              "temporary file could be created (%s): set CMODX_TMPDIR to a "
-                              "writable directory not mounted noexec", strerror(memfd_err),
-                              strerror(tmp_err));
+                              "temporary file could be created (%s%s%s): set CMODX_TMPDIR to "
+                              "a writable directory not mounted noexec", strerror(memfd_err),
+                              tmp_dir ? tmp_dir : "no directory to try",
+                              tmp_dir ? ": " : "", tmp_dir ? strerror(tmp_err) : "");
         return cmodx_fail(ret, "cmodx_heap_create: memfd_create unavailable (%s); pass "
                           "CMODX_HEAP_ALLOW_TMPFILE to allow a temporary file",
                           strerror(memfd_err));
