@@ -86,6 +86,8 @@ static void test_failed_batch_switches_nothing(void)
     cmodx_reclaim_get_stats(sigdom, &rs);
     CHECK_EQ(rs.retired_blocks, 0);
     silent_release(&silent);
+    for (int i = 0; i < N; i++)
+        cmodx_slot_fini(&slots[i]);
     CHECK(cmodx_domain_destroy(sigdom) == 0);
 }
 

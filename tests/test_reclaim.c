@@ -255,6 +255,7 @@ static void test_fork(void)
         struct cmodx_reclaim_stats rs;
         cmodx_reclaim_get_stats(dom, &rs);
         bad |= rs.pending_blocks != 0;
+        cmodx_slot_fini(&slot);
         bad |= cmodx_domain_destroy(dom) != 0; /* only this thread is left */
         _exit(bad);
     }

@@ -19,9 +19,9 @@
  *   reinit S     cmodx_slot_init of an initialised slot (same or another
  *                domain) is refused (EINVAL) and leaves the slot working;
  *                refused inits leak nothing (trampoline ids); after
- *                cmodx_slot_fini, or once its domain is destroyed, the
- *                address may be initialised again; a domain with an open
- *                batch is not destroyed (EBUSY)
+ *                cmodx_slot_fini the address may be initialised again; a
+ *                domain with an initialised slot or an open batch is not
+ *                destroyed (EBUSY) and stays usable
  *   targeted     a block a slot targets is never freed under it:
  *                cmodx_block_free refuses (EBUSY); with two domains on one
  *                heap, cmodx_retire and CMODX_RETIRE_OLD of one domain
@@ -296,8 +296,15 @@ static void test_reinit(enum cmodx_strategy st)
     cmodx_slot_fini(&t);
     cmodx_slot_fini(&s);
     CHECK_EQ(cmodx_slot_init(d2, &s, a), 0); /* finished: free again */
-    CHECK_EQ(cmodx_domain_destroy(d2), 0);   /* with S never finished */
-    CHECK_EQ(cmodx_slot_init(d, &s, a), 0);  /* its domain gone: free again */
+    /* Not destroyed while S is initialised (a later publish or fini of S
+     * would use the freed domain): refused, S still works. */
+    CHECK_EQ(cmodx_domain_destroy(d2), EBUSY);
+    CHECK(strstr(cmodx_last_error(), "1 slot(s)") != NULL);
+    CHECK_EQ(cmodx_slot_publish(&s, b, 16, 0, NULL), 0);
+    CHECK_EQ(cmodx_slot_init(d, &s, a), EINVAL); /* still live in D2 */
+    cmodx_slot_fini(&s);
+    CHECK_EQ(cmodx_domain_destroy(d2), 0);
+    CHECK_EQ(cmodx_slot_init(d, &s, a), 0);
     cmodx_slot_fini(&s);
     /* Not destroyed while a batch of it is open. */
     cmodx_batch *bt = NULL;

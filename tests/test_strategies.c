@@ -151,6 +151,7 @@ static void test_signal_timeout(void)
     CHECK(publish_retrying(&slot, v2, 16, 0, NULL) == 0);
     CHECK(cmodx_slot_target_plain(&slot) == v2.ptr);
     CHECK_EQ(as_fn((cmodx_xptr){cmodx_slot_target_plain(&slot)})(), 2);
+    cmodx_slot_fini(&slot);
     CHECK(cmodx_domain_destroy(sigdom) == 0);
 }
 
@@ -203,6 +204,7 @@ static void test_syscalls_restart(void)
         fprintf(stderr, "read: %s\n", strerror(read_errno));
     close(pipefd[0]);
     close(pipefd[1]);
+    cmodx_slot_fini(&slot);
     CHECK(cmodx_domain_destroy(d) == 0);
 }
 

@@ -147,27 +147,28 @@ CMODX_API int cmodx_domain_create(const struct cmodx_domain_config *config, cmod
  * DESCRIPTION
  *   Waits for a grace period, frees every retired block, removes the
  *   signal handler, and releases the domain's heap (which may then be
- *   destroyed).  The calling thread is unregistered if registered; any
- *   other thread still registered (and alive) makes it fail with EBUSY,
- *   and so does a function entry still redirected through the domain
- *   (cmodx/patch.h: restore it first; restored entries are released, and
- *   a later redirection by another domain adopts them).
- *   A batch of the domain still open (begun, neither committed nor
- *   aborted) makes it fail with EBUSY too.  Slots of the domain never
- *   finished are forgotten (their memory may be initialised again) and
- *   must not be used afterwards.  Blocks that
- *   CMODX_RETIRE_OLD left but that slots still targeted are not freed:
- *   they stay live blocks of the heap, the caller's.  NULL: returns 0.
+ *   destroyed).  The calling thread is unregistered if registered.
+ *   Refused (EBUSY, the message naming what and how many) while anything
+ *   still depends on the domain: another registered (and alive) thread;
+ *   an initialised slot of the domain (cmodx_slot_fini it first: a later
+ *   publish or fini of it would use the freed domain); a batch of the
+ *   domain still open (begun, neither committed nor aborted); a function
+ *   entry still redirected through the domain (cmodx/patch.h: restore it
+ *   first; restored entries are the library's and are released, and a
+ *   later redirection by another domain adopts them).  Every check is
+ *   made before anything changes: a refused call leaves the domain fully
+ *   usable, the caller still registered.  Blocks that CMODX_RETIRE_OLD
+ *   left are retired by the cmodx_slot_fini of their last slot, and
+ *   freed here.  NULL: returns 0.
  * RETURN VALUE
- *   0 (the domain is freed); EBUSY (another thread is still registered,
- *   a batch of the domain is open, or a function entry is still
- *   redirected through the domain: nothing
- *   was freed and the domain stays usable, the caller still registered).
+ *   0 (the domain is freed); EBUSY (above: nothing was freed and the
+ *   domain stays usable).
  * THREAD SAFETY
  *   Not thread-safe with other uses of the domain.
- *   May wait for other threads: one grace period for the retired blocks
- *   (bounded by grace_timeout_ms), and for registered threads that are
- *   still leaving; the caller is parked meanwhile (offline in every
+ *   May wait for other threads: for the writer lock (a writer may hold it
+ *   while it waits for a grace period), one grace period for the retired
+ *   blocks (bounded by grace_timeout_ms), and for registered threads that
+ *   are still leaving; the caller is parked meanwhile (offline in every
  *   domain, docs/RECLAMATION.md, "Calls that wait").
  */
 CMODX_API int cmodx_domain_destroy(cmodx_domain *d);

@@ -159,21 +159,44 @@ int cmodx_domain_create(const struct cmodx_domain_config *cfg, cmodx_domain **ou
     return 0;
 }
 
-int cmodx_domain_destroy(cmodx_domain *d)
+/* Why DESTROY must refuse, with the count named, or 0 if nothing keeps D
+ * alive.  Under D's writer lock (the caller is parked: the lock rule). */
+static int destroy_refusal(cmodx_domain *d, struct thread_rec *self)
 {
-    if (!d)
-        return 0;
     size_t batches = __atomic_load_n(&d->open_batches, __ATOMIC_ACQUIRE);
     if (batches)
         return cmodx_fail(EBUSY, "cmodx_domain_destroy: %zu batch(es) of this domain still "
                           "open (commit or abort them first)", batches);
-    struct thread_rec *self = thread_find(d);
     pthread_mutex_lock(&d->reg_lock);
     size_t others = d->nthreads - (self ? 1 : 0);
     pthread_mutex_unlock(&d->reg_lock);
     if (others)
         return cmodx_fail(EBUSY, "cmodx_domain_destroy: %zu other thread(s) still registered",
                           others);
+    /* The caller's slots: a later publish or fini of one would use the
+     * freed domain.  The function entries' own slots are the library's
+     * (entries_release() below lets them go). */
+    size_t slots = d->nslots - entries_slots(d);
+    if (slots && !MUTANT(destroy_live_slots))
+        return cmodx_fail(EBUSY, "cmodx_domain_destroy: %zu slot(s) of this domain still "
+                          "initialised (cmodx_slot_fini them first)", slots);
+    return 0;
+}
+
+int cmodx_domain_destroy(cmodx_domain *d)
+{
+    if (!d)
+        return 0;
+    struct thread_rec *self = thread_find(d);
+    /* Every check before anything changes, so that a refused destroy
+     * leaves the domain as it was.  Under the writer lock: the counts are
+     * changed under it (slot init and fini, registration), and a writer
+     * may hold it while it waits for us, hence parked (writer_enter). */
+    struct thread_rec *w = writer_enter(d);
+    int err = destroy_refusal(d, self);
+    writer_leave(d, w);
+    if (err)
+        return err;
     /* Functions redirected through D keep calling through its slots. */
     if (entries_release(d))
         return cmodx_fail(EBUSY, "cmodx_domain_destroy: a function entry is still redirected "
@@ -183,9 +206,11 @@ int cmodx_domain_destroy(cmodx_domain *d)
     /* A thread that unregistered (or is exiting) may still be freeing its
      * record, which reads the domain: let it finish. */
     threads_wait_leaving(d);
-    /* Slots never finished die with their domain: their addresses may be
-     * initialised again (src/slot/slot.c keeps the process's live slots). */
-    struct thread_rec *w = writer_enter(d);
+    /* What is left of the initialised slots are the restored function
+     * entries' (a live caller's slot was refused above): forgotten, so
+     * that a later redirection by another domain adopts them (src/patch/
+     * entry.c). */
+    w = writer_enter(d);
     slots_forget(d);
     writer_leave(d, w);
     reclaim_teardown(d);

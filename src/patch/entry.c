@@ -453,6 +453,16 @@ int entries_release(cmodx_domain *d)
     return busy;
 }
 
+size_t entries_slots(cmodx_domain *d)
+{
+    size_t n = 0;
+    patch_lock();
+    for (struct entry_rec *r = entries; r; r = r->next)
+        n += r->d == d && slot_valid(&r->slot);
+    patch_unlock();
+    return n;
+}
+
 size_t cmodx_entry_list(cmodx_domain *d, struct cmodx_entry_info *out, size_t cap)
 {
     size_t n = 0;

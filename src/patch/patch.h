@@ -52,6 +52,11 @@ int patch_apply_locked(cmodx_domain *d, struct patch_site *s, size_t n);
  * belong to it (a later redirection by any domain adopts them). */
 int entries_release(cmodx_domain *d);
 
+/* entry.c, for cmodx_domain_destroy: how many of D's initialised slots
+ * are the function entries' own (the library's: they do not keep D
+ * alive).  Under D's writer lock (takes the patch lock). */
+size_t entries_slots(cmodx_domain *d);
+
 /* entry.c, under the patch lock: EBUSY with cmodx_fail() called (WHO
  * names the public function) if [X, X + LEN) overlaps the patch point of
  * a function entry that a domain redirected: a single-instruction patch

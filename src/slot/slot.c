@@ -308,6 +308,7 @@ int slot_init_locked(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
          * a publish into it then switches another slot's copies. */
         if (MUTANT(failed_slot_init_usable)) {
             s->reserved = slot_tag(s, d);
+            d->nslots++;
         } else {
             memset(s, 0, sizeof *s);
             live_remove(s);
@@ -317,6 +318,7 @@ int slot_init_locked(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
     if (block.ptr)
         refs_add(d, block);
     s->reserved = slot_tag(s, d);
+    d->nslots++;
     return 0;
 }
 
@@ -375,4 +377,5 @@ void slot_fini_locked(cmodx_slot *s)
     s->stub = NULL;
     s->id = 0;
     s->reserved = 0;
+    d->nslots--;
 }

@@ -88,6 +88,10 @@ struct cmodx_domain {
     struct thread_rec *threads;
     size_t nthreads;
     size_t open_batches; /* begun, not yet committed or aborted (atomic; src/slot/batch.c) */
+    /* Initialised slots of the domain, the library's own (function entries,
+     * src/patch/entry.c) included; under writer_lock (src/slot/slot.c).
+     * Destroy refuses while the caller's own remain. */
+    size_t nslots;
     /* Records unlinked but still being freed by their (exiting) threads,
      * which still use the domain meanwhile: destroy waits for 0. */
     size_t leaving;

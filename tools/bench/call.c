@@ -198,6 +198,10 @@ void bench_call_path(void)
         free(ratio[v]);
     }
     table_end();
+    /* Slots first: a domain with live slots is not destroyed (EBUSY). */
+    cmodx_slot_fini(&s_plain);
+    cmodx_slot_fini(&s_epoch);
+    cmodx_slot_fini(&s_tramp);
     die_on(cmodx_domain_destroy(dp), "cmodx_domain_destroy");
     die_on(cmodx_domain_destroy(de), "cmodx_domain_destroy");
     die_on(cmodx_domain_destroy(dt), "cmodx_domain_destroy");

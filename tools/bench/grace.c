@@ -246,6 +246,7 @@ static void writer_side_mode(int symmetric, struct cmodx_reclaim_stats *where, s
             printf("  ratio cmodx_synchronize%s / urcu_qsbr synchronize_rcu (%d readers) = "
                    "%.2f (median), %.2f (p99)\n", symmetric ? " (symmetric fences)" : "", n,
                    s[0].median / s[1].median, s[0].p99 / s[1].p99);
+        cmodx_slot_fini(&slot);
         die_on(cmodx_domain_destroy(d), "cmodx_domain_destroy");
         cmodx_heap_destroy(h);
     }

@@ -160,6 +160,7 @@ static int run_config(int s, int n, uint64_t slice_ns, struct pub_result *out)
     out->calls_per_us = (double)calls / (double)n / ((double)elapsed / 1000.0);
     samples_free(&lat);
     samples_free(&plain);
+    cmodx_slot_fini(&slot);
     die_on(cmodx_domain_destroy(d), "cmodx_domain_destroy");
     cmodx_heap_destroy(h);
     return 0;

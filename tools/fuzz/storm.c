@@ -1085,6 +1085,41 @@ static void *worker_main(void *arg)
 
 /* ---- the episode -------------------------------------------------------------------------- */
 
+/* How many slots of the episode are initialised. */
+static int live_slots(struct storm *st)
+{
+    int n = 0;
+    for (int si = 0; si < NSLOTS; si++)
+        n += st->slot[si].inited != 0;
+    return n;
+}
+
+/* Finish every initialised slot (the workers are done): a domain with
+ * live slots is not destroyed (EBUSY, issue 12 kind 8). */
+static void fini_all(struct storm *st)
+{
+    for (int si = 0; si < NSLOTS; si++)
+        if (st->slot[si].inited) {
+            lock(st);
+            int bi = st->slot[si].target;
+            st->blk[bi].inflight = 1;
+            unlock(st);
+            cmodx_slot_fini(&st->slot[si].s);
+            lock(st);
+            st->slot[si].inited = 0;
+            struct blk *b = &st->blk[bi];
+            b->refs--;
+            b->inflight = 0;
+            /* The library's rule: the last slot leaving a block that
+             * CMODX_RETIRE_OLD left retires it, and cmodx_slot_fini is
+             * such a leaving (it may even be freed within the call: no
+             * other thread is online). */
+            if (b->doomed && b->refs == 0 && (b->state == S_LIVE || b->freed_inflight))
+                retired_locked(st, bi);
+            unlock(st);
+        }
+}
+
 static int init_slot(struct storm *st, int si, int bi, int owner)
 {
     int err = cmodx_make_visible(st->blk[bi].b.exec, st->blk[bi].b.size);
@@ -1207,6 +1242,8 @@ void fz_storm(uint64_t seed, const struct fz_options *o)
         for (unsigned i = 0; i < st->nw; i++)
             while (!__atomic_load_n(&st->w[i].done, __ATOMIC_ACQUIRE))
                 usleep(200);
+        /* The slots first: live ones keep the domain (EBUSY for ever). */
+        fini_all(st);
         fz_begin("cmodx_domain_destroy while the workers exit (retry on EBUSY)");
         for (;;) {
             for (unsigned i = 0; i < st->nw; i++)
@@ -1240,27 +1277,16 @@ void fz_storm(uint64_t seed, const struct fz_options *o)
             pthread_join(st->w[i].th, NULL);
         }
         check_everything(st, "end of episode");
-        if (order == 1)
-            for (int si = 0; si < NSLOTS; si++)
-                if (st->slot[si].inited) {
-                    lock(st);
-                    int bi = st->slot[si].target;
-                    st->blk[bi].inflight = 1;
-                    unlock(st);
-                    cmodx_slot_fini(&st->slot[si].s);
-                    lock(st);
-                    st->slot[si].inited = 0;
-                    struct blk *b = &st->blk[bi];
-                    b->refs--;
-                    b->inflight = 0;
-                    /* The library's rule: the last slot leaving a block
-                     * that CMODX_RETIRE_OLD left retires it, and
-                     * cmodx_slot_fini is such a leaving (it may even be
-                     * freed within the call: no other thread is online). */
-                    if (b->doomed && b->refs == 0 && (b->state == S_LIVE || b->freed_inflight))
-                        retired_locked(st, bi);
-                    unlock(st);
-                }
+        if (order == 2 && live_slots(st)) {
+            /* Live slots keep the domain: refused, and still usable. */
+            fz_begin("cmodx_domain_destroy [%d slot(s) still initialised]", live_slots(st));
+            err = cmodx_domain_destroy(st->d);
+            fz_end("-> %d", err);
+            FZ_EXPECT(K_LIFETIME, "cmodx_domain_destroy while slots of the domain are "
+                      "initialised", err, EBUSY);
+            check_everything(st, "after a refused cmodx_domain_destroy");
+        }
+        fini_all(st);
         fz_begin("cmodx_domain_destroy");
         err = cmodx_domain_destroy(st->d);
         fz_end("-> %d", err);
