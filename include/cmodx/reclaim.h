@@ -136,7 +136,10 @@ CMODX_API int cmodx_retire(cmodx_domain *d, cmodx_xptr block);
  * DESCRIPTION
  *   Returns when every thread that was online when it was called has
  *   passed a quiescent state, then frees every retired block whose grace
- *   period has passed.  TIMEOUT_MS 0 waits without bound.
+ *   period has passed: when it returns 0, every block retired before the
+ *   call is back in the heap (it waits for the free hooks other threads
+ *   are running for such blocks, cmodx_debug_set_free_hook(), except when
+ *   called from a hook of D).  TIMEOUT_MS 0 waits without bound.
  * RETURN VALUE
  *   0, or ETIMEDOUT with the thread id of an online, never-quiescent
  *   thread in cmodx_last_error(); or the errno of a membarrier that failed
@@ -204,9 +207,24 @@ CMODX_API void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_sta
  * NAME
  *   cmodx_debug_set_free_hook - observe every block just before it is freed
  * DESCRIPTION
- *   HOOK(ARG, BLOCK) runs on the writer side, with the domain's writer lock
- *   held, right before a retired block is trap-filled and freed.  For tests
- *   that check no thread can still be inside BLOCK.  NULL removes it.
+ *   HOOK(ARG, BLOCK) runs for every retired block whose grace period has
+ *   completed, in the thread whose call completed it, right before the
+ *   block is trap-filled and freed to the heap: no thread can still be
+ *   inside BLOCK, and its bytes are still the ones written (for tests that
+ *   check exactly that).  It runs after that call released the domain's
+ *   writer lock, with the thread parked (offline in every domain, so it
+ *   must not call through slots), before the call returns.  So the hook
+ *   may call back into its own domain: cmodx_retire, cmodx_slot_publish,
+ *   cmodx_batch_*, cmodx_synchronize, cmodx_reclaim_poll,
+ *   cmodx_reclaim_get_stats, cmodx_debug_set_free_hook, cmodx_slot_init
+ *   and cmodx_slot_fini return what they return outside a hook (the
+ *   blocks they complete run their hooks in turn), and heap calls
+ *   (cmodx_block_free, ...) work; cmodx_domain_destroy of the hook's
+ *   own domain is refused with EDEADLK (the call running the hook still
+ *   uses the domain).  A cmodx_synchronize made from a hook of the domain
+ *   does not wait for the hooks other threads are running (they may be
+ *   waiting for it).  NULL removes the hook.
+ *   The statistics count a block as freed when its hook is scheduled.
  * THREAD SAFETY
  *   Set it before the domain is used concurrently.
  *   May wait for the writer lock, parked meanwhile (as

@@ -162,13 +162,16 @@ CMODX_API int cmodx_domain_create(const struct cmodx_domain_config *config, cmod
  *   freed here.  NULL: returns 0.
  * RETURN VALUE
  *   0 (the domain is freed); EBUSY (above: nothing was freed and the
- *   domain stays usable).
+ *   domain stays usable); EDEADLK (called from a free hook of this domain,
+ *   cmodx/reclaim.h: the call running the hook still uses the domain;
+ *   nothing changed).
  * THREAD SAFETY
  *   Not thread-safe with other uses of the domain.
  *   May wait for other threads: for the writer lock (a writer may hold it
  *   while it waits for a grace period), one grace period for the retired
- *   blocks (bounded by grace_timeout_ms), and for registered threads that
- *   are still leaving; the caller is parked meanwhile (offline in every
+ *   blocks (bounded by grace_timeout_ms), for the free hooks other threads
+ *   are running for this domain, and for registered threads that are
+ *   still leaving; the caller is parked meanwhile (offline in every
  *   domain, docs/RECLAMATION.md, "Calls that wait").
  */
 CMODX_API int cmodx_domain_destroy(cmodx_domain *d);

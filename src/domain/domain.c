@@ -75,6 +75,7 @@ static void domains_child(void)
     for (cmodx_domain *d = all_domains; d; d = d->all_next) {
         threads_after_fork(d);
         fences_after_fork(d);
+        reclaim_after_fork(d);
         pthread_mutex_unlock(&d->reg_lock);
         pthread_mutex_unlock(&d->writer_lock);
     }
@@ -187,6 +188,10 @@ int cmodx_domain_destroy(cmodx_domain *d)
 {
     if (!d)
         return 0;
+    /* The call that runs the hook still uses D after the hook returns. */
+    if (reclaim_in_free_hook(d))
+        return cmodx_fail(EDEADLK, "cmodx_domain_destroy: called from the domain's own free "
+                          "hook, inside a call that still uses the domain");
     struct thread_rec *self = thread_find(d);
     /* Every check before anything changes, so that a refused destroy
      * leaves the domain as it was.  Under the writer lock: the counts are

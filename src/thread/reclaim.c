@@ -66,6 +66,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
@@ -208,6 +209,105 @@ static unsigned lagging(cmodx_domain *d, uint64_t target, pid_t *laggard)
     return n;
 }
 
+/*
+ * Free hooks, and why they run after the writer lock is released.
+ *
+ * A hook that calls back into its domain (publishes, retires, synchronizes,
+ * reads the statistics) would take the writer lock its own thread holds:
+ * a self-deadlock.  So a block whose grace period completed with a hook
+ * installed is counted as freed under the lock (statistics, queue) but
+ * handed, with its hook, to this thread's list below, and writer_leave()
+ * runs the hooks after the unlock, then frees the blocks to the heap.
+ *
+ * Ordering: the grace period that covers the block completed under the
+ * lock (every thread online since the unlink has announced a quiescent
+ * state after it: arguments (a) and (b) at the top), so no thread can
+ * reach the block any more; freeing it later changes nothing of that
+ * argument (a delay is always safe).  The block stays pending in the heap
+ * until heap_free_retired(): no other retire or cmodx_block_free can take
+ * it meanwhile (both need it live), so it is freed once, after its hook,
+ * which still sees it allocated (the trap fill comes with the free).  The
+ * thread is still parked when the hooks run (writer_leave unparks after
+ * them): offline, as it was under the lock.  A hook that re-enters adds
+ * its own blocks to the list, which its own writer_leave() or the outer
+ * one drains: every block is freed before the outermost call returns.
+ * Calls that promise the blocks are freed when they return wait for the
+ * hooks other threads still run (wait_hooks()).
+ */
+static __thread struct retired *hooks_head, *hooks_last; /* FIFO */
+
+/* Domains whose hook this thread is running, innermost first. */
+struct hook_frame {
+    const cmodx_domain *d;
+    struct hook_frame *up;
+};
+static __thread struct hook_frame *hook_frames;
+
+void reclaim_run_hooks(void)
+{
+    while (hooks_head) {
+        struct retired *r = hooks_head;
+        hooks_head = r->next;
+        if (!hooks_head)
+            hooks_last = NULL;
+        struct hook_frame f = {r->d, hook_frames};
+        hook_frames = &f;
+        r->hook(r->hook_arg, r->block);
+        hook_frames = f.up;
+        heap_free_retired(r->heap, r->block);
+        /* Release: the free happens before a waiter (wait_hooks) reads 0. */
+        __atomic_sub_fetch(&r->d->hooks_inflight, 1, __ATOMIC_RELEASE);
+        free(r);
+    }
+}
+
+int reclaim_in_free_hook(const cmodx_domain *d)
+{
+    for (const struct hook_frame *f = hook_frames; f; f = f->up)
+        if (f->d == d)
+            return 1;
+    return 0;
+}
+
+void reclaim_after_fork(cmodx_domain *d)
+{
+    /* The hooks other threads were about to run will never run here:
+     * their blocks stay pending in the child's heap (unreachable, leaked
+     * in the child only).  This thread's own, if it forked from a hook or
+     * with hooks queued, still run and count down. */
+    size_t own = 0;
+    for (const struct retired *r = hooks_head; r; r = r->next)
+        own += r->d == d;
+    for (const struct hook_frame *f = hook_frames; f; f = f->up)
+        own += f->d == d;
+    __atomic_store_n(&d->hooks_inflight, own, __ATOMIC_RELAXED);
+}
+
+/*
+ * cmodx_synchronize() promises that what was retired before it is freed
+ * when it returns 0, and cmodx_domain_destroy() that the heap is no longer
+ * used.  A block another thread's writer section completed is counted as
+ * freed but may still wait for its hook (above): wait for those, parked
+ * (the hook may itself wait for a grace period, which must not wait for
+ * us) and holding no lock.  A thread that runs a hook of D does not wait
+ * (it would wait for itself, or for another hook runner that waits for
+ * it): from inside a hook the promise covers the blocks this thread's own
+ * calls completed.  Bounded by the other threads' hooks (user code).
+ */
+static void wait_hooks(cmodx_domain *d)
+{
+    if (reclaim_in_free_hook(d))
+        return;
+    for (unsigned i = 0; __atomic_load_n(&d->hooks_inflight, __ATOMIC_ACQUIRE); i++) {
+        if (i < 64) {
+            sched_yield();
+        } else {
+            struct timespec nap = {0, 50000}; /* a hook is running user code */
+            nanosleep(&nap, NULL);
+        }
+    }
+}
+
 static size_t free_completed(cmodx_domain *d, uint64_t done)
 {
     size_t n = 0;
@@ -219,16 +319,34 @@ static size_t free_completed(cmodx_domain *d, uint64_t done)
             d->retired_tail = &d->retired_head;
             d->retired_last = NULL;
         }
-        if (d->free_hook)
-            d->free_hook(d->free_hook_arg, r->block);
-        /* Pending -> free: the heap checks the block is still pending, so
-         * nothing is ever freed twice (retire refused a second retirement). */
-        heap_free_retired(d->heap, r->block);
         d->stats.pending_blocks--;
         d->stats.pending_bytes -= r->bytes;
         d->stats.freed_blocks++;
-        free(r);
         n++;
+        if (d->free_hook) {
+            /* The hook may call back into D (publish, retire, synchronize):
+             * it runs once the writer lock is released (reclaim_run_hooks). */
+            if (MUTANT(free_hook_locked)) {
+                d->free_hook(d->free_hook_arg, r->block); /* the old re-entry deadlock */
+            } else {
+                r->d = d;
+                r->hook = d->free_hook;
+                r->hook_arg = d->free_hook_arg;
+                r->heap = d->heap;
+                r->next = NULL;
+                __atomic_add_fetch(&d->hooks_inflight, 1, __ATOMIC_RELAXED);
+                if (hooks_last)
+                    hooks_last->next = r;
+                else
+                    hooks_head = r;
+                hooks_last = r;
+                continue;
+            }
+        }
+        /* Pending -> free: the heap checks the block is still pending, so
+         * nothing is ever freed twice (retire refused a second retirement). */
+        heap_free_retired(d->heap, r->block);
+        free(r);
     }
     return n;
 }
@@ -475,6 +593,7 @@ int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
 {
     if (!d)
         return cmodx_fail(EINVAL, "cmodx_synchronize: NULL domain");
+    thread_park(); /* until after wait_hooks() */
     struct thread_rec *t = writer_enter(d);
     /* With asymmetric fences, a sleep phase costs a membarrier unless
      * gp_waiting is raised before F.  Raised, it makes every announcer
@@ -491,12 +610,16 @@ int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
                          "(asymmetric fences), so no grace period can start; retired blocks "
                          "stay pending", strerror(err));
         writer_leave(d, t);
+        thread_unpark();
         return err;
     }
     err = wait_for(d, d->gp_seq, timeout_ms, "cmodx_synchronize", preset);
     if (!err && d->heap)
         free_completed(d, d->gp_seq);
     writer_leave(d, t);
+    if (!err)
+        wait_hooks(d); /* blocks other threads completed may still wait for their hooks */
+    thread_unpark();
     return err;
 }
 
@@ -534,6 +657,19 @@ void cmodx_debug_set_free_hook(cmodx_domain *d, void (*hook)(void *, cmodx_xptr)
     writer_leave(d, t);
 }
 
+/* Forget the retired blocks no grace period covered: they stay pending in
+ * the heap (leaked rather than freed unsafely). */
+static void drop_retired(cmodx_domain *d)
+{
+    while (d->retired_head) {
+        struct retired *r = d->retired_head;
+        d->retired_head = r->next;
+        free(r);
+    }
+    d->retired_tail = &d->retired_head;
+    d->retired_last = d->unassigned = NULL;
+}
+
 /* Domain destruction: one last bounded grace period, then free what it
  * covers; blocks it could not cover are leaked rather than freed unsafely. */
 void reclaim_teardown(cmodx_domain *d)
@@ -551,12 +687,10 @@ void reclaim_teardown(cmodx_domain *d)
     if (start_grace_period(d, 1, 1) == 0 &&
         wait_for(d, d->gp_seq, d->grace_timeout_ms, "cmodx_domain_destroy", 0) == 0)
         free_completed(d, d->gp_seq);
-    while (d->retired_head) {
-        struct retired *r = d->retired_head;
-        d->retired_head = r->next;
-        free(r);
-    }
-    d->retired_tail = &d->retired_head;
-    d->retired_last = d->unassigned = NULL;
+    drop_retired(d);
+    /* The free hooks run here; one that retired a block into D meanwhile
+     * left it pending: dropped too (leaked, never freed unsafely). */
     writer_leave(d, t);
+    drop_retired(d);
+    wait_hooks(d); /* other threads' hooks of D: the domain goes next */
 }

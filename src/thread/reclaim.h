@@ -35,6 +35,21 @@ void reclaim_advance_locked(cmodx_domain *d, int publish_fences);
  * that is one): blocks unlinked before it need no other. */
 void reclaim_note_fence(cmodx_domain *d);
 
+/* Run the free hooks of the blocks whose grace period completed inside
+ * the calling thread's writer section, then free those blocks: called by
+ * writer_leave() after the writer lock is released (the hooks may call
+ * back into their domain), while the thread is still parked. */
+void reclaim_run_hooks(void);
+
+/* Is the calling thread inside a free hook of D (at any depth)?  Its
+ * destruction must then be refused: the call running the hook still
+ * uses D when the hook returns. */
+int reclaim_in_free_hook(const cmodx_domain *d);
+
+/* Child after fork, only thread (D's locks held): forget the hooks that
+ * other threads were running (they do not exist here). */
+void reclaim_after_fork(cmodx_domain *d);
+
 /* Domain destruction: one last bounded grace period, then free. */
 void reclaim_teardown(cmodx_domain *d);
 

@@ -18,6 +18,7 @@
 
 #include "arch/arch.h"
 #include "base/base.h"
+#include "thread/reclaim.h"
 #include "thread/thread.h"
 
 /* This thread's records, one per domain it joined.  Read by the signal
@@ -342,6 +343,9 @@ void writer_leave(cmodx_domain *d, struct thread_rec *self)
 {
     (void)self;
     pthread_mutex_unlock(&d->writer_lock);
+    /* Free hooks run here, unlocked and still parked (src/thread/
+     * reclaim.c: they may call back into the domain). */
+    reclaim_run_hooks();
     thread_unpark();
 }
 

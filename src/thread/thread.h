@@ -51,6 +51,13 @@ struct retired {
     size_t bytes;
     uint64_t fence_at_retire; /* d->fences when it was unlinked */
     uint64_t gp;              /* grace period it waits for; 0 = not started */
+    /* Set once its grace period completed with a free hook installed: the
+     * hook to run, and the heap to free into, after the writer lock is
+     * released (reclaim.c, reclaim_run_hooks()). */
+    struct cmodx_domain *d;
+    void (*hook)(void *, cmodx_xptr);
+    void *hook_arg;
+    cmodx_heap *heap;
 };
 
 /* refs.c: a block of the domain's heap and how many of the domain's slots
@@ -148,6 +155,10 @@ struct cmodx_domain {
     struct block_refs refs; /* refs.c: blocks the slots target */
     void (*free_hook)(void *, cmodx_xptr);
     void *free_hook_arg;
+    /* Blocks whose grace period completed, counted as freed, whose hooks
+     * (and heap free) some thread has yet to finish after its writer
+     * section (atomic; reclaim.c, reclaim_run_hooks()). */
+    size_t hooks_inflight;
 
     struct cmodx_domain *all_next; /* process-wide list, for fork (src/domain/domain.c) */
 };
