@@ -985,8 +985,11 @@ void model_local_flush(struct vcpu *v)
  *
  * qemu calls a store's callback after the store reached memory, so another
  * thread can load the new value before the slot names its snapshot.  The
- * bytes tell: a load whose value is not the slot's waits (briefly) for the
- * store's callback to publish it.
+ * bytes tell: a load whose value is not the slot's waits for the stores
+ * other threads have in flight (plugin.c marks every store instruction
+ * before it runs, and clears the mark once its callbacks ran), then reads
+ * the slot again; a value no store in flight explains was written without
+ * a store callback (the kernel, qemu, MOPS, DC ZVA).
  */
 struct sh_slot {
     uint32_t id;      /* what the last store carried */
@@ -1034,8 +1037,6 @@ static struct sh_slot *sh_slot(uint64_t va, bool create)
     }
     return &leaf[(va >> 3) & (SH_LEAF - 1)];
 }
-
-#define SPIN_LOAD 4096   /* re-reads of a slot a load waits for */
 
 static uint64_t granule_bytes(uint64_t g)
 {
@@ -1099,8 +1100,18 @@ static bool snap_le(uint32_t a, uint32_t b)
 static void note_reader(struct vcpu *v, struct sh_slot *slot)
 {
     uint32_t c = v->rel;
-    if (!c || c == 1) {
-        return;   /* nothing (or not computed: only threads with barriers) */
+    if (!c) {
+        /* Not computed since what v knows last changed (a load that joined
+         * a snapshot, a barrier): compute it, or this load's from-reads
+         * edge would be lost (a writer's scan of reader states after its
+         * fence, which the readers' stores then replace). */
+        pthread_mutex_lock(&model_lock);
+        store_snap(v, false);
+        pthread_mutex_unlock(&model_lock);
+        c = v->rel;
+    }
+    if (c == 1) {
+        return;   /* the empty clock: nothing to order */
     }
     uint32_t mine = c - 1;
     uint32_t r = __atomic_load_n(&slot->rid, __ATOMIC_ACQUIRE);
@@ -1168,17 +1179,27 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
         if (!slot) {
             continue;
         }
-        if (!rmw && size <= 8 && g == (va & ~7ull) && (va & 7) + size <= 8) {
-            /* The store this load read may not have published its slot
-             * yet: wait for it a little (it is running its callback). */
-            /* A short busy wait (some microseconds): yielding would give the
-             * CPU away for a whole time slice on a loaded machine. */
-            unsigned k = 0;
-            for (; k < SPIN_LOAD && !slot_matches(slot, va, size, value); k++) {
+        if (rmw || size > 8 || g != (va & ~7ull) || (va & 7) + size > 8) {
+            /* The value cannot be compared with the slot (an atomic's load
+             * is already replaced in memory; a wide or straddling load):
+             * wait for the plain stores other threads have in flight, so
+             * that one this load read has published its slot.  Not for
+             * other atomics: an atomic waiting on an atomic could wait on
+             * itself through a third thread (plugin.c). */
+            if (g == (va & ~7ull)) {
+                model_wait_stores(v, !rmw);
             }
-            if (k == SPIN_LOAD) {
-                /* Not a store of the program's (the kernel's, say): take
-                 * the bytes as they are so that later loads do not wait. */
+        } else if (!slot_matches(slot, va, size, value)) {
+            /* The store this load read has not published its slot yet (it
+             * is between its memory access and its callback), or the value
+             * was written without a store callback.  Wait for every store
+             * in flight: the one that wrote this value was marked before
+             * it reached memory, so before this load read it. */
+            model_wait_stores(v, true);
+            if (!slot_matches(slot, va, size, value)) {
+                /* No store in flight wrote it: the kernel's, qemu's or a
+                 * copy instruction's write.  Take the bytes as they are so
+                 * that later loads of them do not wait. */
                 __atomic_store_n(&slot->bytes, granule_bytes(g), __ATOMIC_RELEASE);
             }
         }

@@ -69,6 +69,13 @@ void model_syscall_entry(struct vcpu *v);
  */
 void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool rmw);
 void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release);
+/*
+ * Lock-free, called by v's own thread (plugin.c): wait until the store
+ * instructions other threads have begun have run their memory callbacks
+ * (so the shadow slots they write are published); with atomics false,
+ * only plain stores are waited for.  Never called with model_lock held.
+ */
+void model_wait_stores(const struct vcpu *v, bool atomics);
 /* The calling host thread runs vcpu v (for calls made without a vcpu). */
 void model_set_self(struct vcpu *v);
 

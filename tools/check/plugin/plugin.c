@@ -17,6 +17,7 @@
 #include <glib.h>
 #include <qemu-plugin.h>
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ struct xinsn {
 struct xtb {
     uint64_t start, end;   /* guest addresses of the block */
     bool after_maint;      /* translation: a barrier or maintenance seen */
+    bool prev_store;       /* translation: the previous instruction may store */
     size_t n;
     struct xinsn x[];
 };
@@ -79,9 +81,46 @@ static const struct xtb *running[MAX_VCPUS];   /* last block with checks started
  * reach. */
 static unsigned nvcpu_idx;
 
-/* Memory-callback user data: the instruction's address, and whether it is
- * a store-release (bit 63). */
+/* Memory-callback user data: the instruction's address, whether it is
+ * a store-release (bit 63), and whether its store callback clears the
+ * thread's store-in-flight mark (bit 62: the last instruction of its
+ * block, see below). */
 #define UD_RELEASE (1ull << 63)
+#define UD_CLEAR (1ull << 62)
+#define UD_PC (~(UD_RELEASE | UD_CLEAR))
+
+/*
+ * Stores in flight (AArch64 reads-from).  qemu calls a store's memory
+ * callback after the store reached memory, so another thread can load the
+ * new value before the callback has written the store's snapshot into the
+ * shadow of memory (model.c).  A load that reads a value its slot does not
+ * hold must then know whether a store that wrote it is still to publish,
+ * and wait for exactly that; a bounded wait guessed, and on a loaded
+ * machine (the storing thread preempted between its access and its
+ * callback) missed reads-from edges.
+ *
+ * So every instruction that may store has two inline operations before it
+ * (qemu emits them in order, before the instruction's own code): the
+ * thread's store count is incremented, then its mark is set (SF_PLAIN, or
+ * SF_ATOMIC for the atomic and exclusive instructions).  The mark is
+ * cleared by an inline operation before the next instruction of the block,
+ * at the start of every block (a store that faulted, a store-exclusive
+ * that failed and stored nothing: no callback ran), and by the store's own
+ * callback when the instruction ends its block.  A store's mark is thus
+ * set before its access and cleared after its callbacks: a load that read
+ * a store's value finds that store marked, or its slot published.  The
+ * counter tells the same store from the thread's next one.  The order of
+ * the mark, the access, the slot and the clear relies on the host keeping
+ * stores in order (x86-64 is TSO; on_store adds a release fence for the
+ * slot before the clear on other hosts).
+ */
+enum { SF_NONE, SF_PLAIN, SF_ATOMIC };
+struct sf {
+    uint64_t mark;    /* SF_*: a store instruction has begun, callbacks not all run */
+    uint64_t count;   /* store instructions begun */
+};
+static struct qemu_plugin_scoreboard *sf_board;
+static qemu_plugin_u64 sf_mark, sf_count;
 
 struct vcpu *cur(unsigned idx)
 {
@@ -201,6 +240,22 @@ static void check_one(struct vcpu *v, const struct xinsn *x)
 {
     bool stale = x->haddr && memcmp(x->haddr, x->bytes, x->size) != 0;
     struct word *ws = __atomic_load_n(&x->bp->words, __ATOMIC_ACQUIRE);
+    unsigned off = (unsigned)(x->vaddr & (PAGE_SIZE - 1));
+    if (ws && cfg.arch == ARCH_AARCH64 && !stale && off + x->size <= PAGE_SIZE &&
+        memcmp(x->bp->shadow + off, x->bytes, x->size) != 0) {
+        /* qemu runs bytes the model has not seen stored: another thread's
+         * store reached memory and its callback has not run (a fetch's
+         * reads-from, as a load's: see "Stores in flight").  Wait for the
+         * stores in flight, so the check sees the store's word state.
+         * Bytes no store in flight explains were written without a store
+         * callback (a system call, MOPS, DC ZVA): the shadow takes them. */
+        model_wait_stores(v, true);
+        if (memcmp(x->bp->shadow + off, x->bytes, x->size) != 0) {
+            pthread_mutex_lock(&model_lock);
+            memcpy(x->bp->shadow + off, x->bytes, x->size);
+            pthread_mutex_unlock(&model_lock);
+        }
+    }
     unsigned wi0 = (unsigned)((x->vaddr & (PAGE_SIZE - 1)) / 4);
     if (!stale && (!ws || (model_page_quiet(v, x->bp) && model_fast_ok(v, x->bp, wi0) &&
                            model_fetch_joined(v, x->bp, wi0)))) {
@@ -327,13 +382,21 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
         return;
     }
     uint64_t u = (uint64_t)(uintptr_t)ud;
-    ud = (void *)(uintptr_t)(u & ~UD_RELEASE);
+    ud = (void *)(uintptr_t)(u & UD_PC);
     if (cfg.arch == ARCH_AARCH64 && __atomic_load_n(&several_threads, __ATOMIC_RELAXED)) {
         /* What this store carries to the loads that read it (alone, the
          * thread's knowledge reaches the threads it creates through the
          * kernel: model_thread_start). */
         model_store_shadow(cur(idx), va, 1u << qemu_plugin_mem_size_shift(info),
                            (u & UD_RELEASE) != 0);
+    }
+    if (u & UD_CLEAR) {
+        /* The last instruction of its block: no inline clear follows it
+         * in the block, and the next block may start only after an
+         * exclusive section that waits for the loads waiting for it.
+         * The slot is published before the mark is cleared. */
+        __atomic_thread_fence(__ATOMIC_RELEASE);
+        qemu_plugin_u64_set(sf_mark, idx, SF_NONE);
     }
     if (!page_tracked(va)) {
         return;   /* the fast path: not a page that holds or may hold code */
@@ -353,6 +416,78 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
 }
 
 /* ---- loads (AArch64 reads-from) ---- */
+
+/*
+ * Is thread j's host thread asleep somewhere other than the plugin's own
+ * lock?  A thread asleep inside a store instruction is in qemu (its
+ * exclusive section, which waits for every other thread, the waiting load
+ * included, to leave its block; the mmap lock), not in the store's
+ * callback: the load cannot wait for it.  Read from /proc: its state, and
+ * the futex it waits on when it is in a system call.
+ */
+static bool asleep_outside_plugin(unsigned j)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", vcpus[j].tid);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        return true;   /* the thread is gone */
+    }
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ' || p[2] != 'S') {
+        return false;   /* running, runnable (preempted), or in a page fault */
+    }
+    snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", vcpus[j].tid);
+    f = fopen(path, "r");
+    if (!f) {
+        return true;
+    }
+    long nr = -1;
+    unsigned long long a0 = 0;
+    int got = fscanf(f, "%ld %llx", &nr, &a0);
+    fclose(f);
+    return !(got == 2 && nr == SYS_futex && a0 == (unsigned long long)(uintptr_t)&model_lock);
+}
+
+void model_wait_stores(const struct vcpu *v, bool atomics)
+{
+    if (!sf_board) {
+        return;
+    }
+    unsigned me = (unsigned)(v - vcpus);
+    unsigned n = __atomic_load_n(&nvcpu_idx, __ATOMIC_RELAXED);
+    for (unsigned j = 0; j < n; j++) {
+        if (j == me || !vcpus[j].live) {
+            continue;
+        }
+        /* The scoreboard grows only in an exclusive section, which cannot
+         * run while this thread is inside a block: the pointer stays. */
+        const struct sf *e = qemu_plugin_scoreboard_find(sf_board, j);
+        uint64_t m = __atomic_load_n(&e->mark, __ATOMIC_ACQUIRE);
+        if (m == SF_NONE || (m == SF_ATOMIC && !atomics)) {
+            continue;
+        }
+        /* Read after the mark, which the thread sets after the count: the
+         * count of the marked store or of a later one. */
+        uint64_t c = __atomic_load_n(&e->count, __ATOMIC_ACQUIRE);
+        for (unsigned k = 1; __atomic_load_n(&e->mark, __ATOMIC_ACQUIRE) == m &&
+                             __atomic_load_n(&e->count, __ATOMIC_ACQUIRE) == c;
+             k++) {
+            /* The store is between its access and its callback: running on
+             * the other core, or preempted (then this thread's time slice
+             * is what it needs). */
+            if (k >= 1024) {
+                sched_yield();
+                if (k % 64 == 0 && asleep_outside_plugin(j)) {
+                    break;
+                }
+            }
+        }
+    }
+}
 
 static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
 {
@@ -417,6 +552,64 @@ static bool a64_release(uint32_t i)
            (i & 0x3fa08000u) == 0x08a08000u ||          /* CAS*L */
            (i & 0xbfa08000u) == 0x08208000u ||          /* CASP*L */
            ((i & 0x3f200c00u) == 0x38200000u && (i & 0x00400000u));   /* SWP/LD<op> with R */
+}
+
+/*
+ * May the instruction write memory with a memory callback (ARM ARM C4.1.
+ * "Loads and Stores" encodings)?  SF_ATOMIC for the atomic and exclusive
+ * ones (their load and store are one access; qemu may run them again in an
+ * exclusive section), SF_PLAIN for the other stores, SF_NONE for loads,
+ * prefetches and the copy/set and tag instructions (no memory callback:
+ * stores.c).  A load must never be marked: a marked thread may be waited
+ * for by the loads of others.
+ */
+static unsigned a64_store_kind(uint32_t i)
+{
+    if ((i & 0xfe000000u) == 0xe4000000u) {
+        return SF_PLAIN;                                  /* SVE stores */
+    }
+    if ((i & 0x0a000000u) != 0x08000000u) {
+        return SF_NONE;                                   /* not loads and stores */
+    }
+    bool l = (i >> 22) & 1;
+    if ((i & 0x3f000000u) == 0x08000000u) {               /* exclusive, ordered, CAS */
+        bool o2 = (i >> 23) & 1, o1 = (i >> 21) & 1;
+        if (o2 && !o1) {
+            return l ? SF_NONE : SF_PLAIN;                /* LDAR, LDLAR / STLR, STLLR */
+        }
+        if (o1 && (o2 || !(i >> 31))) {
+            return SF_ATOMIC;                             /* CAS, CASP */
+        }
+        return l ? SF_NONE : SF_ATOMIC;                   /* LDXR, LDXP / STXR, STXP */
+    }
+    if ((i & 0xbe000000u) == 0x0c000000u) {
+        return l ? SF_NONE : SF_PLAIN;                    /* SIMD structures: LDn / STn */
+    }
+    if ((i & 0x3f200c00u) == 0x19000000u) {
+        return (i >> 22) & 3 ? SF_NONE : SF_PLAIN;        /* LDAPUR* / STLUR* */
+    }
+    if ((i & 0x38000000u) == 0x28000000u) {
+        return l ? SF_NONE : SF_PLAIN;                    /* pairs: LDP / STP, STNP, STGP */
+    }
+    if ((i & 0x38000000u) == 0x38000000u) {               /* load/store register */
+        bool simd = (i >> 26) & 1;
+        unsigned opc = (i >> 22) & 3;
+        if (!(i & 0x01000000u) && (i & 0x00200000u)) {
+            unsigned op4 = (i >> 10) & 3;
+            if (op4 == 0) {                               /* atomic memory operations */
+                unsigned o3opc = (i >> 12) & 15;
+                return simd || o3opc == 12 || o3opc == 13 ? SF_NONE   /* LDAPR, LD64B */
+                                                          : SF_ATOMIC;
+            }
+            if (op4 & 1) {
+                return SF_NONE;                           /* LDRAA, LDRAB */
+            }
+        }
+        /* STR (opc 00); SIMD&FP also STR Q (opc 10); the rest load or
+         * prefetch */
+        return (simd ? (opc & 1) == 0 : opc == 0) ? SF_PLAIN : SF_NONE;
+    }
+    return SF_NONE;                                       /* literal loads, MOPS, tags */
 }
 
 /* Decode the instructions the model cares about; 0 if none. */
@@ -524,7 +717,7 @@ static enum qemu_plugin_cb_flags maint_flags(uintptr_t m)
                                                   : QEMU_PLUGIN_CB_NO_REGS;
 }
 
-static void instrument(struct xtb *t, struct qemu_plugin_insn *insn)
+static void instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last)
 {
     uint64_t va = qemu_plugin_insn_vaddr(insn);
     uint8_t bytes[4] = { 0 };
@@ -535,6 +728,12 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn)
         /* qemu-user: guest memory is host memory at guest_base. */
         guest_base = (int64_t)((uintptr_t)qemu_plugin_insn_haddr(insn) - va);
         guest_base_known = true;
+    }
+    /* Stores in flight (above): the previous instruction's mark is cleared
+     * before anything of this one runs. */
+    if (t->prev_store) {
+        qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_STORE_U64,
+                                                            sf_mark, SF_NONE);
     }
     uintptr_t m = decode(i, size);
     if (m) {
@@ -547,6 +746,8 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn)
                                                (void *)(uintptr_t)M_CSYNC);
     }
     uint64_t ud = va | (cfg.arch == ARCH_AARCH64 && size == 4 && a64_release(i) ? UD_RELEASE : 0);
+    unsigned sk = cfg.arch == ARCH_AARCH64 && size == 4 ? a64_store_kind(i) : SF_NONE;
+    ud |= sk != SF_NONE && last ? UD_CLEAR : 0;
     if (cfg.arch == ARCH_AARCH64) {
         /* Before on_store: an atomic read-modify-write reaches both, and
          * its load reads what the store before it left in the slot. */
@@ -558,6 +759,16 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn)
     stores_instrument(insn, va, i, size);   /* stores without memory callbacks */
     maybe_check(t, insn, va, bytes, size);
     t->after_maint = t->after_maint || m != 0;
+    /* Stores in flight (above): the mark is set after this instruction's
+     * other callbacks (a thread that waits for stores in flight, in a
+     * fetch check, must not be marked itself) and before its code. */
+    if (sk != SF_NONE) {
+        qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_ADD_U64,
+                                                            sf_count, 1);
+        qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_STORE_U64,
+                                                            sf_mark, sk);
+    }
+    t->prev_store = sk != SF_NONE;
 }
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -571,9 +782,15 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         t->end = qemu_plugin_insn_vaddr(last) + qemu_plugin_insn_size(last);
     }
     sys_instrument_tb(tb);   /* process start, vDSO entry points */
+    if (cfg.arch == ARCH_AARCH64) {
+        /* A block starts with no store in flight (above): clears the mark
+         * of a store that faulted or of a failed store-exclusive. */
+        qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64, sf_mark,
+                                                          SF_NONE);
+    }
     pthread_mutex_lock(&model_lock);
     for (size_t k = 0; k < n; k++) {
-        instrument(t, qemu_plugin_tb_get_insn(tb, k));
+        instrument(t, qemu_plugin_tb_get_insn(tb, k), k + 1 == n);
     }
     pthread_mutex_unlock(&model_lock);
     if (t->n) {
@@ -709,6 +926,9 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     out.first_pid = getpid();
     same_tb = qemu_plugin_scoreboard_new(sizeof(uint64_t));
     same_tb_flag = qemu_plugin_scoreboard_u64(same_tb);
+    sf_board = qemu_plugin_scoreboard_new(sizeof(struct sf));
+    sf_mark = qemu_plugin_scoreboard_u64_in_struct(sf_board, struct sf, mark);
+    sf_count = qemu_plugin_scoreboard_u64_in_struct(sf_board, struct sf, count);
     /* fork(2) copies the model with it: never in the middle of a change
      * another thread was making under the lock (the child would wait for
      * it for ever). */
