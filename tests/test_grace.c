@@ -5,7 +5,10 @@
  * offline, exiting without unregistering; many waits against readers that
  * announce, go offline and come back at random never lose a wake-up; the
  * counters of cmodx_reclaim_get_stats() add up, and reclamation makes the
- * membarrier calls the ordering argument says and no more.
+ * membarrier calls the ordering argument says and no more.  Concurrent
+ * callers share grace periods, but never one that began before their call
+ * (a reader holding a reference across the caller's start), and readers
+ * checking shared objects never see one a caller declared unreachable.
  * A lost wake-up shows as a writer that does not return: each wait is
  * given a generous deadline (minutes, never a speed requirement) and the
  * test fails, naming the case, instead of hanging.
@@ -242,6 +245,233 @@ static void test_many_waits(void)
     CHECK(cmodx_domain_destroy(dom) == 0);
 }
 
+/* ---- 3. concurrent callers share grace periods, never one that began
+ * before their call ---------------------------------------------------- */
+
+struct caller {
+    pthread_t th;
+    int registered, go, done, err;
+    cmodx_thread *self;
+};
+
+static void *caller_main(void *arg)
+{
+    struct caller *c = arg;
+    /* Registered (before any period starts: registration takes the writer
+     * lock, which a running period holds), offline until told to call, as
+     * a writer that is also a reader would be between its calls. */
+    REQUIRE(cmodx_thread_register(dom, &c->self) == 0);
+    cmodx_thread_offline(c->self);
+    __atomic_store_n(&c->registered, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&c->go, __ATOMIC_ACQUIRE))
+        pause_ms(1);
+    c->err = cmodx_synchronize(dom, 0);
+    __atomic_store_n(&c->done, 1, __ATOMIC_RELEASE);
+    cmodx_thread_unregister(dom);
+    return NULL;
+}
+
+static void caller_start(struct caller *c)
+{
+    c->registered = c->go = c->done = 0;
+    REQUIRE(pthread_create(&c->th, NULL, caller_main, c) == 0);
+    while (!__atomic_load_n(&c->registered, __ATOMIC_ACQUIRE))
+        pause_ms(1);
+}
+
+static void caller_go(struct caller *c) { __atomic_store_n(&c->go, 1, __ATOMIC_RELEASE); }
+
+/* Returned, or still inside cmodx_synchronize() after a while? */
+static int caller_done(struct caller *c) { return __atomic_load_n(&c->done, __ATOMIC_ACQUIRE); }
+
+static int caller_join(struct caller *c, const char *what)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += DEADLINE_S;
+    if (pthread_timedjoin_np(c->th, NULL, &dl) != 0) {
+        fprintf(stderr, "test_grace: %s: cmodx_synchronize(d, 0) not woken within %d s\n",
+                what, DEADLINE_S);
+        check_failures++;
+        return 0;
+    }
+    CHECK_EQ(c->err, 0);
+    return 1;
+}
+
+/* A reader (this thread) holds, across the start of caller C's call, a
+ * reference it took after announcing the period that caller L was already
+ * waiting for.  C arrives while L's period runs (a laggard S holds it), so
+ * it may not share it: L's period began before C's call.  When S lets L's
+ * period end, C must still wait for this reader's next announcement.  A
+ * library that let C return with L (the mutant sync_share_early) frees
+ * what the reader still holds; here C is seen returning while the reader
+ * has not announced again. */
+static void test_no_early_share(void)
+{
+    new_domain();
+    cmodx_thread *me;
+    REQUIRE(cmodx_thread_register(dom, &me) == 0);
+    struct laggard s = {.how = BY_ANNOUNCING};
+    pthread_t sth;
+    REQUIRE(pthread_create(&sth, NULL, laggard_main, &s) == 0);
+    while (!__atomic_load_n(&s.registered, __ATOMIC_ACQUIRE))
+        pause_ms(1);
+    cmodx_quiescent(me);
+    uint64_t g0 = __atomic_load_n(me->fast.gp_seq, __ATOMIC_ACQUIRE);
+    struct caller l, c;
+    caller_start(&l);
+    caller_start(&c);
+    caller_go(&l);
+    /* L's period has begun once gp_seq moves; S holds it up. */
+    while (__atomic_load_n(me->fast.gp_seq, __ATOMIC_ACQUIRE) == g0)
+        pause_ms(1);
+    /* Announce L's period, then take the reference: a pointer loaded
+     * now is covered by no period that has begun. */
+    cmodx_quiescent(me);
+    caller_go(&c); /* C's call begins after our reference was taken */
+    pause_ms(20);  /* usually following L's period by now; nothing depends on it */
+    CHECK(!caller_done(&l));
+    CHECK(!caller_done(&c));
+    __atomic_store_n(&s.go, 1, __ATOMIC_RELEASE); /* S announces: L's period ends */
+    int ok = caller_join(&l, "no early share: the first caller");
+    pthread_join(sth, NULL);
+    /* L has returned; C must not, until we announce.  Half a second gives
+     * a wrong library (C woken with L) ample time to show it; a correct one
+     * never returns here, however slow the machine. */
+    for (int i = 0; ok && i < 50 && !caller_done(&c); i++)
+        pause_ms(10);
+    if (caller_done(&c)) {
+        fprintf(stderr, "test_grace: no early share: cmodx_synchronize returned on a grace "
+                "period that began before its call, while a reader still held a reference\n");
+        check_failures++;
+    }
+    cmodx_quiescent(me); /* release the reference: C's own period can end */
+    ok = caller_join(&c, "no early share: the second caller") && ok;
+    cmodx_thread_unregister(dom);
+    if (!ok)
+        exit(check_finish("test_grace"));
+    CHECK(cmodx_domain_destroy(dom) == 0);
+}
+
+/* Several callers call cmodx_synchronize() back to back while readers
+ * take references to a shared object and check it across a yield; each
+ * caller replaces the object, synchronises, then marks the old one dead.
+ * A reader that sees a dead object was not waited for.  Dead objects are
+ * freed only much later (a ring), so a wrong library shows as a dead mark,
+ * not as a use after free (ASan would also report that one). */
+#define SHARERS 4
+#define SHARE_READERS 3
+#define SHARE_CALLS 300
+#define RING 64
+
+struct object {
+    int alive;
+};
+
+static struct object *shared_obj;
+static int share_stop, dead_seen;
+
+static void *share_reader(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg * 2654435761u;
+    cmodx_thread *self;
+    REQUIRE(cmodx_thread_register(dom, &self) == 0);
+    while (!__atomic_load_n(&share_stop, __ATOMIC_ACQUIRE)) {
+        struct object *o = __atomic_load_n(&shared_obj, __ATOMIC_ACQUIRE);
+        int a = __atomic_load_n(&o->alive, __ATOMIC_RELAXED);
+        unsigned r = rand_r(&seed) % 8;
+        if (r == 0)
+            sched_yield(); /* hold the reference across a writer's call */
+        else if (r == 1)
+            pause_ms(1);
+        int b = __atomic_load_n(&o->alive, __ATOMIC_RELAXED);
+        if (a != 1 || b != 1)
+            __atomic_store_n(&dead_seen, 1, __ATOMIC_RELAXED);
+        cmodx_quiescent(self);
+        if (rand_r(&seed) % 64 == 0) {
+            cmodx_thread_offline(self);
+            sched_yield();
+            cmodx_thread_online(self);
+        }
+    }
+    cmodx_thread_unregister(dom);
+    return NULL;
+}
+
+struct sharer {
+    pthread_t th;
+    int err, done;
+    struct object *ring[RING];
+};
+
+static void *sharer_main(void *arg)
+{
+    struct sharer *w = arg;
+    for (int i = 0; i < SHARE_CALLS && !w->err; i++) {
+        struct object *n = malloc(sizeof *n);
+        REQUIRE(n);
+        n->alive = 1;
+        struct object *old = __atomic_exchange_n(&shared_obj, n, __ATOMIC_ACQ_REL);
+        w->err = cmodx_synchronize(dom, 0);
+        __atomic_store_n(&old->alive, 0, __ATOMIC_RELAXED); /* no reader may still hold it */
+        free(w->ring[i % RING]);
+        w->ring[i % RING] = old;
+    }
+    __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_shared_waits(void)
+{
+    new_domain();
+    struct object *first = malloc(sizeof *first);
+    REQUIRE(first);
+    first->alive = 1;
+    shared_obj = first;
+    share_stop = dead_seen = 0;
+    pthread_t r[SHARE_READERS];
+    for (int i = 0; i < SHARE_READERS; i++)
+        REQUIRE(pthread_create(&r[i], NULL, share_reader, (void *)(uintptr_t)(i + 1)) == 0);
+    struct cmodx_reclaim_stats s0, s1;
+    stats(&s0);
+    static struct sharer w[SHARERS];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < SHARERS; i++)
+        REQUIRE(pthread_create(&w[i].th, NULL, sharer_main, &w[i]) == 0);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += DEADLINE_S * 2;
+    for (int i = 0; i < SHARERS; i++) {
+        if (pthread_timedjoin_np(w[i].th, NULL, &dl) != 0) {
+            fprintf(stderr, "test_grace: shared waits: a cmodx_synchronize(d, 0) was not woken\n");
+            check_failures++;
+            exit(check_finish("test_grace"));
+        }
+        CHECK_EQ(w[i].err, 0);
+    }
+    __atomic_store_n(&share_stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < SHARE_READERS; i++)
+        pthread_join(r[i], NULL);
+    stats(&s1);
+    if (__atomic_load_n(&dead_seen, __ATOMIC_RELAXED)) {
+        fprintf(stderr, "test_grace: shared waits: a reader saw an object that a "
+                "cmodx_synchronize caller had already declared unreachable\n");
+        check_failures++;
+    }
+    uint64_t periods = s1.grace_periods - s0.grace_periods;
+    if (getenv("TEST_GRACE_VERBOSE"))
+        printf("shared waits: %d calls, %llu grace periods\n", SHARERS * SHARE_CALLS,
+               (unsigned long long)periods);
+    /* Shared or not, no call runs more than one period of its own. */
+    CHECK(periods >= 1 && periods <= SHARERS * SHARE_CALLS);
+    for (int i = 0; i < SHARERS; i++)
+        for (int k = 0; k < RING; k++)
+            free(w[i].ring[k]);
+    free(shared_obj);
+    CHECK(cmodx_domain_destroy(dom) == 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "symmetric") == 0)
@@ -250,5 +480,7 @@ int main(int argc, char **argv)
     test_release(BY_GOING_OFFLINE, "released by going offline");
     test_release(BY_EXITING, "released by exiting registered");
     test_many_waits();
+    test_no_early_share();
+    test_shared_waits();
     return check_finish("test_grace");
 }

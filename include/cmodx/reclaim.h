@@ -140,6 +140,12 @@ CMODX_API int cmodx_retire(cmodx_domain *d, cmodx_xptr block);
  *   call is back in the heap (it waits for the free hooks other threads
  *   are running for such blocks, cmodx_debug_set_free_hook(), except when
  *   called from a hook of D).  TIMEOUT_MS 0 waits without bound.
+ *   Concurrent callers share grace periods (as liburcu's synchronize_rcu
+ *   callers do): a call that arrives while another caller's period runs
+ *   waits for the next one, which one caller runs for every call that
+ *   arrived meanwhile; a call never returns on a period that began before
+ *   it was called.  The caller that runs a period frees what it covers,
+ *   blocks the others retired before their calls included.
  * RETURN VALUE
  *   0, or ETIMEDOUT with the thread id of an online, never-quiescent
  *   thread in cmodx_last_error(); or the errno of a membarrier that failed
@@ -151,9 +157,12 @@ CMODX_API int cmodx_retire(cmodx_domain *d, cmodx_xptr block);
  * THREAD SAFETY
  *   Thread-safe; the calling thread counts as quiescent.
  *   Waits for other threads (that is its purpose), up to TIMEOUT_MS or
- *   without bound for 0; parked meanwhile (offline in every domain the
- *   caller is registered in), so it never waits for itself, and
- *   cancellation is disabled until it returns.
+ *   without bound for 0, another caller's period included; parked
+ *   meanwhile (offline in every domain the caller is registered in), so
+ *   it never waits for itself, and cancellation is disabled until it
+ *   returns.  Relies on the ordering argument in src/thread/reclaim.c: a
+ *   period begins with a fence on every thread (on a TSO processor, on
+ *   the writer alone) after every call it covers began.
  */
 CMODX_API int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms);
 

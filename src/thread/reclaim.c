@@ -589,12 +589,82 @@ int cmodx_retire(cmodx_domain *d, cmodx_xptr block)
     return err;
 }
 
-int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
+/*
+ * Concurrent cmodx_synchronize() callers share grace periods, as liburcu's
+ * do: a caller that arrives while another caller (the leader) runs a grace
+ * period for everyone who arrived before it does not queue for the writer
+ * lock to run one of its own; it waits for the next period that covers it,
+ * which one leader runs for all the callers that arrived meanwhile.
+ *
+ * State (the domain's sync_* line): sync_tickets counts callers; sync_done
+ * is the highest ticket whose caller has had a complete grace period;
+ * sync_active says a leader is running one; sync_gen is bumped, and the
+ * sleepers woken, when it ends.
+ *
+ * Ordering argument.  A caller C's period must begin after C's call began:
+ * a reader may have announced a period that began before C was called, and
+ * then taken a reference to what C unlinked just before calling (C's W1);
+ * only a period that begins after W1 (its F and W2 after W1) waits for
+ * that reader's next announcement.
+ *   C1  C takes ticket c: a seq_cst fetch-and-add, after everything C did
+ *       before the call (W1).
+ *   L1  The leader L, holding the writer lock, loads sync_tickets = u
+ *       (seq_cst); then, as ever, F, W2 (gp_seq = G), the wait W3, and
+ *       frees what G covers (W4).
+ *   L2  L stores sync_done = u (release), only if the wait completed.
+ *   C2  C returns when it loads sync_done >= c (acquire).
+ * If L1 read u >= c, it read C1's fetch-and-add or a later one of the same
+ * read-modify-write chain, so C1 happens before L1 (the chain continues C's
+ * release sequence), and W1 happens before L's F and W2: G is a grace
+ * period that began after C's call, exactly as if C had taken the writer
+ * lock itself (the lock also passes W1 to the next holder by happens-
+ * before).  With asymmetric fences on a weakly ordered processor, F is a
+ * membarrier issued by L after W1 became visible to L: every reader's
+ * barrier point P is after W1 (cumulativity), so argument (a) at the top
+ * holds for W1.  On TSO F is L's own fence; W1 reached memory before C's
+ * locked fetch-and-add, which L read before storing W2, so a reader that
+ * reads W2 and then (in order) the slot sees W1: the total store order is
+ * causal.  C2 reads L2 (or a later leader's store), which follows L's
+ * acquire loads of every announcement of G (W3), so C happens after
+ * every reader's accesses before its announcement: argument (b).  A
+ * ticket taken after L1 is not covered by L's period (u < c): its caller
+ * waits for the next leader, or leads.  A leader that fails (timeout,
+ * membarrier) stores no sync_done: its followers are not covered, and
+ * lead or time out themselves.
+ *
+ * Waking the followers: a follower raises sync_sleepers (seq_cst) before
+ * its FUTEX_WAIT on sync_gen, which returns at once if sync_gen changed
+ * since it read it; L bumps sync_gen (seq_cst), then loads sync_sleepers:
+ * either L sees the sleeper and wakes it, or the sleeper's wait (its
+ * kernel read of sync_gen comes after a full barrier) sees the new value.
+ * No wake-up is lost, and a leader without followers makes no system call.
+ *
+ * Fork: sync_active is set and cleared under the writer lock, which the
+ * fork handlers hold, so a child never inherits an active leader; the
+ * followers of the parent do not exist in the child, and a sync_sleepers
+ * count they left only costs the child's leaders a needless wake call.
+ */
+
+/* Spin of a follower before it sleeps, in loads of sync_gen: a leader's
+ * period with readers on other cores ends within microseconds (liburcu's
+ * followers spin too before their futex wait). */
+#define SYNC_SPIN 100u
+
+/* Lead: under the writer lock, run a grace period that covers every
+ * ticket taken before it began.  0 or an errno; when the caller's ticket MY
+ * turned out to be covered already (another leader's period, while we
+ * took the lock), 0 without running one.  TIMEOUT_MS: the caller's
+ * remaining time (0 = none). */
+static int sync_lead(cmodx_domain *d, uint64_t my, unsigned timeout_ms)
 {
-    if (!d)
-        return cmodx_fail(EINVAL, "cmodx_synchronize: NULL domain");
-    thread_park(); /* until after wait_hooks() */
     struct thread_rec *t = writer_enter(d);
+    if ((int64_t)(__atomic_load_n(&d->sync_done, __ATOMIC_ACQUIRE) - my) >= 0) {
+        writer_leave(d, t);
+        return 0;
+    }
+    __atomic_store_n(&d->sync_active, 1, __ATOMIC_RELAXED);
+    /* L1: every ticket up to UPTO was taken before the fence below. */
+    uint64_t upto = __atomic_load_n(&d->sync_tickets, __ATOMIC_SEQ_CST);
     /* With asymmetric fences, a sleep phase costs a membarrier unless
      * gp_waiting is raised before F.  Raised, it makes every announcer
      * count itself (an atomic increment per reader and grace period), a
@@ -609,16 +679,90 @@ int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
         err = cmodx_fail(err, "cmodx_synchronize: membarrier failed (%s): readers rely on it "
                          "(asymmetric fences), so no grace period can start; retired blocks "
                          "stay pending", strerror(err));
-        writer_leave(d, t);
-        thread_unpark();
-        return err;
+    } else {
+        err = wait_for(d, d->gp_seq, timeout_ms, "cmodx_synchronize", preset);
+        if (!err && d->heap)
+            free_completed(d, d->gp_seq);
     }
-    err = wait_for(d, d->gp_seq, timeout_ms, "cmodx_synchronize", preset);
-    if (!err && d->heap)
-        free_completed(d, d->gp_seq);
-    writer_leave(d, t);
+    /* L2: the callers up to UPTO had their period. */
     if (!err)
-        wait_hooks(d); /* blocks other threads completed may still wait for their hooks */
+        __atomic_store_n(&d->sync_done, upto, __ATOMIC_RELEASE);
+    __atomic_store_n(&d->sync_active, 0, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&d->sync_gen, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&d->sync_sleepers, __ATOMIC_SEQ_CST))
+        syscall(SYS_futex, &d->sync_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    writer_leave(d, t);
+    return err;
+}
+
+int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
+{
+    if (!d)
+        return cmodx_fail(EINVAL, "cmodx_synchronize: NULL domain");
+    /* Offline in every domain while we wait (a leader must not wait for
+     * its followers), as writer_enter() would. */
+    thread_park();
+    uint64_t start = timeout_ms ? cmodx_now_ns() : 0;
+    uint64_t limit = (uint64_t)timeout_ms * 1000000u;
+    /* C1: after everything this thread did before the call. */
+    uint64_t my = __atomic_add_fetch(&d->sync_tickets, 1, __ATOMIC_SEQ_CST);
+    unsigned spun = 0;
+    int err, followed = 0;
+    uint32_t followed_gen = 0;
+    for (;;) {
+        uint32_t gen = __atomic_load_n(&d->sync_gen, __ATOMIC_ACQUIRE);
+        if (MUTANT(sync_share_early) && followed && gen != followed_gen) {
+            err = 0; /* the mutant: the period we followed ended; it began before us */
+            break;
+        }
+        /* C2: a period that began after our ticket has completed. */
+        if ((int64_t)(__atomic_load_n(&d->sync_done, __ATOMIC_ACQUIRE) - my) >= 0) {
+            err = 0;
+            break;
+        }
+        uint64_t spent = timeout_ms ? cmodx_now_ns() - start : 0;
+        if (timeout_ms && spent >= limit) {
+            /* Name a thread that holds up the running period. */
+            pid_t laggard;
+            lagging(d, __atomic_load_n(&d->gp_seq, __ATOMIC_ACQUIRE), &laggard);
+            err = laggard ? cmodx_fail(ETIMEDOUT, "cmodx_synchronize: grace period not complete "
+                                       "after %u ms: thread %d is online but has not passed a "
+                                       "quiescent state", timeout_ms, (int)laggard)
+                          : cmodx_fail(ETIMEDOUT, "cmodx_synchronize: grace period not complete "
+                                       "after %u ms (another caller's, which this call waited "
+                                       "to share, was ending)", timeout_ms);
+            break;
+        }
+        if (!__atomic_load_n(&d->sync_active, __ATOMIC_ACQUIRE)) {
+            /* No leader: lead, for us and whoever arrived before us.  The
+             * rest of our time, rounded up, bounds the wait. */
+            unsigned left = timeout_ms ? (unsigned)((limit - spent + 999999u) / 1000000u) : 0;
+            err = sync_lead(d, my, left);
+            break;
+        }
+        /* Follow: wait for the running period to end, then look again (it
+         * covers us only if it began after our ticket). */
+        if (!followed) {
+            followed = 1;
+            followed_gen = gen;
+        }
+        if (spun < SYNC_SPIN) {
+            spun++;
+            arch_cpu_relax();
+            continue;
+        }
+        struct timespec ts;
+        if (timeout_ms) {
+            ts.tv_sec = (time_t)((limit - spent) / 1000000000u);
+            ts.tv_nsec = (long)((limit - spent) % 1000000000u);
+        }
+        __atomic_add_fetch(&d->sync_sleepers, 1, __ATOMIC_SEQ_CST);
+        syscall(SYS_futex, &d->sync_gen, FUTEX_WAIT_PRIVATE, gen, timeout_ms ? &ts : NULL,
+                NULL, 0);
+        __atomic_sub_fetch(&d->sync_sleepers, 1, __ATOMIC_RELAXED);
+    }
+    if (!err)
+        wait_hooks(d); /* blocks a leader completed may still wait for its hooks */
     thread_unpark();
     return err;
 }

@@ -86,6 +86,14 @@ struct cmodx_domain {
     uint32_t gp_sleeping;  /* the writer sleeps (or is about to) on gp_wakes */
     uint32_t gp_wake_at;   /* the count of gp_wakes that should wake it */
     uint64_t gp_wakeups;   /* FUTEX_WAKE calls made by announcers (statistics) */
+    /* reclaim.c, cmodx_synchronize(): concurrent callers share grace
+     * periods (the argument above sync_lead()).  Callers' own line: the
+     * readers never touch it. */
+    __attribute__((aligned(CACHE_ALIGN))) uint64_t sync_tickets; /* callers so far (atomic) */
+    uint64_t sync_done;     /* callers up to this ticket have had a period (atomic) */
+    uint32_t sync_gen;      /* futex word: bumped when a leader's period ends */
+    uint32_t sync_active;   /* a leader runs a period (set and cleared under writer_lock) */
+    uint32_t sync_sleepers; /* followers asleep (or about to be) on sync_gen */
     __attribute__((aligned(CACHE_ALIGN))) uint64_t sig_seq; /* strategy/signal.c */
 
     pthread_mutex_t writer_lock; /* publishes, batches, reclamation */
