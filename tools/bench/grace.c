@@ -13,7 +13,8 @@
  * section.  The writers take turns in rounds so drift hits them alike.
  * Twice: with the cmodx domain's default (asymmetric) fences and with
  * CMODX_DOMAIN_SYMMETRIC_FENCES.  Then where cmodx's waits spent their
- * time, from the domain's counters.
+ * time, from the domain's counters; what a futex sleep's timeout costs;
+ * and several writers calling synchronize at once (shared grace periods).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -328,6 +329,145 @@ static void timeout_part(void)
     table_end();
 }
 
+/* ---- concurrent synchronize callers ------------------------------------------
+ * W writer threads call the same synchronize back to back, with the same
+ * readers: cmodx_synchronize() callers share grace periods (one leader runs
+ * a period for every caller that arrived while the previous one ran), as
+ * urcu_qsbr synchronize_rcu() callers do.  Latency per call, and for cmodx
+ * the grace periods started per call (1.00 when no period is shared). */
+
+struct sync_writer {
+    pthread_t th;
+    int which; /* 0 cmodx, 1 urcu QSBR */
+    cmodx_domain *d;
+    double budget_ns;
+    const int *go;
+    struct samples lat;
+};
+
+static void *sync_writer_main(void *arg)
+{
+    struct sync_writer *w = arg;
+    while (!__atomic_load_n(w->go, __ATOMIC_ACQUIRE))
+        ;
+    uint64_t start = now_ns();
+    for (int i = 0; i < 2 || (double)(now_ns() - start) < w->budget_ns; i++) {
+        uint64_t t0 = now_ns();
+        if (w->which == 0)
+            die_on(cmodx_synchronize(w->d, 0), "cmodx_synchronize");
+        else
+            bench_qsbr_writer_sync();
+        samples_add(&w->lat, (double)(now_ns() - t0) / 1000.0);
+    }
+    return NULL;
+}
+
+/* One phase: NW writers of kind WHICH for BUDGET_NS each, their latencies
+ * appended to ALL. */
+static void sync_writers_run(int which, int nw, cmodx_domain *d, double budget_ns,
+                             struct samples *all)
+{
+    struct sync_writer w[8];
+    int go = 0;
+    for (int i = 0; i < nw; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].which = which;
+        w[i].d = d;
+        w[i].budget_ns = budget_ns;
+        w[i].go = &go;
+        if (pthread_create(&w[i].th, NULL, sync_writer_main, &w[i]) != 0)
+            die_on(EAGAIN, "pthread_create");
+    }
+    __atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < nw; i++) {
+        pthread_join(w[i].th, NULL);
+        for (size_t k = 0; k < w[i].lat.n; k++)
+            samples_add(all, w[i].lat.v[k]);
+        samples_free(&w[i].lat);
+    }
+}
+
+static void concurrent_writers(void)
+{
+    static const int nws[] = {2, 4};
+    const int readers = 1;
+    int nv = bench_urcu_available() ? 2 : 1;
+    int rounds = opt.quick ? 1 : 10;
+    double budget = (opt.quick ? 0.01 : 0.12 * opt.scale) * 1e9; /* per round and phase */
+    note("Concurrent callers: W writer threads call the same synchronize back to back (no "
+         "other work), with %d reader thread (as above: a call through a slot, then an "
+         "announcement to cmodx, urcu-qsbr and urcu-memb); %d rounds, each giving cmodx and "
+         "urcu QSBR %.0f ms with all W writers, in rotating order; latency per call in "
+         "microseconds (median, p99 over every call of every writer), calls per millisecond "
+         "of all writers together, and for cmodx the grace periods started per call "
+         "(cmodx_reclaim_get_stats; 1.00 = no period shared).  Default (asymmetric) fences.",
+         readers, rounds, budget / 1e6);
+    table_begin("writers|implementation|readers|median us|p99 us|calls per ms|periods per call|"
+                "median / QSBR|p99 / QSBR|cores");
+    for (size_t t = 0; t < sizeof nws / sizeof nws[0]; t++) {
+        int nw = nws[t];
+        cmodx_heap *h;
+        cmodx_domain *d;
+        die_on(cmodx_heap_create(NULL, &h), "cmodx_heap_create");
+        struct cmodx_domain_config dc = {.heap = h};
+        die_on(cmodx_domain_create(&dc, &d), "cmodx_domain_create");
+        static cmodx_slot slot;
+        die_on(cmodx_slot_init(d, &slot, make_ret_block(h, 3).exec), "cmodx_slot_init");
+        struct callers c = {.domain = d, .slots = &slot, .nslots = 1, .n = readers};
+        if (bench_urcu_available()) {
+            c.extra = bench_urcu_extra;
+            c.thread_init = bench_urcu_init;
+            c.thread_fini = bench_urcu_fini;
+        }
+        callers_start(&c);
+        struct samples lat[2] = {{0}};
+        double spent[2] = {0, 0};
+        uint64_t periods = 0;
+        for (int r = 0; r < rounds; r++)
+            for (int k = 0; k < nv; k++) {
+                int which = (k + r) % nv;
+                struct cmodx_reclaim_stats st0, st1;
+                cmodx_reclaim_get_stats(d, &st0);
+                uint64_t t0 = now_ns();
+                sync_writers_run(which, nw, d, budget, &lat[which]);
+                spent[which] += (double)(now_ns() - t0);
+                cmodx_reclaim_get_stats(d, &st1);
+                if (which == 0)
+                    periods += st1.grace_periods - st0.grace_periods;
+            }
+        callers_stop(&c);
+        struct summary s[2];
+        for (int k = 0; k < nv; k++)
+            summarize(lat[k].v, lat[k].n, &s[k]);
+        char cn[96];
+        cores_note(nw + readers, cn, sizeof cn);
+        static const char *const names[2] = {"cmodx_synchronize", "urcu_qsbr synchronize_rcu"};
+        for (int k = 0; k < nv; k++) {
+            char rmed[32] = "-", rp99[32] = "-", ppc[32] = "-";
+            if (nv == 2) {
+                double q = s[k].median / s[1].median, q99 = s[k].p99 / s[1].p99;
+                snprintf(rmed, sizeof rmed, q < 0.01 ? "<0.01x" : "%.2fx", q);
+                snprintf(rp99, sizeof rp99, q99 < 0.01 ? "<0.01x" : "%.2fx", q99);
+            }
+            if (k == 0)
+                snprintf(ppc, sizeof ppc, "%.2f", (double)periods / (double)(lat[0].n ? lat[0].n : 1));
+            table_row("%d|%s|%d|%.2f|%.2f|%.1f|%s|%s|%s|%s", nw, names[k], readers, s[k].median,
+                      s[k].p99, (double)lat[k].n / (spent[k] / 1e6), ppc, rmed, rp99, cn);
+            data_line(k ? "grace-writers-qsbr" : "grace-writers-cmodx", "%d %.3f %.3f", nw,
+                      s[k].median, s[k].p99);
+        }
+        if (nv == 2)
+            printf("  ratio cmodx_synchronize / urcu_qsbr synchronize_rcu (%d writers) = %.2f "
+                   "(median), %.2f (p99)\n", nw, s[0].median / s[1].median, s[0].p99 / s[1].p99);
+        for (int k = 0; k < 2; k++)
+            samples_free(&lat[k]);
+        cmodx_slot_fini(&slot);
+        die_on(cmodx_domain_destroy(d), "cmodx_domain_destroy");
+        cmodx_heap_destroy(h);
+    }
+    table_end();
+}
+
 void bench_grace(void)
 {
     section_begin(4, "Grace periods, next to liburcu");
@@ -337,4 +477,5 @@ void bench_grace(void)
     reader_side();
     writer_side();
     timeout_part();
+    concurrent_writers();
 }

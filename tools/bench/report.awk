@@ -300,6 +300,38 @@ function grace(    t, ta, ts, tw, tp, a, b, c, k, n, i, m, tt, cm, q, cm99, q99,
         }
         say("")
     }
+    tc = table(4, "writers", "")
+    if (tc) {
+        say("**Concurrent callers (" label(4, tc) ").** Several writers calling `cmodx_synchronize()` at once share grace")
+        say("periods, as liburcu QSBR's `synchronize_rcu()` callers do (median / p99 per call, same readers, same run):")
+        for (r = 1; r <= nrow[4, tc]; r++) {
+            if (cell[4, tc, r, 2] != "cmodx_synchronize") continue
+            n = cell[4, tc, r, 1]
+            cm = txt(4, tc, n, "cmodx_synchronize", "median us")
+            cm99 = txt(4, tc, n, "cmodx_synchronize", "p99 us")
+            q = txt(4, tc, n, "urcu_qsbr synchronize_rcu", "median us")
+            q99 = txt(4, tc, n, "urcu_qsbr synchronize_rcu", "p99 us")
+            rm = txt(4, tc, n, "cmodx_synchronize", "median / QSBR")
+            r99 = txt(4, tc, n, "cmodx_synchronize", "p99 / QSBR")
+            ppc = txt(4, tc, n, "cmodx_synchronize", "periods per call")
+            cr = txt(4, tc, n, "cmodx_synchronize", "calls per ms")
+            qr = txt(4, tc, n, "urcu_qsbr synchronize_rcu", "calls per ms")
+            if (cm == "" || cm99 == "" || ppc == "") continue
+            s = "- " plural(n, "writer") ": " us(cm) " / " us(cm99)
+            if (q != "" && q99 != "" && rm != "" && r99 != "") {
+                verdict = (cmp1(rm) <= 0 && cmp1(r99) <= 0) ? "at or below QSBR on both" \
+                        : (cmp1(rm) <= 0) ? "at or below QSBR on the median, above on the p99" \
+                        : (cmp1(r99) <= 0) ? "above QSBR on the median, at or below on the p99" : "above QSBR on both"
+                s = s " against " us(q) " / " us(q99) ": " rm " / " r99 ", " verdict
+            }
+            if (cr != "" && qr != "")
+                s = s "; " cr " calls per ms of all writers against " qr
+            s = s "; " ppc " grace periods started per call" \
+                (cell[4, tc, r, col(4, tc, "cores")] ~ /OVERSUBSCRIBED/ ? " (oversubscribed)" : "") "."
+            say(s)
+        }
+        say("")
+    }
 }
 
 # ---- 5. scale -------------------------------------------------------------------
