@@ -36,21 +36,17 @@ errors=$(sed -n -E 's/^([0-9]+) errors .*/\1/p' "$log" | tail -n 1)
 errors=${errors:-0}
 grep -E ' (disagree|error)$' "$log" | head -n 40
 # A disagreeing test is run once more, as check-suite.sh does with a failed
-# test: the model has a known nondeterministic approximation (a load that
-# races its store's callback waits a bounded spin, docs/CHECKER.md "Open
-# findings").  One that agrees the second time is printed by name and not
-# counted as a failure; one that disagrees again fails.
-again=0
+# test, to say whether the disagreement comes back; it stays counted as a
+# failure either way (a verdict that changes from run to run is a
+# timing-dependent approximation of the checker, docs/CHECKER.md "Open
+# findings", or a translation that does not force its interleaving).
 for n in $(awk '$NF == "disagree" { print $1 }' "$log"); do
     (cd "$root" && WORK=$work/rerun CMODX_CHECK=$root/tools/check/cmodx-check sh "$lit/run.sh" "$n") \
         >"$work/rerun.log" 2>&1
     if awk -v n="$n" '$1 == n && $NF == "agree" { ok = 1 } END { exit !ok }' "$work/rerun.log"; then
-        echo "$n: disagreed once, agreed when run again"
-        again=$((again + 1))
+        echo "$n: disagreed once, agreed when run again (counted as a failure)"
     fi
 done
-agree=$((agree + again))
-disagree=$((disagree - again))
 grep -E 'model-out-of-scope \(not counted\)|errors \(' "$log"
 echo "$tally (herd7 verdicts; log: $log)"
 echo "$agree passed, $((disagree + errors)) failed"
