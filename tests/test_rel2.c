@@ -20,6 +20,22 @@
  *                sees the block still allocated; cmodx_synchronize from
  *                another thread returns only once the blocks it covers
  *                are freed (hooks included).
+ *   parkdestroy  a thread online in domain E calls cmodx_domain_destroy(D)
+ *                while a signal-strategy writer of D holds D's locks for
+ *                a silent thread's acknowledgement (a long timeout):
+ *                cmodx_synchronize(E, 0) in the main thread returns (the
+ *                destroyer parked before any lock); the destroyer,
+ *                cancelled meanwhile, finishes its call (EBUSY: others
+ *                are registered) and is cancelled after it, with no lock
+ *                of D left held (D is destroyed afterwards)
+ *   parkunreg    the same with cmodx_thread_unregister(D) (the thread
+ *                list lock)
+ *   cancelpend   a thread with a cancellation pending creates and
+ *                destroys a signal-strategy domain (signal_lock), and an
+ *                mprotect-strategy one with a publish (mprotect_lock)
+ *                where that strategy is available: it is cancelled at its
+ *                own cancellation point afterwards, and those locks are
+ *                free (the main thread does the same afterwards)
  *
  * A hang is the failure these modes look for: a watchdog (alarm) turns it
  * into an exit with a message.  Its bound is generous (a deadlock is
@@ -376,6 +392,173 @@ static void test_hook(enum cmodx_strategy st)
     CHECK_EQ(cmodx_heap_destroy(hk.h), 0);
 }
 
+/* ---- parkdestroy, parkunreg --------------------------------------------------- */
+
+/* D: signal strategy, a long acknowledgement timeout; E: epoch. */
+static struct {
+    cmodx_domain *d, *e;
+    cmodx_heap *h;
+    cmodx_slot slot;
+    int sig;
+    int unreg;            /* parkunreg: the victim unregisters instead */
+    int victim_ready;     /* registered in E (and D), online */
+    int victim_go;        /* the writer waits: make the call */
+    int victim_result;    /* what its call returned */
+    int writer_done;
+} pk;
+
+static void *pk_writer(void *arg)
+{
+    (void)arg;
+    REQUIRE(cmodx_thread_register(pk.d, NULL) == 0);
+    /* Waits (holding D's writer and thread-list locks) for the silent
+     * thread's acknowledgement until it is released. */
+    int err = publish_retrying(&pk.slot, make_fn(pk.h, 2), 16, 0, NULL);
+    CHECK_EQ(err, 0);
+    CHECK_EQ(cmodx_thread_unregister(pk.d), 0);
+    __atomic_store_n(&pk.writer_done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void *pk_victim(void *arg)
+{
+    (void)arg;
+    cmodx_thread *self_e = NULL;
+    REQUIRE(cmodx_thread_register(pk.e, &self_e) == 0);
+    if (pk.unreg)
+        REQUIRE(cmodx_thread_register(pk.d, NULL) == 0);
+    __atomic_store_n(&pk.victim_ready, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&pk.victim_go, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    /* Online in E and never quiescent there: only parking lets E's
+     * grace period complete while we wait for D's locks. */
+    int err = pk.unreg ? cmodx_thread_unregister(pk.d) : cmodx_domain_destroy(pk.d);
+    __atomic_store_n(&pk.victim_result, err, __ATOMIC_RELEASE);
+    pthread_testcancel(); /* the cancellation sent while we waited acts here */
+    CHECK(0 && "the victim was not cancelled");
+    return NULL;
+}
+
+static void test_park(int unreg)
+{
+    watchdog(unreg ? "cmodx_thread_unregister parked" : "cmodx_domain_destroy parked", 60);
+    memset(&pk, 0, sizeof pk);
+    pk.unreg = unreg;
+    pk.sig = SIGRTMIN + 7;
+    REQUIRE(cmodx_heap_create(NULL, &pk.h) == 0);
+    /* The acknowledgement timeout outlasts the watchdog: a thread that
+     * waits for D's locks while online in E holds E up until the watchdog
+     * fires. */
+    struct cmodx_domain_config cd = {.strategy = CMODX_SYNC_SIGNAL, .heap = pk.h,
+                                     .signal_number = pk.sig, .signal_timeout_ms = 600000};
+    REQUIRE(cmodx_domain_create(&cd, &pk.d) == 0);
+    struct cmodx_domain_config ce = {.strategy = CMODX_SYNC_EPOCH};
+    REQUIRE(cmodx_domain_create(&ce, &pk.e) == 0);
+    cmodx_xptr v1 = make_fn(pk.h, 1);
+    REQUIRE(cmodx_make_visible(v1, 16) == 0);
+    REQUIRE(cmodx_slot_init(pk.d, &pk.slot, v1) == 0);
+
+    struct silent_thread silent;
+    silent_start(&silent, pk.d, pk.sig);
+    pthread_t w, x;
+    /* The victim registers first (registration takes D's writer lock). */
+    REQUIRE(pthread_create(&x, NULL, pk_victim, NULL) == 0);
+    while (!__atomic_load_n(&pk.victim_ready, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    REQUIRE(pthread_create(&w, NULL, pk_writer, NULL) == 0);
+    usleep(200000); /* the writer reaches its acknowledgement wait */
+    __atomic_store_n(&pk.victim_go, 1, __ATOMIC_RELEASE);
+    usleep(200000); /* the victim blocks on D's lock */
+    /* E's grace period: the victim is online in E but parked. */
+    hang_what = "cmodx_synchronize(E, 0) while a thread of E waits for D's locks";
+    CHECK_EQ(cmodx_synchronize(pk.e, 0), 0);
+    CHECK_EQ(__atomic_load_n(&pk.writer_done, __ATOMIC_ACQUIRE), 0); /* still waiting */
+    /* Cancelled inside the call: it finishes the call, then goes. */
+    CHECK_EQ(pthread_cancel(x), 0);
+    hang_what = "after the cancellation of a thread inside the library";
+    silent_release(&silent);
+    void *ret = NULL;
+    pthread_join(w, NULL);
+    pthread_join(x, &ret);
+    CHECK(ret == PTHREAD_CANCELED);
+    /* destroy: EBUSY (the writer or the silent thread was registered);
+     * unregister: 0. */
+    CHECK_EQ(__atomic_load_n(&pk.victim_result, __ATOMIC_ACQUIRE), unreg ? 0 : EBUSY);
+    /* No lock of D is left held: it publishes, and goes. */
+    CHECK_EQ(publish_retrying(&pk.slot, make_fn(pk.h, 3), 16, CMODX_RETIRE_OLD, NULL), 0);
+    cmodx_slot_fini(&pk.slot);
+    CHECK_EQ(cmodx_domain_destroy(pk.d), 0);
+    CHECK_EQ(cmodx_domain_destroy(pk.e), 0);
+    CHECK_EQ(cmodx_heap_destroy(pk.h), 0);
+}
+
+/* ---- cancelpend --------------------------------------------------------------- */
+
+static volatile int cp_steps;
+
+static void *cp_thread(void *arg)
+{
+    int *go = arg;
+    int old;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    while (!__atomic_load_n(go, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    /* The cancellation is pending now: enabled, it acts at the next
+     * cancellation point, which must not be inside a locked section. */
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &old);
+    struct cmodx_domain_config cs = {.strategy = CMODX_SYNC_SIGNAL, .signal_number = SIGRTMIN + 8};
+    cmodx_domain *d = NULL;
+    if (cmodx_domain_create(&cs, &d) == 0) {
+        cp_steps = 1;
+        cmodx_domain_destroy(d);
+        cp_steps = 2;
+    }
+    struct cmodx_domain_config cm = {.strategy = CMODX_SYNC_MPROTECT};
+    if (cmodx_domain_create(&cm, &d) == 0) {
+        cmodx_slot s;
+        cmodx_xptr a = {(const void *)(uintptr_t)cp_thread};
+        if (cmodx_slot_init(d, &s, a) == 0) {
+            cmodx_slot_publish(&s, a, 1, 0, NULL);
+            cmodx_slot_fini(&s);
+        }
+        cmodx_domain_destroy(d);
+        cp_steps = 3;
+    }
+    pthread_testcancel();
+    return NULL;
+}
+
+static void test_cancelpend(void)
+{
+    watchdog("a thread cancelled with a cancellation pending inside the library", 60);
+    int go = 0;
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, cp_thread, &go) == 0);
+    CHECK_EQ(pthread_cancel(t), 0);
+    __atomic_store_n(&go, 1, __ATOMIC_RELEASE);
+    void *ret = NULL;
+    pthread_join(t, &ret);
+    CHECK(ret == PTHREAD_CANCELED);
+    printf("cancelpend: the cancelled thread got to step %d\n", cp_steps);
+    /* signal_lock and mprotect_lock are free: the same calls succeed. */
+    struct cmodx_domain_config cs = {.strategy = CMODX_SYNC_SIGNAL, .signal_number = SIGRTMIN + 8};
+    cmodx_domain *d = NULL;
+    CHECK_EQ(cmodx_domain_create(&cs, &d), 0);
+    CHECK_EQ(cmodx_domain_destroy(d), 0);
+    struct cmodx_domain_config cm = {.strategy = CMODX_SYNC_MPROTECT};
+    int err = cmodx_domain_create(&cm, &d);
+    if (err == 0) {
+        cmodx_slot s;
+        cmodx_xptr a = {(const void *)(uintptr_t)cp_thread};
+        CHECK_EQ(cmodx_slot_init(d, &s, a), 0);
+        CHECK_EQ(publish_retrying(&s, a, 1, 0, NULL), 0);
+        cmodx_slot_fini(&s);
+        CHECK_EQ(cmodx_domain_destroy(d), 0);
+    } else {
+        printf("cancelpend: mprotect strategy unavailable here (%d)\n", err);
+    }
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "destroy";
@@ -389,6 +572,12 @@ int main(int argc, char **argv)
         test_destroy(st);
     else if (!strcmp(mode, "hook"))
         test_hook(st);
+    else if (!strcmp(mode, "parkdestroy"))
+        test_park(0);
+    else if (!strcmp(mode, "parkunreg"))
+        test_park(1);
+    else if (!strcmp(mode, "cancelpend"))
+        test_cancelpend();
     else {
         fprintf(stderr, "test_rel2: unknown mode %s\n", mode);
         return 2;

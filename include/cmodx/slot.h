@@ -247,10 +247,13 @@ CMODX_API int cmodx_strategy_parse(const char *name);
  *   Thread-safe; each acts on the calling thread.
  *   May wait for a writer of D that holds its lock (a publish, a grace
  *   period); the caller is parked meanwhile (offline in the domains it
- *   already belongs to).  cmodx_thread_unregister() goes offline first and
- *   never waits for a grace period; it may wait, bounded by
+ *   already belongs to).  cmodx_thread_unregister() parks first (offline
+ *   in every domain, so a writer of another domain never waits for it)
+ *   and never waits for a grace period; it may wait, bounded by
  *   signal_timeout_ms, for a signal-strategy writer's acknowledgement
- *   round.
+ *   round.  Both disable cancellation until they return (a cancellation
+ *   sent meanwhile acts at the caller's next cancellation point: no
+ *   library lock is ever left held).
  */
 CMODX_API int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self);
 CMODX_API int cmodx_thread_unregister(cmodx_domain *d);

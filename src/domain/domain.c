@@ -193,19 +193,26 @@ int cmodx_domain_destroy(cmodx_domain *d)
         return cmodx_fail(EDEADLK, "cmodx_domain_destroy: called from the domain's own free "
                           "hook, inside a call that still uses the domain");
     struct thread_rec *self = thread_find(d);
+    /* Parked for the whole call (offline in every domain, cancellation
+     * disabled): every lock below (the writer lock, the thread list lock,
+     * the patch lock, the list of domains) may be held by a writer that
+     * waits for other threads, the list lock by a signal writer for up to
+     * its timeout (src/thread/thread.c, the lock rule). */
+    thread_park();
     /* Every check before anything changes, so that a refused destroy
      * leaves the domain as it was.  Under the writer lock: the counts are
-     * changed under it (slot init and fini, registration), and a writer
-     * may hold it while it waits for us, hence parked (writer_enter). */
+     * changed under it (slot init and fini, registration). */
     struct thread_rec *w = writer_enter(d);
     int err = destroy_refusal(d, self);
     writer_leave(d, w);
-    if (err)
-        return err;
     /* Functions redirected through D keep calling through its slots. */
-    if (entries_release(d))
-        return cmodx_fail(EBUSY, "cmodx_domain_destroy: a function entry is still redirected "
-                          "through this domain (cmodx_entry_restore it first)");
+    if (!err && entries_release(d))
+        err = cmodx_fail(EBUSY, "cmodx_domain_destroy: a function entry is still redirected "
+                         "through this domain (cmodx_entry_restore it first)");
+    if (err) {
+        thread_unpark();
+        return err;
+    }
     if (self)
         cmodx_thread_unregister(d);
     /* A thread that unregistered (or is exiting) may still be freeing its
@@ -228,6 +235,7 @@ int cmodx_domain_destroy(cmodx_domain *d)
     pthread_mutex_destroy(&d->writer_lock);
     pthread_mutex_destroy(&d->reg_lock);
     free(d);
+    thread_unpark(); /* back online in the caller's other domains */
     return 0;
 }
 

@@ -28,6 +28,9 @@
 #include "strategy/strategy.h"
 #include "thread/thread.h"
 
+/* A leaf, taken by a publish (parked, cancellation disabled) around two
+ * mprotect() calls: never held while waiting for another thread, and
+ * mprotect is no cancellation point (test_rel2 cancelpend). */
 static pthread_mutex_t mprotect_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int mprotect_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg)

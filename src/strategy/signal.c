@@ -40,6 +40,10 @@
 
 /* Process-wide: which signals carry our handler, and how many domains use
  * each (domains may share one signal). */
+/* A leaf: held only around sigaction() and the users count, never while
+ * waiting for another thread (so a caller need not park for it), and with
+ * no cancellation point inside (sigaction is none: POSIX lists them), so a
+ * cancelled thread never leaves it held (test_rel2 cancelpend). */
 static pthread_mutex_t signal_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     int users;

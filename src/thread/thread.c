@@ -63,7 +63,15 @@ static void thread_remove(struct thread_rec *t)
     cmodx_domain *d = t->domain;
     /* Leaving: offline first, so that a writer holding the list lock while
      * it waits for acknowledgements or quiescent states stops waiting for
-     * us instead of depending on a signal reaching us in the lock wait. */
+     * us instead of depending on a signal reaching us in the lock wait.
+     * Offline in EVERY domain (parked, the lock rule below): a signal
+     * writer of D holds the list lock for up to its timeout, and a writer
+     * of another domain must not wait for us meanwhile.  Parking also
+     * disables cancellation until we are done with D.  (The mutant goes
+     * offline in D only, as before.) */
+    int park = !MUTANT(unregister_no_park);
+    if (park)
+        thread_park();
     cmodx_thread_offline(&t->pub);
     pthread_mutex_lock(&d->reg_lock);
     sigset_t old;
@@ -93,18 +101,24 @@ static void thread_remove(struct thread_rec *t)
     d->leaving--;
     pthread_mutex_unlock(&d->reg_lock);
     free(t);
+    if (park)
+        thread_unpark(); /* T is off our list: only the other domains come back */
 }
 
 void threads_wait_leaving(cmodx_domain *d)
 {
+    /* The list lock may be held by a signal writer waiting for
+     * acknowledgements (up to its timeout): parked meanwhile. */
+    thread_park();
     for (;;) {
         pthread_mutex_lock(&d->reg_lock);
         size_t n = d->leaving;
         pthread_mutex_unlock(&d->reg_lock);
         if (!n)
-            return;
+            break;
         sched_yield(); /* they are freeing a record: microseconds */
     }
+    thread_unpark();
 }
 
 /* Thread exit without unregistering: leave every domain. */
