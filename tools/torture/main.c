@@ -80,6 +80,8 @@ static int setup(void)
         return -1;
     T.publish_budget = T.opt.publishes;
     int err2 = slots_setup();
+    if (err2 == 0 && cells_setup() != 0)
+        err2 = -1;
     return err2 == ENOTSUP ? ENOTSUP : err2;
 }
 
@@ -195,6 +197,7 @@ static int run(void)
         pthread_join(th[i], NULL);
     double elapsed = now_s() - start;
     int status = summary(elapsed);
+    cells_fini();
     /* Slots first: a domain with live slots is not destroyed (EBUSY).
      * cmodx_slot_fini ignores the slots never initialised (--patch). */
     for (int s = 0; s < T.opt.slots; s++)

@@ -36,6 +36,14 @@ static const char usage_tail[] =
     "                      calls (default 4096; 0 never)\n"
     "  --batch-one-in N    a writer switches several of its slots in one batch\n"
     "                      once in N publishes (default 8; 0 off)\n"
+    "  --sync-free-one-in N  once in N steps a writer swaps one of 4 user cells\n"
+    "                      (a block pointer of the program's own, outside any\n"
+    "                      slot, that callers also call through), calls\n"
+    "                      cmodx_synchronize() and frees the old block itself;\n"
+    "                      and once in N single publishes it publishes without\n"
+    "                      CMODX_RETIRE_OLD and does the same with the old\n"
+    "                      block.  Writers' calls overlap and share grace\n"
+    "                      periods (default 4; 0 off)\n"
     "  --no-writer-calls   writers do not call each new block before publishing\n"
     "  --pace N            after each publish a writer waits (up to 1 s) until\n"
     "                      every caller made N more calls, so that new code is\n"
@@ -128,11 +136,12 @@ static void set_defaults(struct options *o)
     o->yield_one_in = 64;
     o->offline_every = 4096;
     o->batch_one_in = 8;
+    o->sync_free_one_in = 4;
     o->writer_calls = 1;
 }
 
 enum { O_SECONDS = 256, O_PUBLISHES, O_CALLERS, O_WRITERS, O_STRATEGY, O_SLOTS, O_SIZES,
-       O_LIMIT, O_SEED, O_YIELD, O_OFFLINE, O_BATCH, O_NO_WCALLS, O_PACE, O_PATCH, O_FAIL_FAST, O_QUIET, O_HELP };
+       O_LIMIT, O_SEED, O_YIELD, O_OFFLINE, O_BATCH, O_SYNC_FREE, O_NO_WCALLS, O_PACE, O_PATCH, O_FAIL_FAST, O_QUIET, O_HELP };
 
 static const struct option longopts[] = {
     {"seconds", required_argument, 0, O_SECONDS},
@@ -147,6 +156,7 @@ static const struct option longopts[] = {
     {"yield-one-in", required_argument, 0, O_YIELD},
     {"offline-every", required_argument, 0, O_OFFLINE},
     {"batch-one-in", required_argument, 0, O_BATCH},
+    {"sync-free-one-in", required_argument, 0, O_SYNC_FREE},
     {"no-writer-calls", no_argument, 0, O_NO_WCALLS},
     {"pace", required_argument, 0, O_PACE},
     {"patch", required_argument, 0, O_PATCH},
@@ -188,6 +198,7 @@ static int apply(struct options *o, int c, const char *arg)
     case O_YIELD: bad = parse_int(arg, 0, 1 << 30, &o->yield_one_in); break;
     case O_OFFLINE: bad = parse_int(arg, 0, 1 << 30, &o->offline_every); break;
     case O_BATCH: bad = parse_int(arg, 0, 1 << 30, &o->batch_one_in); break;
+    case O_SYNC_FREE: bad = parse_int(arg, 0, 1 << 30, &o->sync_free_one_in); break;
     case O_NO_WCALLS: o->writer_calls = 0; break;
     case O_PACE: bad = parse_int(arg, 0, 1 << 20, &o->pace); break;
     case O_PATCH:

@@ -164,6 +164,27 @@ static void call_once(cmodx_thread *self, int s, uint64_t *last, uint64_t *rng,
     bump(&c->calls);
 }
 
+/* A call through user cell K: load its version, perhaps yield holding it
+ * (across a writer's swap, cmodx_synchronize and free), call it.  The
+ * block must still return the version's result: a writer that freed it
+ * too early leaves a trap (caught by trap.c) or another block there. */
+static void call_cell(int k, uint64_t *rng, struct counters *c)
+{
+    const struct cell_ver *v = __atomic_load_n(&T.cells[k], __ATOMIC_ACQUIRE);
+    if (T.opt.yield_one_in && rnd(rng) % (uint64_t)T.opt.yield_one_in == 0)
+        sched_yield();
+    uint32_t r = as_fn(v->exec.ptr)();
+    if (r != v->id) {
+        unsigned n = __atomic_fetch_add(&T.reported, 1, __ATOMIC_RELAXED);
+        if (n < 10)
+            fprintf(stderr, "cmodx-torture: INVALID: user cell %d's block %p returned %#x instead "
+                    "of %#x: freed and reused while this caller held it (cmodx_synchronize "
+                    "returned too early)\n", k, v->exec.ptr, r, v->id);
+        note_invalid(c);
+    }
+    bump(&c->calls);
+}
+
 void *caller_main(void *arg)
 {
     int index = (int)(intptr_t)arg;
@@ -180,7 +201,10 @@ void *caller_main(void *arg)
     witness_thread_start(c);
     witness_online(c);
     while (!stopping()) {
-        call_once(self, (int)(rnd(&rng) % (uint64_t)T.opt.slots), last, &rng, c);
+        if (T.cells[0] && rnd(&rng) % 4 == 0)
+            call_cell((int)(rnd(&rng) % TORTURE_CELLS), &rng, c);
+        else
+            call_once(self, (int)(rnd(&rng) % (uint64_t)T.opt.slots), last, &rng, c);
         cmodx_quiescent(self);
         if (T.opt.offline_every && c->calls % (uint64_t)T.opt.offline_every == 0) {
             witness_offline(c);
@@ -387,6 +411,31 @@ static void published(const cmodx_block *b, int s, uint64_t v, struct counters *
     bump(&c->publishes);
 }
 
+/* --sync-free-one-in: the old block OLD, just switched away from by a
+ * publish without CMODX_RETIRE_OLD, is freed by the writer itself after
+ * cmodx_synchronize() (the classic "unlink, synchronise, free"): a caller
+ * that loaded it before the switch may run it until its next quiescent
+ * state, which the call must wait for.  Several writers do this at once,
+ * so their calls share grace periods; a call that returned on a period
+ * that began before it would let a caller run a freed (trap-filled)
+ * block.  A timed-out call retires the block instead (still safe). */
+static void sync_and_free(cmodx_xptr old)
+{
+    int err = cmodx_synchronize(T.dom, 10000);
+    if (err == 0) {
+        history_note_free((uintptr_t)old.ptr);
+        err = cmodx_block_free(T.heap, old);
+        if (err)
+            fatal("cmodx_block_free after cmodx_synchronize");
+        return;
+    }
+    if (err != ETIMEDOUT)
+        fatal("cmodx_synchronize");
+    err = cmodx_retire(T.dom, old);
+    if (err && err != ETIMEDOUT) /* ETIMEDOUT: back-pressure expired, still retired */
+        fatal("cmodx_retire");
+}
+
 static void publish_one(int s, uint64_t *rng, struct counters *c)
 {
     struct slot_state *st = &T.slots[s];
@@ -394,19 +443,24 @@ static void publish_one(int s, uint64_t *rng, struct counters *c)
     cmodx_block b;
     if (make_version(s, v, rng, &b, c) != 0)
         return;
+    int self_free = T.opt.patch == PATCH_NONE && T.opt.sync_free_one_in &&
+                    rnd(rng) % (uint64_t)T.opt.sync_free_one_in == 0;
+    cmodx_xptr old = {NULL};
     __atomic_store_n(&st->started, v, __ATOMIC_RELEASE);
     struct witness w;
     witness_before(&w);
     int err = T.opt.patch == PATCH_ENTRIES
                   ? entry_publish(&s, &b, 1)
                   : cmodx_slot_publish(&st->slot, b.exec, cmodx_emit_return_u32_size(),
-                                       CMODX_RETIRE_OLD, NULL);
+                                       self_free ? 0 : CMODX_RETIRE_OLD, self_free ? &old : NULL);
     if (err) {
         publish_failed(err, &b, s, v);
         return;
     }
     witness_after(&w, s, v, c);
     published(&b, s, v, c);
+    if (self_free)
+        sync_and_free(old);
 }
 
 /* Switch N distinct slots of this writer with one batch. */
@@ -486,10 +540,88 @@ static int own_slot(int index, uint64_t *rng)
     return index + T.opt.writers * (int)(rnd(rng) % (uint64_t)mine);
 }
 
-static void writer_step(int index, uint64_t *rng, struct counters *c)
+/* A new version of a user cell: a block returning a fresh id, and its
+ * descriptor.  NULL when the heap is exhausted while stopping. */
+static struct cell_ver *cell_version(uint64_t *rng, struct counters *c)
+{
+    struct cell_ver *v = malloc(sizeof *v);
+    cmodx_block b;
+    if (!v || alloc_block(pick_size(rng), &b, c) != 0) {
+        free(v);
+        if (!stopping())
+            fatal("user cell: out of memory or heap");
+        return NULL;
+    }
+    v->id = 0xC0000000u | (__atomic_add_fetch(&T.cell_seq, 1, __ATOMIC_RELAXED) & 0x3FFFFFFFu);
+    size_t n = cmodx_emit_return_u32(b.write, b.size, v->id);
+    cmodx_wptr rest = {(char *)b.write.ptr + n};
+    cmodx_emit_trap_fill(rest, b.size - n);
+    history_note((uintptr_t)b.exec.ptr, b.size, EV_ALLOC, -1, v->id);
+    if (cmodx_make_visible(b.exec, b.size) != 0) {
+        fatal("cmodx_make_visible");
+        free(v);
+        return NULL;
+    }
+    v->exec = b.exec;
+    return v;
+}
+
+/* Swap user cell K to a new version, then "unlink, synchronise, free":
+ * the writer frees the old block itself once cmodx_synchronize() returns
+ * (a timed-out call leaves it to cmodx_retire, still safe).  The
+ * descriptor goes into RING, freed CELL_RING swaps later. */
+static void cell_swap(struct cell_ver **ring, unsigned *nring, uint64_t *rng,
+                      struct counters *c)
+{
+    int k = (int)(rnd(rng) % TORTURE_CELLS);
+    struct cell_ver *v = cell_version(rng, c);
+    if (!v)
+        return;
+    struct cell_ver *old = __atomic_exchange_n(&T.cells[k], v, __ATOMIC_ACQ_REL);
+    int err = cmodx_synchronize(T.dom, 10000);
+    if (err == 0) {
+        history_note_free((uintptr_t)old->exec.ptr);
+        if (cmodx_block_free(T.heap, old->exec) != 0)
+            fatal("cmodx_block_free after cmodx_synchronize");
+    } else if (err == ETIMEDOUT) {
+        err = cmodx_retire(T.dom, old->exec);
+        if (err && err != ETIMEDOUT) /* ETIMEDOUT: back-pressure expired, still retired */
+            fatal("cmodx_retire");
+    } else {
+        fatal("cmodx_synchronize");
+    }
+    free(ring[*nring % CELL_RING]);
+    ring[(*nring)++ % CELL_RING] = old;
+}
+
+int cells_setup(void)
+{
+    if (!T.opt.sync_free_one_in || T.opt.patch != PATCH_NONE)
+        return 0; /* no cells: callers never look at them */
+    uint64_t rng = thread_seed(-2);
+    for (int k = 0; k < TORTURE_CELLS; k++)
+        if (!(T.cells[k] = cell_version(&rng, &T.thr[T.opt.callers])))
+            return -1;
+    return 0;
+}
+
+/* After every thread was joined: the current versions' descriptors (their
+ * blocks go with the heap). */
+void cells_fini(void)
+{
+    for (int k = 0; k < TORTURE_CELLS; k++) {
+        free(T.cells[k]);
+        T.cells[k] = NULL;
+    }
+}
+
+static void writer_step(int index, uint64_t *rng, struct counters *c, struct cell_ver **ring,
+                        unsigned *nring)
 {
     int mine = (T.opt.slots - index + T.opt.writers - 1) / T.opt.writers;
-    if (T.opt.batch_one_in && mine > 1 && rnd(rng) % (uint64_t)T.opt.batch_one_in == 0) {
+    if (T.cells[0] && rnd(rng) % (uint64_t)T.opt.sync_free_one_in == 0) {
+        cell_swap(ring, nring, rng, c);
+    } else if (T.opt.batch_one_in && mine > 1 && rnd(rng) % (uint64_t)T.opt.batch_one_in == 0) {
         int ss[4], n = mine < 4 ? mine : 2 + (int)(rnd(rng) % 3);
         int first = (int)(rnd(rng) % (uint64_t)mine);
         for (int i = 0; i < n; i++) /* N distinct slots, consecutive among mine */
@@ -515,8 +647,14 @@ void *writer_main(void *arg)
     int index = (int)(intptr_t)arg;
     struct counters *c = &T.thr[T.opt.callers + index];
     uint64_t rng = thread_seed(T.opt.callers + index);
+    struct cell_ver *ring[CELL_RING] = {0};
+    unsigned nring = 0;
     while (!stopping())
-        writer_step(index, &rng, c);
+        writer_step(index, &rng, c, ring, &nring);
+    /* Every version in the ring was swapped out and synchronised: no
+     * caller can hold it. */
+    for (unsigned i = 0; i < CELL_RING; i++)
+        free(ring[i]);
     return NULL;
 }
 

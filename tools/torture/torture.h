@@ -37,6 +37,7 @@ struct options {
     int yield_one_in;    /* callers yield holding a target once in N calls */
     int offline_every;   /* callers go offline for a moment every N calls */
     int batch_one_in;    /* writers publish a batch once in N publishes */
+    int sync_free_one_in; /* writers synchronize and free the old block themselves once in N */
     int writer_calls;    /* writers call each new block before publishing */
     int pace;            /* after a publish, wait for this many calls per caller */
     int quiet;
@@ -47,6 +48,10 @@ struct options {
 /* --patch: slot publishes (the default), redirections of patchable
  * function entries, or single-instruction patches in place. */
 enum { PATCH_NONE, PATCH_ENTRIES, PATCH_INSNS };
+
+/* run.c: user cells (--sync-free-one-in); cells_fini after the threads. */
+int cells_setup(void);
+void cells_fini(void);
 
 /* options.c */
 int options_parse(int argc, char **argv, struct options *o);
@@ -83,8 +88,24 @@ struct witness {
     uint64_t count[TORTURE_MAX_THREADS];
 };
 
+/* --sync-free-one-in: the program's own RCU-protected pointers, outside
+ * any slot (run.c, "user cells"): a version is a block and its expected
+ * result; writers swap a cell's version with an atomic exchange (no
+ * library call, no writer lock), call cmodx_synchronize(), then free the
+ * old block themselves.  Old versions are kept (a ring per writer) long
+ * after, so a caller that still held one reads its expected result, not
+ * freed memory. */
+#define TORTURE_CELLS 4
+#define CELL_RING 64
+struct cell_ver {
+    cmodx_xptr exec;
+    uint32_t id;
+};
+
 struct torture {
     struct options opt;
+    struct cell_ver *cells[TORTURE_CELLS];
+    uint32_t cell_seq; /* versions made (ids) */
     cmodx_heap *heap;
     cmodx_domain *dom;
     struct slot_state *slots;
