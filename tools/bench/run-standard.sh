@@ -167,6 +167,18 @@ once a reader had been preempted a few times on a loaded machine, and every
 later wait slept.  Table 4.4's "spin only" shows how the waits of each row
 ended.
 
+**Concurrent callers.**  `cmodx_synchronize()` callers used to take the
+writer lock in turn, each with a grace period of its own.  They now share
+them as liburcu QSBR's callers do: a caller that arrives while a period
+runs waits for the next one, which one caller runs for every caller that
+arrived meanwhile, and never returns on a period that began before its
+call (the argument is in `src/thread/reclaim.c`).  Table 4.6 runs several
+writers at once next to as many liburcu QSBR writers, with cmodx's grace
+periods started per call: callers that arrive one at a time behind a
+running period still need one period each (the next one, since the running
+one began before them), so sharing shows only when several arrive during
+one period.
+
 With more readers than cores (the rows marked OVERSUBSCRIBED) any QSBR
 writer waits for descheduled readers to run again, and both libraries'
 figures are the scheduler's.
@@ -220,10 +232,6 @@ Looked at, not changed:
 - **`mprotect` instead of `mmap(MAP_FIXED)` to drop the stale execute view
   before reuse**: cheaper (table 5.4), but live neighbours on the same page
   would fault between its two calls.
-- **Batching concurrent waits**: `cmodx_synchronize()` callers take the
-  writer lock in turn, each with a grace period of its own; liburcu QSBR
-  lets the callers queued behind a running grace period share the next
-  one.  No benchmark here has concurrent writers, so it was not done.
 - **Freeing in bulk**: a grace period frees many blocks at once, so the
   trap fill's serialisation and the remap of pages that became free could
   run once per grace period instead of once per block.  Not measured; the
