@@ -482,10 +482,15 @@ void heap_set_target_check(int (*block)(const void *start), int (*range)(uintptr
  * blocks, whatever the number of slots: a question every free and
  * retirement asks.  Only a yes is checked against H (X may be another
  * heap's block: then the caller's own check says EINVAL). */
-static int block_targeted(struct cmodx_heap *h, cmodx_xptr x)
+static int block_targeted_any(cmodx_xptr x)
 {
     int (*f)(const void *) = __atomic_load_n(&target_block, __ATOMIC_ACQUIRE);
-    return f && x.ptr && f(x.ptr) && heap_live_block_size(h, x) != 0;
+    return f && x.ptr && f(x.ptr);
+}
+
+static int block_targeted(struct cmodx_heap *h, cmodx_xptr x)
+{
+    return block_targeted_any(x) && heap_live_block_size(h, x) != 0;
 }
 
 int heap_targeted(struct cmodx_heap *h)
@@ -523,12 +528,6 @@ int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
 
 int heap_block_retire(cmodx_heap *h, cmodx_xptr x, size_t *bytes)
 {
-    /* The retiring domain counts its own slots (src/thread/refs.c); a slot
-     * of another domain, on this heap or on another one, may still target
-     * the block: the slot layer's index of every slot's block knows. */
-    if (block_targeted(h, x))
-        return cmodx_fail(EBUSY, "cmodx_retire: a slot of another domain still targets the "
-                          "block at %p (switch it away or cmodx_slot_fini it first)", x.ptr);
     uint32_t g = 0;
     heap_lock(h);
     struct chunk *c = granule_of(h, (uintptr_t)x.ptr, &g);
@@ -539,7 +538,25 @@ int heap_block_retire(cmodx_heap *h, cmodx_xptr x, size_t *bytes)
         c->state[g] = G_PENDING;
         *bytes = (size_t)c->len[g] * h->granule;
         heap_unlock(h);
-        return 0;
+        /* The retiring domain counts its own slots (src/thread/refs.c); a
+         * slot of another domain, on this heap or on another one, may
+         * still target the block: the slot layer's index of every slot's
+         * block knows.  Asked AFTER the block is marked pending, and a
+         * publish of another domain counts its new block BEFORE it checks
+         * that the block is still live (publish.c, recheck_live): of a
+         * retirement and a publish of the same block racing in two
+         * domains, one at least sees the other, so a block is never
+         * retired with a slot switched to it (both may fail: EBUSY here,
+         * EINVAL there).  Two locks taken one after the other, never one
+         * inside the other (the slot layer's lock is a leaf). */
+        if (!block_targeted_any(x))
+            return 0;
+        heap_lock(h);
+        if (c->state[g] == G_PENDING)
+            c->state[g] = G_LIVE; /* not queued yet: nothing else moves it */
+        heap_unlock(h);
+        return cmodx_fail(EBUSY, "cmodx_retire: a slot of another domain still targets the "
+                          "block at %p (switch it away or cmodx_slot_fini it first)", x.ptr);
     }
     heap_unlock(h);
     if (st == G_PENDING)

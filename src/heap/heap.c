@@ -216,6 +216,14 @@ void heap_hold(cmodx_heap *h)
     heap_unlock(h);
 }
 
+unsigned heap_users(cmodx_heap *h)
+{
+    heap_lock(h);
+    unsigned n = h->users;
+    heap_unlock(h);
+    return n;
+}
+
 void heap_release(cmodx_heap *h)
 {
     heap_lock(h);

@@ -62,6 +62,8 @@ int heap_free_retired(cmodx_heap *h, cmodx_xptr x);
  * longer (heap_release): cmodx_heap_destroy() refuses with EBUSY between
  * the two. */
 void heap_hold(cmodx_heap *h);
+/* How many domains hold H now (takes H's lock). */
+unsigned heap_users(cmodx_heap *h);
 void heap_release(cmodx_heap *h);
 
 /* H's CMODX_HEAP_* flags (a domain's internal heaps follow its heap's). */

@@ -106,6 +106,29 @@ int code_check(cmodx_domain *d, const char *who, cmodx_xptr code, size_t len, cm
     return cmodx_fail(EINVAL, "%s: %p: unknown heap answer", who, code.ptr);
 }
 
+int recheck_live(cmodx_domain *d, const char *who, const struct entry *e, size_t n)
+{
+    /* Another domain retires into D's heap only if it holds the heap too
+     * (heap_hold), and a domain holding it from now on counts our blocks
+     * already (its retirement reads the index after this check). */
+    int shared = d->heap && heap_users(d->heap) > 1;
+    const void *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const void *t = e[i].tblock.ptr;
+        if (!t || t == last || (!shared && t == e[i].block.ptr))
+            continue;
+        cmodx_xptr start = {NULL};
+        enum heap_where w = t == e[i].block.ptr
+                                ? heap_find_block(d->heap, t, 0, &start, NULL)
+                                : heap_find_in_any(t, 0, d->heap, &start, NULL);
+        if (w != HEAP_LIVE || start.ptr != t)
+            return cmodx_fail(EINVAL, "%s: the block at %p was retired or freed meanwhile (by "
+                              "another domain, or its heap's owner)", who, t);
+        last = t;
+    }
+    return 0;
+}
+
 int publish_validate(cmodx_domain *d, struct entry *e, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -161,6 +184,8 @@ int publish_commit_locked(cmodx_domain *d, struct entry *e, size_t n, cmodx_xptr
     /* Every new block counted as targeted before the first switch (a
      * block_free or another domain's retirement meanwhile is refused). */
     int counted = !err && (err = slots_count_new(e, n)) == 0;
+    if (counted)
+        err = recheck_live(d, "publish", e, n);
     /* Maintenance per block; the writer's own context synchronisation
      * once for the whole batch. */
     for (size_t i = 0; i < n && !err; i++) {

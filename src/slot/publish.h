@@ -65,6 +65,13 @@ int slots_count_new(const struct entry *e, size_t n);
 void slots_uncount_new(const struct entry *e, size_t n);
 void slots_count_switched(const struct entry *e, size_t n);
 
+/* After slots_count_new: is every E[i].TBLOCK still live?  Another
+ * domain's retirement may have marked one pending since it was validated
+ * (heap_block_retire marks first, then reads the index).  Skipped where
+ * no other domain can retire the block (D alone on its heap, the block
+ * in it).  0, or EINVAL naming WHO (cmodx_fail() called). */
+int recheck_live(cmodx_domain *d, const char *who, const struct entry *e, size_t n);
+
 /* Check E[0..N) against D and fill their blocks: 0 or EINVAL with
  * cmodx_fail() called. */
 int publish_validate(cmodx_domain *d, struct entry *e, size_t n);

@@ -297,6 +297,10 @@ int slot_init_locked(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
         err = refs_reserve(d, 1);
     if (!err)
         err = live_count(s, any.ptr);
+    if (!err) {
+        struct entry one = {.block = block, .tblock = any};
+        err = recheck_live(d, "cmodx_slot_init", &one, 1);
+    }
     if (err) {
         live_remove(s);
         return err;
