@@ -36,14 +36,14 @@ static const char usage_tail[] =
     "                      calls (default 4096; 0 never)\n"
     "  --batch-one-in N    a writer switches several of its slots in one batch\n"
     "                      once in N publishes (default 8; 0 off)\n"
-    "  --sync-free-one-in N  once in N steps a writer swaps one of 4 user cells\n"
+    "  --sync-free-one-in N  once in N steps a writer swaps one of 2 user cells\n"
     "                      (a block pointer of the program's own, outside any\n"
     "                      slot, that callers also call through), calls\n"
     "                      cmodx_synchronize() and frees the old block itself;\n"
     "                      and once in N single publishes it publishes without\n"
     "                      CMODX_RETIRE_OLD and does the same with the old\n"
     "                      block.  Writers' calls overlap and share grace\n"
-    "                      periods (default 4; 0 off)\n"
+    "                      periods (default 2; 0 off)\n"
     "  --no-writer-calls   writers do not call each new block before publishing\n"
     "  --pace N            after each publish a writer waits (up to 1 s) until\n"
     "                      every caller made N more calls, so that new code is\n"
@@ -136,7 +136,7 @@ static void set_defaults(struct options *o)
     o->yield_one_in = 64;
     o->offline_every = 4096;
     o->batch_one_in = 8;
-    o->sync_free_one_in = 4;
+    o->sync_free_one_in = 2;
     o->writer_calls = 1;
 }
 

@@ -164,15 +164,23 @@ static void call_once(cmodx_thread *self, int s, uint64_t *last, uint64_t *rng,
     bump(&c->calls);
 }
 
-/* A call through user cell K: load its version, perhaps yield holding it
+/* A call through user cell K: load its version, often hold it a while
  * (across a writer's swap, cmodx_synchronize and free), call it.  The
  * block must still return the version's result: a writer that freed it
- * too early leaves a trap (caught by trap.c) or another block there. */
+ * too early leaves a trap (caught by trap.c) or another block there.
+ * Holding for CELL_HOLD_NS once in CELL_HOLD_ONE_IN cell calls (unless
+ * --yield-one-in 0) keeps grace periods running long enough for writers
+ * to arrive during one, which is where sharing can go wrong; a sleep,
+ * not a yield, which on an idle core returns at once. */
+#define CELL_HOLD_ONE_IN 4
+#define CELL_HOLD_NS 50000L
 static void call_cell(int k, uint64_t *rng, struct counters *c)
 {
     const struct cell_ver *v = __atomic_load_n(&T.cells[k], __ATOMIC_ACQUIRE);
-    if (T.opt.yield_one_in && rnd(rng) % (uint64_t)T.opt.yield_one_in == 0)
-        sched_yield();
+    if (T.opt.yield_one_in && rnd(rng) % CELL_HOLD_ONE_IN == 0) {
+        struct timespec ts = {0, CELL_HOLD_NS};
+        nanosleep(&ts, NULL);
+    }
     uint32_t r = as_fn(v->exec.ptr)();
     if (r != v->id) {
         unsigned n = __atomic_fetch_add(&T.reported, 1, __ATOMIC_RELAXED);

@@ -95,7 +95,7 @@ struct witness {
  * old block themselves.  Old versions are kept (a ring per writer) long
  * after, so a caller that still held one reads its expected result, not
  * freed memory. */
-#define TORTURE_CELLS 4
+#define TORTURE_CELLS 2
 #define CELL_RING 64
 struct cell_ver {
     cmodx_xptr exec;
