@@ -60,6 +60,7 @@ int64_t guest_base;
 bool guest_base_known;
 
 static uint64_t seq;
+uint64_t model_gen;
 static uint64_t global_sync;         /* membarrier SYNC_CORE / global flush */
 static uint64_t last_local_flush;    /* RISC-V: newest hart-local flush */
 static uint16_t last_local_flusher;
@@ -69,6 +70,12 @@ static struct bpage *buckets[NBUCKETS];
 static struct bpage *written_pages;  /* pages that have words, for IC IALLU */
 
 #define MIXED 0xffffu                /* bpage summary: several actors */
+
+/* Something a fetch check reads changed (caller holds model_lock). */
+static void gen_bump(void)
+{
+    __atomic_store_n(&model_gen, model_gen + 1, __ATOMIC_RELEASE);
+}
 
 uint64_t seq_next(void)
 {
@@ -408,6 +415,7 @@ static void raise_done(struct bpage *bp, uint64_t s)
 
 static void set_stage(struct bpage *bp, struct word *w, enum stage st, uint64_t s)
 {
+    gen_bump();
     bool was = counted(w);
     w->stage = st;
     if (st == ST_DONE || cfg.arch == ARCH_RISCV64) {
@@ -510,6 +518,7 @@ static void q_add(struct qev *q, uint8_t *nq, uint16_t a, uint32_t n)
 /* A store to the word by v (NULL: written before tracking began). */
 static void a64_written(struct vcpu *v, struct bpage *bp, struct word *w, uint64_t s)
 {
+    gen_bump();
     w->stage = ST_WRITTEN;
     w->seq = s;
     w->ndc = w->nic = 0;
@@ -575,6 +584,7 @@ static void store_word(struct vcpu *v, struct bpage *bp, unsigned wi, uint64_t v
 
 void model_store(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes, uint64_t pc)
 {
+    gen_bump();
     model_writes++;
     model_set_self(v);
     uint64_t s = seq_next();
@@ -605,6 +615,7 @@ void model_store(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *byte
  */
 static void promote(uint64_t va)
 {
+    gen_bump();
     uint64_t page = va & ~(uint64_t)(PAGE_SIZE - 1);
     struct map *m = map_find(page);
     set_tracked(page, page + PAGE_SIZE, true);
@@ -667,6 +678,7 @@ static struct bpage *line_words(uint64_t va, unsigned line, unsigned *first, uns
  */
 void model_dc(struct vcpu *v, uint64_t va)
 {
+    gen_bump();
     model_set_self(v);
     unsigned first, n;
     struct bpage *bp = line_words(va, cfg.dline, &first, &n);
@@ -734,6 +746,7 @@ static void ic_word(struct vcpu *v, struct bpage *bp, struct word *w, uint32_t *
 
 void model_ic(struct vcpu *v, uint64_t va)
 {
+    gen_bump();
     model_set_self(v);
     unsigned first, n;
     struct bpage *bp = line_words(va, cfg.iline, &first, &n);
@@ -748,6 +761,7 @@ void model_ic(struct vcpu *v, uint64_t va)
 
 void model_ic_all(struct vcpu *v)
 {
+    gen_bump();
     if (cfg.dic || cfg.arch != ARCH_AARCH64) {
         return;
     }
@@ -871,6 +885,7 @@ void model_global_sync(void)
 
 void model_thread_start(struct vcpu *v)
 {
+    gen_bump();   /* a new thread may reuse v: what v knew is gone */
     if (!kvc) {
         kvc = clock_alloc();
         gvc = clock_alloc();
@@ -911,6 +926,7 @@ void model_syscall_entry(struct vcpu *v)
 /* ARMv7 cacheflush(2): clean + invalidate + barrier for [start, end). */
 void model_cacheflush(struct vcpu *v, uint64_t start, uint64_t end)
 {
+    gen_bump();
     (void)v;
     if (end <= start || end - start > (1ull << 32)) {
         return;
@@ -941,6 +957,7 @@ uint64_t model_writes;
 
 void model_file_write(struct vcpu *v, uint64_t dev, uint64_t ino, uint64_t off, uint64_t len)
 {
+    gen_bump();
     uint64_t s = seq_next();
     if (len > 0) {
         /* one write per page, as the other system call writes count */

@@ -29,6 +29,16 @@ extern int label_tid[65536];
 extern int64_t guest_base;
 extern bool guest_base_known;
 
+/*
+ * Bumped (under model_lock) by every change of what a fetch check reads
+ * but the executing thread's own knowledge: stores into tracked pages,
+ * cleans, invalidates, flushes, tracking that begins, a thread (re)started
+ * on a vcpu.  What a thread knows only grows, so a block whose every
+ * instruction was settled for a thread at generation g stays settled for
+ * it while model_gen == g (plugin.c, check_tb).
+ */
+extern uint64_t model_gen;
+
 /* All model_* functions expect model_lock held, except where noted. */
 uint64_t seq_next(void);
 struct bpage *bpage_get(uint64_t va, bool create);

@@ -60,6 +60,11 @@ struct xinsn {
  */
 struct xtb {
     uint64_t start, end;   /* guest addresses of the block */
+    /* model_gen << CLEAN_BITS | (vcpu index + 1) of the last thread for
+     * which every check of the block passed the fast path (0: none): while
+     * model_gen is unchanged, that thread's checks of the block pass again
+     * (model.h).  One word, so that two threads never mix their halves. */
+    uint64_t clean;
     bool after_maint;      /* translation: a barrier or maintenance seen */
     bool prev_store;       /* translation: the previous instruction may store */
     size_t n;
@@ -86,6 +91,7 @@ static unsigned nvcpu_idx;
  * thread's store-in-flight mark (bit 62: the last instruction of its
  * block, see below). */
 #define UD_RELEASE (1ull << 63)
+#define CLEAN_BITS 11   /* vcpu index + 1 <= MAX_VCPUS */
 #define UD_CLEAR (1ull << 62)
 #define UD_PC (~(UD_RELEASE | UD_CLEAR))
 
@@ -236,11 +242,14 @@ static bool store_in_flight(const struct xinsn *x)
            memcmp(x->bp->shadow + off, x->bytes, x->size) == 0;
 }
 
-static void check_one(struct vcpu *v, const struct xinsn *x)
+/* Check one instruction; true when it passed the fast path (nothing
+ * written here awaits v, nothing waited for, no report). */
+static bool check_one(struct vcpu *v, const struct xinsn *x)
 {
     bool stale = x->haddr && memcmp(x->haddr, x->bytes, x->size) != 0;
     struct word *ws = __atomic_load_n(&x->bp->words, __ATOMIC_ACQUIRE);
     unsigned off = (unsigned)(x->vaddr & (PAGE_SIZE - 1));
+    bool waited = false;
     if (ws && cfg.arch == ARCH_AARCH64 && !stale && off + x->size <= PAGE_SIZE &&
         memcmp(x->bp->shadow + off, x->bytes, x->size) != 0) {
         /* qemu runs bytes the model has not seen stored: another thread's
@@ -255,11 +264,12 @@ static void check_one(struct vcpu *v, const struct xinsn *x)
             memcpy(x->bp->shadow + off, x->bytes, x->size);
             pthread_mutex_unlock(&model_lock);
         }
+        waited = true;
     }
     unsigned wi0 = (unsigned)((x->vaddr & (PAGE_SIZE - 1)) / 4);
     if (!stale && (!ws || (model_page_quiet(v, x->bp) && model_fast_ok(v, x->bp, wi0) &&
                            model_fetch_joined(v, x->bp, wi0)))) {
-        return;   /* the fast path: nothing written here awaits v */
+        return !waited;   /* the fast path: nothing written here awaits v */
     }
     uint32_t insn = 0, mem = 0;
     memcpy(&insn, x->bytes, x->size);
@@ -294,6 +304,7 @@ static void check_one(struct vcpu *v, const struct xinsn *x)
         model_fetched(v, x->bp, wi);
     }
     pthread_mutex_unlock(&model_lock);
+    return false;
 }
 
 static void check_tb(unsigned int idx, void *ud)
@@ -303,17 +314,29 @@ static void check_tb(unsigned int idx, void *ud)
     model_set_self(v);
     __atomic_store_n(&running[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1], t, __ATOMIC_RELAXED);
     checked[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1] += t->n;
+    /* Read before the checks: a change made during them bumps it past g,
+     * so the block is checked again next time. */
+    uint64_t g = __atomic_load_n(&model_gen, __ATOMIC_ACQUIRE);
+    uint64_t me = g << CLEAN_BITS | ((idx < MAX_VCPUS ? idx : MAX_VCPUS - 1) + 1);
+    struct xtb *mt = (struct xtb *)t;
+    if (__atomic_load_n(&mt->clean, __ATOMIC_RELAXED) == me) {
+        return;   /* settled for this thread and nothing changed since */
+    }
+    bool clean = true;
     for (size_t k = 0; k < t->n; k++) {
         if (!t->x[k].solo) {
-            check_one(v, &t->x[k]);
+            clean = check_one(v, &t->x[k]) && clean;
         }
+    }
+    if (clean) {
+        __atomic_store_n(&mt->clean, me, __ATOMIC_RELAXED);
     }
 }
 
 /* A checked instruction of a block that stored into itself: check again. */
 static void recheck_insn(unsigned int idx, void *ud)
 {
-    check_one(cur(idx), ud);
+    (void)check_one(cur(idx), ud);
 }
 
 /* Does the block t hold a checked instruction, after pc when only later
