@@ -16,6 +16,11 @@
  *   - the free hook sees only blocks that were retired, that no slot
  *     targets, and whose grace period has passed;
  *   - no mapping is writable and executable.
+ * A second domain ("other", epoch, no threads) shares the domain's heap
+ * and has one slot (step_other): the model counts its slot apart (orefs),
+ * and says what each call returns when one domain retires, frees or
+ * leaves with CMODX_RETIRE_OLD a block the other domain's slot targets
+ * (EBUSY, or the block stays live and is the caller's again).
  */
 #define _GNU_SOURCE
 #include "fuzz.h"
@@ -42,7 +47,8 @@ struct sc_block {
     int state;
     int heap;           /* 0: the domain's heap, 1: the foreign heap */
     size_t entry;       /* entry point offset (0, or interior) */
-    int refs;           /* slots targeting it */
+    int refs;           /* slots of the domain targeting it */
+    int orefs;          /* the other domain's slot targets it (0 or 1) */
     int published;      /* reachable by callers once: free only via retire */
     int doomed;         /* CMODX_RETIRE_OLD while other slots still target it */
     int retired_under_pin; /* retired while the pin was online */
@@ -78,6 +84,9 @@ struct sc {
     uint64_t retired, freed;  /* by the library (model) */
     uint64_t hook_calls;
     struct sc_pin *pin;       /* registered pin, or NULL */
+    cmodx_domain *od;         /* the other domain on the same heap, or NULL */
+    cmodx_slot oslot;         /* its one slot */
+    int oslot_target;         /* block index, or -1: not initialised */
     struct sc_pin *parked[4]; /* unregistered pins kept alive (signal blocked) */
     int nparked;
     int heap_gone;            /* heap destroyed before the domain (void API) */
@@ -195,6 +204,10 @@ static void free_hook(void *arg, cmodx_xptr x)
         struct sc_block *b = &s->blk[i];
         if (b->b.exec.ptr != x.ptr || b->state == S_FREED || b->state == S_NONE)
             continue;
+        if (b->orefs)
+            fz_fail(K_BLOCK, "the library frees block #%d (%p) while the other domain's slot "
+                    "targets it: a retirement ignored a slot of another domain sharing the "
+                    "heap", i, x.ptr);
         if (b->state == S_LIVE && b->inflight) {
             /* Retired by the call under way, and its grace period passed
              * within the call: the caller's model catches up afterwards. */
@@ -348,11 +361,19 @@ static int is_publishable(const struct sc_block *b)
 }
 static int is_unreachable_live(const struct sc_block *b)
 {
-    return b->state == S_LIVE && !b->refs && !b->doomed && b->heap == 0;
+    return b->state == S_LIVE && !b->refs && !b->orefs && !b->doomed && b->heap == 0;
 }
 static int is_never_published(const struct sc_block *b)
 {
-    return b->state == S_LIVE && !b->published;
+    return b->state == S_LIVE && !b->published && !b->orefs;
+}
+static int is_other_targeted(const struct sc_block *b)
+{
+    return b->state == S_LIVE && b->orefs && !b->refs && !b->doomed && b->heap == 0;
+}
+static int is_own_targeted(const struct sc_block *b)
+{
+    return b->state == S_LIVE && b->refs && !b->orefs && b->heap == 0;
 }
 static int is_gone(const struct sc_block *b)
 {
@@ -529,8 +550,12 @@ static void apply_switch(struct sc *s, int si, int new, int on_success)
     struct sc_block *ob = &s->blk[old];
     if (old == new)
         return;
-    /* Retired at most once, even if two entries of a batch leave it. */
-    if (on_success == OLD_RETIRE && (ob->state == S_LIVE || ob->freed_inflight))
+    /* Retired at most once, even if two entries of a batch leave it.  Not
+     * while the other domain's slot targets it: the library's retirement
+     * is refused, and the block stays live, the caller's again. */
+    if (on_success == OLD_RETIRE && ob->orefs)
+        ob->doomed = 0;
+    else if (on_success == OLD_RETIRE && (ob->state == S_LIVE || ob->freed_inflight))
         retire_model(s, old);
     else if (on_success == OLD_DOOM)
         ob->doomed = 1;
@@ -542,7 +567,9 @@ static void settle_doomed(struct sc *s)
 {
     for (int i = 0; i < s->nblk; i++) {
         struct sc_block *b = &s->blk[i];
-        if (b->doomed && b->refs == 0 && (b->state == S_LIVE || b->freed_inflight))
+        if (b->doomed && b->refs == 0 && b->orefs)
+            b->doomed = 0; /* refused (another domain's slot): live, ours again */
+        else if (b->doomed && b->refs == 0 && (b->state == S_LIVE || b->freed_inflight))
             retire_model(s, i);
     }
 }
@@ -996,6 +1023,150 @@ static void step_retire(struct sc *s)
     FZ_EXPECT(K_ERRORS, "cmodx_retire(NULL, ...)", err, EINVAL);
 }
 
+/* ---- the other domain ------------------------------------------------------- */
+
+/* One call of the other domain, or one of this domain's on a block the
+ * other's slot targets.  Cross-domain: each domain counts its own slots,
+ * and the library's index of targeted blocks refuses the rest. */
+static void step_other(struct sc *s)
+{
+    int err;
+    if (!s->has_heap || s->heap_gone || !s->d)
+        return;
+    if (!s->od) {
+        struct cmodx_domain_config c = {.strategy = CMODX_SYNC_EPOCH, .heap = s->h};
+        fz_begin("other: cmodx_domain_create(epoch, the same heap)");
+        err = cmodx_domain_create(&c, &s->od);
+        fz_end("-> %d", err);
+        FZ_EXPECT(K_ERRORS, "cmodx_domain_create (a second domain on the heap)", err, 0);
+        if (err)
+            return;
+        s->oslot_target = -1;
+    }
+    unsigned k = fz_below(s->r, 7);
+    int ot = s->oslot_target;
+    if (ot < 0 || k == 0) {
+        int bi = pick_block(s, is_publishable);
+        if (bi < 0 || ot >= 0)
+            return;
+        struct sc_block *b = &s->blk[bi];
+        fz_begin("other: cmodx_slot_init(#%d%s)", bi, b->entry ? " +64" : "");
+        err = cmodx_slot_init(s->od, &s->oslot, (cmodx_xptr){entry_ptr(b)});
+        fz_end("-> %d", err);
+        FZ_EXPECT(K_ERRORS, "cmodx_slot_init of the other domain", err, 0);
+        if (!err) {
+            s->oslot_target = bi;
+            b->orefs = 1;
+            b->published = 1;
+        }
+        return;
+    }
+    struct sc_block *ob = &s->blk[ot];
+    if (k == 1) {
+        /* Switch away with CMODX_RETIRE_OLD from a block of the heap that
+         * a slot of this domain still targets: the other domain's count
+         * is 0, its retirement is refused, the block stays live. */
+        int nb = pick_block(s, is_publishable);
+        if (nb < 0 || nb == ot || ob->heap != 0 || !ob->refs)
+            return;
+        fz_begin("other: cmodx_slot_publish(#%d -> #%d, CMODX_RETIRE_OLD) [old shared with the "
+                 "domain's slots]", ot, nb);
+        err = cmodx_slot_publish(&s->oslot, (cmodx_xptr){entry_ptr(&s->blk[nb])},
+                                 cmodx_emit_return_u32_size(), CMODX_RETIRE_OLD, NULL);
+        fz_end("-> %d", err);
+        FZ_EXPECT(K_BLOCK, "CMODX_RETIRE_OLD in the other domain", err, 0);
+        if (err)
+            return;
+        ob->orefs = 0;
+        s->blk[nb].orefs = 1;
+        s->blk[nb].published = 1;
+        s->oslot_target = nb;
+        fz_begin("other: cmodx_synchronize");
+        err = cmodx_synchronize(s->od, 0);
+        fz_end("-> %d", err);
+        FZ_EXPECT(K_ERRORS, "cmodx_synchronize of the other domain", err, 0);
+        if (!cmodx_heap_contains(s->h, ob->b.exec, NULL))
+            fz_fail(K_BLOCK, "block #%d was freed by the other domain's CMODX_RETIRE_OLD while "
+                    "%d slot(s) of the domain still target it", ot, ob->refs);
+        return;
+    }
+    if (k == 2) {
+        int nb = pick_block(s, is_publishable);
+        if (nb < 0)
+            return;
+        fz_begin("other: cmodx_slot_publish(#%d -> #%d)", ot, nb);
+        err = cmodx_slot_publish(&s->oslot, (cmodx_xptr){entry_ptr(&s->blk[nb])},
+                                 cmodx_emit_return_u32_size(), 0, NULL);
+        fz_end("-> %d", err);
+        FZ_EXPECT(K_ERRORS, "cmodx_slot_publish of the other domain", err, 0);
+        if (!err) {
+            ob->orefs = 0;
+            s->blk[nb].orefs = 1;
+            s->blk[nb].published = 1;
+            s->oslot_target = nb;
+        }
+        return;
+    }
+    if (k == 3) {
+        /* The other domain retires a block only this domain's slots
+         * target: refused (EBUSY), nothing retired. */
+        int bi = pick_block(s, is_own_targeted);
+        if (bi < 0)
+            return;
+        fz_begin("other: cmodx_retire(#%d) [a slot of the domain targets it]", bi);
+        err = cmodx_retire(s->od, s->blk[bi].b.exec);
+        fz_end("-> %d", err);
+        FZ_EXPECT(K_BLOCK, "cmodx_retire of a block another domain's slot targets", err, EBUSY);
+        return;
+    }
+    if (k == 4 || k == 5) {
+        /* This domain retires, or the owner frees, a block only the other
+         * domain's slot targets: refused (EBUSY). */
+        int bi = pick_block(s, is_other_targeted);
+        if (bi < 0)
+            return;
+        struct sc_block *b = &s->blk[bi];
+        if (k == 4) {
+            fz_begin("cmodx_retire(#%d) [the other domain's slot targets it]", bi);
+            inflight_begin(s, bi);
+            err = cmodx_retire(s->d, b->b.exec);
+            fz_end("-> %d", err);
+            inflight_end(s, "cmodx_retire");
+            FZ_EXPECT(K_BLOCK, "cmodx_retire of a block another domain's slot targets", err,
+                      EBUSY);
+        } else {
+            fz_begin("cmodx_block_free(#%d) [the other domain's slot targets it]", bi);
+            err = cmodx_block_free(s->h, b->b.exec);
+            fz_end("-> %d", err);
+            FZ_EXPECT(K_BLOCK, "cmodx_block_free of a block another domain's slot targets",
+                      err, EBUSY);
+        }
+        return;
+    }
+    fz_begin("other: cmodx_slot_fini");
+    cmodx_slot_fini(&s->oslot);
+    fz_end("-> done");
+    ob->orefs = 0;
+    s->oslot_target = -1;
+}
+
+/* Before the domain's own teardown: the other domain and its slot go. */
+static void other_teardown(struct sc *s)
+{
+    if (!s->od)
+        return;
+    if (s->oslot_target >= 0) {
+        cmodx_slot_fini(&s->oslot);
+        s->blk[s->oslot_target].orefs = 0;
+        s->oslot_target = -1;
+    }
+    fz_begin("other: cmodx_domain_destroy");
+    int err = cmodx_domain_destroy(s->od);
+    fz_end("-> %d", err);
+    FZ_EXPECT(K_LIFETIME, "cmodx_domain_destroy of the other domain", err, 0);
+    s->od = NULL;
+}
+
 static void all_pending_freed(struct sc *s, const char *after)
 {
     for (int i = 0; i < s->nblk; i++)
@@ -1298,6 +1469,7 @@ int fz_heap_destroy(cmodx_heap *h)
 static void teardown(struct sc *s)
 {
     int err;
+    other_teardown(s);
     if (s->pin)
         pin_leave(s);
     if (s->d && s->has_heap && !fz_no_misuse && fz_chance(s->r, 20)) {
@@ -1455,6 +1627,8 @@ void fz_scenario(struct fz_rng *r, enum cmodx_strategy strategy, unsigned steps,
             call_slots(s);
         else if (op < 97 && with_pin && !fz_no_misuse)
             step_bad_config(s);
+        else if (op >= 98)
+            step_other(s);
         else
             step_alloc(s);
         check_all(s);
