@@ -36,6 +36,14 @@
  *                where that strategy is available: it is cancelled at its
  *                own cancellation point afterwards, and those locks are
  *                free (the main thread does the same afterwards)
+ *   trampid      trampoline ids after cmodx_slot_fini: a thread that
+ *                loaded a slot's stub before the slot was finished and
+ *                calls it afterwards runs the slot's last target, never the
+ *                code of the slot that gets the id next; the id is reused
+ *                only after that thread passed a quiescent state (an init
+ *                that needs it waits; with a thread that never passes one,
+ *                ETIMEDOUT and an unusable slot); the new owner's callers
+ *                run its code
  *
  * A hang is the failure these modes look for: a watchdog (alarm) turns it
  * into an exit with a message.  Its bound is generous (a deadlock is
@@ -559,6 +567,102 @@ static void test_cancelpend(void)
     }
 }
 
+/* ---- trampid ------------------------------------------------------------------ */
+
+static struct {
+    cmodx_domain *d;
+    cmodx_slot *slots;
+    uint32_t n;
+    int phase;         /* 1: the caller holds slot 0's stub; 2: slot 0 is finished */
+    int quiesce;       /* the caller may pass its quiescent state */
+    uint32_t got;      /* what the held stub returned */
+    uint32_t got_new;  /* what a call through the new owner returned */
+    cmodx_slot *newslot;
+    int new_ready;
+} tid;
+
+static uint32_t tid_old(void) { return 1; }
+static uint32_t tid_new(void) { return 2; }
+
+static void *tid_caller(void *arg)
+{
+    (void)arg;
+    cmodx_thread *self = NULL;
+    REQUIRE(cmodx_thread_register(tid.d, &self) == 0);
+    /* Never called through yet: the copy is slot 0's stub. */
+    ret_fn held = as_fn((cmodx_xptr){cmodx_slot_target_trampoline(&tid.slots[0], self)});
+    __atomic_store_n(&tid.phase, 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&tid.phase, __ATOMIC_ACQUIRE) < 2)
+        usleep(1000);
+    /* Slot 0 is finished (and another init may be waiting for its id):
+     * the stub we hold must run slot 0's last target. */
+    tid.got = held();
+    while (!__atomic_load_n(&tid.quiesce, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    cmodx_quiescent(self);
+    while (!__atomic_load_n(&tid.new_ready, __ATOMIC_ACQUIRE)) {
+        usleep(1000);
+        cmodx_quiescent(self);
+    }
+    tid.got_new = CMODX_CALL(ret_fn, tid.newslot, self);
+    cmodx_quiescent(self);
+    CHECK_EQ(cmodx_thread_unregister(tid.d), 0);
+    return NULL;
+}
+
+static void test_trampid(void)
+{
+    watchdog("trampoline ids after cmodx_slot_fini", 120);
+    memset(&tid, 0, sizeof tid);
+    struct cmodx_domain_config c = {.strategy = CMODX_SYNC_TRAMPOLINE, .max_trampoline_slots = 1,
+                                    .grace_timeout_ms = 300};
+    cmodx_domain *d = domain_or_skip(CMODX_SYNC_TRAMPOLINE, NULL, "trampid");
+    if (!d)
+        return;
+    CHECK_EQ(cmodx_domain_destroy(d), 0);
+    REQUIRE(cmodx_domain_create(&c, &tid.d) == 0);
+    /* Every id in use (the capacity is rounded up to a copy page). */
+    cmodx_xptr old_fn = {(const void *)(uintptr_t)tid_old}, new_fn = {(const void *)(uintptr_t)tid_new};
+    tid.slots = calloc(CMODX_TRAMPOLINE_PAGE * 2, sizeof *tid.slots);
+    REQUIRE(tid.slots);
+    while (tid.n < CMODX_TRAMPOLINE_PAGE * 2 && cmodx_slot_init(tid.d, &tid.slots[tid.n], old_fn) == 0)
+        tid.n++;
+    REQUIRE(tid.n > 0 && tid.n < CMODX_TRAMPOLINE_PAGE * 2);
+    uint32_t id0 = tid.slots[0].id;
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, tid_caller, NULL) == 0);
+    while (__atomic_load_n(&tid.phase, __ATOMIC_ACQUIRE) < 1)
+        usleep(1000);
+    cmodx_slot_fini(&tid.slots[0]);
+    __atomic_store_n(&tid.phase, 2, __ATOMIC_RELEASE);
+    /* The only id is slot 0's, and the caller has not passed a quiescent
+     * state since the fini: the init waits for it, and gives up after the
+     * domain's grace_timeout_ms (the caller never quiesces meanwhile). */
+    static cmodx_slot s2, s3;
+    hang_what = "cmodx_slot_init waiting for a finished id's grace period";
+    CHECK_EQ(cmodx_slot_init(tid.d, &s2, new_fn), ETIMEDOUT);
+    CHECK(strstr(cmodx_last_error(), "grace period") != NULL);
+    CHECK_EQ(cmodx_slot_publish(&s2, new_fn, 1, 0, NULL), EINVAL); /* unusable */
+    /* Now the caller quiesces (after its call through the old stub): the
+     * init that waits gets the id. */
+    __atomic_store_n(&tid.quiesce, 1, __ATOMIC_RELEASE);
+    int err;
+    while ((err = cmodx_slot_init(tid.d, &s3, new_fn)) == ETIMEDOUT)
+        ; /* a slow machine: the caller has not run yet */
+    CHECK_EQ(err, 0);
+    CHECK_EQ(s3.id, id0);
+    tid.newslot = &s3;
+    __atomic_store_n(&tid.new_ready, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    CHECK_EQ(tid.got, 1);     /* the finished slot's last target, not the new owner's */
+    CHECK_EQ(tid.got_new, 2); /* the new owner's callers run its code */
+    cmodx_slot_fini(&s3);
+    for (uint32_t i = 1; i < tid.n; i++)
+        cmodx_slot_fini(&tid.slots[i]);
+    free(tid.slots);
+    CHECK_EQ(cmodx_domain_destroy(tid.d), 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "destroy";
@@ -578,6 +682,8 @@ int main(int argc, char **argv)
         test_park(1);
     else if (!strcmp(mode, "cancelpend"))
         test_cancelpend();
+    else if (!strcmp(mode, "trampid"))
+        test_trampid();
     else {
         fprintf(stderr, "test_rel2: unknown mode %s\n", mode);
         return 2;

@@ -295,7 +295,12 @@ CMODX_API void cmodx_thread_online(cmodx_thread *self);
  *   must be finished (cmodx_slot_fini) before it is initialised again;
  *   the library knows the process's initialised slots by address, not
  *   from the slot's bytes, so SLOT's memory need not be zeroed first.
- *   Slots never finished are forgotten when their domain is destroyed.
+ *   A domain is not destroyed while it has initialised slots (EBUSY).
+ *   Trampoline strategy: a finished slot's id is reused only after a
+ *   grace period begun after its cmodx_slot_fini (a thread may still be
+ *   inside the old stub, docs/STRATEGIES.md); when every id is in use or
+ *   waits for one, the call waits for that grace period, bounded by the
+ *   domain's grace_timeout_ms.
  *   On any other failure SLOT is left zeroed: not initialised, so cmodx_slot_publish and
  *   cmodx_batch_add refuse it (EINVAL) and cmodx_slot_fini ignores it.
  * RETURN VALUE
@@ -303,7 +308,10 @@ CMODX_API void cmodx_thread_online(cmodx_thread *self);
  *   or INITIAL, INITIAL in a heap's write view, free space or a pending
  *   block); ENOMEM (the
  *   trampoline strategy's slots are all in use: raise
- *   max_trampoline_slots; or memory).
+ *   max_trampoline_slots; or memory); trampoline strategy, every id in
+ *   use or finished: ETIMEDOUT (the finished ids' grace period did not
+ *   complete within grace_timeout_ms; the message names a thread that
+ *   holds it up) or the errno of a failed membarrier.
  * THREAD SAFETY
  *   Thread-safe.  Takes the domain's writer lock, so it may wait for a
  *   publish or a grace period in progress.  The caller is parked
@@ -311,6 +319,7 @@ CMODX_API void cmodx_thread_online(cmodx_thread *self);
  *   disabled until it returns), so it never holds that wait up itself:
  *   a writer-side call is a quiescent state of the caller in all its
  *   domains, and it must hold no block of any domain across the call.
+ *   Trampoline strategy: may wait for a grace period (above).
  */
 CMODX_API int cmodx_slot_init(cmodx_domain *d, cmodx_slot *slot, cmodx_xptr initial);
 
@@ -321,9 +330,14 @@ CMODX_API int cmodx_slot_init(cmodx_domain *d, cmodx_slot *slot, cmodx_xptr init
  *   Releases what cmodx_slot_init() built (the trampoline stub and id) and
  *   the slot's use of its target's block: if CMODX_RETIRE_OLD left that
  *   block and this was the last slot of the domain targeting it, the
- *   block is retired now.  SLOT is then not initialised.  The caller
- *   guarantees no thread still calls through SLOT.  A NULL, never
- *   initialised, failed or already finished slot is ignored.
+ *   block is retired now.  SLOT is then not initialised, and its memory
+ *   is the caller's again.  No call through SLOT may START after the
+ *   fini begins; a call that already loaded SLOT's target (or, with the
+ *   trampoline strategy, its stub) still runs SLOT's last target, never
+ *   another slot's code: the trampoline id is reused only after a grace
+ *   period (docs/STRATEGIES.md).  The last target must then stay valid
+ *   until such a call has returned (retire it, do not free it).  A NULL,
+ *   never initialised, failed or already finished slot is ignored.
  * THREAD SAFETY
  *   As cmodx_slot_init(): may wait for the writer lock, parked meanwhile.
  */

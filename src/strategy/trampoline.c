@@ -24,6 +24,24 @@
  * tramp_resync for its order), or a target it installed itself
  * after its own synchronisation.  A thread that registers later starts
  * with every copy at its stub.
+ *
+ * The stub resolves through a per-id target cell of the domain
+ * (tramp_targets), which every switch updates before the copies are
+ * redirected, never through the caller's slot: a thread may be inside a
+ * stub when the slot is finished (its caller loaded the slot's id and its
+ * copy before), and the slot's memory is the caller's after
+ * cmodx_slot_fini.
+ *
+ * Ids after cmodx_slot_fini (the rule, docs/STRATEGIES.md): a thread that
+ * was inside a call through the slot when it was finished (in the stub,
+ * or about to load its copy) runs the slot's LAST target, never code of
+ * another slot.  So the id is not reused at once: its cell keeps the last
+ * target, and the id waits (tramp_pend_*) until a grace period begun after
+ * the fini has completed: every thread has since passed a quiescent
+ * state, outside any call through the finished slot.  cmodx_slot_init
+ * takes a free id first, then a never used one, and only then waits, under
+ * its writer lock and parked (bounded by grace_timeout_ms: ETIMEDOUT), for
+ * the oldest finished id's grace period.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,6 +53,7 @@
 #include "cmodx/error.h"
 #include "heap/heap.h"
 #include "strategy/strategy.h"
+#include "thread/reclaim.h"
 #include "thread/thread.h"
 
 #define DEFAULT_TRAMPOLINE_SLOTS 4096u
@@ -70,7 +89,11 @@ static int tramp_setup(cmodx_domain *d, const struct cmodx_domain_config *cfg)
     d->stub_size = arch_tramp_stub_size();
     d->tramp_slots = calloc(d->tramp_capacity, sizeof *d->tramp_slots);
     d->tramp_free_ids = calloc(d->tramp_capacity, sizeof *d->tramp_free_ids);
-    if (!d->tramp_slots || !d->tramp_free_ids)
+    d->tramp_targets = calloc(d->tramp_capacity, sizeof *d->tramp_targets);
+    d->tramp_pend_ids = calloc(d->tramp_capacity, sizeof *d->tramp_pend_ids);
+    d->tramp_pend_seq = calloc(d->tramp_capacity, sizeof *d->tramp_pend_seq);
+    if (!d->tramp_slots || !d->tramp_free_ids || !d->tramp_targets || !d->tramp_pend_ids ||
+        !d->tramp_pend_seq)
         return cmodx_fail(ENOMEM, "trampoline: out of memory");
     /* The stubs' own heap takes the domain's heap's flags, so that a
      * program whose heap may fall back to a temporary file (no memfd)
@@ -106,8 +129,14 @@ static void tramp_teardown(cmodx_domain *d)
     d->stub_heap = NULL;
     free(d->tramp_slots);
     free(d->tramp_free_ids);
+    free(d->tramp_targets);
+    free(d->tramp_pend_ids);
+    free(d->tramp_pend_seq);
     d->tramp_slots = NULL;
     d->tramp_free_ids = NULL;
+    d->tramp_targets = NULL;
+    d->tramp_pend_ids = NULL;
+    d->tramp_pend_seq = NULL;
 }
 
 /* ---- threads' copies ---------------------------------------------------------- */
@@ -154,6 +183,10 @@ static const void **copy_of(struct thread_rec *t, uint32_t id)
  * the stub's re-check relies on. */
 static void tramp_redirect_all(cmodx_domain *d, cmodx_slot *s)
 {
+    /* The stub's cell first (release: after the slot's own store, which
+     * came after the target's maintenance), then the copies. */
+    __atomic_store_n(&d->tramp_targets[s->id], __atomic_load_n(&s->target, __ATOMIC_RELAXED),
+                     __ATOMIC_RELEASE);
     if (MUTANT(no_trampoline_redirect))
         return;
     const void *stub = stub_of(d, s->id);
@@ -178,8 +211,9 @@ static const void *tramp_resync(const void *literals)
     const struct tramp_lit *lit = literals;
     cmodx_domain *d = lit->domain;
     uint32_t id = (uint32_t)lit->id;
-    cmodx_slot *s = __atomic_load_n(&d->tramp_slots[id], __ATOMIC_ACQUIRE);
-    const void *target = __atomic_load_n(&s->target, __ATOMIC_ACQUIRE);
+    /* The id's cell, not the slot: the slot may have been finished (and
+     * its memory reused) since our caller loaded the id. */
+    const void *target = __atomic_load_n(&d->tramp_targets[id], __ATOMIC_ACQUIRE);
     if (!MUTANT(no_trampoline_sync))
         arch_context_sync();
     struct thread_rec *t = thread_find(d);
@@ -189,7 +223,7 @@ static const void *tramp_resync(const void *literals)
     const void *expected = stub_of(d, id);
     if (__atomic_compare_exchange_n(copy, &expected, target, 0, __ATOMIC_ACQ_REL,
                                     __ATOMIC_ACQUIRE) &&
-        __atomic_load_n(&s->target, __ATOMIC_ACQUIRE) != target) {
+        __atomic_load_n(&d->tramp_targets[id], __ATOMIC_ACQUIRE) != target) {
         expected = target;
         __atomic_compare_exchange_n(copy, &expected, stub_of(d, id), 0, __ATOMIC_ACQ_REL,
                                     __ATOMIC_RELAXED);
@@ -201,9 +235,34 @@ static const void *tramp_resync(const void *literals)
 
 /* cmodx_slot_init, under the writer lock: give S an id and its stub, and
  * point every thread's copy of it at the stub. */
+/* No id free nor fresh: wait (bounded) until a grace period begun after
+ * the oldest finished id's fini has completed; that id, and every one
+ * finished before the same mark, becomes free.  0, or ETIMEDOUT (the
+ * laggard named) or a membarrier's errno, with nothing changed. */
+static int tramp_reclaim_ids(cmodx_domain *d)
+{
+    uint64_t mark = d->tramp_pend_seq[d->tramp_pend_head];
+    int err = reclaim_quiesced_since_locked(d, mark, "cmodx_slot_init (every trampoline id is "
+                                            "in use or waits for a grace period after its "
+                                            "cmodx_slot_fini)");
+    if (err)
+        return err;
+    while (d->tramp_npend && d->tramp_pend_seq[d->tramp_pend_head] <= mark) {
+        d->tramp_free_ids[d->tramp_nfree++] = d->tramp_pend_ids[d->tramp_pend_head];
+        d->tramp_pend_head = (d->tramp_pend_head + 1) % d->tramp_capacity;
+        d->tramp_npend--;
+    }
+    return 0;
+}
+
 static int tramp_slot_init(cmodx_domain *d, cmodx_slot *s)
 {
     uint32_t id;
+    if (!d->tramp_nfree && d->tramp_next_id >= d->tramp_capacity && d->tramp_npend) {
+        int err = tramp_reclaim_ids(d);
+        if (err)
+            return err;
+    }
     if (d->tramp_nfree) {
         id = d->tramp_free_ids[--d->tramp_nfree];
     } else if (d->tramp_next_id < d->tramp_capacity) {
@@ -224,7 +283,17 @@ static void tramp_slot_fini(cmodx_domain *d, cmodx_slot *s)
     if (!s->stub)
         return;
     __atomic_store_n(&d->tramp_slots[s->id], NULL, __ATOMIC_RELEASE);
-    d->tramp_free_ids[d->tramp_nfree++] = s->id;
+    /* The id's cell keeps the last target for threads still inside the
+     * stub; the id waits for a grace period (the rule at the top).  The
+     * mutant reuses it at once, as the library once did. */
+    if (MUTANT(tramp_id_reuse_at_once)) {
+        d->tramp_free_ids[d->tramp_nfree++] = s->id;
+        return;
+    }
+    uint32_t tail = (d->tramp_pend_head + d->tramp_npend) % d->tramp_capacity;
+    d->tramp_pend_ids[tail] = s->id;
+    d->tramp_pend_seq[tail] = __atomic_load_n(&d->gp_seq, __ATOMIC_RELAXED);
+    d->tramp_npend++;
 }
 
 /* cmodx_sync_others: every slot's copies back to its stub. */

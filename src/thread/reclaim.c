@@ -801,6 +801,23 @@ void cmodx_debug_set_free_hook(cmodx_domain *d, void (*hook)(void *, cmodx_xptr)
     writer_leave(d, t);
 }
 
+int reclaim_quiesced_since_locked(cmodx_domain *d, uint64_t mark, const char *who)
+{
+    pid_t laggard;
+    /* A period numbered above MARK began after it; every online thread
+     * announcing it (or offline) passed a quiescent state since. */
+    if (oldest_announced(d, &laggard) > mark)
+        return 0;
+    int err = start_grace_period(d, 1, 1);
+    if (err)
+        return cmodx_fail(err, "%s: membarrier failed (%s): no grace period can start", who,
+                          strerror(err));
+    err = wait_for(d, d->gp_seq, d->grace_timeout_ms, who, 0);
+    if (!err && d->heap)
+        free_completed(d, d->gp_seq);
+    return err;
+}
+
 /* Forget the retired blocks no grace period covered: they stay pending in
  * the heap (leaked rather than freed unsafely). */
 static void drop_retired(cmodx_domain *d)

@@ -50,6 +50,13 @@ int reclaim_in_free_hook(const cmodx_domain *d);
  * other threads were running (they do not exist here). */
 void reclaim_after_fork(cmodx_domain *d);
 
+/* Under D's writer lock: has every thread passed a quiescent state since
+ * MARK (D's gp_seq read earlier under the lock), i.e. has a grace period
+ * begun after MARK completed?  If not, run one and wait for it, bounded
+ * by grace_timeout_ms.  0, ETIMEDOUT or a membarrier's errno (cmodx_fail
+ * called with WHO). */
+int reclaim_quiesced_since_locked(cmodx_domain *d, uint64_t mark, const char *who);
+
 /* Domain destruction: one last bounded grace period, then free. */
 void reclaim_teardown(cmodx_domain *d);
 

@@ -144,6 +144,16 @@ struct cmodx_domain {
     uint32_t *tramp_free_ids;
     uint32_t tramp_nfree;
     cmodx_slot **tramp_slots;
+    /* Per id: the target its stub resolves to (the slot's, copied at each
+     * switch; kept after cmodx_slot_fini), so that the stub never reads
+     * the caller's slot memory. */
+    const void **tramp_targets;
+    /* Ids finished but not yet reusable: FIFO of (id, gp_seq at the
+     * fini); reusable once a grace period begun after it has completed
+     * (a thread may still be inside the old stub). */
+    uint32_t *tramp_pend_ids;
+    uint64_t *tramp_pend_seq;
+    uint32_t tramp_pend_head, tramp_npend;
     cmodx_heap *stub_heap;
     cmodx_block stub_block;
     size_t stub_size;
