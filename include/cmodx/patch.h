@@ -220,7 +220,9 @@ struct cmodx_entry_info {
  *   does not synchronise every thread at once.  ENOMEM: no code memory
  *   within branch range (the message says how far).  EFBIG: growing the
  *   trampolines' heap or the moved text's memfd would pass the process's
- *   file size limit (RLIMIT_FSIZE, docs/HEAP.md).  On any error no
+ *   file size limit (RLIMIT_FSIZE, docs/HEAP.md).  The first redirection
+ *   creates the trampolines' own heap (memfd only): cmodx_heap_create()'s
+ *   errors then (ENOSYS, EPERM, EMFILE, ENFILE, EFBIG).  On any error no
  *   page of program text was moved unless the text step had begun.  A
  *   synchronisation error (ETIMEDOUT, ...): nothing is redirected; if it
  *   came in the text step, the slots already switched were switched back
