@@ -80,7 +80,22 @@ void patch_unlock(void) { pthread_mutex_unlock(&lock); }
  * a thread that traps there must behave as if it ran.  Appended under the
  * patch lock, read by the handler without locks (async-signal-safe): an
  * entry is filled before the count that publishes it is increased
- * (release), and the handler reads the count with acquire. */
+ * (release), and the handler reads the count with acquire.
+ *
+ * A thread's SIGTRAP handler may run long after its INT3: it can be
+ * preempted between the trap and the handler, and membarrier waits only
+ * for threads that are running.  By then the protocol that wrote the INT3
+ * may have ended, and another begun.  So the handler decides from one
+ * consistent snapshot of (is a protocol running on the site, the site's
+ * first byte, the instruction), taken as a sequence-lock reader does:
+ * SEQ is odd while a protocol runs; the writer makes it odd before the
+ * INT3 store (release fence between them) and even after the last store
+ * of the protocol (release); the handler reads SEQ (acquire), the byte
+ * and the instruction, an acquire fence, SEQ again, and retries if it
+ * changed.  Reading the byte first and the flag after, as this once did,
+ * could see the INT3 of a protocol and then its end: the thread took a
+ * trap of ours for a foreign one and returned into the middle of the
+ * instruction. */
 
 #define SITES_PER_PAGE 256
 
@@ -91,7 +106,7 @@ struct trap_site {
                        * are atomic there; the execute view is remapped
                        * under it); NULL for heap code (site_arm) */
     uint64_t insn;   /* the new instruction's bytes; atomic */
-    uint32_t active; /* 1 while the protocol runs on this site; atomic */
+    uint32_t seq;    /* odd while the protocol runs on this site; atomic */
 };
 
 struct trap_page {
@@ -178,36 +193,59 @@ __attribute__((no_sanitize("thread"))) static uint8_t code_byte(const uint8_t *p
     return *(const volatile uint8_t *)p;
 }
 
+/* One consistent snapshot of T (see above): its sequence count, the
+ * site's first byte now and the instruction.  The byte is read through
+ * the write view for moved text (where the writer's stores are atomic
+ * while the execute view is remapped), at the site itself for heap code
+ * (site_arm). */
+static uint32_t site_snapshot(struct trap_site *t, uintptr_t site, uint8_t *first, uint64_t *insn)
+{
+    for (;;) {
+        uint32_t seq = __atomic_load_n(&t->seq, __ATOMIC_ACQUIRE);
+        const uint8_t *w = __atomic_load_n(&t->w, __ATOMIC_RELAXED);
+        *first = w ? __atomic_load_n(w, __ATOMIC_RELAXED) : code_byte((const uint8_t *)site);
+        *insn = __atomic_load_n(&t->insn, __ATOMIC_RELAXED);
+        /* Pairs with the writer's release fence after making SEQ odd
+         * (site_arm): a byte stored after that fence was read only if
+         * SEQ's second read sees the odd value or a later one. */
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&t->seq, __ATOMIC_RELAXED) == seq)
+            return seq;
+    }
+}
+
 static void trap_handler(int sig, siginfo_t *si, void *uc)
 {
     int saved = errno;
     uintptr_t site = arch_trap_site(uc, si->si_code);
     struct trap_site *t = site ? site_find(site) : NULL;
-    /* The first byte at the site now: through the write view for moved
-     * text (where the writer's stores are atomic while the execute view
-     * is remapped), at the site itself for heap code (site_arm). */
-    const uint8_t *w = t ? __atomic_load_n(&t->w, __ATOMIC_RELAXED) : NULL;
     uint8_t first = 0;
-    if (t)
-        first = w ? __atomic_load_n(w, __ATOMIC_RELAXED) : code_byte((const uint8_t *)site);
-    if (t && __atomic_load_n(&t->active, __ATOMIC_ACQUIRE)) {
+    uint64_t v = 0;
+    uint32_t seq = t ? site_snapshot(t, site, &first, &v) : 0;
+    if (t && (seq & 1) && first == arch_breakpoint_byte()) {
+        /* A protocol is running and its INT3 stands: behave as the
+         * instruction it writes (or, while it undoes, the old one: a
+         * thread may run either). */
         uint8_t insn[8];
-        uint64_t v = __atomic_load_n(&t->insn, __ATOMIC_RELAXED);
         memcpy(insn, &v, 8);
-        if (first == arch_breakpoint_byte())
-            arch_trap_emulate(uc, site, insn); /* the protocol is running: the new one */
-        else
-            arch_trap_resume_at(uc, site); /* finished meanwhile: run what is there */
+        arch_trap_emulate(uc, site, insn);
     } else if (t && first != arch_breakpoint_byte()) {
-        /* Trapped during a protocol that finished before we got here. */
+        /* The INT3 we trapped on is gone (the protocol moved on, or ended
+         * before we got here): run what is there. */
         arch_trap_resume_at(uc, site);
     } else {
+        /* No protocol runs and an INT3 stands: not ours (the program's own
+         * INT3, or a freed block's trap fill). */
         chain(sig, si, uc);
     }
     errno = saved;
 }
 
-/* Under the patch lock: SITE's entry, new or reused, active with INSN.
+/* Under the patch lock: SITE's entry, new or reused, with INSN and its
+ * sequence count odd (a protocol runs), before any store of the protocol.
+ * Armed again while odd (the undo after a failed step), the count moves
+ * on by two, so that a handler's snapshot across the change of INSN is
+ * taken again.
  * The write view W is kept only for the program's moved text, which lives
  * as long as the process: a heap's views die with the heap, and its
  * execute address may be reused by other code, where a stale view would
@@ -246,21 +284,31 @@ static int site_arm(uintptr_t site, const uint8_t *w, const uint8_t *insn)
         t->site = site;
         __atomic_store_n(&t->w, w, __ATOMIC_RELAXED);
         __atomic_store_n(&t->insn, v, __ATOMIC_RELAXED);
-        __atomic_store_n(&t->active, 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&t->seq, 1, __ATOMIC_RELAXED);
         __atomic_store_n(&p->n, p->n + 1, __ATOMIC_RELEASE);
+        __atomic_thread_fence(__ATOMIC_RELEASE); /* as below */
         return 0;
     }
+    uint32_t seq = __atomic_load_n(&t->seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&t->seq, seq + ((seq & 1) ? 2 : 1), __ATOMIC_RELAXED);
+    /* The odd count before the entry's new contents and the INT3 store
+     * that follows (pairs with the acquire fence in site_snapshot). */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
     __atomic_store_n(&t->w, w, __ATOMIC_RELAXED);
     __atomic_store_n(&t->insn, v, __ATOMIC_RELAXED);
-    __atomic_store_n(&t->active, 1, __ATOMIC_RELEASE);
     return 0;
 }
 
+/* Under the patch lock, after the protocol's last store: the count even
+ * (release: a handler that reads it sees the site's final bytes). */
 static void site_disarm(uintptr_t site)
 {
     struct trap_site *t = site_find(site);
-    if (t)
-        __atomic_store_n(&t->active, 0, __ATOMIC_RELEASE);
+    if (t) {
+        uint32_t seq = __atomic_load_n(&t->seq, __ATOMIC_RELAXED);
+        if (seq & 1)
+            __atomic_store_n(&t->seq, seq + 1, __ATOMIC_RELEASE);
+    }
 }
 
 /* ---- the protocol ------------------------------------------------------------------ */
@@ -492,6 +540,8 @@ int cmodx_patch_encode_nop(void *out)
 
 int cmodx_patch_insns(cmodx_domain *d, const struct cmodx_insn_patch *p, size_t n)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_patch_insns");
     if (!d || (!p && n))
         return cmodx_fail(EINVAL, "cmodx_patch_insns: NULL %s", d ? "patches" : "domain");
     if (n == 0)
