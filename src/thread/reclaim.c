@@ -63,6 +63,10 @@
  * W2 for it, as it orders W1; on TSO the order of stores and of loads),
  * and the sleep phase needs no membarrier; but then every announcer
  * counts itself.
+ *
+ * Concurrent cmodx_synchronize() callers share grace periods; why a call
+ * never returns on a period that began before it is argued above
+ * sync_lead().
  */
 #define _GNU_SOURCE
 #include <errno.h>
