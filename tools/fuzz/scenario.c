@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -1023,6 +1024,63 @@ static void step_retire(struct sc *s)
     FZ_EXPECT(K_ERRORS, "cmodx_retire(NULL, ...)", err, EINVAL);
 }
 
+/* ---- the file size limit ---------------------------------------------------- */
+
+/* RLIMIT_FSIZE lowered to the heap's file size: a block that needs a new
+ * chunk fails with EFBIG (never SIGXFSZ, which would end the episode),
+ * the heap unchanged, no SIGXFSZ left pending or blocked; a new heap whose
+ * first chunk the limit cannot hold is refused (EFBIG).  The limit is the
+ * process's: only in a scenario episode's own process, on its main
+ * thread (a storm's workers, which run scenarios too, share theirs). */
+static void step_fsize(struct sc *s)
+{
+    if ((pid_t)syscall(SYS_gettid) != getpid() || !s->h || s->heap_gone || s->h_limit)
+        return;
+    struct cmodx_heap_stats before, after;
+    cmodx_heap_get_stats(s->h, &before);
+    size_t want = before.free_bytes + 4096;
+    if (!before.mapped_bytes || want > ((size_t)1 << 30))
+        return;
+    struct rlimit old, low;
+    if (getrlimit(RLIMIT_FSIZE, &old) != 0)
+        return;
+    low = old;
+    low.rlim_cur = before.mapped_bytes; /* the file as it is: no growth */
+    if (setrlimit(RLIMIT_FSIZE, &low) != 0)
+        return;
+    cmodx_block b;
+    fz_begin("cmodx_block_alloc(domain's heap, %zu) [RLIMIT_FSIZE %zu: no new chunk]", want,
+             before.mapped_bytes);
+    int err = cmodx_block_alloc(s->h, want, &b);
+    fz_end("-> %d", err);
+    cmodx_heap *nh = NULL;
+    int cerr = 0;
+    if (before.mapped_bytes < ((size_t)1 << 20)) {
+        fz_begin("cmodx_heap_create(1 MiB chunks) [RLIMIT_FSIZE %zu]", before.mapped_bytes);
+        cerr = cmodx_heap_create(NULL, &nh);
+        fz_end("-> %d", cerr);
+    }
+    setrlimit(RLIMIT_FSIZE, &old);
+    sigset_t pend, mask;
+    sigpending(&pend);
+    pthread_sigmask(SIG_BLOCK, NULL, &mask);
+    FZ_EXPECT(K_BOUNDS, "cmodx_block_alloc past RLIMIT_FSIZE", err, EFBIG);
+    if (before.mapped_bytes < ((size_t)1 << 20)) {
+        FZ_EXPECT(K_BOUNDS, "cmodx_heap_create with a first chunk past RLIMIT_FSIZE", cerr,
+                  EFBIG);
+        if (nh)
+            fz_fail(K_LIFETIME, "a failed cmodx_heap_create left *out set");
+    }
+    if (sigismember(&pend, SIGXFSZ) == 1)
+        fz_fail(K_ERRORS, "a SIGXFSZ caused by the library's file growth was left pending");
+    if (sigismember(&mask, SIGXFSZ) == 1)
+        fz_fail(K_ERRORS, "the library left SIGXFSZ blocked");
+    cmodx_heap_get_stats(s->h, &after);
+    if (after.mapped_bytes != before.mapped_bytes || after.live_blocks != before.live_blocks)
+        fz_fail(K_BLOCK, "a failed growth (EFBIG) changed the heap (mapped %zu -> %zu)",
+                before.mapped_bytes, after.mapped_bytes);
+}
+
 /* ---- the other domain ------------------------------------------------------- */
 
 /* One call of the other domain, or one of this domain's on a block the
@@ -1629,6 +1687,8 @@ void fz_scenario(struct fz_rng *r, enum cmodx_strategy strategy, unsigned steps,
             step_bad_config(s);
         else if (op >= 98)
             step_other(s);
+        else if (op == 97 && fz_chance(r, 20))
+            step_fsize(s);
         else
             step_alloc(s);
         check_all(s);
