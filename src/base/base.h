@@ -35,6 +35,21 @@ uint64_t cmodx_now_ns(void);
 void nocancel_enter(void);
 void nocancel_leave(void);
 
+/* How deeply the calling thread is inside a section of the library that
+ * may hold one of its locks (src/base/cancel.c): thread_park() and
+ * nocancel_enter() count, and so does every other lock that fork's
+ * prepare handler takes.  Never on a caller's fast path (cmodx_quiescent,
+ * calls through slots).  Async-signal-safe (a thread-local counter). */
+void lib_enter(void);
+void lib_leave(void);
+unsigned lib_depth(void);
+
+/* 0, or ENOTRECOVERABLE (cmodx_fail() called, naming WHO) in a child
+ * forked by a signal handler that interrupted a library call: the
+ * library's state there is unusable (src/base/fork.c). */
+int fork_unusable(const char *who);
+int fork_unusable_quiet(void); /* the same test, no message */
+
 #define CMODX_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 #endif

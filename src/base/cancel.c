@@ -21,8 +21,29 @@
 static __thread unsigned depth;
 static __thread int saved;
 
+static __thread unsigned lib_depth_v;
+
+void lib_enter(void)
+{
+    lib_depth_v++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* counted before the lock, for a handler */
+}
+
+void lib_leave(void)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* the unlock before the count drops */
+    if (lib_depth_v)
+        lib_depth_v--;
+}
+
+unsigned lib_depth(void)
+{
+    return lib_depth_v;
+}
+
 void nocancel_enter(void)
 {
+    lib_enter();
     if (depth++)
         return;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &saved);
@@ -30,8 +51,11 @@ void nocancel_enter(void)
 
 void nocancel_leave(void)
 {
-    if (!depth || --depth)
+    if (!depth)
         return;
-    int ignored;
-    pthread_setcancelstate(saved, &ignored);
+    if (!--depth) {
+        int ignored;
+        pthread_setcancelstate(saved, &ignored);
+    }
+    lib_leave();
 }

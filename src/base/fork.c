@@ -49,7 +49,10 @@
  */
 #include "base/fork.h"
 
+#include <errno.h>
 #include <pthread.h>
+
+#include "base/base.h"
 
 static const struct fork_steps *steps[FORK_STAGES];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -66,6 +69,39 @@ static const struct fork_steps *seen[FORK_STAGES]; /* under fork_lock */
  * the stage whose enter step ran (and whose leave step must run). */
 static __thread int cancel_state;
 static __thread const struct fork_steps *entered;
+
+/*
+ * fork() from a signal handler that interrupted a library call.  The
+ * interrupted call may hold any of the locks below (a writer lock while it
+ * waits for a grace period, a heap lock), and this thread would wait for
+ * itself in prepare().  So a thread already inside the library
+ * (lib_depth() > 0: every section that may hold a lock counts itself,
+ * src/base/cancel.c) takes no lock and copies nothing: SKIPPED, kept from
+ * prepare to parent or child.  The parent is unaffected (it took nothing,
+ * releases nothing; the interrupted call goes on when the handler
+ * returns).  The child cannot be repaired: its heaps are the parent's
+ * shared memory (no snapshot), its locks may be held by a frame that will
+ * never return (the usual child _exits or execs from the handler), its
+ * records name threads that do not exist.  So its library is marked
+ * unusable: every public call that could take a lock or touch shared code
+ * returns ENOTRECOVERABLE (void ones do nothing), and nothing waits.
+ */
+static __thread int skipped;
+static int unusable; /* this process is such a child (written in its only thread) */
+
+int fork_unusable_quiet(void)
+{
+    return __atomic_load_n(&unusable, __ATOMIC_RELAXED);
+}
+
+int fork_unusable(const char *who)
+{
+    if (!fork_unusable_quiet())
+        return 0;
+    return cmodx_fail(ENOTRECOVERABLE, "%s: this process was forked by a signal handler that "
+                      "interrupted a cmodx call: the library is unusable here (exec, or _exit)",
+                      who);
+}
 
 /* The steps hold every lock of the library while they copy the heaps
  * (pwrite, copy_file_range and open are cancellation points): with
@@ -85,6 +121,11 @@ static __thread const struct fork_steps *entered;
  * it, so a thread that reads NULL here is online nowhere. */
 static void prepare(void)
 {
+    if (lib_depth() > 0 && !MUTANT(fork_in_library_locks)) {
+        skipped = 1;
+        return;
+    }
+    lib_enter(); /* a handler that forks inside this fork skips, as above */
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     entered = __atomic_load_n(&steps[FORK_STAGE_DOMAINS], __ATOMIC_ACQUIRE);
     if (entered && entered->enter)
@@ -112,10 +153,15 @@ static void leave(void)
     entered = NULL;
     int ignored;
     pthread_setcancelstate(cancel_state, &ignored);
+    lib_leave();
 }
 
 static void parent(void)
 {
+    if (skipped) {
+        skipped = 0;
+        return;
+    }
     if (seen[FORK_STAGE_TEXT])
         seen[FORK_STAGE_TEXT]->parent();
     if (seen[FORK_STAGE_HEAPS])
@@ -134,6 +180,11 @@ static void parent(void)
  * it unlocks them (re-initialising a locked mutex is undefined). */
 static void child(void)
 {
+    if (skipped) {
+        skipped = 0;
+        __atomic_store_n(&unusable, 1, __ATOMIC_RELAXED);
+        return;
+    }
     if (seen[FORK_STAGE_TEXT])
         seen[FORK_STAGE_TEXT]->child();
     if (seen[FORK_STAGE_HEAPS])

@@ -117,6 +117,8 @@ static void domain_list_remove(cmodx_domain *d)
 
 int cmodx_domain_create(const struct cmodx_domain_config *cfg, cmodx_domain **out)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_domain_create");
     if (!out)
         return cmodx_fail(EINVAL, "cmodx_domain_create: NULL out");
     *out = NULL; /* defined and unusable until success */
@@ -186,6 +188,8 @@ static int destroy_refusal(cmodx_domain *d, struct thread_rec *self)
 
 int cmodx_domain_destroy(cmodx_domain *d)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_domain_destroy");
     if (!d)
         return 0;
     /* The call that runs the hook still uses D after the hook returns. */

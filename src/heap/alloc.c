@@ -314,6 +314,8 @@ static uint32_t take_from(struct cmodx_heap *h, struct free_run *r, uint32_t off
 
 int cmodx_block_alloc(cmodx_heap *h, size_t size, cmodx_block *out)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_block_alloc");
     if (out)
         memset(out, 0, sizeof *out); /* defined and unusable until success */
     if (!h || !out)
@@ -518,6 +520,8 @@ int heap_targeted(struct cmodx_heap *h)
 
 int cmodx_block_free(cmodx_heap *h, cmodx_xptr exec)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_block_free");
     if (h && block_targeted(h, exec))
         return cmodx_fail(EBUSY, "cmodx_block_free: a slot still targets the block at %p "
                           "(publish the slots away, or cmodx_slot_fini them, first)", exec.ptr);
@@ -651,6 +655,8 @@ int cmodx_heap_contains(cmodx_heap *h, cmodx_xptr exec, cmodx_xptr *start)
 {
     if (start)
         start->ptr = NULL; /* defined when not found */
+    if (fork_unusable_quiet())
+        return 0; /* src/base/fork.c: unusable here (its lock may be held) */
     if (!h)
         return 0;
     int found = 0;

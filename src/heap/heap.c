@@ -99,14 +99,17 @@ static const struct fork_steps heap_fork_steps = {heaps_prepare, heaps_parent, h
 static void heap_list_add(cmodx_heap *h)
 {
     fork_register(FORK_STAGE_HEAPS, &heap_fork_steps);
+    lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&all_heaps_lock);
     h->all_next = all_heaps;
     all_heaps = h;
     pthread_mutex_unlock(&all_heaps_lock);
+    lib_leave();
 }
 
 static void heap_list_remove(cmodx_heap *h)
 {
+    lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&all_heaps_lock);
     for (cmodx_heap **p = &all_heaps; *p; p = &(*p)->all_next)
         if (*p == h) {
@@ -114,17 +117,20 @@ static void heap_list_remove(cmodx_heap *h)
             break;
         }
     pthread_mutex_unlock(&all_heaps_lock);
+    lib_leave();
 }
 
 enum heap_where heap_find_in_any(const void *x, size_t len, cmodx_heap *skip,
                                  cmodx_xptr *start, size_t *size)
 {
     enum heap_where where = HEAP_OUTSIDE;
+    lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&all_heaps_lock);
     for (cmodx_heap *h = all_heaps; h && where == HEAP_OUTSIDE; h = h->all_next)
         if (h != skip)
             where = heap_find_block(h, x, len, start, size);
     pthread_mutex_unlock(&all_heaps_lock);
+    lib_leave();
     return where;
 }
 
@@ -132,6 +138,8 @@ enum heap_where heap_find_in_any(const void *x, size_t len, cmodx_heap *skip,
 
 int cmodx_heap_create(const struct cmodx_heap_config *cfg, cmodx_heap **out)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_heap_create");
     if (!out)
         return cmodx_fail(EINVAL, "cmodx_heap_create: NULL out");
     *out = NULL; /* defined and unusable until success */
@@ -188,6 +196,8 @@ int cmodx_heap_create(const struct cmodx_heap_config *cfg, cmodx_heap **out)
 
 int cmodx_heap_destroy(cmodx_heap *h)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_heap_destroy");
     if (!h)
         return 0;
     heap_lock(h);
@@ -238,6 +248,11 @@ unsigned heap_flags(cmodx_heap *h)
 
 void cmodx_heap_get_stats(cmodx_heap *h, struct cmodx_heap_stats *s)
 {
+    if (fork_unusable_quiet()) { /* src/base/fork.c: nothing to report */
+        if (s)
+            memset(s, 0, sizeof *s);
+        return;
+    }
     if (!s)
         return;
     if (!h) {

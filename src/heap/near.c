@@ -54,6 +54,8 @@ int cmodx_heap_lookup(cmodx_heap *h, cmodx_xptr exec, cmodx_block *block, cmodx_
         memset(block, 0, sizeof *block); /* defined and unusable unless found */
     if (write)
         write->ptr = NULL;
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_heap_lookup");
     if (!h || !exec.ptr)
         return cmodx_fail(EINVAL, "cmodx_heap_lookup: NULL %s", h ? "address" : "heap");
     uintptr_t x = (uintptr_t)exec.ptr;
@@ -235,6 +237,8 @@ static size_t find_gaps(uintptr_t lo, uintptr_t hi, uintptr_t near, size_t bytes
 int cmodx_block_alloc_near(cmodx_heap *h, size_t size, cmodx_xptr near, size_t max_distance,
                            cmodx_block *out)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_block_alloc_near");
     if (out)
         memset(out, 0, sizeof *out); /* defined and unusable until success */
     if (!h || !out || !near.ptr)

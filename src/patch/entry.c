@@ -211,6 +211,8 @@ static int check_domain(cmodx_domain *d, const char *who)
 
 int cmodx_entry_redirect_batch(cmodx_domain *d, const struct cmodx_entry_change *c, size_t n)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_entry_redirect_batch");
     if (!d || (!c && n))
         return cmodx_fail(EINVAL, "cmodx_entry_redirect_batch: NULL %s", d ? "changes" : "domain");
     if (n == 0)
@@ -412,6 +414,8 @@ int cmodx_entry_redirect_slot(cmodx_domain *d, cmodx_xptr function, const cmodx_
 
 int cmodx_entry_restore(cmodx_domain *d, cmodx_xptr function)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_entry_restore");
     if (!d || !function.ptr)
         return cmodx_fail(EINVAL, "cmodx_entry_restore: NULL %s", d ? "function" : "domain");
     struct thread_rec *t = writer_enter(d);
@@ -465,6 +469,8 @@ size_t entries_slots(cmodx_domain *d)
 
 size_t cmodx_entry_list(cmodx_domain *d, struct cmodx_entry_info *out, size_t cap)
 {
+    if (fork_unusable_quiet())
+        return 0; /* src/base/fork.c: unusable here */
     size_t n = 0;
     if (!d)
         return 0;

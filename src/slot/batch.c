@@ -18,6 +18,8 @@ struct cmodx_batch {
 
 int cmodx_batch_begin(cmodx_domain *d, cmodx_batch **out)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_batch_begin");
     if (out)
         *out = NULL; /* defined and unusable until success */
     if (!d || !out)
@@ -65,6 +67,8 @@ void cmodx_batch_abort(cmodx_batch *b)
 
 int cmodx_batch_commit(cmodx_batch *b, cmodx_xptr *old_targets)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_batch_commit");
     if (!b)
         return cmodx_fail(EINVAL, "cmodx_batch_commit: NULL batch");
     cmodx_domain *d = b->domain;

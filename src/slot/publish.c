@@ -263,6 +263,8 @@ int publish_commit_locked(cmodx_domain *d, struct entry *e, size_t n, cmodx_xptr
 int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, unsigned flags,
                        cmodx_xptr *old)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_slot_publish");
     if (old)
         old->ptr = NULL; /* defined until success */
     if (!slot_valid(slot))
@@ -278,6 +280,8 @@ int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, unsigned f
 
 int cmodx_sync_others(cmodx_domain *d)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_sync_others");
     if (!d)
         return cmodx_fail(EINVAL, "cmodx_sync_others: NULL domain");
     /* Parked: the lock may be held by a writer waiting for this thread,

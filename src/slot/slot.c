@@ -141,16 +141,19 @@ static void live_drop(struct live_ent *e)
 
 static void live_remove(const cmodx_slot *s)
 {
+    lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&live_lock);
     struct live_ent *e = live_find(s);
     if (e)
         live_drop(e);
     pthread_mutex_unlock(&live_lock);
+    lib_leave();
 }
 
 size_t slots_forget(const cmodx_domain *d)
 {
     size_t n = 0;
+    lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&live_lock);
     for (size_t i = 0; i < live_cap; i++)
         if (live[i].s && live[i].s != TOMB && live[i].d == d) {
@@ -158,6 +161,7 @@ size_t slots_forget(const cmodx_domain *d)
             n++;
         }
     pthread_mutex_unlock(&live_lock);
+    lib_leave();
     return n;
 }
 
@@ -165,9 +169,11 @@ size_t slots_forget(const cmodx_domain *d)
  * target an address in the block starting at START?  One lookup. */
 static int slots_target_block(const void *start)
 {
+    lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&live_lock);
     int hit = refs_table_of(&targets, start) != 0;
     pthread_mutex_unlock(&live_lock);
+    lib_leave();
     return hit;
 }
 
@@ -177,21 +183,25 @@ static int slots_target_block(const void *start)
 static int slots_target_range(uintptr_t b, size_t len)
 {
     int hit = 0;
+    lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&live_lock);
     for (size_t i = 0; i < targets.cap && !hit; i++)
         hit = targets.e[i].start && targets.e[i].slots &&
               (uintptr_t)targets.e[i].start - b < len;
     pthread_mutex_unlock(&live_lock);
+    lib_leave();
     return hit;
 }
 
 int slots_count_new(const struct entry *e, size_t n)
 {
+    lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&live_lock);
     int err = refs_table_reserve(&targets, n);
     for (size_t i = 0; i < n && !err; i++)
         refs_table_add(&targets, e[i].tblock.ptr);
     pthread_mutex_unlock(&live_lock);
+    lib_leave();
     if (err)
         return cmodx_fail(ENOMEM, "publish: out of memory for the index of targeted blocks");
     return 0;
@@ -199,14 +209,17 @@ int slots_count_new(const struct entry *e, size_t n)
 
 void slots_uncount_new(const struct entry *e, size_t n)
 {
+    lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&live_lock);
     for (size_t i = 0; i < n; i++)
         refs_table_drop(&targets, e[i].tblock.ptr);
     pthread_mutex_unlock(&live_lock);
+    lib_leave();
 }
 
 void slots_count_switched(const struct entry *e, size_t n)
 {
+    lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&live_lock);
     for (size_t i = 0; i < n; i++) {
         struct live_ent *le = live_find(e[i].slot);
@@ -223,6 +236,7 @@ void slots_count_switched(const struct entry *e, size_t n)
         }
     }
     pthread_mutex_unlock(&live_lock);
+    lib_leave();
 }
 
 static void live_fork_prepare(void) { pthread_mutex_lock(&live_lock); }
@@ -237,9 +251,11 @@ static const struct fork_steps live_fork_steps = {live_fork_prepare, live_fork_p
 static int slot_is_live(const cmodx_slot *s)
 {
     fork_register(FORK_STAGE_SLOTS, &live_fork_steps);
+    lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&live_lock);
     int r = live_find(s) != NULL;
     pthread_mutex_unlock(&live_lock);
+    lib_leave();
     return r;
 }
 
@@ -247,6 +263,7 @@ static int slot_is_live(const cmodx_slot *s)
  * code): 0 or ENOMEM (cmodx_fail() called). */
 static int live_count(const cmodx_slot *s, const void *blk)
 {
+    lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&live_lock);
     int err = refs_table_reserve(&targets, 1);
     struct live_ent *e = err ? NULL : live_find(s);
@@ -256,6 +273,7 @@ static int live_count(const cmodx_slot *s, const void *blk)
         e->blk = blk;
     }
     pthread_mutex_unlock(&live_lock);
+    lib_leave();
     if (err)
         return cmodx_fail(ENOMEM, "cmodx_slot_init: out of memory for the index of targeted "
                           "blocks");
@@ -268,12 +286,14 @@ static int live_claim(cmodx_slot *s, cmodx_domain *d)
 {
     fork_register(FORK_STAGE_SLOTS, &live_fork_steps);
     heap_set_target_check(slots_target_block, slots_target_range);
+    lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&live_lock);
     struct live_ent *e = live_find(s);
     int err = e ? EINVAL : live_reserve();
     if (!err)
         live_add(s, d);
     pthread_mutex_unlock(&live_lock);
+    lib_leave();
     if (err == EINVAL)
         return cmodx_fail(EINVAL, "cmodx_slot_init: slot %p is already initialised (in %s "
                           "domain); cmodx_slot_fini it first", (void *)s,
@@ -328,6 +348,8 @@ int slot_init_locked(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
 
 int cmodx_slot_init(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_slot_init");
     if (!s)
         return cmodx_fail(EINVAL, "cmodx_slot_init: NULL slot");
     if ((uintptr_t)s % _Alignof(void *))
@@ -348,6 +370,8 @@ int cmodx_slot_init(cmodx_domain *d, cmodx_slot *s, cmodx_xptr initial)
 
 void cmodx_slot_fini(cmodx_slot *s)
 {
+    if (fork_unusable_quiet())
+        return; /* src/base/fork.c: unusable here */
     if (!slot_valid(s))
         return; /* never initialised, init failed, or finished already */
     cmodx_domain *d = s->domain;

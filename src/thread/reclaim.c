@@ -578,6 +578,8 @@ int reclaim_make_room_locked(cmodx_domain *d, size_t incoming)
 
 int cmodx_retire(cmodx_domain *d, cmodx_xptr block)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_retire");
     if (!d || !d->heap)
         return cmodx_fail(EINVAL, "cmodx_retire: %s", d ? "the domain has no heap" : "NULL domain");
     struct thread_rec *t = writer_enter(d);
@@ -701,6 +703,8 @@ static int sync_lead(cmodx_domain *d, uint64_t my, unsigned timeout_ms)
 
 int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_synchronize");
     if (!d)
         return cmodx_fail(EINVAL, "cmodx_synchronize: NULL domain");
     /* Offline in every domain while we wait (a leader must not wait for
@@ -773,6 +777,8 @@ int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
 
 size_t cmodx_reclaim_poll(cmodx_domain *d)
 {
+    if (fork_unusable_quiet())
+        return 0; /* src/base/fork.c: unusable here */
     if (!d)
         return 0;
     struct thread_rec *t = writer_enter(d);
@@ -783,6 +789,11 @@ size_t cmodx_reclaim_poll(cmodx_domain *d)
 
 void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_stats *out)
 {
+    if (fork_unusable_quiet()) { /* src/base/fork.c: nothing to report */
+        if (out)
+            memset(out, 0, sizeof *out);
+        return;
+    }
     if (out && !d)
         memset(out, 0, sizeof *out); /* defined: no domain, no counts */
     if (!d || !out)
@@ -797,6 +808,8 @@ void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_stats *out)
 
 void cmodx_debug_set_free_hook(cmodx_domain *d, void (*hook)(void *, cmodx_xptr), void *arg)
 {
+    if (fork_unusable_quiet())
+        return; /* src/base/fork.c: unusable here */
     if (!d)
         return;
     struct thread_rec *t = writer_enter(d); /* parked: as cmodx_reclaim_get_stats */

@@ -136,6 +136,8 @@ static void make_exit_key(void)
 
 int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_thread_register");
     if (self)
         *self = NULL; /* defined and unusable on every failure but EEXIST */
     if (!d)
@@ -199,6 +201,8 @@ int cmodx_thread_register(cmodx_domain *d, cmodx_thread **self)
 
 int cmodx_thread_unregister(cmodx_domain *d)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_thread_unregister");
     struct thread_rec *t = d ? thread_find(d) : NULL;
     if (!t)
         return cmodx_fail(ENOENT, "cmodx_thread_unregister: thread not registered");
@@ -322,6 +326,7 @@ static __thread int park_cancel_state;
  */
 void thread_park(void)
 {
+    lib_enter(); /* inside the library: fork from a signal handler (src/base/fork.c) */
     if (park_depth++)
         return;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &park_cancel_state);
@@ -335,15 +340,18 @@ void thread_park(void)
 
 void thread_unpark(void)
 {
-    if (!park_depth || --park_depth)
+    if (!park_depth)
         return;
-    for (struct thread_rec *t = tls_recs; t; t = t->tls_next)
-        if (t->parked) {
-            t->parked = 0;
-            cmodx_thread_online(&t->pub);
-        }
-    int ignored;
-    pthread_setcancelstate(park_cancel_state, &ignored);
+    if (!--park_depth) {
+        for (struct thread_rec *t = tls_recs; t; t = t->tls_next)
+            if (t->parked) {
+                t->parked = 0;
+                cmodx_thread_online(&t->pub);
+            }
+        int ignored;
+        pthread_setcancelstate(park_cancel_state, &ignored);
+    }
+    lib_leave();
 }
 
 struct thread_rec *writer_enter(cmodx_domain *d)
