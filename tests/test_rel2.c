@@ -44,6 +44,14 @@
  *                that needs it waits; with a thread that never passes one,
  *                ETIMEDOUT and an unusable slot); the new owner's callers
  *                run its code
+ *   forksig      a signal handler forks while its thread is inside
+ *                cmodx_synchronize (waiting for an online thread): the fork
+ *                returns (no hang), the child finds the library unusable
+ *                (ENOTRECOVERABLE from cmodx_synchronize, cmodx_block_alloc,
+ *                cmodx_heap_create, cmodx_slot_publish) and exits 42, the
+ *                parent's call goes on and returns 0 once the online thread
+ *                quiesces; a handler forking while its thread is outside
+ *                the library gets a usable child (exit 43)
  *
  * A hang is the failure these modes look for: a watchdog (alarm) turns it
  * into an exit with a message.  Its bound is generous (a deadlock is
@@ -663,6 +671,124 @@ static void test_trampid(void)
     CHECK_EQ(cmodx_domain_destroy(tid.d), 0);
 }
 
+/* ---- forksig ------------------------------------------------------------------ */
+
+static struct {
+    cmodx_domain *d;
+    cmodx_heap *h;
+    cmodx_slot slot;
+    int release;        /* the online thread may quiesce */
+    int in_sync;        /* the syncing thread is about to call cmodx_synchronize */
+    volatile sig_atomic_t child; /* the handler's fork */
+    int sync_result;
+} fs;
+
+/* The child: exit 42 if the library says it is unusable here, 43 if it
+ * works (the handler interrupted the thread outside the library), 1 on
+ * anything else.  _exit only: the child never returns into the frame the
+ * signal interrupted. */
+static void fs_child(void)
+{
+    cmodx_block b;
+    int e1 = cmodx_synchronize(fs.d, 1);
+    int e2 = cmodx_block_alloc(fs.h, 64, &b);
+    if (e1 == ENOTRECOVERABLE && e2 == ENOTRECOVERABLE) {
+        cmodx_heap *h2 = NULL;
+        int e3 = cmodx_heap_create(NULL, &h2);
+        int e4 = cmodx_slot_publish(&fs.slot, b.exec, 16, 0, NULL);
+        _exit(e3 == ENOTRECOVERABLE && e4 == ENOTRECOVERABLE ? 42 : 1);
+    }
+    if (e2 == 0 && cmodx_block_free(fs.h, b.exec) == 0)
+        _exit(43);
+    _exit(1);
+}
+
+static void fs_handler(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    pid_t p = fork();
+    if (p == 0)
+        fs_child();
+    fs.child = p;
+    errno = saved;
+}
+
+static void *fs_online(void *arg)
+{
+    (void)arg;
+    cmodx_thread *self = NULL;
+    REQUIRE(cmodx_thread_register(fs.d, &self) == 0);
+    /* Online, never quiescent until released: a grace period waits. */
+    while (!__atomic_load_n(&fs.release, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    cmodx_quiescent(self);
+    CHECK_EQ(cmodx_thread_unregister(fs.d), 0);
+    return NULL;
+}
+
+static void *fs_syncer(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&fs.in_sync, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&fs.sync_result, cmodx_synchronize(fs.d, 0), __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static int fs_fork_in(pthread_t t)
+{
+    fs.child = 0;
+    REQUIRE(pthread_kill(t, SIGUSR1) == 0);
+    while (!fs.child)
+        usleep(1000);
+    int st = 0;
+    REQUIRE(waitpid(fs.child, &st, 0) == fs.child);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void test_forksig(void)
+{
+    watchdog("fork() in a signal handler that interrupted cmodx_synchronize", 120);
+    memset(&fs, 0, sizeof fs);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fs_handler;
+    sigemptyset(&sa.sa_mask);
+    REQUIRE(sigaction(SIGUSR1, &sa, NULL) == 0);
+    REQUIRE(cmodx_heap_create(NULL, &fs.h) == 0);
+    struct cmodx_domain_config c = {.strategy = CMODX_SYNC_EPOCH, .heap = fs.h};
+    REQUIRE(cmodx_domain_create(&c, &fs.d) == 0);
+    cmodx_xptr v1 = make_fn(fs.h, 1);
+    REQUIRE(cmodx_make_visible(v1, 16) == 0);
+    REQUIRE(cmodx_slot_init(fs.d, &fs.slot, v1) == 0);
+    pthread_t on, sy;
+    REQUIRE(pthread_create(&on, NULL, fs_online, NULL) == 0);
+    usleep(100000); /* registered and online */
+    /* Outside the library: a usable child. */
+    CHECK_EQ(fs_fork_in(pthread_self()), 43);
+    fs.sync_result = -1;
+    REQUIRE(pthread_create(&sy, NULL, fs_syncer, NULL) == 0);
+    while (!__atomic_load_n(&fs.in_sync, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    /* Inside cmodx_synchronize (it waits for the online thread for as
+     * long as that one is held): an unusable child.  A child of 43 means
+     * the signal came before the call began (a slow machine): again. */
+    int st;
+    for (int tries = 0; (st = fs_fork_in(sy)) == 43 && tries < 1000; tries++)
+        usleep(10000);
+    CHECK_EQ(st, 42);
+    CHECK_EQ(__atomic_load_n(&fs.sync_result, __ATOMIC_ACQUIRE), -1); /* still waiting */
+    /* The parent is unaffected: the call goes on and completes. */
+    __atomic_store_n(&fs.release, 1, __ATOMIC_RELEASE);
+    pthread_join(sy, NULL);
+    pthread_join(on, NULL);
+    CHECK_EQ(fs.sync_result, 0);
+    CHECK_EQ(publish_retrying(&fs.slot, make_fn(fs.h, 2), 16, CMODX_RETIRE_OLD, NULL), 0);
+    cmodx_slot_fini(&fs.slot);
+    CHECK_EQ(cmodx_domain_destroy(fs.d), 0);
+    CHECK_EQ(cmodx_heap_destroy(fs.h), 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "destroy";
@@ -684,6 +810,8 @@ int main(int argc, char **argv)
         test_cancelpend();
     else if (!strcmp(mode, "trampid"))
         test_trampid();
+    else if (!strcmp(mode, "forksig"))
+        test_forksig();
     else {
         fprintf(stderr, "test_rel2: unknown mode %s\n", mode);
         return 2;

@@ -6,6 +6,14 @@
  * style of the pthread functions.  A failing call also stores a one-line,
  * human-readable explanation in a thread-local buffer that
  * cmodx_last_error() returns.
+ *
+ * One error any such function may return: ENOTRECOVERABLE, in a child
+ * process forked by a signal handler that interrupted a cmodx call of the
+ * same thread (docs/HEAP.md, "fork() from a signal handler").  The library
+ * is unusable there: every call that could take a lock or touch shared
+ * code returns it (functions returning void do nothing, the statistics
+ * calls report zeros, cmodx_heap_contains says 0), and none waits.  The
+ * parent is unaffected.
  */
 #ifndef CMODX_ERROR_H
 #define CMODX_ERROR_H
