@@ -209,7 +209,7 @@ void *caller_main(void *arg)
     witness_thread_start(c);
     witness_online(c);
     while (!stopping()) {
-        if (T.cells[0] && rnd(&rng) % 4 == 0)
+        if (cells_on() && rnd(&rng) % 4 == 0)
             call_cell((int)(rnd(&rng) % TORTURE_CELLS), &rng, c);
         else
             call_once(self, (int)(rnd(&rng) % (uint64_t)T.opt.slots), last, &rng, c);
@@ -604,7 +604,7 @@ static void cell_swap(struct cell_ver **ring, unsigned *nring, uint64_t *rng,
 
 int cells_setup(void)
 {
-    if (!T.opt.sync_free_one_in || T.opt.patch != PATCH_NONE)
+    if (!cells_on())
         return 0; /* no cells: callers never look at them */
     uint64_t rng = thread_seed(-2);
     for (int k = 0; k < TORTURE_CELLS; k++)
@@ -627,7 +627,7 @@ static void writer_step(int index, uint64_t *rng, struct counters *c, struct cel
                         unsigned *nring)
 {
     int mine = (T.opt.slots - index + T.opt.writers - 1) / T.opt.writers;
-    if (T.cells[0] && rnd(rng) % (uint64_t)T.opt.sync_free_one_in == 0) {
+    if (cells_on() && rnd(rng) % (uint64_t)T.opt.sync_free_one_in == 0) {
         cell_swap(ring, nring, rng, c);
     } else if (T.opt.batch_one_in && mine > 1 && rnd(rng) % (uint64_t)T.opt.batch_one_in == 0) {
         int ss[4], n = mine < 4 ? mine : 2 + (int)(rnd(rng) % 3);

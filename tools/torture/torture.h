@@ -122,6 +122,10 @@ struct torture {
 
 extern struct torture T;
 
+/* User cells in use: --sync-free-one-in, without --patch (options only,
+ * never the cells themselves, which writers swap meanwhile). */
+static inline int cells_on(void) { return T.opt.sync_free_one_in && T.opt.patch == PATCH_NONE; }
+
 /* Counters are written by their owner only and read by the monitor:
  * relaxed atomic stores keep that race-free (ThreadSanitizer builds). */
 static inline void bump(uint64_t *counter)
