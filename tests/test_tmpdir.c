@@ -90,7 +90,7 @@ static void run_cases(const char *noexec_dir, const char *exec_dir)
     CHECK(msg_has("CMODX_TMPDIR"));
 
     /* missing */
-    char missing[300];
+    char missing[320];
     snprintf(missing, sizeof missing, "%s/none", noexec_dir);
     REQUIRE(setenv("CMODX_TMPDIR", missing, 1) == 0);
     e = cmodx_heap_create(&hc, &h);
@@ -112,12 +112,14 @@ static void run_cases(const char *noexec_dir, const char *exec_dir)
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
-    char base[] = "/tmp/cmodx-tmpdir.XXXXXX";
+    const char *tmp = getenv("TMPDIR");
+    char base[256];
+    snprintf(base, sizeof base, "%s/cmodx-tmpdir.XXXXXX", tmp && *tmp ? tmp : P_tmpdir);
     if (!mkdtemp(base)) {
         perror("test_tmpdir: mkdtemp");
         return 1;
     }
-    char noexec_dir[64], exec_dir[64];
+    char noexec_dir[300], exec_dir[300];
     snprintf(noexec_dir, sizeof noexec_dir, "%s/noexec", base);
     snprintf(exec_dir, sizeof exec_dir, "%s/exec", base);
     REQUIRE(mkdir(noexec_dir, 0700) == 0 && mkdir(exec_dir, 0700) == 0);
