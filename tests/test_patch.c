@@ -368,6 +368,10 @@ static void test_entries(void)
     CHECK_EQ(cmodx_patch_insn(dom, at, jump), 0);
     CHECK_EQ(cmodx_entry_redirect(dom, fn_x(pf_table[99]), fn_x(version_two)), EBUSY);
     CHECK_EQ(cmodx_patch_insn(dom, at, nop), 0);
+    /* The test's own slot (the redirection to a slot above) is finished:
+     * a domain with an initialised slot of the caller's is not destroyed
+     * (EBUSY, "slot(s) still initialised"), whatever its entries. */
+    cmodx_slot_fini(&slot);
     /* A domain that did not redirect it cannot restore or redirect it;
      * a domain with a redirected entry cannot be destroyed; once its
      * entries are restored it can, and another domain adopts them. */
