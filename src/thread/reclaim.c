@@ -275,6 +275,10 @@ int reclaim_in_free_hook(const cmodx_domain *d)
 
 void reclaim_after_fork(cmodx_domain *d)
 {
+    /* Shared grace periods (above sync_lead()): the parent's leader and
+     * followers do not exist here. */
+    __atomic_store_n(&d->sync_active, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->sync_sleepers, 0, __ATOMIC_RELAXED);
     /* The hooks other threads were about to run will never run here:
      * their blocks stay pending in the child's heap (unreachable, leaked
      * in the child only).  This thread's own, if it forked from a hook or
@@ -645,10 +649,16 @@ int cmodx_retire(cmodx_domain *d, cmodx_xptr block)
  * kernel read of sync_gen comes after a full barrier) sees the new value.
  * No wake-up is lost, and a leader without followers makes no system call.
  *
- * Fork: sync_active is set and cleared under the writer lock, which the
- * fork handlers hold, so a child never inherits an active leader; the
- * followers of the parent do not exist in the child, and a sync_sleepers
- * count they left only costs the child's leaders a needless wake call.
+ * Leadership is claimed by a compare-and-swap of sync_active from 0 to 1,
+ * before the writer lock: when a period ends, one of the callers it did
+ * not cover leads the next and the others keep following (and are woken
+ * together), instead of all queueing for the writer lock and taking it
+ * in turn only to find themselves covered.
+ *
+ * Fork: a caller may have claimed sync_active and be waiting for the
+ * writer lock that the fork handlers hold; neither it nor the parent's
+ * followers exist in the child, so reclaim_after_fork() clears
+ * sync_active and sync_sleepers there.
  */
 
 /* Spin of a follower before it sleeps, in loads of sync_gen: a leader's
@@ -656,19 +666,29 @@ int cmodx_retire(cmodx_domain *d, cmodx_xptr block)
  * followers spin too before their futex wait). */
 #define SYNC_SPIN 100u
 
-/* Lead: under the writer lock, run a grace period that covers every
- * ticket taken before it began.  0 or an errno; when the caller's ticket MY
- * turned out to be covered already (another leader's period, while we
- * took the lock), 0 without running one.  TIMEOUT_MS: the caller's
- * remaining time (0 = none). */
+/* The leader's period ended (or it found nothing to do): let the next
+ * caller lead, and wake the followers, which look again. */
+static void sync_release(cmodx_domain *d)
+{
+    __atomic_store_n(&d->sync_active, 0, __ATOMIC_RELEASE);
+    __atomic_add_fetch(&d->sync_gen, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&d->sync_sleepers, __ATOMIC_SEQ_CST))
+        syscall(SYS_futex, &d->sync_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+/* Lead (the caller claimed sync_active): under the writer lock, run a
+ * grace period that covers every ticket taken before it began.  0 or an
+ * errno; when the caller's ticket MY turned out to be covered already
+ * (another leader's period, while we took the lock), 0 without running
+ * one.  TIMEOUT_MS: the caller's remaining time (0 = none). */
 static int sync_lead(cmodx_domain *d, uint64_t my, unsigned timeout_ms)
 {
     struct thread_rec *t = writer_enter(d);
     if ((int64_t)(__atomic_load_n(&d->sync_done, __ATOMIC_ACQUIRE) - my) >= 0) {
+        sync_release(d);
         writer_leave(d, t);
         return 0;
     }
-    __atomic_store_n(&d->sync_active, 1, __ATOMIC_RELAXED);
     /* L1: every ticket up to UPTO was taken before the fence below. */
     uint64_t upto = __atomic_load_n(&d->sync_tickets, __ATOMIC_SEQ_CST);
     /* With asymmetric fences, a sleep phase costs a membarrier unless
@@ -693,10 +713,7 @@ static int sync_lead(cmodx_domain *d, uint64_t my, unsigned timeout_ms)
     /* L2: the callers up to UPTO had their period. */
     if (!err)
         __atomic_store_n(&d->sync_done, upto, __ATOMIC_RELEASE);
-    __atomic_store_n(&d->sync_active, 0, __ATOMIC_RELEASE);
-    __atomic_add_fetch(&d->sync_gen, 1, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&d->sync_sleepers, __ATOMIC_SEQ_CST))
-        syscall(SYS_futex, &d->sync_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+    sync_release(d);
     writer_leave(d, t);
     return err;
 }
@@ -741,9 +758,13 @@ int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
                                        "to share, was ending)", timeout_ms);
             break;
         }
-        if (!__atomic_load_n(&d->sync_active, __ATOMIC_ACQUIRE)) {
-            /* No leader: lead, for us and whoever arrived before us.  The
-             * rest of our time, rounded up, bounds the wait. */
+        uint32_t idle = 0;
+        if (__atomic_compare_exchange_n(&d->sync_active, &idle, 1, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            /* No leader: lead, for us and whoever arrived before us; the
+             * other callers that saw the last period end follow us instead
+             * of queueing for the writer lock.  The rest of our time,
+             * rounded up, bounds the wait. */
             unsigned left = timeout_ms ? (unsigned)((limit - spent + 999999u) / 1000000u) : 0;
             err = sync_lead(d, my, left);
             break;
