@@ -61,7 +61,7 @@ struct xinsn {
 struct xtb {
     uint64_t start, end;   /* guest addresses of the block */
     /* model_gen << CLEAN_BITS | (vcpu index + 1) of the last thread for
-     * which every check of the block passed the fast path (0: none): while
+     * which every check of the block found it settled (0: none): while
      * model_gen is unchanged, that thread's checks of the block pass again
      * (model.h).  One word, so that two threads never mix their halves. */
     uint64_t clean;
@@ -418,9 +418,10 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
     }
     if (u & UD_CLEAR) {
         /* The last instruction of its block: no inline clear follows it
-         * in the block, and the next block may start only after an
-         * exclusive section that waits for the loads waiting for it.
-         * The slot is published before the mark is cleared. */
+         * in the block, and the next block's clear may come only after an
+         * exclusive section of qemu, which waits for every thread to leave
+         * its block, a load waiting for this mark included.  The slot is
+         * published before the mark is cleared. */
         __atomic_thread_fence(__ATOMIC_RELEASE);
         qemu_plugin_u64_set(sf_mark, idx, SF_NONE);
     }
