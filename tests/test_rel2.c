@@ -695,7 +695,7 @@ static struct {
     cmodx_slot slot;
     int release;        /* the online thread may quiesce */
     int in_sync;        /* the syncing thread is about to call cmodx_synchronize */
-    volatile sig_atomic_t child; /* the handler's fork */
+    pid_t child;        /* the handler's fork (atomic: another thread's handler) */
     int sync_result;
 } fs;
 
@@ -726,7 +726,7 @@ static void fs_handler(int sig)
     pid_t p = fork();
     if (p == 0)
         fs_child();
-    fs.child = p;
+    __atomic_store_n(&fs.child, p, __ATOMIC_RELEASE);
     errno = saved;
 }
 
@@ -753,12 +753,13 @@ static void *fs_syncer(void *arg)
 
 static int fs_fork_in(pthread_t t)
 {
-    fs.child = 0;
+    __atomic_store_n(&fs.child, 0, __ATOMIC_RELEASE);
     REQUIRE(pthread_kill(t, SIGUSR1) == 0);
-    while (!fs.child)
+    pid_t p;
+    while (!(p = __atomic_load_n(&fs.child, __ATOMIC_ACQUIRE)))
         usleep(1000);
     int st = 0;
-    REQUIRE(waitpid(fs.child, &st, 0) == fs.child);
+    REQUIRE(waitpid(p, &st, 0) == p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
