@@ -167,6 +167,14 @@ struct fz_options {
 };
 /* Scenario engine: one deterministic sequence on a domain of STRATEGY. */
 void fz_scenario(struct fz_rng *r, enum cmodx_strategy strategy, unsigned steps, int with_pin);
+/* Lifecycle edges with threads of their own (lifecycle.c), run from a
+ * scenario episode's own process: trampoline id reuse under held stubs,
+ * cancellation inside unregister/destroy/synchronize, fork from a signal
+ * handler inside a library call.  Each builds and destroys its own heap
+ * and domains. */
+void fz_step_trampid(struct fz_rng *r);
+void fz_step_cancel(struct fz_rng *r);
+void fz_step_forksig(struct fz_rng *r);
 /* Storm engine: one multi-threaded episode. */
 void fz_storm(uint64_t seed, const struct fz_options *o);
 

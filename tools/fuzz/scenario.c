@@ -1623,6 +1623,26 @@ static void teardown(struct sc *s)
     fz_heap_destroy(s->fh);
 }
 
+/* The lifecycle edges that need threads of their own (lifecycle.c): only
+ * in a scenario episode's own process (with_pin: not a storm worker's side
+ * scenario, not libFuzzer's process, which must not fork or leave threads
+ * cancelled).  They use heaps and domains of their own; the model's state
+ * is untouched. */
+static void step_lifecycle(struct sc *s)
+{
+    switch (fz_below(s->r, 3)) {
+    case 0:
+        fz_step_trampid(s->r);
+        break;
+    case 1:
+        fz_step_cancel(s->r);
+        break;
+    default:
+        fz_step_forksig(s->r);
+        break;
+    }
+}
+
 void fz_scenario(struct fz_rng *r, enum cmodx_strategy strategy, unsigned steps, int with_pin)
 {
     struct sc *s = calloc(1, sizeof *s);
@@ -1700,6 +1720,8 @@ void fz_scenario(struct fz_rng *r, enum cmodx_strategy strategy, unsigned steps,
             step_other(s);
         else if (op == 97 && fz_chance(r, 20))
             step_fsize(s);
+        else if (op == 97 && with_pin && !fz_libfuzzer && fz_chance(r, 30))
+            step_lifecycle(s);
         else
             step_alloc(s);
         check_all(s);
