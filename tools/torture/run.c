@@ -570,6 +570,24 @@ static struct cell_ver *cell_version(uint64_t *rng, struct counters *c)
         free(v);
         return NULL;
     }
+    /* A caller branches to the block through a plain pointer, passing no
+     * slot: before the pointer is stored, every other thread must be
+     * context-synchronised after the maintenance (AArch64: a thread that
+     * ran a freed block at this address may still fetch its old
+     * instructions; Arm ARM B2.2.5 / the ISB requirement), which the
+     * strategy's eager step does (cells_setup keeps cells to eager
+     * strategies).  ETIMEDOUT (signal: a thread did not acknowledge): this
+     * version is not used. */
+    int err = cmodx_sync_others(T.dom);
+    if (err) {
+        if (err != ETIMEDOUT)
+            fatal("cmodx_sync_others");
+        history_note_free((uintptr_t)b.exec.ptr);
+        if (cmodx_block_free(T.heap, b.exec) != 0)
+            fatal("cmodx_block_free of an unused user cell version");
+        free(v);
+        return NULL;
+    }
     v->exec = b.exec;
     return v;
 }
@@ -604,6 +622,13 @@ static void cell_swap(struct cell_ver **ring, unsigned *nring, uint64_t *rng,
 
 int cells_setup(void)
 {
+    /* Epoch and trampoline synchronise a thread at its next call through a
+     * slot, which a call through a user cell is not: the program would
+     * need its own context synchronisation there (cmodx_sync_others, slot.h),
+     * so cells run only with the eager strategies; the slot half of
+     * --sync-free-one-in (sync_and_free) runs with every strategy. */
+    enum cmodx_strategy st = cmodx_domain_strategy(T.dom);
+    T.cells_lazy = st == CMODX_SYNC_EPOCH || st == CMODX_SYNC_TRAMPOLINE;
     if (!cells_on())
         return 0; /* no cells: callers never look at them */
     uint64_t rng = thread_seed(-2);

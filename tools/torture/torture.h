@@ -106,6 +106,7 @@ struct torture {
     struct options opt;
     struct cell_ver *cells[TORTURE_CELLS];
     uint32_t cell_seq; /* versions made (ids) */
+    int cells_lazy;    /* the strategy synchronises only through slots: no cells */
     cmodx_heap *heap;
     cmodx_domain *dom;
     struct slot_state *slots;
@@ -122,9 +123,14 @@ struct torture {
 
 extern struct torture T;
 
-/* User cells in use: --sync-free-one-in, without --patch (options only,
- * never the cells themselves, which writers swap meanwhile). */
-static inline int cells_on(void) { return T.opt.sync_free_one_in && T.opt.patch == PATCH_NONE; }
+/* User cells in use: --sync-free-one-in, without --patch, with a strategy
+ * whose cross-thread step is eager (cells_setup; read from the options and
+ * the setup only, never from the cells themselves, which writers swap
+ * meanwhile). */
+static inline int cells_on(void)
+{
+    return T.opt.sync_free_one_in && T.opt.patch == PATCH_NONE && !T.cells_lazy;
+}
 
 /* Counters are written by their owner only and read by the monitor:
  * relaxed atomic stores keep that race-free (ThreadSanitizer builds). */
