@@ -2,7 +2,7 @@
 #   cmake -DMANIFEST=<build>/install_manifest.txt -P cmodxUninstall.cmake
 # Removes every file (or symbolic link) the last install recorded, under the
 # same DESTDIR as that install (set DESTDIR again when uninstalling a
-# staged install), then the directories that install created
+# staged install; another DESTDIR is refused, nothing removed), then the directories that install created
 # (install_created_dirs.txt, see cmodxInstallDirs.cmake) once they are
 # empty, deepest first; a directory that existed before, or that holds
 # anything else now, is left.  When the install ran ldconfig (a marker left
@@ -12,6 +12,24 @@ if(NOT EXISTS "${MANIFEST}")
   message(FATAL_ERROR "cmodx: no ${MANIFEST}: nothing was installed from this build directory")
 endif()
 get_filename_component(_cmodx_bin "${MANIFEST}" DIRECTORY)
+# Under the DESTDIR of the install only (cmodxInstallDirs.cmake records it):
+# the manifest's paths are without it, and under another one this would
+# remove other files and directories.
+set(_cmodx_destdir_record "${_cmodx_bin}/install_destdir.txt")
+if(EXISTS "${_cmodx_destdir_record}")
+  file(READ "${_cmodx_destdir_record}" _cmodx_installed_destdir)
+  if(NOT _cmodx_installed_destdir STREQUAL "DESTDIR=$ENV{DESTDIR}\n")
+    string(REGEX REPLACE "^DESTDIR=|\n$" "" _cmodx_was "${_cmodx_installed_destdir}")
+    if(_cmodx_was STREQUAL "")
+      set(_cmodx_was "no DESTDIR")
+    else()
+      set(_cmodx_was "DESTDIR=${_cmodx_was}")
+    endif()
+    message(FATAL_ERROR "cmodx: the last install from this build directory ran with "
+      "${_cmodx_was}, and this uninstall with DESTDIR='$ENV{DESTDIR}': nothing removed. "
+      "Run the uninstall with the install's DESTDIR.")
+  endif()
+endif()
 file(STRINGS "${MANIFEST}" _cmodx_files)
 set(_cmodx_failed FALSE)
 foreach(_f IN LISTS _cmodx_files)
@@ -69,5 +87,5 @@ if(EXISTS "${_cmodx_marker}" AND "$ENV{DESTDIR}" STREQUAL "")
   endif()
 endif()
 if(NOT _cmodx_failed)
-  file(REMOVE "${MANIFEST}")
+  file(REMOVE "${MANIFEST}" "${_cmodx_destdir_record}")
 endif()

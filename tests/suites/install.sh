@@ -236,6 +236,36 @@ native_system() {
 }
 check "native: cmake --install to /usr/local as root, found at run time (ldconfig); the uninstall target leaves /usr/local as it was" native_system
 
+# A staged install (DESTDIR) and its uninstall: under another DESTDIR (or
+# none) the uninstall refuses and removes nothing there (it once removed
+# the same paths under the wrong root: a system's headers, its empty
+# /usr/lib/pkgconfig); under the install's own it removes the stage.
+staged_uninstall() {
+    sb=$root/build/pkg-install-staged
+    rm -rf "$sb" "$work/stage" "$work/other"
+    cmake -S "$root" -B "$sb" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+        -DCMODX_BUILD_TOOLS=OFF -DCMODX_BUILD_MAN=OFF -DCMAKE_INSTALL_PREFIX=/usr >/dev/null &&
+        cmake --build "$sb" -j 2 >/dev/null || return 1
+    DESTDIR=$work/stage cmake --install "$sb" >/dev/null || return 1
+    test -f "$work/stage/usr/include/cmodx/cmodx.h" || { echo "nothing staged"; return 1; }
+    # A second root holding the same paths, as a system would.
+    mkdir -p "$work/other/usr/include/cmodx" "$work/other/usr/lib/pkgconfig"
+    echo planted >"$work/other/usr/include/cmodx/cmodx.h"
+    if DESTDIR=$work/other cmake --build "$sb" --target uninstall >"$work/un.log" 2>&1; then
+        echo "uninstall under another DESTDIR succeeded:"; cat "$work/un.log"; return 1
+    fi
+    grep -q "nothing removed" "$work/un.log" || { cat "$work/un.log"; return 1; }
+    test -f "$work/other/usr/include/cmodx/cmodx.h" && test -d "$work/other/usr/lib/pkgconfig" ||
+        { echo "the other root lost files"; return 1; }
+    test -f "$work/stage/usr/include/cmodx/cmodx.h" || { echo "the stage lost files"; return 1; }
+    DESTDIR=$work/stage cmake --build "$sb" --target uninstall >"$work/un.log" 2>&1 ||
+        { cat "$work/un.log"; return 1; }
+    left=$(find "$work/stage" -type f | wc -l)
+    [ "$left" -eq 0 ] || { echo "$left file(s) left in the stage"; find "$work/stage" -type f; return 1; }
+    test -f "$work/other/usr/include/cmodx/cmodx.h" || { echo "the other root lost files"; return 1; }
+}
+check "native: a staged install (DESTDIR) is uninstalled only under the same DESTDIR; another root keeps its files" staged_uninstall
+
 # ---- cross ---------------------------------------------------------------
 cross() {
     arch=$1 triple=$2 proc=$3 qemu=$4 name=$5
