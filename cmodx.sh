@@ -153,6 +153,6 @@ deps)
     *) ensure_packages $test_packages ;;
     esac ;;
 *)
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     exit 2 ;;
 esac
