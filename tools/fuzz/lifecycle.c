@@ -237,20 +237,26 @@ void fz_step_trampid(struct fz_rng *r)
     /* Finish the held slots, and sometimes a few more. */
     uint32_t fin_ids[TR_HELD + 3];
     int nfin = 0;
-    for (int j = 0; j < tr.nheld; j++) {
-        int i = tr.held_idx[j];
+    /* A few unheld slots first, then the held ones: the held ids are the
+     * most recently finished (a library that reuses ids at once, last in
+     * first out, hands a held one to the next init). */
+    for (int k = (int)fz_below(r, 3); k > 0; k--) {
+        int i = (int)fz_below(r, (unsigned)n);
+        int held = 0;
+        for (int j = 0; j < tr.nheld; j++)
+            held |= tr.held_idx[j] == i;
+        if (!live[i] || held)
+            continue;
         fin_ids[nfin++] = tr.sl[i].id;
-        fz_begin("trampid: cmodx_slot_fini(slot %d, id %u) [its stub held]", i, tr.sl[i].id);
+        fz_begin("trampid: cmodx_slot_fini(slot %d, id %u)", i, tr.sl[i].id);
         cmodx_slot_fini(&tr.sl[i]);
         fz_end("-> done");
         live[i] = 0;
     }
-    for (int k = (int)fz_below(r, 3); k > 0; k--) {
-        int i = (int)fz_below(r, (unsigned)n);
-        if (!live[i])
-            continue;
+    for (int j = 0; j < tr.nheld; j++) {
+        int i = tr.held_idx[j];
         fin_ids[nfin++] = tr.sl[i].id;
-        fz_begin("trampid: cmodx_slot_fini(slot %d, id %u)", i, tr.sl[i].id);
+        fz_begin("trampid: cmodx_slot_fini(slot %d, id %u) [its stub held]", i, tr.sl[i].id);
         cmodx_slot_fini(&tr.sl[i]);
         fz_end("-> done");
         live[i] = 0;
@@ -534,11 +540,21 @@ void fz_step_cancel(struct fz_rng *r)
         pthread_create(&silent, NULL, cv_silent, NULL);
         lc_wait_flag(&cv.silent_ready, 1, K_MODEL, "the silent thread's registration");
         pthread_create(&writer, NULL, cv_writer, NULL);
+        /* The writer holds D's locks once its signal is pending in the
+         * silent thread.  qemu-user takes every host signal itself and
+         * keeps the guest's pending set apart, so there the kernel never
+         * shows it: after 2 s the step goes on after a pause.  The model's
+         * results are the same either way (the victim's call completes
+         * whether or not it had to wait); only the wait is then likely
+         * rather than certain. */
         uint64_t t0 = fz_now_ns();
         while (!sig_pending_in(cv.silent_tid, cv.sig)) {
-            if (fz_now_ns() - t0 > LC_BOUND_NS)
-                fz_fail(K_SIGNAL, "the signal writer's sync signal never became pending in the "
-                        "registered thread that blocks it (45 s)");
+            if (fz_now_ns() - t0 > 2000000000ull) {
+                fz_note("the sync signal is not seen pending in /proc (an emulator?): "
+                        "going on after 200 ms");
+                usleep(200000);
+                break;
+            }
             usleep(500);
         }
         __atomic_store_n(&cv.victim_go, 1, __ATOMIC_RELEASE);
