@@ -1624,10 +1624,11 @@ static void teardown(struct sc *s)
 }
 
 /* The lifecycle edges that need threads of their own (lifecycle.c): only
- * in a scenario episode's own process (with_pin: not a storm worker's side
- * scenario, not libFuzzer's process, which must not fork or leave threads
- * cancelled).  They use heaps and domains of their own; the model's state
- * is untouched. */
+ * in a scenario episode's own process, on its main thread (not in a storm
+ * worker's side scenario: the helper threads' trace entries are the
+ * storm's victims'; not in libFuzzer's process, which must not fork).
+ * They use heaps and domains of their own; the model's state is
+ * untouched. */
 static void step_lifecycle(struct sc *s)
 {
     switch (fz_below(s->r, 3)) {
@@ -1720,7 +1721,8 @@ void fz_scenario(struct fz_rng *r, enum cmodx_strategy strategy, unsigned steps,
             step_other(s);
         else if (op == 97 && fz_chance(r, 20))
             step_fsize(s);
-        else if (op == 97 && with_pin && !fz_libfuzzer && fz_chance(r, 30))
+        else if (op == 97 && with_pin && !fz_libfuzzer &&
+                 (pid_t)syscall(SYS_gettid) == getpid() && fz_chance(r, 30))
             step_lifecycle(s);
         else
             step_alloc(s);
