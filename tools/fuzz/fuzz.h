@@ -173,7 +173,7 @@ void fz_scenario(struct fz_rng *r, enum cmodx_strategy strategy, unsigned steps,
  * handler inside a library call.  Each builds and destroys its own heap
  * and domains. */
 void fz_step_trampid(struct fz_rng *r);
-void fz_step_cancel(struct fz_rng *r);
+void fz_step_cancel(struct fz_rng *r, unsigned variant); /* 0 unregister, 1 destroy, 2 synchronize */
 void fz_step_forksig(struct fz_rng *r);
 /* Storm engine: one multi-threaded episode. */
 void fz_storm(uint64_t seed, const struct fz_options *o);

@@ -494,10 +494,11 @@ static void cv_join(pthread_t t, const char *who, void **ret)
     fz_end("-> joined");
 }
 
-void fz_step_cancel(struct fz_rng *r)
+void fz_step_cancel(struct fz_rng *r, unsigned variant)
 {
+    (void)r;
     memset(&cv, 0, sizeof cv);
-    cv.variant = (int)fz_below(r, 3);
+    cv.variant = (int)(variant % 3);
     cv.sig = SIGRTMIN + 9;
     cv.victim_result = CV_UNSET;
     cv.writer_result = CV_UNSET;

@@ -1629,17 +1629,17 @@ static void teardown(struct sc *s)
  * storm's victims'; not in libFuzzer's process, which must not fork).
  * They use heaps and domains of their own; the model's state is
  * untouched. */
-static void step_lifecycle(struct sc *s)
+static void step_lifecycle(struct fz_rng *lr, unsigned which)
 {
-    switch (fz_below(s->r, 3)) {
+    switch (which % 3) {
     case 0:
-        fz_step_trampid(s->r);
+        fz_step_trampid(lr);
         break;
     case 1:
-        fz_step_cancel(s->r);
+        fz_step_cancel(lr, which / 3);
         break;
     default:
-        fz_step_forksig(s->r);
+        fz_step_forksig(lr);
         break;
     }
 }
@@ -1689,7 +1689,21 @@ void fz_scenario(struct fz_rng *r, enum cmodx_strategy strategy, unsigned steps,
     for (int i = 0; i < 3; i++)
         new_block(s, 0);
     check_all(s);
+    /* One lifecycle step per episode, at a random step, drawn from a
+     * stream of its own: the scenario's own sequence for a seed is the same
+     * with or without it (the mutants' probes keep their seeds).  Which one
+     * rotates with the episode number (trampoline ids, cancellation,
+     * fork; the cancelled call rotates every third episode), so that a
+     * short fixed-time run has each. */
+    struct fz_rng lr = {.s = fz_mix(r->s ^ 0x6c69666563796331ull)};
+    unsigned lc_at = UINT_MAX;
+    if (with_pin && !fz_libfuzzer && fz_sh && (pid_t)syscall(SYS_gettid) == getpid())
+        lc_at = fz_below(&lr, steps);
     for (s->step = 0; s->step < steps && !fz_exhausted(r); s->step++) {
+        if (s->step == lc_at) {
+            step_lifecycle(&lr, fz_sh->episode);
+            check_all(s);
+        }
         unsigned op = fz_below(r, 100);
         if (op < 12)
             step_alloc(s);
@@ -1721,9 +1735,6 @@ void fz_scenario(struct fz_rng *r, enum cmodx_strategy strategy, unsigned steps,
             step_other(s);
         else if (op == 97 && fz_chance(r, 20))
             step_fsize(s);
-        else if (op == 97 && with_pin && !fz_libfuzzer &&
-                 (pid_t)syscall(SYS_gettid) == getpid() && fz_chance(r, 30))
-            step_lifecycle(s);
         else
             step_alloc(s);
         check_all(s);
