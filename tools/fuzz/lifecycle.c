@@ -544,13 +544,13 @@ void fz_step_cancel(struct fz_rng *r, unsigned variant)
         /* The writer holds D's locks once its signal is pending in the
          * silent thread.  qemu-user takes every host signal itself and
          * keeps the guest's pending set apart, so there the kernel never
-         * shows it: after 2 s the step goes on after a pause.  The model's
+         * shows it: after 500 ms the step goes on after a pause.  The model's
          * results are the same either way (the victim's call completes
          * whether or not it had to wait); only the wait is then likely
          * rather than certain. */
         uint64_t t0 = fz_now_ns();
         while (!sig_pending_in(cv.silent_tid, cv.sig)) {
-            if (fz_now_ns() - t0 > 2000000000ull) {
+            if (fz_now_ns() - t0 > 500000000ull) {
                 fz_note("the sync signal is not seen pending in /proc (an emulator?): "
                         "going on after 200 ms");
                 usleep(200000);
