@@ -1192,9 +1192,16 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
         }
     }
     for (uint64_t g = va & ~7ull; g < va + size; g += 8) {
-        struct sh_slot *slot = sh_slot(g, false);
+        /* Created if missing: the store this load read may be the
+         * granule's first since the shadow began, between its access and
+         * the callback that makes the slot.  A fresh slot holds zero
+         * bytes, so a non-zero value waits for the stores in flight below
+         * (once: then the slot holds the bytes); skipping the load here
+         * lost that store's reads-from edge (a thread's first acquire of a
+         * pointer published after it was created: hb_thread_start.c). */
+        struct sh_slot *slot = sh_slot(g, true);
         if (!slot) {
-            continue;
+            continue;   /* out of memory for the shadow: acquire nothing */
         }
         if (rmw || size > 8 || g != (va & ~7ull) || (va & 7) + size > 8) {
             /* The value cannot be compared with the slot (an atomic's load

@@ -168,11 +168,47 @@ static void find_registers(void)
 
 /* ---- threads ---- */
 
-/* Set for good when a second thread starts: from then on loads and stores
- * keep the shadow of memory (reads-from); a single-threaded process skips
- * it. */
+/* Set for good when a thread is about to share the process's memory:
+ * from then on loads and stores keep the shadow of memory (reads-from); a
+ * single-threaded process skips it.  Set by the parent when it enters
+ * clone (plugin_syscall_clone, called by syscall.c's on_syscall: qemu
+ * keeps one syscall callback per plugin), not by the child's vcpu_init:
+ * qemu runs that callback on the new thread, which the host may start
+ * long after the parent has returned from clone and gone on storing.  A
+ * store-release made in that window left no shadow, and the child's
+ * acquire load of it ordered nothing (a false no-context-sync on the
+ * canonical publish pattern; regression program hb_thread_start.c). */
 static bool several_threads;
 static unsigned live_threads;
+
+/* Linux's clone flag: the child shares the caller's memory (a thread, or
+ * vfork).  clone(2) takes the flags as its first argument; clone3(2) as
+ * the first u64 of struct clone_args, which its first argument points
+ * to.  Syscall numbers: asm-generic (aarch64, riscv64) and ARM EABI. */
+#define CLONE_VM_FLAG 0x100ull
+#define NR_CLONE3 435
+
+void plugin_syscall_clone(int64_t num, uint64_t a1)
+{
+    int64_t nr_clone = cfg.arch == ARCH_ARM ? 120 : 220;
+    uint64_t flags;
+    if (num == nr_clone) {
+        flags = a1;
+    } else if (num == NR_CLONE3) {
+        if (!sys_guest_read(cfg.arch == ARCH_ARM ? a1 & 0xffffffffu : a1, &flags,
+                            sizeof(flags))) {
+            flags = CLONE_VM_FLAG;   /* unreadable: take it as a thread (costs time only) */
+        }
+    } else {
+        return;
+    }
+    if (flags & CLONE_VM_FLAG) {
+        /* Before the call: the child cannot run, nor this thread store,
+         * before the flag is seen (the syscall callback runs on this
+         * thread, ahead of the host clone). */
+        __atomic_store_n(&several_threads, true, __ATOMIC_SEQ_CST);
+    }
+}
 
 static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
 {
@@ -863,6 +899,14 @@ static void fork_child(void)
     for (unsigned k = 0; k < MAX_VCPUS; k++) {
         if (vcpus[k].live && vcpus[k].tid != fork_tid) {
             vcpus[k].live = false;
+        } else if (vcpus[k].live) {
+            /* The survivor's host thread id in the child: /proc/self/task
+             * lookups (asleep_outside_plugin) and the child's own forks
+             * name it by this one; with the parent's, a wait for its store
+             * in flight found it "gone" and gave up (a load then acquired
+             * nothing), and a fork in the child dropped it.  Reports keep
+             * the parent's ids (label_tid). */
+            vcpus[k].tid = (int)syscall(SYS_gettid);
         }
         n += vcpus[k].live;
     }

@@ -13,6 +13,12 @@
 /* The vcpu of plugin index idx (shared by every plugin file). */
 struct vcpu *cur(unsigned idx);
 
+/* The caller of system call num (first argument a1) may create a thread
+ * that shares its memory (clone or clone3 with CLONE_VM): loads and stores
+ * keep the shadow of memory from now on (plugin.c).  Called before the
+ * call runs. */
+void plugin_syscall_clone(int64_t num, uint64_t a1);
+
 /* Guest register r (x0..x30, r0..r15, a0..a7 by number); 0 if unknown. */
 uint64_t read_reg(unsigned r);
 
