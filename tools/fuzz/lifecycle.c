@@ -383,6 +383,7 @@ static struct {
     cmodx_block b[3];
     cmodx_thread *vself, *hself;
     int victim_ready, victim_go, victim_calling, victim_result;
+    char victim_msg[256], writer_msg[256]; /* their cmodx_last_error() (per thread) */
     int silent_ready, silent_release, silent_acked, silent_leave;
     pid_t silent_tid;
     int writer_result, writer_done;
@@ -413,6 +414,7 @@ static void *cv_victim(void *arg)
     int err = cv.variant == CV_UNREGISTER ? cmodx_thread_unregister(cv.d)
               : cv.variant == CV_DESTROY  ? cmodx_domain_destroy(cv.d)
                                           : cmodx_synchronize(cv.e, 0);
+    snprintf(cv.victim_msg, sizeof cv.victim_msg, "%s", err ? cmodx_last_error() : "");
     __atomic_store_n(&cv.victim_result, err, __ATOMIC_RELEASE);
     pthread_testcancel(); /* the cancellation sent while it waited acts here */
     return NULL;
@@ -449,6 +451,7 @@ static void *cv_writer(void *arg)
              "holding D's locks]");
     int err = cmodx_slot_publish(&cv.slot, cv.b[1].exec, lc_len(), 0, NULL);
     fz_end("-> %d", err);
+    snprintf(cv.writer_msg, sizeof cv.writer_msg, "%s", err ? cmodx_last_error() : "");
     __atomic_store_n(&cv.writer_result, err, __ATOMIC_RELEASE);
     __atomic_store_n(&cv.writer_done, 1, __ATOMIC_RELEASE);
     return NULL;
@@ -466,6 +469,18 @@ static void *cv_holder(void *arg)
     int err = cmodx_thread_unregister(cv.e);
     FZ_EXPECT(K_ERRORS, "cmodx_thread_unregister (holder)", err, 0);
     return NULL;
+}
+
+/* The result RC of CALL, made by another thread (whose cmodx_last_error()
+ * it kept in MSG): WANT, and a failure comes with a message. */
+static void cv_expect_other(int kind, const char *call, int rc, const char *msg, int want)
+{
+    if (rc != want)
+        fz_fail(kind, "%s returned %d (%s: \"%s\"); expected %d", call, rc, strerror(rc), msg,
+                want);
+    if (rc && !msg[0])
+        fz_fail(K_ERRORS, "%s returned %d (%s) with an empty cmodx_last_error()", call, rc,
+                strerror(rc));
 }
 
 /* Is SIG pending for thread TID?  (Then the writer has sent it and waits
@@ -581,8 +596,8 @@ void fz_step_cancel(struct fz_rng *r, unsigned variant)
     } else {
         __atomic_store_n(&cv.silent_release, 1, __ATOMIC_RELEASE);
         cv_join(writer, "the signal writer", NULL);
-        FZ_EXPECT(K_SIGNAL, "the signal writer's publish once its thread acknowledged",
-                  cv.writer_result, 0);
+        cv_expect_other(K_SIGNAL, "the signal writer's publish once its thread acknowledged",
+                        cv.writer_result, cv.writer_msg, 0);
     }
     void *ret = NULL;
     cv_join(victim, "the cancelled victim", &ret);
@@ -596,10 +611,10 @@ void fz_step_cancel(struct fz_rng *r, unsigned variant)
     /* unregister: 0; destroy: EBUSY (the silent thread is registered and
      * the slot initialised); synchronize: 0 once the holder left. */
     if (cv.variant == CV_DESTROY)
-        FZ_EXPECT(K_LIFETIME, "cmodx_domain_destroy with registered threads and a slot (cancelled "
-                  "inside)", vr, EBUSY);
+        cv_expect_other(K_LIFETIME, "cmodx_domain_destroy with registered threads and a slot "
+                        "(cancelled inside)", vr, cv.victim_msg, EBUSY);
     else
-        FZ_EXPECT(K_CANCEL, cv_name[cv.variant], vr, 0);
+        cv_expect_other(K_CANCEL, cv_name[cv.variant], vr, cv.victim_msg, 0);
     /* No lock left held: the next steps complete. */
     fz_begin("cmodx_slot_publish after the cancellation");
     err = cmodx_slot_publish(pub, cv.b[2].exec, lc_len(), CMODX_RETIRE_OLD, NULL);
@@ -645,6 +660,7 @@ static struct {
     pid_t child; /* atomic: set by the handler in the parent */
     int holder_ready, holder_release;
     int in_sync, sync_result;
+    char sync_msg[256];
 } fk;
 
 /* The child: 42 if the library says it is unusable, 43 if it works (the
@@ -700,6 +716,7 @@ static void *fk_syncer(void *arg)
     __atomic_store_n(&fk.in_sync, 1, __ATOMIC_RELEASE);
     fz_note("forksig syncer: cmodx_synchronize(E, 0), a handler forks inside it");
     int err = cmodx_synchronize(fk.e, 0);
+    snprintf(fk.sync_msg, sizeof fk.sync_msg, "%s", err ? cmodx_last_error() : "");
     __atomic_store_n(&fk.sync_result, err, __ATOMIC_RELEASE);
     return NULL;
 }
@@ -780,8 +797,8 @@ void fz_step_forksig(struct fz_rng *r)
     __atomic_store_n(&fk.holder_release, 1, __ATOMIC_RELEASE);
     cv_join(syncer, "the forksig syncer", NULL);
     cv_join(holder, "the forksig holder", NULL);
-    FZ_EXPECT(K_FORK, "cmodx_synchronize interrupted by a forking signal handler",
-              fk.sync_result, 0);
+    cv_expect_other(K_FORK, "cmodx_synchronize interrupted by a forking signal handler",
+                    fk.sync_result, fk.sync_msg, 0);
     fz_begin("forksig: cmodx_slot_publish(CMODX_RETIRE_OLD) in the parent");
     err = cmodx_slot_publish(&fk.slot, fk.b[1].exec, lc_len(), CMODX_RETIRE_OLD, NULL);
     fz_end("-> %d", err);
