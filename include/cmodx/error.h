@@ -12,8 +12,15 @@
  * same thread (docs/HEAP.md, "fork() from a signal handler").  The library
  * is unusable there: every call that could take a lock or touch shared
  * code returns it (functions returning void do nothing, the statistics
- * calls report zeros, cmodx_heap_contains says 0), and none waits.  The
- * parent is unaffected.
+ * calls report zeros, cmodx_heap_contains says 0), and none waits; every
+ * call that writes or maintains code (cmodx_block_write,
+ * cmodx_make_visible, slots, batches, patches, entries) refuses.  The
+ * child's write views of the library's code are made PROT_NONE when it
+ * starts (they still map the parent's live code): a raw write through a
+ * cmodx_block's write pointer kills the child with SIGSEGV instead of
+ * changing the parent's code.  Where that protection cannot be applied
+ * (no /proc/self/maps) the child _exits with 127.  The parent is
+ * unaffected.
  */
 #ifndef CMODX_ERROR_H
 #define CMODX_ERROR_H

@@ -30,6 +30,10 @@ size_t cmodx_cache_line_max(void) { return arch_cache_line_max(); }
 
 int cmodx_make_visible(cmodx_xptr start, size_t len)
 {
+    /* src/base/fork.c: in an unusable child nothing of the library's
+     * code may be written or maintained (the code is the parent's). */
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_make_visible");
     uintptr_t b = (uintptr_t)start.ptr;
     if (!start.ptr || len == 0 || b + len < b)
         return cmodx_fail(EINVAL, "cmodx_make_visible: empty or wrapping range %p+%zu",

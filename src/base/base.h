@@ -50,6 +50,13 @@ unsigned lib_depth(void);
 int fork_unusable(const char *who);
 int fork_unusable_quiet(void); /* the same test, no message */
 
+/* A backing file that is not a memfd (a temporary file) noted when FD is
+ * opened, forgotten before FD is closed: in such an unusable child its
+ * writable shared mappings are made PROT_NONE, found by device and inode
+ * (src/base/fork.c).  Never wait; safe from any thread. */
+void fork_backing_note(int fd);
+void fork_backing_forget(int fd);
+
 #define CMODX_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 #endif

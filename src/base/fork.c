@@ -50,7 +50,13 @@
 #include "base/fork.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "base/base.h"
 
@@ -85,9 +91,173 @@ static __thread const struct fork_steps *entered;
  * records name threads that do not exist.  So its library is marked
  * unusable: every public call that could take a lock or touch shared code
  * returns ENOTRECOVERABLE (void ones do nothing), and nothing waits.
+ *
+ * A JIT also writes through the raw write-view pointers it holds
+ * (cmodx_block.write), and those are still the parent's live code.  So
+ * the child step, before anything else runs in the child, makes every
+ * writable shared mapping of the library's backing files PROT_NONE: a
+ * write from the child then dies of SIGSEGV instead of changing the code
+ * the parent's threads run.  It takes no lock (the heap list may be held
+ * by the frame the signal interrupted): the mappings are found in
+ * /proc/self/maps, by their memfd names ("cmodx-code", "cmodx-text") or,
+ * for temporary files (CMODX_HEAP_ALLOW_TMPFILE), by the device and
+ * inode noted in a lock-free table when the file was opened
+ * (fork_backing_note).  Only open, read, close and mprotect are used:
+ * async-signal-safe, as a child forked from a handler requires.  The
+ * execute views stay: the child may still run the parent's code (which
+ * the parent may change meanwhile; see docs/HEAP.md).  If /proc/self/maps
+ * cannot be read the child cannot be made safe and _exits with 127, as
+ * the normal fork path does when its snapshot fails.
  */
 static __thread int skipped;
 static int unusable; /* this process is such a child (written in its only thread) */
+
+/* Backing files that are not memfds (temporary files), by device and
+ * inode; a slot is claimed by an atomic increment and published by its
+ * FULL flag, cleared when the file is closed.  Read without a lock in the
+ * unusable child.  Slots are reused only after a clear; past the table's
+ * size a further file is not noted, and the child step then refuses to
+ * leave the child running (_exit 127, see protect_write_views). */
+#define BACKINGS 256
+static struct backing {
+    int full;
+    unsigned long long dev, ino;
+} backings[BACKINGS];
+static int backings_overflow;
+
+void fork_backing_note(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return;
+    for (int i = 0; i < BACKINGS; i++) {
+        int expect = 0;
+        if (__atomic_compare_exchange_n(&backings[i].full, &expect, -1, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED)) {
+            backings[i].dev = (unsigned long long)st.st_dev;
+            backings[i].ino = (unsigned long long)st.st_ino;
+            __atomic_store_n(&backings[i].full, 1, __ATOMIC_RELEASE);
+            return;
+        }
+    }
+    __atomic_store_n(&backings_overflow, 1, __ATOMIC_RELAXED);
+}
+
+void fork_backing_forget(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return;
+    for (int i = 0; i < BACKINGS; i++)
+        if (__atomic_load_n(&backings[i].full, __ATOMIC_ACQUIRE) == 1 &&
+            backings[i].dev == (unsigned long long)st.st_dev &&
+            backings[i].ino == (unsigned long long)st.st_ino) {
+            __atomic_store_n(&backings[i].full, 0, __ATOMIC_RELEASE);
+            return;
+        }
+}
+
+static int noted_backing(unsigned long long maj, unsigned long long min, unsigned long long ino)
+{
+    for (int i = 0; i < BACKINGS; i++)
+        if (__atomic_load_n(&backings[i].full, __ATOMIC_ACQUIRE) == 1 &&
+            major(backings[i].dev) == maj && minor(backings[i].dev) == min &&
+            backings[i].ino == ino)
+            return 1;
+    return 0;
+}
+
+static unsigned long long hex_field(const char **p, char stop)
+{
+    unsigned long long v = 0;
+    for (; **p && **p != stop; (*p)++) {
+        char c = **p;
+        v = v * 16 + (unsigned)(c >= 'a' ? c - 'a' + 10 : c >= 'A' ? c - 'A' + 10 : c - '0');
+    }
+    if (**p)
+        (*p)++;
+    return v;
+}
+
+/* One line of /proc/self/maps: "start-end perms offset maj:min inode path".
+ * A writable shared mapping of one of the library's backing files becomes
+ * PROT_NONE.  0, or -1 if mprotect refused. */
+static int protect_line(const char *l)
+{
+    const char *p = l;
+    unsigned long long start = hex_field(&p, '-'), end = hex_field(&p, ' ');
+    const char *perms = p;
+    if (strlen(perms) < 4 || perms[1] != 'w' || perms[3] != 's')
+        return 0;
+    p += 5;
+    hex_field(&p, ' '); /* offset */
+    unsigned long long maj = hex_field(&p, ':'), min = hex_field(&p, ' ');
+    unsigned long long ino = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        ino = ino * 10 + (unsigned)(*p - '0');
+    while (*p == ' ')
+        p++;
+    int ours = !strncmp(p, "/memfd:cmodx-code", 17) || !strncmp(p, "/memfd:cmodx-text", 17) ||
+               noted_backing(maj, min, ino);
+    if (!ours || end <= start)
+        return 0;
+    return mprotect((void *)(uintptr_t)start, (size_t)(end - start), PROT_NONE) == 0 ? 0 : -1;
+}
+
+static void die_unsafe(const char *why)
+{
+    static const char m[] = "cmodx: a child forked by a signal handler inside a cmodx call "
+                            "could not protect the parent's code (";
+    if (write(2, m, sizeof m - 1) < 0 || write(2, why, strlen(why)) < 0 ||
+        write(2, "): exiting\n", 11) < 0) {
+    }
+    _exit(127);
+}
+
+/* The unusable child's write views made PROT_NONE (see above). */
+static void protect_write_views(void)
+{
+    if (__atomic_load_n(&backings_overflow, __ATOMIC_RELAXED))
+        die_unsafe("too many temporary backing files to track");
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        die_unsafe("/proc/self/maps cannot be opened");
+    static char buf[8192];
+    size_t have = 0;
+    int failed = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            failed = 1;
+            break;
+        }
+        have += (size_t)n;
+        buf[have] = 0;
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n')) != NULL) {
+            *nl = 0;
+            if (protect_line(line) != 0)
+                failed = 1;
+            line = nl + 1;
+        }
+        size_t rest = have - (size_t)(line - buf);
+        if (n == 0) {
+            if (rest && protect_line(line) != 0)
+                failed = 1;
+            break;
+        }
+        if (rest == sizeof buf - 1) { /* a line longer than the buffer: a path, skip it */
+            rest = 0;
+        }
+        memmove(buf, line, rest);
+        have = rest;
+    }
+    close(fd);
+    if (failed)
+        die_unsafe("reading /proc/self/maps or mprotect failed");
+}
 
 int fork_unusable_quiet(void)
 {
@@ -183,6 +353,7 @@ static void child(void)
     if (skipped) {
         skipped = 0;
         __atomic_store_n(&unusable, 1, __ATOMIC_RELAXED);
+        protect_write_views();
         return;
     }
     if (seen[FORK_STAGE_TEXT])

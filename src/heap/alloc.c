@@ -626,6 +626,11 @@ enum heap_where heap_find_block(cmodx_heap *h, const void *p, size_t len, cmodx_
 
 int cmodx_block_write(const cmodx_block *b, size_t offset, const void *src, size_t len)
 {
+    /* In an unusable child the write view is the parent's live code
+     * (src/base/fork.c: no snapshot was taken), and the child step made
+     * it inaccessible: refused with the reason rather than a SIGSEGV. */
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_block_write");
     if (!b || !b->write.ptr || (!src && len))
         return cmodx_fail(EINVAL, "cmodx_block_write: NULL %s", !b ? "block" : !b->write.ptr
                                                                       ? "block write view"

@@ -213,6 +213,7 @@ int cmodx_heap_destroy(cmodx_heap *h)
                           "heap: switch it away or cmodx_slot_fini it first");
     heap_list_remove(h);
     heap_free_all(h);
+    fork_backing_forget(h->fd);
     close(h->fd);
     pthread_mutex_destroy(&h->lock);
     free(h);

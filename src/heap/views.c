@@ -124,6 +124,10 @@ int heap_open_backing(unsigned flags, int *fd_out)
                           "CMODX_HEAP_ALLOW_TMPFILE to allow a temporary file",
                           strerror(memfd_err));
     }
+    /* A temporary file has no name the fork child step can recognise
+     * (src/base/fork.c): noted by device and inode, forgotten at close. */
+    if (memfd_err)
+        fork_backing_note(fd);
     *fd_out = fd;
     return 0;
 }
@@ -371,6 +375,7 @@ int heap_snapshot(struct cmodx_heap *h)
     }
     xfsz_restore(&xg, err);
     if (err) {
+        fork_backing_forget(fd);
         close(fd);
         return h->snap_err = err;
     }
@@ -380,8 +385,10 @@ int heap_snapshot(struct cmodx_heap *h)
 
 void heap_snapshot_drop(struct cmodx_heap *h)
 {
-    if (h->snap_fd >= 0)
+    if (h->snap_fd >= 0) {
+        fork_backing_forget(h->snap_fd);
         close(h->snap_fd);
+    }
     h->snap_fd = -1;
 }
 
@@ -428,6 +435,7 @@ int heap_snapshot_adopt(struct cmodx_heap *h)
         else
             err = publish_data(fd, c);
     }
+    fork_backing_forget(h->fd);
     close(h->fd);
     h->fd = fd;
     return err;

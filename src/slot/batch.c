@@ -38,6 +38,8 @@ int cmodx_batch_begin(cmodx_domain *d, cmodx_batch **out)
 int cmodx_batch_add(cmodx_batch *b, cmodx_slot *slot, cmodx_xptr code, size_t len,
                     unsigned flags)
 {
+    if (fork_unusable_quiet())
+        return fork_unusable("cmodx_batch_add");
     if (!b)
         return cmodx_fail(EINVAL, "cmodx_batch_add: NULL batch");
     struct entry e = {slot, code, len, flags, {NULL}, 0, NULL, {NULL}, 0, {NULL}};
@@ -58,7 +60,7 @@ int cmodx_batch_add(cmodx_batch *b, cmodx_slot *slot, cmodx_xptr code, size_t le
 
 void cmodx_batch_abort(cmodx_batch *b)
 {
-    if (!b)
+    if (!b || fork_unusable_quiet()) /* src/base/fork.c: nothing is touched there */
         return;
     __atomic_sub_fetch(&b->domain->open_batches, 1, __ATOMIC_RELEASE);
     free(b->e);

