@@ -152,17 +152,17 @@ function call_path(    t, d, v, names, n, i, r, list, worst, wname) {
     }
     if (list == "") return
     say("**Call path (" label(1, t) ", column \"ratio (best)\").** On the best repetition")
-    say("of each variant, relative to the direct call through a function pointer: " list ".")
-    say("The dearest is `" wname "`, at " txt(1, t, wname, "", "ratio (best)") " the direct call.")
+    say("of each variant, relative to the direct call through a function pointer (" label(1, t) "): " list ".")
+    say("The dearest is `" wname "`, at " txt(1, t, wname, "", "ratio (best)") " the direct call (" label(1, t) ").")
     r = txt(1, t, "compiled function (call rel32)", "", "ratio (best)")
     if (r != "")
-        say("A `call rel32` to compiled code costs " r " the call through a pointer, which a JIT pays anyway to reach its code.")
+        say("A `compiled function (call rel32)` costs " r " the call through a pointer (" label(1, t) "), which a JIT pays anyway to reach its code.")
     say("")
 }
 
 # ---- 2. publish ---------------------------------------------------------------
 
-function publish(    t, k, n, fl, mb, re, nb, ep, tr, sg, mp, nv, s, vf, vre, vnb) {
+function publish(    t, k, n, w, fl, mb, re, nb, ep, tr, sg, mp, nv, s, vf, vre, vnb) {
     t = table(2, "strategy", "membarrier")
     if (!t) return
     say("**Publish (" label(2, t) ", medians).**")
@@ -179,16 +179,18 @@ function publish(    t, k, n, fl, mb, re, nb, ep, tr, sg, mp, nv, s, vf, vre, vn
         sg = txt(2, t, "signal", n, "median us")
         nv = txt(2, t, "naive: sleep 1 time slice (WRONG)", n, "median us")
         if (mb == "") continue
-        s = "With " plural(n, "caller") ": a membarrier publish takes " us(mb)
-        if (fl != "" && vf != "") s = s ", " vf " (column \"vs floor\") the raw `membarrier(PRIVATE_EXPEDITED_SYNC_CORE)` of row \"floor\" (" us(fl) ")"
+        # Each figure follows the row label it comes from and the row's
+        # number of callers, which check-prose.awk binds it to.
+        w = " with " plural(n, "caller")
+        s = "- `membarrier`" w " (" label(2, t) "): a publish takes " us(mb)
+        if (fl != "" && vf != "") s = s ", " vf " (column \"vs floor\") the raw `membarrier(PRIVATE_EXPEDITED_SYNC_CORE)` alone, row `floor: raw membarrier SYNC_CORE`" w ", " us(fl)
         vre = txt(2, t, "membarrier + CMODX_RETIRE_OLD", n, "vs floor")
         vnb = txt(2, t, "membarrier, new block each time", n, "vs floor")
-        if (re != "" && nb != "") s = s "; with a new block each time, retiring the replaced block with `CMODX_RETIRE_OLD` takes " us(re) \
-            (vre != "" && vnb != "" ? " (" vre " the floor)" : "") " against " us(nb) (vre != "" && vnb != "" ? " (" vnb ")" : "") \
-            " for the interleaved publishes that leave it to a later `cmodx_retire()`"
-        if (ep != "" && tr != "") s = s "; the epoch and trampoline strategies, which make callers synchronise later, " us(ep) " and " us(tr)
-        if (sg != "") s = s "; the signal strategy, which waits for every caller's handler, " us(sg)
-        if (nv != "") s = s "; the naive sleep of one time slice (not a correct synchronisation) " us(nv)
+        if (re != "" && nb != "") s = s "; with a new block each time, retiring the replaced block (`membarrier + CMODX_RETIRE_OLD`" w ") takes " us(re) \
+            (vre != "" && vnb != "" ? " (" vre " the floor)" : "") " against `membarrier, new block each time`" w ", whose publishes leave it to a later `cmodx_retire()`, " us(nb) (vre != "" && vnb != "" ? " (" vnb ")" : "")
+        if (ep != "" && tr != "") s = s "; the strategies that make callers synchronise later, `epoch`" w " " us(ep) " and `trampoline`" w " " us(tr)
+        if (sg != "") s = s "; `signal`" w ", which waits for every caller's handler, " us(sg)
+        if (nv != "") s = s "; `naive: sleep 1 time slice (WRONG)`" w " (not a correct synchronisation) " us(nv)
         say(s ".")
     }
     say("Rows with more callers than cores include waiting for the scheduler (column \"cores\").")
@@ -209,10 +211,10 @@ function batches(    t, r, sname, s, sp, slow, c) {
         sname = cell[3, t, r, 1]
         sp = cell[3, t, r, c]
         if (num(sp) != "" && num(sp) < 1)
-            slow = slow (slow ? "; " : "") sname " at batch size " cell[3, t, r, 2] " (" sp ")"
+            slow = slow (slow ? "; " : "") "`" sname "` at batch size " cell[3, t, r, 2] " (" sp ")"
         if (r == nrow[3, t] || cell[3, t, r + 1, 1] != sname) {
             if (num(sp) == "") continue
-            s = s (s ? "; " : "") sname " " sp " at batch size " cell[3, t, r, 2] \
+            s = s (s ? "; " : "") "`" sname "` " sp " at batch size " cell[3, t, r, 2] \
                 " (" cell[3, t, r, col(3, t, "per slot us")] " us per slot)" \
                 (cmp1(sp) < 0 ? ", SLOWER per slot than single publishes" : cmp1(sp) == 0 ? ", no gain" : "")
         }
@@ -220,22 +222,22 @@ function batches(    t, r, sname, s, sp, slow, c) {
     if (s == "") return
     say("**Batches (" label(3, t) ", column \"speedup vs B=1\", medians).** A batch pays one")
     say("cross-thread synchronisation for all its slots, so its rate should grow with its size.")
-    say("Throughput at the largest batch, relative to batch size 1: " s ".")
+    say("Throughput at the largest batch, relative to batch size 1 (" label(3, t) "): " s ".")
     if (slow != "")
-        say("**Batching is slower than single publishes** (speedup below 1.0x, a regression to look into) for: " slow ".")
+        say("**Batching is slower than single publishes** (a speedup below one, a regression to look into) in " label(3, t) " for: " slow ".")
     say("")
 }
 
 # ---- 4. grace periods -----------------------------------------------------------
 
-function grace(    t, ta, ts, tw, tp, a, b, c, k, n, i, m, tt, cm, q, cm99, q99, mb, s, verdict, mode, name, rm, r99) {
+function grace(    tc, ppc, cr, qr, t, ta, ts, tw, tp, a, b, c, k, n, i, m, tt, cm, q, cm99, q99, mb, s, verdict, mode, name, rm, r99) {
     t = table(4, "announcement", "cmodx_quiescent()")
     if (t) {
         q = val(4, t, "cmodx_quiescent()", "", "ratio to urcu QSBR")
         if (q != "") {
             say("**Grace periods, reader side (" label(4, t) ").** `cmodx_quiescent()` with no grace")
             say("period pending costs " txt(4, t, "cmodx_quiescent()", "", "ns best") " ns on its best repetition, " \
-                txt(4, t, "cmodx_quiescent()", "", "ratio to urcu QSBR") " `urcu_qsbr_quiescent_state()` (" txt(4, t, "urcu_qsbr_quiescent_state()", "", "ns best") " ns) in the same run.")
+                txt(4, t, "cmodx_quiescent()", "", "ratio to urcu QSBR") " `urcu_qsbr_quiescent_state()` (" txt(4, t, "urcu_qsbr_quiescent_state()", "", "ns best") " ns) in the same run (" label(4, t) ").")
             say("")
         }
     }
@@ -263,15 +265,15 @@ function grace(    t, ta, ts, tw, tp, a, b, c, k, n, i, m, tt, cm, q, cm99, q99,
             verdict = (cmp1(rm) <= 0 && cmp1(r99) <= 0) ? "at or below QSBR on both" \
                     : (cmp1(rm) <= 0) ? "at or below QSBR on the median, above on the p99" \
                     : (cmp1(r99) <= 0) ? "above QSBR on the median, at or below on the p99" : "above QSBR on both"
-            say("- " plural(n, "reader") ": " us(cm) " / " us(cm99) " against " us(q) " / " us(q99) \
-                ": " rm " / " r99 ", " verdict \
+            say("- `" name "` with " plural(n, "reader") " (" label(4, tt) "): " us(cm) " / " us(cm99) ", " rm " / " r99 \
+                " of `urcu_qsbr synchronize_rcu` with " plural(n, "reader") " (" us(q) " / " us(q99) "): " verdict \
                 (cell[4, tt, row(4, tt, name, n), col(4, tt, "cores")] ~ /OVERSUBSCRIBED/ ? " (oversubscribed)" : "") ".")
         }
         if (!m) {
             mb = txt(4, tt, "part: raw membarrier PRIVATE_EXPEDITED", "1", "median us")
             q = txt(4, tt, "part: raw membarrier PRIVATE_EXPEDITED", "1", "median / QSBR")
             if (mb != "" && q != "")
-                say("- The raw `membarrier(PRIVATE_EXPEDITED)` alone, with one reader, takes " us(mb) ", " q \
+                say("- The raw `membarrier(PRIVATE_EXPEDITED)` alone, row `part: raw membarrier PRIVATE_EXPEDITED` with 1 reader (" label(4, tt) "), takes " us(mb) ", " q \
                     " QSBR's grace period: what every grace period with asymmetric fences would cost on a weakly ordered processor, where it remains F (docs/RECLAMATION.md).")
         }
         say("")
@@ -282,18 +284,18 @@ function grace(    t, ta, ts, tw, tp, a, b, c, k, n, i, m, tt, cm, q, cm99, q99,
         b = txt(4, tp, "10 ms timeout", "", "median")
         c = txt(4, tp, "1 ms timeout", "", "median")
         if (a != "" && b != "" && c != "")
-            say("**A sleep's timeout (" label(4, tp) ").** A futex wake-up round trip takes " us(a) \
-                " at the median when the sleepers arm no timer, " us(b) " (" txt(4, tp, "10 ms timeout", "", "median / no timeout") \
-                ") with a 10 ms timeout and " us(c) " (" txt(4, tp, "1 ms timeout", "", "median / no timeout") \
-                ") with a 1 ms timeout; on the best repetition " \
-                txt(4, tp, "no timeout", "", "us best") ", " txt(4, tp, "10 ms timeout", "", "us best") " and " \
-                txt(4, tp, "1 ms timeout", "", "us best") " us.\n")
+            say("**A sleep's timeout (" label(4, tp) ").** A futex wake-up round trip, at the median and on the best repetition (" label(4, tp) \
+                "): when the sleepers arm no timer (`no timeout`), " us(a) " and " us(txt(4, tp, "no timeout", "", "us best")) \
+                "; with a `10 ms timeout`, " us(b) " (" txt(4, tp, "10 ms timeout", "", "median / no timeout") \
+                " the median without one) and " us(txt(4, tp, "10 ms timeout", "", "us best")) \
+                "; with a `1 ms timeout`, " us(c) " (" txt(4, tp, "1 ms timeout", "", "median / no timeout") ") and " \
+                us(txt(4, tp, "1 ms timeout", "", "us best")) ".\n")
     }
     tw = table(4, "fences", "")
     if (tw) {
         say("**Where the waits went (" label(4, tw) ").**")
         for (r = 1; r <= nrow[4, tw]; r++) {
-            say("- " cell[4, tw, r, 1] " fences, " plural(cell[4, tw, r, 2], "reader") ": " \
+            say("- " cell[4, tw, r, 1] " fences, " plural(cell[4, tw, r, 2], "reader") " (" label(4, tw) "): " \
                 cell[4, tw, r, col(4, tw, "spin only")] " of " cell[4, tw, r, col(4, tw, "waits")] " waits ended in the spin; " \
                 cell[4, tw, r, col(4, tw, "sleeps per wait")] " futex sleeps, " cell[4, tw, r, col(4, tw, "wake calls per wait")] \
                 " reader wake calls and " cell[4, tw, r, col(4, tw, "membarriers per wait")] " membarriers per wait.")
@@ -317,17 +319,26 @@ function grace(    t, ta, ts, tw, tp, a, b, c, k, n, i, m, tt, cm, q, cm99, q99,
             cr = txt(4, tc, n, "cmodx_synchronize", "calls per ms")
             qr = txt(4, tc, n, "urcu_qsbr synchronize_rcu", "calls per ms")
             if (cm == "" || cm99 == "" || ppc == "") continue
-            s = "- " plural(n, "writer") ": " us(cm) " / " us(cm99)
+            # The figures of each row follow its label and its number of
+            # writers (check-prose.awk binds them to that one row).
+            s = "- `cmodx_synchronize` with " plural(n, "writer") " (" label(4, tc) "): " us(cm) " / " us(cm99)
+            verdict = ""
             if (q != "" && q99 != "" && rm != "" && r99 != "") {
                 verdict = (cmp1(rm) <= 0 && cmp1(r99) <= 0) ? "at or below QSBR on both" \
                         : (cmp1(rm) <= 0) ? "at or below QSBR on the median, above on the p99" \
                         : (cmp1(r99) <= 0) ? "above QSBR on the median, at or below on the p99" : "above QSBR on both"
-                s = s " against " us(q) " / " us(q99) ": " rm " / " r99 ", " verdict
+                s = s ", " rm " / " r99 " of QSBR's"
             }
-            if (cr != "" && qr != "")
-                s = s "; " cr " calls per ms of all writers against " qr
-            s = s "; " ppc " grace periods started per call" \
-                (cell[4, tc, r, col(4, tc, "cores")] ~ /OVERSUBSCRIBED/ ? " (oversubscribed)" : "") "."
+            if (cr != "")
+                s = s "; " cr " calls per ms of all writers"
+            s = s "; " ppc " grace periods started per call"
+            if (verdict != "" || (cr != "" && qr != "")) {
+                s = s "; `urcu_qsbr synchronize_rcu` with " plural(n, "writer")
+                if (verdict != "") s = s ", " us(q) " / " us(q99)
+                if (cr != "" && qr != "") s = s ", " qr " calls per ms"
+                if (verdict != "") s = s ": " verdict
+            }
+            s = s (cell[4, tc, r, col(4, tc, "cores")] ~ /OVERSUBSCRIBED/ ? " (oversubscribed)" : "") "."
             say(s)
         }
         say("")
@@ -342,19 +353,19 @@ function scale(    t, r, s, tm, a, b) {
         s = ""
         for (r = 1; r <= nrow[5, t]; r++)
             s = s (s ? "; " : "") cell[5, t, r, 1] " " cell[5, t, r, col(5, t, "bytes/slot")] " bytes per slot"
-        say("**Scale (" label(5, t) ").** " s ".")
+        say("**Scale (" label(5, t) ").** Per strategy (" label(5, t) "): " s ".")
     }
     t = table(5, "figure", "metadata bytes per live block")
     if (t)
-        say("A live block costs " cell[5, t, row(5, t, "metadata bytes per live block", ""), 2] \
-            " bytes of metadata; after the churn, free bytes are " cell[5, t, row(5, t, "after churn: free bytes / mapped", ""), 2] \
-            " of the mapped bytes (" label(5, t) ").")
+        say("The metadata of a live block (`metadata bytes per live block`) takes " cell[5, t, row(5, t, "metadata bytes per live block", ""), 2] \
+            " bytes; after the churn, the share of the mapped bytes that is free (`after churn: free bytes / mapped`) is " cell[5, t, row(5, t, "after churn: free bytes / mapped", ""), 2] \
+            " (" label(5, t) ").")
     tm = table(5, "step", "mmap MAP_FIXED remap (1 page)")
     if (tm) {
         a = txt(5, tm, "mmap MAP_FIXED remap (1 page)", "", "ns median")
         b = txt(5, tm, "mprotect R then RX (1 page)", "", "ns median")
         if (a != "" && b != "")
-            say("The remap before reuse, one `mmap(MAP_FIXED)` per page, takes " a " ns at the median; an `mprotect` pair would take " \
+            say("The remap before reuse, one `mmap(MAP_FIXED)` per page (`mmap MAP_FIXED remap (1 page)`), takes " a " ns at the median; an `mprotect` pair (`mprotect R then RX (1 page)`) would take " \
                 b " ns, but would fault the live neighbours on the page between its two calls (" label(5, tm) ").")
     }
     t = table(5, "with live slots", "free/s, no live slot")
@@ -362,6 +373,6 @@ function scale(    t, r, s, tm, a, b) {
     if (t && tm && nrow[5, t] >= 4)
         say("Each free and retirement asks whether a slot of any domain targets the block, one lookup whatever the number of slots: " \
             cell[5, t, 1, 2] " frees per second with no live slot, " cell[5, t, 2, 2] " with " cell[5, tm, 1, 2] \
-            " live slots, and " cell[5, t, 4, 2] " retirements per second (median chunks, " label(5, t) ").")
+            " live slots, and " cell[5, t, 4, 2] " retirements per second (median chunks, " label(5, t) "; the number of live slots from " label(5, tm) ").")
     say("")
 }
