@@ -160,7 +160,7 @@ function table_line(line,    f, n, i, c, u, r) {
 function alone(s, i, l,    before, after) {
     before = i > 1 ? substr(s, i - 1, 1) : " "
     after = substr(s, i + l, 1)
-    return before !~ /[A-Za-z0-9_.]/ && after !~ /[A-Za-z0-9_(]/ &&
+    return before !~ /[A-Za-z0-9_.\/]/ && after !~ /[A-Za-z0-9_(\/]/ &&
            !(after == "." && substr(s, i + l + 1, 1) ~ /[0-9]/)
 }
 
