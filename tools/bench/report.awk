@@ -134,9 +134,8 @@ END {
     print "below is a cell of the table named in its sentence, of the row whose label"
     print "precedes it, as the table prints it, and every verdict is decided from the"
     print "printed cell (`tools/bench/check-prose.awk` checks that no other figure"
-    print "appears).  Medians of latencies include whatever"
-    print "else the machine ran (see the load average above); ratios within one table"
-    print "compare runs that shared it.\n"
+    print "appears).  Medians of latencies include whatever else the machine ran (see"
+    print "the load average above); ratios within one table compare runs that shared it.\n"
     printf "%s", out
 }
 
