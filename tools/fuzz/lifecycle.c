@@ -675,7 +675,14 @@ static void fk_child(void)
         cmodx_heap *h2 = NULL;
         int e3 = cmodx_heap_create(NULL, &h2);
         int e4 = cmodx_slot_publish(&fk.slot, fk.b[1].exec, lc_len(), 0, NULL);
-        _exit(e3 == ENOTRECOVERABLE && e4 == ENOTRECOVERABLE && h2 == NULL ? 42 : 1);
+        /* Its write views still map the parent's live code: a write must
+         * be refused (the parent checks its block afterwards). */
+        static const unsigned char zero[4];
+        int e5 = cmodx_block_write(&fk.b[0], 0, zero, sizeof zero);
+        _exit(e3 == ENOTRECOVERABLE && e4 == ENOTRECOVERABLE && e5 == ENOTRECOVERABLE &&
+                      h2 == NULL
+                  ? 42
+                  : 1);
     }
     if (e1 != ENOTRECOVERABLE && e2 == 0 && cmodx_block_free(fk.h, b.exec) == 0)
         _exit(43);
@@ -788,8 +795,12 @@ void fz_step_forksig(struct fz_rng *r)
     if (st != 42)
         fz_fail(K_FORK, "a child forked by a signal handler that interrupted cmodx_synchronize "
                 "exited %d; expected 42 (ENOTRECOVERABLE from synchronize, block_alloc, "
-                "heap_create and slot_publish)%s", st,
+                "heap_create, slot_publish and block_write)%s", st,
                 st == 1 ? ": a call in the child did not return ENOTRECOVERABLE" : "");
+    for (int i = 0; i < 2; i++)
+        if (!fz_code_intact(&fk.b[i], 0, 0x7e000000u + (uint32_t)i))
+            fz_fail(K_FORK, "block %d of the parent changed while an unusable child (forked "
+                    "inside a library call) ran: the child wrote into the parent's code", i);
     if (__atomic_load_n(&fk.sync_result, __ATOMIC_ACQUIRE) != CV_UNSET)
         fz_fail(K_MODEL, "cmodx_synchronize returned %d while a registered thread was online "
                 "and never quiescent", fk.sync_result);
