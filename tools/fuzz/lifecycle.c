@@ -1,6 +1,7 @@
 /*
  * tools/fuzz/lifecycle.c - the scenario engine's lifecycle edges that need
- * threads of their own (docs/FUZZ.md, "Lifecycle edges"):
+ * threads of their own (docs/FUZZ.md, the scenario engine's "lifecycle
+ * edges"; one per scenario episode, chosen in scenario.c):
  *
  *  - fz_step_trampid: slot fini/init churn in a trampoline domain whose ids
  *    are all in use, while a caller holds the stubs of finished slots.  A
@@ -20,8 +21,9 @@
  *    every domain): another domain's grace period completes meanwhile.
  *  - fz_step_forksig: a signal handler forks while its thread is inside
  *    cmodx_synchronize; the child's library is unusable (ENOTRECOVERABLE
- *    from synchronize, block_alloc, heap_create, slot_publish) and the
- *    parent's call completes.  A fork from a handler outside the library
+ *    from synchronize, block_alloc, heap_create, slot_publish,
+ *    block_write: include/cmodx/error.h), the parent's code is unchanged
+ *    and the parent's call completes.  A fork from a handler outside the library
  *    gives an ordinary child.
  *
  * Each builds its own heap and domains, so that the scenario's model is
