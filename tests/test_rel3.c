@@ -225,6 +225,116 @@ static void test_forkhook(void)
     CHECK_EQ(cmodx_heap_destroy(fw.h), 0);
 }
 
+/* ---- hooktimeout, hookcross -------------------------------------------------- */
+
+static struct {
+    cmodx_heap *h;
+    cmodx_domain *a, *b;
+    int started, release;
+    pthread_barrier_t both;
+    int inner_a, inner_b, outer_a, outer_b;
+} hk;
+
+static cmodx_domain *plain_domain(cmodx_heap *h)
+{
+    struct cmodx_domain_config c = {.strategy = CMODX_SYNC_EPOCH, .heap = h};
+    cmodx_domain *d = NULL;
+    REQUIRE(cmodx_domain_create(&c, &d) == 0);
+    return d;
+}
+
+static void held_hook(void *arg, cmodx_xptr b)
+{
+    (void)arg;
+    (void)b;
+    __atomic_store_n(&hk.started, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&hk.release, __ATOMIC_ACQUIRE))
+        usleep(1000);
+}
+
+/* Retire the block at ARG into A (its hook may run in the retire: a
+ * period with no online thread completes at once), then synchronize. */
+static void *sync_a(void *arg)
+{
+    CHECK_EQ(cmodx_retire(hk.a, *(cmodx_xptr *)arg), 0);
+    __atomic_store_n(&hk.outer_a, synchronize_retrying(hk.a, 0), __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_hooktimeout(void)
+{
+    watchdog("cmodx_synchronize(d, 100) while another thread's free hook runs", 120);
+    memset(&hk, 0, sizeof hk);
+    REQUIRE(cmodx_heap_create(NULL, &hk.h) == 0);
+    hk.a = plain_domain(hk.h);
+    cmodx_block y = make_block(hk.h, 4);
+    cmodx_debug_set_free_hook(hk.a, held_hook, NULL);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, sync_a, &y.exec) == 0);
+    while (!__atomic_load_n(&hk.started, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    /* The hook is held until released below: the promise (every block
+     * retired before the call back in the heap) cannot be kept within
+     * the timeout, so ETIMEDOUT; the old library waited for the hook. */
+    CHECK_EQ(cmodx_synchronize(hk.a, 100), ETIMEDOUT);
+    CHECK(strstr(cmodx_last_error(), "free hooks") != NULL);
+    CHECK_EQ(__atomic_load_n(&hk.release, __ATOMIC_ACQUIRE), 0); /* it returned while held */
+    __atomic_store_n(&hk.release, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    CHECK_EQ(hk.outer_a, 0);
+    CHECK_EQ(cmodx_synchronize(hk.a, 100), 0); /* no hook left: within the timeout */
+    cmodx_debug_set_free_hook(hk.a, NULL, NULL);
+    CHECK_EQ(cmodx_domain_destroy(hk.a), 0);
+    CHECK_EQ(cmodx_heap_destroy(hk.h), 0);
+}
+
+static void cross_hook(void *arg, cmodx_xptr b)
+{
+    (void)b;
+    int which = arg != NULL; /* NULL: a hook of A; else of B */
+    pthread_barrier_wait(&hk.both);
+    int e = cmodx_synchronize(which ? hk.a : hk.b, 0);
+    __atomic_store_n(which ? &hk.inner_b : &hk.inner_a, e, __ATOMIC_RELEASE);
+}
+
+static void *sync_b(void *arg)
+{
+    CHECK_EQ(cmodx_retire(hk.b, *(cmodx_xptr *)arg), 0);
+    __atomic_store_n(&hk.outer_b, synchronize_retrying(hk.b, 0), __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_hookcross(void)
+{
+    watchdog("free hooks of two domains synchronizing each other's domain", 120);
+    memset(&hk, 0, sizeof hk);
+    REQUIRE(pthread_barrier_init(&hk.both, NULL, 2) == 0);
+    REQUIRE(cmodx_heap_create(NULL, &hk.h) == 0);
+    hk.a = plain_domain(hk.h);
+    hk.b = plain_domain(hk.h);
+    cmodx_block x = make_block(hk.h, 1), y = make_block(hk.h, 2);
+    cmodx_debug_set_free_hook(hk.a, cross_hook, NULL);
+    cmodx_debug_set_free_hook(hk.b, cross_hook, &hk);
+    hk.inner_a = hk.inner_b = -1;
+    pthread_t ta, tb;
+    REQUIRE(pthread_create(&ta, NULL, sync_a, &x.exec) == 0);
+    REQUIRE(pthread_create(&tb, NULL, sync_b, &y.exec) == 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    /* Each hook's call found the other thread running a hook of the
+     * domain it synchronized: refused, not waited for. */
+    CHECK_EQ(hk.inner_a, EDEADLK);
+    CHECK_EQ(hk.inner_b, EDEADLK);
+    CHECK_EQ(hk.outer_a, 0);
+    CHECK_EQ(hk.outer_b, 0);
+    cmodx_debug_set_free_hook(hk.a, NULL, NULL);
+    cmodx_debug_set_free_hook(hk.b, NULL, NULL);
+    CHECK_EQ(cmodx_domain_destroy(hk.a), 0);
+    CHECK_EQ(cmodx_domain_destroy(hk.b), 0);
+    CHECK_EQ(cmodx_heap_destroy(hk.h), 0);
+    pthread_barrier_destroy(&hk.both);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "forkwrite";
@@ -233,6 +343,10 @@ int main(int argc, char **argv)
         test_forkwrite(!strcmp(arg, "tmp"));
     else if (!strcmp(mode, "forkhook"))
         test_forkhook();
+    else if (!strcmp(mode, "hooktimeout"))
+        test_hooktimeout();
+    else if (!strcmp(mode, "hookcross"))
+        test_hookcross();
     else {
         fprintf(stderr, "test_rel3: unknown mode %s\n", mode);
         return 2;

@@ -138,8 +138,9 @@ CMODX_API int cmodx_retire(cmodx_domain *d, cmodx_xptr block);
  *   passed a quiescent state, then frees every retired block whose grace
  *   period has passed: when it returns 0, every block retired before the
  *   call is back in the heap (it waits for the free hooks other threads
- *   are running for such blocks, cmodx_debug_set_free_hook(), except when
- *   called from a hook of D).  TIMEOUT_MS 0 waits without bound.
+ *   are running for such blocks, cmodx_debug_set_free_hook(), within
+ *   TIMEOUT_MS; never from inside a free hook, see below).  TIMEOUT_MS 0
+ *   waits without bound.
  *   Concurrent callers share grace periods (as liburcu's synchronize_rcu
  *   callers do): a call that arrives while another caller's period runs
  *   waits for the next one, which one caller runs for every call that
@@ -148,7 +149,13 @@ CMODX_API int cmodx_retire(cmodx_domain *d, cmodx_xptr block);
  *   blocks the others retired before their calls included.
  * RETURN VALUE
  *   0, or ETIMEDOUT with the thread id of an online, never-quiescent
- *   thread in cmodx_last_error(); or the errno of a membarrier that failed
+ *   thread in cmodx_last_error(), or because other threads' free hooks
+ *   for the blocks still ran when TIMEOUT_MS expired (the grace period
+ *   completed; those blocks return to the heap when their hooks end);
+ *   EDEADLK when called from a free hook of another domain while other
+ *   threads run free hooks of D (the grace period completed, those
+ *   blocks are not yet back in the heap: waiting could deadlock, e.g. two
+ *   domains whose hooks synchronize each other's domain); or the errno of a membarrier that failed
  *   after the domain registered it (ENOMEM, EPERM under a seccomp filter
  *   installed later...), where readers rely on it (asymmetric fences on a
  *   weakly ordered processor): no grace period started, the retired
@@ -230,9 +237,15 @@ CMODX_API void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_sta
  *   blocks they complete run their hooks in turn), and heap calls
  *   (cmodx_block_free, ...) work; cmodx_domain_destroy of the hook's
  *   own domain is refused with EDEADLK (the call running the hook still
- *   uses the domain).  A cmodx_synchronize made from a hook of the domain
- *   does not wait for the hooks other threads are running (they may be
- *   waiting for it).  NULL removes the hook.
+ *   uses the domain).  The rule for hooks: a hook never waits for other
+ *   threads' hooks, of any domain (they may be waiting for it).  So a
+ *   cmodx_synchronize made from a hook of D returns 0 without waiting for
+ *   the hooks other threads run for D (its promise covers the blocks this
+ *   thread's calls completed), and one made from a hook of another domain
+ *   returns EDEADLK while other threads run hooks of D (0 when none do).
+ *   cmodx_domain_destroy of another domain from a hook still waits for
+ *   that domain's running hooks (the domain is freed next).  NULL removes
+ *   the hook.
  *   The statistics count a block as freed when its hook is scheduled.
  * THREAD SAFETY
  *   Set it before the domain is used concurrently.

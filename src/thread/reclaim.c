@@ -273,6 +273,17 @@ int reclaim_in_free_hook(const cmodx_domain *d)
     return 0;
 }
 
+/* This thread's hooks of D: queued to run, or running (nested). */
+static size_t own_hooks_of(const cmodx_domain *d)
+{
+    size_t own = 0;
+    for (const struct retired *r = hooks_head; r; r = r->next)
+        own += r->d == d;
+    for (const struct hook_frame *f = hook_frames; f; f = f->up)
+        own += f->d == d;
+    return own;
+}
+
 void reclaim_after_fork(cmodx_domain *d)
 {
     /* Shared grace periods (above sync_lead()): the parent's leader and
@@ -283,12 +294,7 @@ void reclaim_after_fork(cmodx_domain *d)
      * their blocks stay pending in the child's heap (unreachable, leaked
      * in the child only).  This thread's own, if it forked from a hook or
      * with hooks queued, still run and count down. */
-    size_t own = 0;
-    for (const struct retired *r = hooks_head; r; r = r->next)
-        own += r->d == d;
-    for (const struct hook_frame *f = hook_frames; f; f = f->up)
-        own += f->d == d;
-    __atomic_store_n(&d->hooks_inflight, own, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->hooks_inflight, own_hooks_of(d), __ATOMIC_RELAXED);
 }
 
 /*
@@ -297,16 +303,36 @@ void reclaim_after_fork(cmodx_domain *d)
  * used.  A block another thread's writer section completed is counted as
  * freed but may still wait for its hook (above): wait for those, parked
  * (the hook may itself wait for a grace period, which must not wait for
- * us) and holding no lock.  A thread that runs a hook of D does not wait
- * (it would wait for itself, or for another hook runner that waits for
- * it): from inside a hook the promise covers the blocks this thread's own
- * calls completed.  Bounded by the other threads' hooks (user code).
+ * us) and holding no lock, within the caller's timeout (the hooks are
+ * user code: ETIMEDOUT when they outlast it; TIMEOUT_MS 0 is unbounded).
+ *
+ * A thread that runs a hook never waits for other threads' hooks: two
+ * hook runners would wait for each other, whether their hooks are of the
+ * same domain or of two domains whose hooks synchronize each other's.
+ *   - From a hook of D itself: no wait, 0: the promise covers the blocks
+ *     this thread's own calls completed (the documented behaviour).
+ *   - From a hook of another domain, while other threads' hooks of D are
+ *     in flight: EDEADLK (the grace period did complete; those blocks are
+ *     not yet back in the heap, and waiting could deadlock).
  */
-static void wait_hooks(cmodx_domain *d)
+static int wait_hooks(cmodx_domain *d, unsigned timeout_ms, uint64_t start)
 {
     if (reclaim_in_free_hook(d))
-        return;
+        return 0;
+    if (hook_frames) {
+        if (__atomic_load_n(&d->hooks_inflight, __ATOMIC_ACQUIRE) > own_hooks_of(d))
+            return cmodx_fail(EDEADLK, "cmodx_synchronize: called from a free hook of another "
+                              "domain while other threads run free hooks of this one: the "
+                              "grace period completed, but waiting for those hooks could "
+                              "deadlock (their blocks are not yet back in the heap)");
+        return 0;
+    }
+    uint64_t limit = (uint64_t)timeout_ms * 1000000u;
     for (unsigned i = 0; __atomic_load_n(&d->hooks_inflight, __ATOMIC_ACQUIRE); i++) {
+        if (timeout_ms && cmodx_now_ns() - start >= limit)
+            return cmodx_fail(ETIMEDOUT, "cmodx_synchronize: grace period complete, but other "
+                              "threads' free hooks for its blocks still run after %u ms",
+                              timeout_ms);
         if (i < 64) {
             sched_yield();
         } else {
@@ -314,6 +340,7 @@ static void wait_hooks(cmodx_domain *d)
             nanosleep(&nap, NULL);
         }
     }
+    return 0;
 }
 
 static size_t free_completed(cmodx_domain *d, uint64_t done)
@@ -790,8 +817,8 @@ int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms)
                 NULL, 0);
         __atomic_sub_fetch(&d->sync_sleepers, 1, __ATOMIC_RELAXED);
     }
-    if (!err)
-        wait_hooks(d); /* blocks a leader completed may still wait for its hooks */
+    if (!err) /* blocks a leader completed may still wait for their hooks */
+        err = wait_hooks(d, timeout_ms, start);
     thread_unpark();
     return err;
 }
@@ -891,5 +918,11 @@ void reclaim_teardown(cmodx_domain *d)
      * left it pending: dropped too (leaked, never freed unsafely). */
     writer_leave(d, t);
     drop_retired(d);
-    wait_hooks(d); /* other threads' hooks of D: the domain goes next */
+    /* Other threads' hooks of D: the domain is freed next, so this wait
+     * has no bound and no exception (their callers still touch D).  Not
+     * reached from a hook of D (cmodx_domain_destroy refuses: EDEADLK). */
+    while (__atomic_load_n(&d->hooks_inflight, __ATOMIC_ACQUIRE) > own_hooks_of(d)) {
+        struct timespec nap = {0, 50000};
+        nanosleep(&nap, NULL);
+    }
 }
