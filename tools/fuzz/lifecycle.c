@@ -82,7 +82,9 @@ static uint32_t lc_len(void)
     return (uint32_t)cmodx_emit_return_u32_size();
 }
 
-/* Blocks of a private heap, each "return BASE + i". */
+/* Blocks of a private heap, each "return BASE + i", made visible: they
+ * are slot_init's initial targets, which every thread may run at once
+ * (slot.h: "made visible"; a publish would do it, an init does not). */
 static void lc_blocks(cmodx_heap *h, cmodx_block *b, int n, uint32_t base)
 {
     for (int i = 0; i < n; i++) {
@@ -90,6 +92,8 @@ static void lc_blocks(cmodx_heap *h, cmodx_block *b, int n, uint32_t base)
         FZ_EXPECT(K_ERRORS, "cmodx_block_alloc(64) on a fresh heap", err, 0);
         err = fz_write_code(&b[i], 0, base + (uint32_t)i);
         FZ_EXPECT(K_ERRORS, "cmodx_block_write of a fresh block", err, 0);
+        err = cmodx_make_visible(b[i].exec, b[i].size);
+        FZ_EXPECT(K_ERRORS, "cmodx_make_visible of a fresh block", err, 0);
     }
 }
 
