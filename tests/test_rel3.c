@@ -17,6 +17,9 @@
  *   hookcross    the free hooks of two domains each synchronize the other
  *                domain: both calls return (no deadlock), the inner ones
  *                with EDEADLK
+ *   liveuaf      cmodx_slot_init of an initialised slot (EINVAL, "in this
+ *                domain") while another thread's inits grow the live-slot
+ *                table (a use-after-free under ASan and TSan before)
  *   xdom         a block targeted by slots of domains A and B: B's slot
  *                switches away, B synchronizes, then A retires it: a
  *                reader of B that loaded the old target before the switch
@@ -335,6 +338,71 @@ static void test_hookcross(void)
     pthread_barrier_destroy(&hk.both);
 }
 
+/* ---- liveuaf ------------------------------------------------------------------ */
+
+/* cmodx_slot_init of an initialised slot (EINVAL) while another thread's
+ * inits grow and shrink the table of live slots: the message is built
+ * from what was copied under the table's lock (it read the entry after
+ * the unlock, a use-after-free that ASan and TSan report). */
+static struct {
+    cmodx_domain *d;
+    cmodx_slot dup;
+    int stop;
+    long tries, wrong;
+} lu;
+
+static uint32_t lu_fn(void)
+{
+    return 1;
+}
+
+static cmodx_xptr lu_code(void)
+{
+    cmodx_xptr x;
+    uint32_t (*f)(void) = lu_fn;
+    memcpy(&x.ptr, &f, sizeof x.ptr);
+    return x;
+}
+
+static void *lu_dup(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&lu.stop, __ATOMIC_ACQUIRE)) {
+        int e = cmodx_slot_init(lu.d, &lu.dup, lu_code());
+        lu.tries++;
+        if (e != EINVAL || !strstr(cmodx_last_error(), "(in this domain)"))
+            lu.wrong++;
+    }
+    return NULL;
+}
+
+static void test_liveuaf(void)
+{
+    watchdog("liveuaf", 240);
+    memset(&lu, 0, sizeof lu);
+    struct cmodx_domain_config c = {.strategy = CMODX_SYNC_EPOCH};
+    REQUIRE(cmodx_domain_create(&c, &lu.d) == 0);
+    REQUIRE(cmodx_slot_init(lu.d, &lu.dup, lu_code()) == 0);
+    pthread_t t;
+    REQUIRE(pthread_create(&t, NULL, lu_dup, NULL) == 0);
+    enum { N = 20000 };
+    cmodx_slot *s = calloc(N, sizeof *s);
+    REQUIRE(s != NULL);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < N; i++)
+            CHECK_EQ(cmodx_slot_init(lu.d, &s[i], lu_code()), 0);
+        for (int i = 0; i < N; i++)
+            cmodx_slot_fini(&s[i]);
+    }
+    __atomic_store_n(&lu.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(t, NULL);
+    CHECK(lu.tries > 0);
+    CHECK_EQ(lu.wrong, 0);
+    free(s);
+    cmodx_slot_fini(&lu.dup);
+    CHECK_EQ(cmodx_domain_destroy(lu.d), 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "forkwrite";
@@ -347,6 +415,8 @@ int main(int argc, char **argv)
         test_hooktimeout();
     else if (!strcmp(mode, "hookcross"))
         test_hookcross();
+    else if (!strcmp(mode, "liveuaf"))
+        test_liveuaf();
     else {
         fprintf(stderr, "test_rel3: unknown mode %s\n", mode);
         return 2;

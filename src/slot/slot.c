@@ -289,6 +289,10 @@ static int live_claim(cmodx_slot *s, cmodx_domain *d)
     lib_enter(); /* a lock fork's prepare takes (src/base/fork.c) */
     pthread_mutex_lock(&live_lock);
     struct live_ent *e = live_find(s);
+    /* What the message needs, copied under the lock: once it is released
+     * another thread's live_reserve() may realloc or free the table E
+     * points into. */
+    int same = e && e->d == d;
     int err = e ? EINVAL : live_reserve();
     if (!err)
         live_add(s, d);
@@ -297,7 +301,7 @@ static int live_claim(cmodx_slot *s, cmodx_domain *d)
     if (err == EINVAL)
         return cmodx_fail(EINVAL, "cmodx_slot_init: slot %p is already initialised (in %s "
                           "domain); cmodx_slot_fini it first", (void *)s,
-                          e->d == d ? "this" : "another");
+                          same ? "this" : "another");
     if (err)
         return cmodx_fail(ENOMEM, "cmodx_slot_init: out of memory");
     return 0;
