@@ -421,6 +421,77 @@ static void test_liveuaf(void)
     CHECK_EQ(cmodx_domain_destroy(lu.d), 0);
 }
 
+/* ---- xdom --------------------------------------------------------------------- */
+
+static struct {
+    cmodx_domain *a, *b;
+    cmodx_slot b1;
+    int loaded, switched;
+    uint32_t got;
+    int returned;
+} xd;
+
+/* A reader of B: loads X from B's slot, holds it across the switch (no
+ * quiescent state in between), then calls it. */
+static void *xd_reader(void *arg)
+{
+    (void)arg;
+    cmodx_thread *self = NULL;
+    REQUIRE(cmodx_thread_register(xd.b, &self) == 0);
+    const void *t = cmodx_slot_target(&xd.b1, self);
+    __atomic_store_n(&xd.loaded, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&xd.switched, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    usleep(50000); /* the main thread is now in cmodx_synchronize(B): it waits for us */
+    xd.returned = call_catching(as_fn((cmodx_xptr){t}), &xd.got);
+    cmodx_quiescent(self);
+    CHECK_EQ(cmodx_thread_unregister(xd.b), 0);
+    return NULL;
+}
+
+static void test_xdom(void)
+{
+    watchdog("xdom", 120);
+    memset(&xd, 0, sizeof xd);
+    cmodx_heap *h, *h2;
+    REQUIRE(cmodx_heap_create(NULL, &h) == 0);
+    REQUIRE(cmodx_heap_create(NULL, &h2) == 0);
+    xd.a = plain_domain(h);
+    xd.b = plain_domain(h2);
+    cmodx_block x = make_block(h, 5), y = make_block(h, 6), z = make_block(h2, 7);
+    cmodx_slot a1;
+    REQUIRE(cmodx_slot_init(xd.a, &a1, x.exec) == 0);
+    REQUIRE(cmodx_slot_init(xd.b, &xd.b1, x.exec) == 0);
+    pthread_t r;
+    REQUIRE(pthread_create(&r, NULL, xd_reader, NULL) == 0);
+    while (!__atomic_load_n(&xd.loaded, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    /* B's slot leaves X without the flag: X stays A's to retire. */
+    cmodx_xptr old = {NULL};
+    CHECK_EQ(publish_retrying(&xd.b1, z.exec, z.size, 0, &old), 0);
+    CHECK(old.ptr == x.exec.ptr);
+    __atomic_store_n(&xd.switched, 1, __ATOMIC_RELEASE);
+    /* The rule: B's grace period after its slot left X, before A retires
+     * it.  It waits for the reader, which runs X meanwhile. */
+    CHECK_EQ(synchronize_retrying(xd.b, 0), 0);
+    CHECK_EQ(publish_retrying(&a1, y.exec, y.size, CMODX_RETIRE_OLD, NULL), 0);
+    CHECK_EQ(synchronize_retrying(xd.a, 0), 0);
+    pthread_join(r, NULL);
+    CHECK_EQ(xd.returned, 1);
+    CHECK_EQ(xd.got, 5);
+    /* X was retired by A and is free now: the heap no longer holds it. */
+    cmodx_xptr st = {NULL};
+    CHECK_EQ(cmodx_heap_contains(h, x.exec, &st), 0);
+    cmodx_slot_fini(&a1);
+    cmodx_slot_fini(&xd.b1);
+    CHECK_EQ(cmodx_domain_destroy(xd.a), 0);
+    CHECK_EQ(cmodx_domain_destroy(xd.b), 0);
+    CHECK_EQ(cmodx_block_free(h, y.exec), 0);
+    CHECK_EQ(cmodx_block_free(h2, z.exec), 0);
+    CHECK_EQ(cmodx_heap_destroy(h), 0);
+    CHECK_EQ(cmodx_heap_destroy(h2), 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "forkwrite";
@@ -435,6 +506,8 @@ int main(int argc, char **argv)
         test_hookcross();
     else if (!strcmp(mode, "liveuaf"))
         test_liveuaf();
+    else if (!strcmp(mode, "xdom"))
+        test_xdom();
     else {
         fprintf(stderr, "test_rel3: unknown mode %s\n", mode);
         return 2;

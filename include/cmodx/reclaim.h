@@ -107,6 +107,10 @@ static inline void cmodx_quiescent(cmodx_thread *self)
  *   When more than the domain's retired_limit_bytes are waiting, this
  *   applies back-pressure: it waits for grace periods (bounded by
  *   grace_timeout_ms) before returning.
+ *   The grace period covers D's threads only.  A block that slots of
+ *   another domain B targeted may still run in a thread of B that loaded
+ *   it before B's slot switched away: before retiring it in D, call
+ *   cmodx_synchronize(B) after B's slots left it (or retire it in B).
  * RETURN VALUE
  *   0; EINVAL (NULL domain or no heap in it; BLOCK is not the start of a
  *   live block of that heap: an interior address, another heap's block,

@@ -364,6 +364,12 @@ enum {
      * retired by whichever call makes its last slot leave it, flagless
      * publishes and cmodx_slot_fini included; the caller must then not
      * free it or retire it again (it is no longer the caller's).
+     * A domain's grace periods cover its own threads only.  A block that
+     * slots of another domain B targeted (B's slot switched away from it
+     * without the flag) may still be running in a thread of B that loaded
+     * it before the switch; retiring it here waits only for this domain's
+     * threads.  So before it is retired here, call cmodx_synchronize(B)
+     * after B's slots left it (or retire it in B instead).
      */
     CMODX_RETIRE_OLD = 1u << 0,
 };
