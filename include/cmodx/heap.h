@@ -114,6 +114,10 @@ struct cmodx_heap_stats {
  *   ENOMEM.
  * THREAD SAFETY
  *   Thread-safe.  Does not wait for other threads.
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API int cmodx_heap_create(const struct cmodx_heap_config *config, cmodx_heap **out);
 
@@ -131,6 +135,10 @@ CMODX_API int cmodx_heap_create(const struct cmodx_heap_config *config, cmodx_he
  *   slot of any domain targets code in it (nothing is done).
  * THREAD SAFETY
  *   Not thread-safe with any other use of the same heap.  Does not wait.
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API int cmodx_heap_destroy(cmodx_heap *heap);
 
@@ -166,6 +174,10 @@ CMODX_API int cmodx_heap_destroy(cmodx_heap *heap);
  *   Thread-safe (the heap has an internal lock).
  *   Never waits for other threads (the heap's lock is never held across a
  *   wait).
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API int cmodx_block_alloc(cmodx_heap *heap, size_t size, cmodx_block *out);
 
@@ -195,6 +207,10 @@ CMODX_API int cmodx_block_alloc(cmodx_heap *heap, size_t size, cmodx_block *out)
  *   a short internal lock, never held while waiting).  Cost: the check
  *   is one lookup in the library's count of initialised slots per
  *   targeted block, whatever the number of slots.
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API int cmodx_block_free(cmodx_heap *heap, cmodx_xptr exec);
 
@@ -215,6 +231,7 @@ CMODX_API int cmodx_block_free(cmodx_heap *heap, cmodx_xptr exec);
  * THREAD SAFETY
  *   Thread-safe for distinct blocks; the caller owns the block's bytes.
  *   Never waits.
+ *   Cancellation: not a cancellation point (it reaches none).
  */
 CMODX_API int cmodx_block_write(const cmodx_block *block, size_t offset, const void *src, size_t len);
 
@@ -227,6 +244,10 @@ CMODX_API int cmodx_block_write(const cmodx_block *block, size_t offset, const v
  * THREAD SAFETY
  *   Thread-safe; the numbers are a consistent snapshot.
  *   Never waits for other threads.
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API void cmodx_heap_get_stats(cmodx_heap *heap, struct cmodx_heap_stats *out);
 
@@ -245,6 +266,10 @@ CMODX_API void cmodx_heap_get_stats(cmodx_heap *heap, struct cmodx_heap_stats *o
  * THREAD SAFETY
  *   Thread-safe; not async-signal-safe.
  *   Never waits for other threads.
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API int cmodx_heap_contains(cmodx_heap *heap, cmodx_xptr exec, cmodx_xptr *block_start);
 
@@ -270,6 +295,7 @@ CMODX_API int cmodx_heap_contains(cmodx_heap *heap, cmodx_xptr exec, cmodx_xptr 
  * THREAD SAFETY
  *   Thread-safe.
  *   Never waits for other threads (the maintenance is the caller's own).
+ *   Cancellation: not a cancellation point (it reaches none).
  */
 CMODX_API int cmodx_make_visible(cmodx_xptr start, size_t len);
 
@@ -291,6 +317,10 @@ CMODX_API int cmodx_make_visible(cmodx_xptr start, size_t len);
  *   Thread-safe (takes the heap's lock).  The answer holds while the
  *   block stays live: the caller keeps it from being freed.
  *   Never waits for other threads.
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API int cmodx_heap_lookup(cmodx_heap *heap, cmodx_xptr exec, cmodx_block *block,
                                 cmodx_wptr *write);
@@ -320,6 +350,10 @@ CMODX_API int cmodx_heap_lookup(cmodx_heap *heap, cmodx_xptr exec, cmodx_block *
  * THREAD SAFETY
  *   Thread-safe (takes the heap's lock).
  *   Never waits for other threads.
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API int cmodx_block_alloc_near(cmodx_heap *heap, size_t size, cmodx_xptr near,
                                      size_t max_distance, cmodx_block *out);

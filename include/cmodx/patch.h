@@ -234,6 +234,10 @@ struct cmodx_entry_info {
  *   Thread-safe; serialised with D's publishes.  Waits for other threads
  *   as D's strategy does.
  *   Parked meanwhile, as cmodx_patch_insn().
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API int cmodx_entry_redirect(cmodx_domain *d, cmodx_xptr function, cmodx_xptr target);
 CMODX_API int cmodx_entry_redirect_slot(cmodx_domain *d, cmodx_xptr function,
@@ -258,6 +262,10 @@ CMODX_API int cmodx_entry_redirect_batch(cmodx_domain *d, const struct cmodx_ent
  *   Thread-safe; serialised with D's publishes.  Waits for other threads
  *   as D's strategy does.
  *   Parked meanwhile, as cmodx_patch_insn().
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API int cmodx_entry_restore(cmodx_domain *d, cmodx_xptr function);
 
@@ -275,6 +283,10 @@ CMODX_API int cmodx_entry_restore(cmodx_domain *d, cmodx_xptr function);
  *   Never waits for a grace period, but may wait for the process's patch
  *   lock, which writers hold while they wait: parked meanwhile (offline in
  *   every domain the caller is registered in).
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API size_t cmodx_entry_list(cmodx_domain *d, struct cmodx_entry_info *out, size_t cap);
 

@@ -186,6 +186,10 @@ CMODX_API int cmodx_synchronize(cmodx_domain *d, unsigned timeout_ms);
  *   Thread-safe; a quiescent state of the calling thread.
  *   Never waits for a grace period; may wait for the writer lock, parked
  *   meanwhile.
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API size_t cmodx_reclaim_poll(cmodx_domain *d);
 
@@ -220,6 +224,10 @@ struct cmodx_reclaim_stats {
  *   May wait for the writer lock (held by a publish or by a writer
  *   waiting for a grace period), parked meanwhile (offline in every
  *   domain the caller is registered in); never waits for a grace period.
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_stats *out);
 
@@ -255,6 +263,10 @@ CMODX_API void cmodx_reclaim_get_stats(cmodx_domain *d, struct cmodx_reclaim_sta
  *   Set it before the domain is used concurrently.
  *   May wait for the writer lock, parked meanwhile (as
  *   cmodx_reclaim_get_stats()).
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API void cmodx_debug_set_free_hook(cmodx_domain *d, void (*hook)(void *arg, cmodx_xptr block),
                                void *arg);

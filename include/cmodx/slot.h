@@ -138,6 +138,10 @@ struct cmodx_domain_config {
  *   progress (which holds the process's list of domains while it waits for
  *   writer locks); parked meanwhile (offline in every domain the caller is
  *   registered in), so it never holds such a writer up.
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API int cmodx_domain_create(const struct cmodx_domain_config *config, cmodx_domain **out);
 
@@ -170,9 +174,14 @@ CMODX_API int cmodx_domain_create(const struct cmodx_domain_config *config, cmod
  *   May wait for other threads: for the writer lock (a writer may hold it
  *   while it waits for a grace period), one grace period for the retired
  *   blocks (bounded by grace_timeout_ms), for the free hooks other threads
- *   are running for this domain, and for registered threads that are
+ *   are running for this domain (without bound: the domain is freed next,
+ *   and a hook is user code), and for registered threads that are
  *   still leaving; the caller is parked meanwhile (offline in every
  *   domain, docs/RECLAMATION.md, "Calls that wait").
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API int cmodx_domain_destroy(cmodx_domain *d);
 
@@ -431,6 +440,10 @@ CMODX_API int cmodx_slot_publish(cmodx_slot *slot, cmodx_xptr code, size_t len, 
  *   May wait for other threads as the strategy does (signal:
  *   acknowledgements, up to signal_timeout_ms) and for the writer lock;
  *   parked meanwhile, as cmodx_slot_publish().
+ *   Cancellation: not a cancellation point.  Cancellation is disabled
+ *   while the call holds a library lock or waits (parked), so it never
+ *   ends with a lock held; a request sent meanwhile acts at the caller's
+ *   next cancellation point after the call returns.
  */
 CMODX_API int cmodx_sync_others(cmodx_domain *d);
 
@@ -460,6 +473,10 @@ typedef struct cmodx_batch cmodx_batch;
  *   A batch belongs to one thread; commits are serialised with publishes.
  *   Only cmodx_batch_commit() may wait (as cmodx_slot_publish(), parked
  *   meanwhile); begin, add and abort never wait.
+ *   Cancellation: none is a cancellation point.  cmodx_batch_commit
+ *   disables cancellation while it holds a library lock or waits
+ *   (parked), so it never ends with a lock held; a request sent meanwhile
+ *   acts at the caller's next cancellation point after it returns.
  */
 CMODX_API int cmodx_batch_begin(cmodx_domain *d, cmodx_batch **out);
 CMODX_API int cmodx_batch_add(cmodx_batch *b, cmodx_slot *slot, cmodx_xptr code, size_t len,

@@ -171,7 +171,11 @@ int cmodx_heap_create(const struct cmodx_heap_config *cfg, cmodx_heap **out)
     struct cmodx_heap *h = calloc(1, sizeof *h);
     if (!h)
         return cmodx_fail(ENOMEM, "cmodx_heap_create: out of memory");
+    /* open(2) of a temporary file is a cancellation point: cancelled
+     * there, H would leak (the header promises no cancellation point). */
+    nocancel_enter();
     int err = heap_open_backing(cfg->flags, &h->fd);
+    nocancel_leave();
     if (err) {
         free(h);
         return err;
