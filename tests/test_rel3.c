@@ -140,6 +140,14 @@ static void *fw_syncer(void *arg)
     return NULL;
 }
 
+/* The child's raw write faulted: its handler exited 77, or (ThreadSanitizer
+ * defers a handler it intercepted, and the write faults again) SIGSEGV
+ * ended it. */
+static int faulted(int status)
+{
+    return status == 77 || status == 128 + SIGSEGV;
+}
+
 /* The child's wait status as "exit code, or 128 + signal". */
 static int status_of(int st)
 {
@@ -193,7 +201,7 @@ static void test_forkwrite(int tmp)
         usleep(1000);
     int st = 0;
     REQUIRE(waitpid(p, &st, 0) == p);
-    CHECK_EQ(status_of(st), 77); /* the raw write faulted */
+    CHECK(faulted(status_of(st)));
     check_intact(&fw.x, 3);
     __atomic_store_n(&fw.release, 1, __ATOMIC_RELEASE);
     pthread_join(sy, NULL);
@@ -235,7 +243,7 @@ static void test_forkhook(void)
     cmodx_debug_set_free_hook(fw.d, fork_hook, NULL);
     CHECK_EQ(cmodx_retire(fw.d, y.exec), 0);
     CHECK_EQ(synchronize_retrying(fw.d, 0), 0);
-    CHECK_EQ(hook_child_status, 77); /* the raw write faulted */
+    CHECK(faulted(hook_child_status));
     check_intact(&fw.x, 3);
     cmodx_debug_set_free_hook(fw.d, NULL, NULL);
     CHECK_EQ(cmodx_block_free(fw.h, fw.x.exec), 0);
