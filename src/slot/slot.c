@@ -95,12 +95,22 @@ static struct live_ent *live_find(const cmodx_slot *s)
 }
 
 /* Under live_lock: room for one more entry (at most 1/2 full, tombs
- * included); 0 or ENOMEM. */
+ * included); 0 or ENOMEM.  The table is rebuilt without its tombs at a
+ * size set by the live entries alone (at most 1/4 full after the
+ * rebuild, so rebuilds stay amortised O(1) per insertion): doubling at
+ * every rebuild made its size follow the number of slots ever
+ * initialised, not the number alive (a program that inits and finis
+ * slots for ever grew it without bound). */
 static int live_reserve(void)
 {
     if ((live_used + 1) * 2 <= live_cap)
         return 0;
-    size_t cap = live_cap ? live_cap * 2 : 64;
+    size_t alive = 0;
+    for (size_t i = 0; i < live_cap; i++)
+        alive += live[i].s && live[i].s != TOMB;
+    size_t cap = 64;
+    while ((alive + 1) * 4 > cap)
+        cap *= 2;
     struct live_ent *n = calloc(cap, sizeof *n);
     if (!n)
         return ENOMEM;
