@@ -371,9 +371,11 @@ static void test_hookcross(void)
 /* ---- liveuaf ------------------------------------------------------------------ */
 
 /* cmodx_slot_init of an initialised slot (EINVAL) while another thread's
- * inits grow and shrink the table of live slots: the message is built
+ * inits grow and rebuild the table of live slots: the message is built
  * from what was copied under the table's lock (it read the entry after
- * the unlock, a use-after-free that ASan and TSan report). */
+ * the unlock, a use-after-free when a rebuild fell in between; the window
+ * is a few instructions wide, so this run is a stress test under ASan
+ * and TSan, not a certain reproduction). */
 static struct {
     cmodx_domain *d;
     cmodx_slot dup;
