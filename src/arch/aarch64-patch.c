@@ -122,16 +122,3 @@ void arch_emit_entry_tramp(void *dst, const void *const *target_cell)
     memcpy(dst, code, sizeof code);
     memcpy((char *)dst + 16, &lit, 8);
 }
-
-/* No breakpoint protocol: one atomic store suffices here. */
-uint8_t arch_breakpoint_byte(void) { return 0; }
-uintptr_t arch_trap_site(const void *uctx, int si_code)
-{
-    (void)uctx, (void)si_code;
-    return 0;
-}
-void arch_trap_resume_at(void *uctx, uintptr_t site) { (void)uctx, (void)site; }
-void arch_trap_emulate(void *uctx, uintptr_t site, const uint8_t *insn)
-{
-    (void)uctx, (void)site, (void)insn;
-}

@@ -5,6 +5,7 @@
  * defines arch_no_patch_reason, the one-line reason that every refusal
  * below returns: EINVAL for an instruction, ENOTSUP for a function entry.
  * Slots (include/cmodx/slot.h) need no in-place patch and work there.
+ * The breakpoint protocol's functions are in no-breakpoint.c.
  */
 #include <errno.h>
 #include <string.h>
@@ -44,15 +45,3 @@ int arch_entry_patch_point(const uint8_t *entry, size_t avail, size_t *offset, c
 
 size_t arch_entry_tramp_size(void) { return 0; }
 void arch_emit_entry_tramp(void *dst, const void *const *target_cell) { (void)dst, (void)target_cell; }
-
-uint8_t arch_breakpoint_byte(void) { return 0; }
-uintptr_t arch_trap_site(const void *uctx, int si_code)
-{
-    (void)uctx, (void)si_code;
-    return 0;
-}
-void arch_trap_resume_at(void *uctx, uintptr_t site) { (void)uctx, (void)site; }
-void arch_trap_emulate(void *uctx, uintptr_t site, const uint8_t *insn)
-{
-    (void)uctx, (void)site, (void)insn;
-}

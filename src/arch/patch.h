@@ -39,7 +39,8 @@ const char *arch_patch_unsupported_reason(void);
 
 /* On an architecture that patches nothing in place, its <arch>-patch.c
  * defines this reason and no-patch.c implements every function of this
- * header as a refusal that gives it. */
+ * header as a refusal that gives it (but the breakpoint protocol's:
+ * no-breakpoint.c). */
 extern const char arch_no_patch_reason[];
 
 /* The size of every instruction a patch writes here (4 on AArch64, 5 on
@@ -93,6 +94,7 @@ size_t arch_entry_tramp_size(void);
 void arch_emit_entry_tramp(void *dst, const void *const *target_cell);
 
 /* ---- the breakpoint protocol (ARCH_PATCH_BREAKPOINT only) --------------- */
+/* Every other architecture takes these from no-breakpoint.c (no-ops). */
 
 /* The breakpoint instruction's first byte (x86-64: INT3, 0xcc). */
 uint8_t arch_breakpoint_byte(void);
