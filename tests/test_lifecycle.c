@@ -48,33 +48,10 @@
 #include "testutil.h"
 #include "thread/thread.h"
 
-static const char *watch_what = "?";
-
-static void watchdog(int sig)
-{
-    (void)sig;
-    char msg[160];
-    int n = snprintf(msg, sizeof msg, "DEADLOCK: %s did not return (watchdog)\n", watch_what);
-    if (n > 0 && write(2, msg, (size_t)n) < 0) {
-    }
-    _exit(99);
-}
-
-/* A hang detector, not a speed limit: far above anything a call takes.
- * TEST_WATCHDOG_S shortens it where a deadlock is the expected outcome
- * (the mutation probes of tools/mutate). */
+/* The watchdog (testutil.h) at a bound far above anything a call takes. */
 static void watch(const char *what)
 {
-    const char *env = getenv("TEST_WATCHDOG_S");
-    unsigned s = env && atoi(env) > 0 ? (unsigned)atoi(env) : 240;
-    watch_what = what;
-    signal(SIGALRM, watchdog);
-    alarm(s);
-}
-
-static void unwatch(void)
-{
-    alarm(0);
+    test_watchdog(what, 240);
 }
 
 static pid_t wait_child(pid_t pid)
@@ -261,7 +238,7 @@ static void test_lock(enum cmodx_strategy strategy)
          * call returned, ends it. */
         CHECK_EQ(cmodx_synchronize(L.d, 0), 0);
         REQUIRE(pthread_join(t, NULL) == 0);
-        unwatch();
+        alarm(0);
         if (L.result != 0)
             fprintf(stderr, "%s: result %d\n", op_name[op], L.result);
         CHECK_EQ(L.result, 0);
@@ -331,7 +308,7 @@ static void test_cancel(void)
     CHECK_EQ(as_fn(v3)(), 3);
     cmodx_slot_fini(&C.slot);
     CHECK_EQ(cmodx_domain_destroy(C.d), 0);
-    unwatch();
+    alarm(0);
     /* Cancellation comes back enabled after a library call. */
     int state = -1;
     pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, &state);
@@ -387,7 +364,7 @@ static void cancel_pending_at_fork(void)
     cmodx_block c;
     CHECK_EQ(cmodx_block_alloc(K.heap, 64, &c), 0);
     CHECK_EQ(cmodx_heap_destroy(K.heap), 0);
-    unwatch();
+    alarm(0);
 }
 
 /* ---- kind 4: fork --------------------------------------------------------------------- */
@@ -651,7 +628,7 @@ static void test_fork(enum cmodx_strategy strategy)
     watch("fork big chunk");
     fork_big_chunk();
     printf("fork big chunk: %.0f ms\n", (now_us() - t0) / 1e3);
-    unwatch();
+    alarm(0);
 }
 
 /* ---- kind 5: the signal strategy -------------------------------------------------------- */
@@ -755,7 +732,7 @@ static void test_signal(void)
     signal_numbers();
     watch("signal pending after a timed-out publish");
     signal_pending_after_timeout();
-    unwatch();
+    alarm(0);
 }
 
 /* ---- kind 6: membarrier failing later ------------------------------------------------------ */
@@ -841,7 +818,7 @@ static void test_membarrier_later(void)
     CHECK_EQ(s1.pending_blocks, 0);
     __atomic_store_n(&M.stop, 1, __ATOMIC_RELEASE);
     pthread_join(t, NULL);
-    unwatch();
+    alarm(0);
     CHECK_EQ(cmodx_domain_destroy(M.d), 0);
     CHECK_EQ(cmodx_heap_destroy(h), 0);
 }

@@ -53,25 +53,7 @@
 #include <unistd.h>
 
 #include "check.h"
-
-static const char *hang_what = "?";
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char m[] = "test_rel: HANG (deadlock) in: ";
-    if (write(2, m, sizeof m - 1) < 0 || write(2, hang_what, strlen(hang_what)) < 0 ||
-        write(2, "\n", 1) < 0) {
-    }
-    _exit(99);
-}
-
-static void watchdog(const char *what, unsigned seconds)
-{
-    hang_what = what;
-    signal(SIGALRM, on_alarm);
-    alarm(seconds);
-}
+#include "testutil.h"
 
 static int child_ok(pid_t p)
 {
@@ -107,7 +89,7 @@ static void *tf_forker(void *arg)
 
 static void test_twofork(enum cmodx_strategy s)
 {
-    watchdog("two online forkers against cmodx_synchronize(d, 0)", 240);
+    test_watchdog("two online forkers against cmodx_synchronize(d, 0)", 240);
     cmodx_heap *h = NULL;
     REQUIRE(cmodx_heap_create(NULL, &h) == 0);
     struct cmodx_domain_config c = {.strategy = s, .heap = h};
@@ -163,7 +145,7 @@ static void *fc_forker(void *arg)
 
 static void test_forkcancel(void)
 {
-    watchdog("concurrent forks", 240);
+    test_watchdog("concurrent forks", 240);
     cmodx_heap *h = NULL;
     cmodx_domain *d = NULL;
     REQUIRE(cmodx_heap_create(NULL, &h) == 0);
@@ -195,8 +177,8 @@ static void *cn_allocer(void *arg)
     static __thread cmodx_block b;
     /* Every block fills a chunk: each call looks for a gap near this program's text,
      * through the locked section that reads /proc/self/maps. */
-    while (cmodx_block_alloc_near(h, 512u << 10, (cmodx_xptr){(void *)(uintptr_t)on_alarm}, 1u << 30,
-                                  &b) == 0) {
+    while (cmodx_block_alloc_near(h, 512u << 10, (cmodx_xptr){(void *)(uintptr_t)cn_allocer},
+                                  1u << 30, &b) == 0) {
         /* The library disables cancellation inside its locked sections;
          * the request acts here, at the caller's cancellation point. */
         pthread_testcancel();
@@ -206,7 +188,7 @@ static void *cn_allocer(void *arg)
 
 static void test_cancelnear(void)
 {
-    watchdog("cmodx_block_alloc after a thread was cancelled in cmodx_block_alloc_near", 240);
+    test_watchdog("cmodx_block_alloc after a thread was cancelled in cmodx_block_alloc_near", 240);
     unsigned seed = 12345;
     for (int round = 0; round < 40; round++) {
         struct cmodx_heap_config c = {.chunk_bytes = 512u << 10};

@@ -70,28 +70,6 @@
 #include "check.h"
 #include "testutil.h"
 
-static const char *hang_what = "?";
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char m[] = "test_rel2: HANG (DEADLOCK) in: ";
-    if (write(2, m, sizeof m - 1) < 0 || write(2, hang_what, strlen(hang_what)) < 0 ||
-        write(2, "\n", 1) < 0) {
-    }
-    _exit(99);
-}
-
-static void watchdog(const char *what, unsigned seconds)
-{
-    const char *env = getenv("TEST_WATCHDOG_S");
-    if (env && atoi(env) > 0)
-        seconds = (unsigned)atoi(env);
-    hang_what = what;
-    signal(SIGALRM, on_alarm);
-    alarm(seconds);
-}
-
 /* A domain of strategy S on heap H, or NULL when S is unavailable here. */
 static cmodx_domain *domain_or_skip(enum cmodx_strategy s, cmodx_heap *h, const char *mode)
 {
@@ -124,7 +102,7 @@ static void *register_and_call(void *arg)
 
 static void test_destroy(enum cmodx_strategy st)
 {
-    watchdog("destroy", 120);
+    test_watchdog("destroy", 120);
     cmodx_heap *h = NULL;
     REQUIRE(cmodx_heap_create(NULL, &h) == 0);
     cmodx_domain *d = domain_or_skip(st, h, "destroy");
@@ -334,7 +312,7 @@ static void *release_later(void *arg)
 
 static void test_hook(enum cmodx_strategy st)
 {
-    watchdog("a free hook calling back into its domain", 120);
+    test_watchdog("a free hook calling back into its domain", 120);
     memset(&hk, 0, sizeof hk);
     REQUIRE(cmodx_heap_create(NULL, &hk.h) == 0);
     hk.d = domain_or_skip(st, hk.h, "hook");
@@ -352,7 +330,7 @@ static void test_hook(enum cmodx_strategy st)
     cmodx_debug_set_free_hook(hk.d, hook, NULL);
     uint32_t v = 100;
     for (int w = 0; w < H_CALLS; w++) {
-        hang_what = hook_call_name[w];
+        test_hang_what = hook_call_name[w];
         hk.spare = make_fn(hk.h, 77);
         REQUIRE(cmodx_make_visible(hk.spare, 16) == 0);
         hk.what = (enum hook_call)w;
@@ -465,7 +443,7 @@ static void *pk_victim(void *arg)
 
 static void test_park(int unreg)
 {
-    watchdog(unreg ? "cmodx_thread_unregister parked" : "cmodx_domain_destroy parked", 60);
+    test_watchdog(unreg ? "cmodx_thread_unregister parked" : "cmodx_domain_destroy parked", 60);
     memset(&pk, 0, sizeof pk);
     pk.unreg = unreg;
     pk.sig = SIGRTMIN + 7;
@@ -494,12 +472,12 @@ static void test_park(int unreg)
     __atomic_store_n(&pk.victim_go, 1, __ATOMIC_RELEASE);
     usleep(200000); /* the victim blocks on D's lock */
     /* E's grace period: the victim is online in E but parked. */
-    hang_what = "cmodx_synchronize(E, 0) while a thread of E waits for D's locks";
+    test_hang_what = "cmodx_synchronize(E, 0) while a thread of E waits for D's locks";
     CHECK_EQ(cmodx_synchronize(pk.e, 0), 0);
     CHECK_EQ(__atomic_load_n(&pk.writer_done, __ATOMIC_ACQUIRE), 0); /* still waiting */
     /* Cancelled inside the call: it finishes the call, then goes. */
     CHECK_EQ(pthread_cancel(x), 0);
-    hang_what = "after the cancellation of a thread inside the library";
+    test_hang_what = "after the cancellation of a thread inside the library";
     silent_release(&silent);
     void *ret = NULL;
     pthread_join(w, NULL);
@@ -562,7 +540,7 @@ static void *cp_thread(void *arg)
 
 static void test_cancelpend(void)
 {
-    watchdog("a thread cancelled with a cancellation pending inside the library", 60);
+    test_watchdog("a thread cancelled with a cancellation pending inside the library", 60);
     int go = 0;
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, cp_thread, &go) == 0);
@@ -636,7 +614,7 @@ static void *tid_caller(void *arg)
 
 static void test_trampid(void)
 {
-    watchdog("trampoline ids after cmodx_slot_fini", 120);
+    test_watchdog("trampoline ids after cmodx_slot_fini", 120);
     memset(&tid, 0, sizeof tid);
     struct cmodx_domain_config c = {.strategy = CMODX_SYNC_TRAMPOLINE, .max_trampoline_slots = 1,
                                     .grace_timeout_ms = 300};
@@ -663,7 +641,7 @@ static void test_trampid(void)
      * state since the fini: the init waits for it, and gives up after the
      * domain's grace_timeout_ms (the caller never quiesces meanwhile). */
     static cmodx_slot s2, s3;
-    hang_what = "cmodx_slot_init waiting for a finished id's grace period";
+    test_hang_what = "cmodx_slot_init waiting for a finished id's grace period";
     CHECK_EQ(cmodx_slot_init(tid.d, &s2, new_fn), ETIMEDOUT);
     CHECK(strstr(cmodx_last_error(), "grace period") != NULL);
     CHECK_EQ(cmodx_slot_publish(&s2, new_fn, 1, 0, NULL), EINVAL); /* unusable */
@@ -765,7 +743,7 @@ static int fs_fork_in(pthread_t t)
 
 static void test_forksig(void)
 {
-    watchdog("fork() in a signal handler that interrupted cmodx_synchronize", 120);
+    test_watchdog("fork() in a signal handler that interrupted cmodx_synchronize", 120);
     memset(&fs, 0, sizeof fs);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -44,25 +44,6 @@
 #include "check.h"
 #include "testutil.h"
 
-static const char *hang_what = "?";
-
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char m[] = "test_rel3: HANG (DEADLOCK) in: ";
-    if (write(2, m, sizeof m - 1) < 0 || write(2, hang_what, strlen(hang_what)) < 0 ||
-        write(2, "\n", 1) < 0) {
-    }
-    _exit(99);
-}
-
-static void watchdog(const char *what, unsigned seconds)
-{
-    hang_what = what;
-    signal(SIGALRM, on_alarm);
-    alarm(seconds);
-}
-
 static cmodx_block make_block(cmodx_heap *h, uint32_t v)
 {
     cmodx_block b;
@@ -167,7 +148,7 @@ static void check_intact(const cmodx_block *b, uint32_t v)
 
 static void test_forkwrite(int tmp)
 {
-    watchdog("forkwrite", 120);
+    test_watchdog("forkwrite", 120);
     memset(&fw, 0, sizeof fw);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -234,7 +215,7 @@ static void fork_hook(void *arg, cmodx_xptr b)
 
 static void test_forkhook(void)
 {
-    watchdog("forkhook", 120);
+    test_watchdog("forkhook", 120);
     memset(&fw, 0, sizeof fw);
     REQUIRE(cmodx_heap_create(NULL, &fw.h) == 0);
     struct cmodx_domain_config c = {.strategy = CMODX_SYNC_MEMBARRIER, .heap = fw.h};
@@ -293,7 +274,7 @@ static void *sync_a(void *arg)
 
 static void test_hooktimeout(void)
 {
-    watchdog("cmodx_synchronize(d, 100) while another thread's free hook runs", 120);
+    test_watchdog("cmodx_synchronize(d, 100) while another thread's free hook runs", 120);
     memset(&hk, 0, sizeof hk);
     REQUIRE(cmodx_heap_create(NULL, &hk.h) == 0);
     hk.a = plain_domain(hk.h);
@@ -336,7 +317,7 @@ static void *sync_b(void *arg)
 
 static void test_hookcross(void)
 {
-    watchdog("free hooks of two domains synchronizing each other's domain", 120);
+    test_watchdog("free hooks of two domains synchronizing each other's domain", 120);
     memset(&hk, 0, sizeof hk);
     REQUIRE(pthread_barrier_init(&hk.both, NULL, 2) == 0);
     REQUIRE(cmodx_heap_create(NULL, &hk.h) == 0);
@@ -410,7 +391,7 @@ static void *lu_dup(void *arg)
 
 static void test_liveuaf(void)
 {
-    watchdog("liveuaf", 240);
+    test_watchdog("liveuaf", 240);
     memset(&lu, 0, sizeof lu);
     struct cmodx_domain_config c = {.strategy = CMODX_SYNC_EPOCH};
     REQUIRE(cmodx_domain_create(&c, &lu.d) == 0);
@@ -470,7 +451,7 @@ static void *xd_reader(void *arg)
 
 static void test_xdom(void)
 {
-    watchdog("xdom", 120);
+    test_watchdog("xdom", 120);
     memset(&xd, 0, sizeof xd);
     cmodx_heap *h, *h2;
     REQUIRE(cmodx_heap_create(NULL, &h) == 0);

@@ -1,5 +1,6 @@
 /* tests/testutil.h - helpers shared by the tests: build a function that
- * returns a constant, run code while catching traps, scan /proc/self/maps. */
+ * returns a constant, run code while catching traps, scan /proc/self/maps,
+ * turn a hang into a failure with its name. */
 #ifndef CMODX_TEST_UTIL_H
 #define CMODX_TEST_UTIL_H
 
@@ -17,6 +18,37 @@
 #include "cmodx/cmodx.h"
 
 typedef uint32_t (*ret_fn)(void);
+
+/* A hang detector, not a speed limit: test_watchdog(WHAT, SECONDS) arms
+ * an alarm; if it fires, the test prints "<program>: HANG (DEADLOCK) in:
+ * WHAT" and exits 99.  TEST_WATCHDOG_S (a positive number of seconds)
+ * replaces SECONDS: tools/mutate shortens it where a deadlock is the
+ * expected outcome, and greps for DEADLOCK.  test_hang_what may be set to
+ * name a later step under the same alarm; alarm(0) disarms. */
+extern char *program_invocation_short_name; /* glibc; errno.h with _GNU_SOURCE */
+static const char *volatile test_hang_what = "?";
+
+static inline void test_on_alarm(int sig)
+{
+    (void)sig;
+    static const char m[] = ": HANG (DEADLOCK) in: ";
+    const char *what = test_hang_what;
+    if (write(2, program_invocation_short_name, strlen(program_invocation_short_name)) < 0 ||
+        write(2, m, sizeof m - 1) < 0 || write(2, what, strlen(what)) < 0 ||
+        write(2, "\n", 1) < 0) {
+    }
+    _exit(99);
+}
+
+static inline void test_watchdog(const char *what, unsigned seconds)
+{
+    const char *env = getenv("TEST_WATCHDOG_S");
+    if (env && atoi(env) > 0)
+        seconds = (unsigned)atoi(env);
+    test_hang_what = what;
+    signal(SIGALRM, test_on_alarm);
+    alarm(seconds);
+}
 
 /* Function pointers from execute-view addresses (the one cast in tests). */
 static inline ret_fn as_fn(cmodx_xptr x)
