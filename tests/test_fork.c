@@ -20,16 +20,7 @@
 
 #include "check.h"
 #include "cmodx/cmodx.h"
-
-typedef uint32_t (*ret_fn)(void);
-
-static ret_fn as_fn(cmodx_xptr x)
-{
-    ret_fn f;
-    const void *p = x.ptr;
-    memcpy(&f, &p, sizeof f);
-    return f;
-}
+#include "testutil.h"
 
 /* A block of HEAP holding "return V", visible to this thread. */
 static cmodx_block block_returning(cmodx_heap *heap, uint32_t v)
@@ -39,15 +30,6 @@ static cmodx_block block_returning(cmodx_heap *heap, uint32_t v)
     REQUIRE(cmodx_emit_return_u32(b.write, b.size, v) > 0);
     REQUIRE(cmodx_make_visible(b.exec, b.size) == 0);
     return b;
-}
-
-static int child_status(pid_t pid)
-{
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    if (WIFSIGNALED(status))
-        fprintf(stderr, "child killed by signal %d\n", WTERMSIG(status));
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 /* ---- heaps only --------------------------------------------------------------- */

@@ -54,17 +54,6 @@ static void watch(const char *what)
     test_watchdog(what, 240);
 }
 
-static pid_t wait_child(pid_t pid)
-{
-    int st = 0;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
-    if (WIFSIGNALED(st)) {
-        fprintf(stderr, "child killed by signal %d (%s)\n", WTERMSIG(st), strsignal(WTERMSIG(st)));
-        return 128 + WTERMSIG(st);
-    }
-    return WEXITSTATUS(st);
-}
-
 static cmodx_xptr visible_fn(cmodx_heap *h, uint32_t v)
 {
     cmodx_xptr x = make_fn(h, v);
@@ -145,7 +134,7 @@ static void *lock_reader(void *arg)
         pid_t p = fork();
         if (p == 0)
             _exit(0);
-        r = p > 0 ? (int)wait_child(p) : errno;
+        r = p > 0 ? child_status(p) : errno;
         break;
     }
     case OP_STATS: {
@@ -434,7 +423,7 @@ static void fork_snapshot(enum cmodx_strategy strategy)
     REQUIRE(write_return(&reuse, 0, 666) == 0);
     REQUIRE(write(pipefd[1], "g", 1) == 1);
     close(pipefd[1]);
-    CHECK_EQ(wait_child(p), 0);
+    CHECK_EQ(child_status(p), 0);
     CHECK_EQ(as_fn(reuse.exec)(), 666); /* the child's write stayed in the child */
     CHECK(cmodx_slot_target_plain(&s) == n.exec.ptr);
     cmodx_slot_fini(&s);
@@ -513,7 +502,7 @@ static void fork_under_writers(enum cmodx_strategy strategy)
             wrong |= CMODX_CALL(uint32_t (*)(void), &F.slots[0], self) != 0xffff;
             _exit(wrong);
         }
-        int st = (int)wait_child(p);
+        int st = child_status(p);
         if (st)
             fprintf(stderr, "fork %d: child status %d\n", k, st);
         bad += st != 0;
@@ -571,7 +560,7 @@ static void fork_keeps_holes(void)
     REQUIRE(p >= 0);
     if (p == 0)
         _exit(as_fn(b.exec)() == 9 ? 0 : 1);
-    CHECK_EQ(wait_child(p), 0);
+    CHECK_EQ(child_status(p), 0);
     long long after = memfd_blocks((off_t)chunk);
     if (after != before)
         fprintf(stderr, "fork populated the parent's heap: %lld -> %lld blocks\n", before, after);
@@ -607,7 +596,7 @@ static void fork_big_chunk(void)
     REQUIRE(p >= 0);
     if (p == 0)
         _exit(as_fn(b.exec)() == 11 ? 0 : 1);
-    CHECK_EQ(wait_child(p), 0);
+    CHECK_EQ(child_status(p), 0);
     CHECK_EQ(cmodx_heap_destroy(h), 0);
 }
 

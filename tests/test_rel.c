@@ -55,14 +55,6 @@
 #include "check.h"
 #include "testutil.h"
 
-static int child_ok(pid_t p)
-{
-    int st = 0;
-    if (p < 0 || waitpid(p, &st, 0) != p)
-        return 0;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-}
-
 /* ---- twofork ------------------------------------------------------------------- */
 
 static cmodx_domain *tf_dom;
@@ -81,7 +73,7 @@ static void *tf_forker(void *arg)
     pid_t p = fork();
     if (p == 0)
         _exit(0);
-    tf_fork_ok[i] = child_ok(p);
+    tf_fork_ok[i] = (p > 0 && child_status(p) == 0);
     cmodx_quiescent(self);
     CHECK_EQ(cmodx_thread_unregister(tf_dom), 0);
     return NULL;
@@ -134,7 +126,7 @@ static void *fc_forker(void *arg)
             pthread_setcancelstate(want, &old);
             _exit(old == want ? 0 : 3);
         }
-        if (!child_ok(p))
+        if (!(p > 0 && child_status(p) == 0))
             fc_bad[i]++;
         pthread_setcancelstate(want, &old);
         if (old != want)

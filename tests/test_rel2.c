@@ -673,7 +673,6 @@ static struct {
     cmodx_slot slot;
     int release;        /* the online thread may quiesce */
     int in_sync;        /* the syncing thread is about to call cmodx_synchronize */
-    pid_t child;        /* the handler's fork (atomic: another thread's handler) */
     int sync_result;
 } fs;
 
@@ -697,17 +696,6 @@ static void fs_child(void)
     _exit(1);
 }
 
-static void fs_handler(int sig)
-{
-    (void)sig;
-    int saved = errno;
-    pid_t p = fork();
-    if (p == 0)
-        fs_child();
-    __atomic_store_n(&fs.child, p, __ATOMIC_RELEASE);
-    errno = saved;
-}
-
 static void *fs_online(void *arg)
 {
     (void)arg;
@@ -729,27 +717,11 @@ static void *fs_syncer(void *arg)
     return NULL;
 }
 
-static int fs_fork_in(pthread_t t)
-{
-    __atomic_store_n(&fs.child, 0, __ATOMIC_RELEASE);
-    REQUIRE(pthread_kill(t, SIGUSR1) == 0);
-    pid_t p;
-    while (!(p = __atomic_load_n(&fs.child, __ATOMIC_ACQUIRE)))
-        usleep(1000);
-    int st = 0;
-    REQUIRE(waitpid(p, &st, 0) == p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void test_forksig(void)
 {
     test_watchdog("fork() in a signal handler that interrupted cmodx_synchronize", 120);
     memset(&fs, 0, sizeof fs);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = fs_handler;
-    sigemptyset(&sa.sa_mask);
-    REQUIRE(sigaction(SIGUSR1, &sa, NULL) == 0);
+    handler_fork_install(SIGUSR1, fs_child);
     REQUIRE(cmodx_heap_create(NULL, &fs.h) == 0);
     struct cmodx_domain_config c = {.strategy = CMODX_SYNC_EPOCH, .heap = fs.h};
     REQUIRE(cmodx_domain_create(&c, &fs.d) == 0);
@@ -760,7 +732,7 @@ static void test_forksig(void)
     REQUIRE(pthread_create(&on, NULL, fs_online, NULL) == 0);
     usleep(100000); /* registered and online */
     /* Outside the library: a usable child. */
-    CHECK_EQ(fs_fork_in(pthread_self()), 43);
+    CHECK_EQ(handler_fork_in(pthread_self(), SIGUSR1), 43);
     fs.sync_result = -1;
     REQUIRE(pthread_create(&sy, NULL, fs_syncer, NULL) == 0);
     while (!__atomic_load_n(&fs.in_sync, __ATOMIC_ACQUIRE))
@@ -769,7 +741,7 @@ static void test_forksig(void)
      * long as that one is held): an unusable child.  A child of 43 means
      * the signal came before the call began (a slow machine): again. */
     int st;
-    for (int tries = 0; (st = fs_fork_in(sy)) == 43 && tries < 1000; tries++)
+    for (int tries = 0; (st = handler_fork_in(sy, SIGUSR1)) == 43 && tries < 1000; tries++)
         usleep(10000);
     CHECK_EQ(st, 42);
     CHECK_EQ(__atomic_load_n(&fs.sync_result, __ATOMIC_ACQUIRE), -1); /* still waiting */

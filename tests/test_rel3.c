@@ -60,7 +60,6 @@ static struct {
     cmodx_domain *d;
     cmodx_block x;
     int release, in_sync;
-    pid_t child;
 } fw;
 
 static void fw_segv(int sig)
@@ -91,17 +90,6 @@ static void fw_child(void)
     _exit(3);
 }
 
-static void fw_handler(int sig)
-{
-    (void)sig;
-    int saved = errno;
-    pid_t p = fork();
-    if (p == 0)
-        fw_child();
-    __atomic_store_n(&fw.child, p, __ATOMIC_RELEASE);
-    errno = saved;
-}
-
 static void *fw_online(void *arg)
 {
     (void)arg;
@@ -130,12 +118,6 @@ static int faulted(int status)
     return status == 77 || status == 128 + SIGSEGV;
 }
 
-/* The child's wait status as "exit code, or 128 + signal". */
-static int status_of(int st)
-{
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void check_intact(const cmodx_block *b, uint32_t v)
 {
     unsigned char want[64];
@@ -150,11 +132,7 @@ static void test_forkwrite(int tmp)
 {
     test_watchdog("forkwrite", 120);
     memset(&fw, 0, sizeof fw);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = fw_handler;
-    sigemptyset(&sa.sa_mask);
-    REQUIRE(sigaction(SIGUSR1, &sa, NULL) == 0);
+    handler_fork_install(SIGUSR1, fw_child);
     struct cmodx_heap_config hc = {.flags = tmp ? CMODX_HEAP_ALLOW_TMPFILE : 0};
     if (tmp)
         cmodx_debug_set_faults(CMODX_FAULT_MEMFD);
@@ -176,14 +154,7 @@ static void test_forkwrite(int tmp)
     while (!__atomic_load_n(&fw.in_sync, __ATOMIC_ACQUIRE))
         usleep(1000);
     usleep(100000); /* inside cmodx_synchronize: it waits for the online thread */
-    __atomic_store_n(&fw.child, 0, __ATOMIC_RELEASE);
-    REQUIRE(pthread_kill(sy, SIGUSR1) == 0);
-    pid_t p;
-    while (!(p = __atomic_load_n(&fw.child, __ATOMIC_ACQUIRE)))
-        usleep(1000);
-    int st = 0;
-    REQUIRE(waitpid(p, &st, 0) == p);
-    CHECK(faulted(status_of(st)));
+    CHECK(faulted(handler_fork_in(sy, SIGUSR1)));
     check_intact(&fw.x, 3);
     __atomic_store_n(&fw.release, 1, __ATOMIC_RELEASE);
     pthread_join(sy, NULL);
@@ -208,9 +179,8 @@ static void fork_hook(void *arg, cmodx_xptr b)
     pid_t p = fork();
     if (p == 0)
         fw_child();
-    int st = 0;
-    if (p > 0 && waitpid(p, &st, 0) == p)
-        hook_child_status = status_of(st);
+    if (p > 0)
+        hook_child_status = child_status(p);
 }
 
 static void test_forkhook(void)

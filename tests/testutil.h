@@ -1,6 +1,7 @@
 /* tests/testutil.h - helpers shared by the tests: build a function that
  * returns a constant, run code while catching traps, scan /proc/self/maps,
- * turn a hang into a failure with its name. */
+ * turn a hang into a failure with its name, wait for a child, fork from a
+ * signal handler. */
 #ifndef CMODX_TEST_UTIL_H
 #define CMODX_TEST_UTIL_H
 
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -102,6 +104,58 @@ static inline int synchronize_retrying(cmodx_domain *d, unsigned timeout_ms)
         fprintf(stderr, "synchronize timed out (slow machine?): retrying: %s\n",
                 cmodx_last_error());
     return err;
+}
+
+/* Wait for child PID: its exit code, or 128 + the signal that killed it
+ * (said on stderr). */
+static inline int child_status(pid_t pid)
+{
+    int st = 0;
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    if (WIFSIGNALED(st)) {
+        fprintf(stderr, "child killed by signal %d (%s)\n", WTERMSIG(st), strsignal(WTERMSIG(st)));
+        return 128 + WTERMSIG(st);
+    }
+    return WEXITSTATUS(st);
+}
+
+/* A fork from a signal handler: handler_fork_install(SIG, CHILD) makes
+ * SIG's handler fork and run CHILD in the child (CHILD ends with _exit:
+ * the child never returns into the interrupted frame);
+ * handler_fork_in(T, SIG) sends SIG to thread T, waits until its
+ * handler has forked and returns the child's child_status(). */
+static void (*handler_fork_child)(void);
+static pid_t handler_fork_pid; /* atomic: set by the handler in the parent */
+
+static inline void handler_fork(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    pid_t p = fork();
+    if (p == 0)
+        handler_fork_child();
+    __atomic_store_n(&handler_fork_pid, p, __ATOMIC_RELEASE);
+    errno = saved;
+}
+
+static inline void handler_fork_install(int sig, void (*child)(void))
+{
+    handler_fork_child = child;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler_fork;
+    sigemptyset(&sa.sa_mask);
+    REQUIRE(sigaction(sig, &sa, NULL) == 0);
+}
+
+static inline int handler_fork_in(pthread_t t, int sig)
+{
+    __atomic_store_n(&handler_fork_pid, 0, __ATOMIC_RELEASE);
+    REQUIRE(pthread_kill(t, sig) == 0);
+    pid_t p;
+    while (!(p = __atomic_load_n(&handler_fork_pid, __ATOMIC_ACQUIRE)))
+        usleep(1000);
+    return child_status(p);
 }
 
 /* A thread registered (online) in DOMAIN that blocks signal SIG, so it
