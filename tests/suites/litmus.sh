@@ -41,7 +41,9 @@ grep -E ' (disagree|error)$' "$log" | head -n 40
 # 13), printed by name as FLAKY and not counted: a test must not fail
 # because the machine is loaded.  If it disagrees again, it fails.
 flaky=0
-for n in $(awk '$NF == "disagree" { print $1 }' "$log"); do
+# (The tally line "N agree, N disagree" ends with "disagree" too: a test's
+# line has its verdict in a later column, the tally starts with a number.)
+for n in $(awk '$NF == "disagree" && $1 !~ /^[0-9]+$/ { print $1 }' "$log"); do
     ok=0
     for i in 1 2; do
         (cd "$root" && WORK=$work/rerun CMODX_CHECK=$root/tools/check/cmodx-check sh "$lit/run.sh" "$n") \

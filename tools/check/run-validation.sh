@@ -13,6 +13,8 @@
 #
 # Usage: tools/check/run-validation.sh [-o BUILD_DIR] [ARCH...]
 #        ARCH: aarch64 arm riscv64 (default: all that have tests)
+# A run that has not finished after CMODX_VALIDATION_TIMEOUT seconds (600)
+# fails.
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -30,6 +32,7 @@ if [ -z "$out" ]; then
 fi
 mkdir -p "$out"
 archs=${*:-"aarch64 arm riscv64"}
+limit=${CMODX_VALIDATION_TIMEOUT:-600}   # seconds per run
 
 # Build (or find) qemu and the plugin first, so that the runs are timed alone.
 "$HERE/cmodx-check" --build >/dev/null || exit 1
@@ -59,9 +62,17 @@ run_one() { # arch name binary spec
     done
     log="$out/$name.$$.log"
     rm -f "$log"
+    # A run that does not finish fails (a checker that deadlocks must not
+    # hang the suite); the limit is generous, not a speed requirement.
     # shellcheck disable=SC2086 # option and argument lists
-    "$HERE/cmodx-check" $opts --log-file="$log" -- "$bin" $pargs >"$out/$name.out" 2>&1
+    timeout -k 10 "$limit" "$HERE/cmodx-check" $opts --log-file="$log" -- "$bin" $pargs \
+        >"$out/$name.out" 2>&1
     st=$?
+    if [ "$st" = 124 ] || [ "$st" = 137 ]; then
+        fail=$((fail + 1))
+        printf 'FAIL  %-48s did not finish in %s s\n' "$arch/$name${pargs:+ $pargs}" "$limit"
+        return
+    fi
     # Notes (kinds that do not set the exit status) read "note:KIND".
     got=$(sed -n -e 's/^cmodx-check: hazard \([a-z-]*\) .*/\1/p' \
                  -e 's/^cmodx-check: note \([a-z-]*\) .*/note:\1/p' "$log" 2>/dev/null | norm)

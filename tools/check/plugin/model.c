@@ -1203,27 +1203,30 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
         if (!slot) {
             continue;   /* out of memory for the shadow: acquire nothing */
         }
-        if (rmw || size > 8 || g != (va & ~7ull) || (va & 7) + size > 8) {
-            /* The value cannot be compared with the slot (an atomic's load
-             * is already replaced in memory; a wide or straddling load):
-             * wait for the plain stores other threads have in flight, so
-             * that one this load read has published its slot.  Not for
-             * other atomics: an atomic waiting on an atomic could wait on
-             * itself through a third thread (plugin.c). */
+        if (size > 8 || g != (va & ~7ull) || (va & 7) + size > 8) {
+            /* A wide or straddling load: its value cannot be compared with
+             * one slot; wait for the stores other threads have in flight,
+             * so that one this load read has published its slot. */
             if (g == (va & ~7ull)) {
-                model_wait_stores(v, !rmw);
+                model_wait_stores(v, rmw);
             }
         } else if (!slot_matches(slot, va, size, value)) {
             /* The store this load read has not published its slot yet (it
              * is between its memory access and its callback), or the value
-             * was written without a store callback.  Wait for every store
+             * was written without a store callback.  Wait for the stores
              * in flight: the one that wrote this value was marked before
-             * it reached memory, so before this load read it. */
-            model_wait_stores(v, true);
-            if (!slot_matches(slot, va, size, value)) {
+             * it reached memory, so before this load read it.  An atomic's
+             * load (qemu reports it as a read with the value read, then a
+             * write) runs while its own instruction is marked: it waits
+             * for other atomics only while they are not waiting themselves
+             * (plugin.c, model_wait_stores). */
+            model_wait_stores(v, rmw);
+            if (!rmw && !slot_matches(slot, va, size, value)) {
                 /* No store in flight wrote it: the kernel's, qemu's or a
                  * copy instruction's write.  Take the bytes as they are so
-                 * that later loads of them do not wait. */
+                 * that later loads of them do not wait.  Not after an
+                 * atomic's load: memory already holds its own write, and
+                 * its store callback publishes the slot next. */
                 __atomic_store_n(&slot->bytes, granule_bytes(g), __ATOMIC_RELEASE);
             }
         }

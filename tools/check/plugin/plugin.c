@@ -515,12 +515,36 @@ static bool asleep_outside_plugin(unsigned j)
     return !(got == 2 && nr == SYS_futex && a0 == (unsigned long long)(uintptr_t)&model_lock);
 }
 
-void model_wait_stores(const struct vcpu *v, bool atomics)
+/*
+ * Waits for stores in flight cannot form a cycle.  A plain load or a
+ * fetch check is not marked (its thread has no store in flight), so no
+ * one waits for it.  An atomic's load is marked (its instruction's store
+ * is in flight until its store callback, which follows this wait): two
+ * atomics each waiting for the other's mark would wait for ever, and
+ * qemu 10 reports an atomic as a read then a write, so the read runs with
+ * the mark set (cmodx-demo on aarch64 hung so: four callers' LDSET on a
+ * lock word).  So an atomic's load first says it waits (atomic_wait, a
+ * seq_cst store), then begins a wait for another thread's atomic only if
+ * that thread does not say so (a seq_cst load: of two such loads racing,
+ * at least one sees the other's flag, Dekker's argument).  A wait for a
+ * thread that was not waiting when it began may go on after that thread
+ * starts waiting: it then skips every thread that already waits, this one
+ * included.  Every wait between atomics thus goes from a thread that
+ * waited first to one that had not begun; a cycle would need its last
+ * edge to go to a thread already waiting.  What is given up: an atomic
+ * that read the value of another atomic that is itself waiting does not
+ * wait for that one's store callback, and acquires nothing from it (it
+ * can only add reports; docs/CHECKER.md).
+ */
+void model_wait_stores(const struct vcpu *v, bool atomic_load)
 {
     if (!sf_board) {
         return;
     }
     unsigned me = (unsigned)(v - vcpus);
+    if (atomic_load) {
+        __atomic_store_n(&vcpus[me].atomic_wait, 1, __ATOMIC_SEQ_CST);
+    }
     unsigned n = __atomic_load_n(&nvcpu_idx, __ATOMIC_RELAXED);
     for (unsigned j = 0; j < n; j++) {
         if (j == me || !vcpus[j].live) {
@@ -529,9 +553,13 @@ void model_wait_stores(const struct vcpu *v, bool atomics)
         /* The scoreboard grows only in an exclusive section, which cannot
          * run while this thread is inside a block: the pointer stays. */
         const struct sf *e = qemu_plugin_scoreboard_find(sf_board, j);
-        uint64_t m = __atomic_load_n(&e->mark, __ATOMIC_ACQUIRE);
-        if (m == SF_NONE || (m == SF_ATOMIC && !atomics)) {
+        uint64_t m = __atomic_load_n(&e->mark, __ATOMIC_SEQ_CST);
+        if (m == SF_NONE) {
             continue;
+        }
+        if (m == SF_ATOMIC && atomic_load && __atomic_load_n(&vcpus[j].atomic_wait,
+                                                             __ATOMIC_SEQ_CST)) {
+            continue;   /* it waits too, maybe for this thread (above) */
         }
         /* Read after the mark, which the thread sets after the count: the
          * count of the marked store or of a later one. */
@@ -550,15 +578,26 @@ void model_wait_stores(const struct vcpu *v, bool atomics)
             }
         }
     }
+    if (atomic_load) {
+        __atomic_store_n(&vcpus[me].atomic_wait, 0, __ATOMIC_RELEASE);
+    }
 }
 
 static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
 {
-    (void)ud;
     if (!__atomic_load_n(&several_threads, __ATOMIC_RELAXED) && !page_tracked(va)) {
         return;   /* no other thread has stored anything this one could read */
     }
-    /* An atomic read-modify-write reaches this callback and on_store. */
+    /* An atomic read-modify-write reaches this callback and on_store.
+     * Whether this load is an atomic's comes from the instruction (UD, set
+     * at translation), not from the access: qemu 10's atomic helpers
+     * report a read-modify-write as two accesses, a read then a write
+     * (accel/tcg/atomic_common.c.inc), so the read's meminfo never says
+     * "store".  Taken for a plain load, an atomic's read waited for other
+     * threads' atomics in flight while its own mark was set: two threads'
+     * LDSET on one word waited for each other for ever (cmodx-demo on
+     * aarch64, four callers taking a lock's bit). */
+    bool atomic = ud != NULL || qemu_plugin_mem_is_store(info);
     qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
     uint64_t value = val.type == QEMU_PLUGIN_MEM_VALUE_U8 ? val.data.u8
                      : val.type == QEMU_PLUGIN_MEM_VALUE_U16 ? val.data.u16
@@ -566,8 +605,7 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
                      : val.data.u64;
     /* An atomic's loaded value is already replaced in memory: the slot
      * cannot be matched against it (model_load does not wait then). */
-    model_load(cur(idx), va, 1u << qemu_plugin_mem_size_shift(info), value,
-               qemu_plugin_mem_is_store(info));
+    model_load(cur(idx), va, 1u << qemu_plugin_mem_size_shift(info), value, atomic);
 }
 
 /* ---- maintenance instructions ---- */
@@ -815,7 +853,8 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last)
         /* Before on_store: an atomic read-modify-write reaches both, and
          * its load reads what the store before it left in the slot. */
         qemu_plugin_register_vcpu_mem_cb(insn, on_load, QEMU_PLUGIN_CB_NO_REGS,
-                                         QEMU_PLUGIN_MEM_R, NULL);
+                                         QEMU_PLUGIN_MEM_R,
+                                         sk == SF_ATOMIC ? (void *)1 : NULL);
     }
     qemu_plugin_register_vcpu_mem_cb(insn, on_store, QEMU_PLUGIN_CB_NO_REGS,
                                      QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)ud);
