@@ -97,6 +97,67 @@ static void lc_blocks(cmodx_heap *h, cmodx_block *b, int n, uint32_t base)
     }
 }
 
+static void lc_join(pthread_t t, const char *who, void **ret)
+{
+    fz_begin("pthread_join(%s)", who);
+    pthread_join(t, ret);
+    fz_end("-> joined");
+}
+
+/* The holder: a helper thread registered in domain E, online and never
+ * quiescent until released, so that E's grace periods wait for it (the
+ * cancel step's cmodx_synchronize victim, the forksig step's syncer).
+ * lc_holder_start returns once it is registered; lc_holder_release lets
+ * it go (quiescent, then unregistered: 0 expected); lc_holder_join waits
+ * for it. */
+struct lc_holder {
+    cmodx_domain *e;
+    const char *who; /* in messages: "the WHO's registration" */
+    pthread_t th;
+    int ready, release; /* atomic */
+};
+
+static void *lc_holder_main(void *arg)
+{
+    struct lc_holder *h = arg;
+    fz_me = T_HOLDER;
+    cmodx_thread *self = NULL;
+    if (cmodx_thread_register(h->e, &self))
+        fz_fail(K_ERRORS, "%s: register in E -> %s", h->who, cmodx_last_error());
+    __atomic_store_n(&h->ready, 1, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&h->release, __ATOMIC_ACQUIRE))
+        usleep(200); /* online, never quiescent */
+    cmodx_quiescent(self);
+    int err = cmodx_thread_unregister(h->e);
+    char call[96];
+    snprintf(call, sizeof call, "cmodx_thread_unregister (%s)", h->who);
+    FZ_EXPECT(K_ERRORS, call, err, 0);
+    return NULL;
+}
+
+static void lc_holder_start(struct lc_holder *h, cmodx_domain *e, const char *who)
+{
+    h->e = e;
+    h->who = who;
+    h->ready = h->release = 0;
+    pthread_create(&h->th, NULL, lc_holder_main, h);
+    char what[96];
+    snprintf(what, sizeof what, "the %s's registration", who);
+    lc_wait_flag(&h->ready, 1, K_MODEL, what);
+}
+
+static void lc_holder_release(struct lc_holder *h)
+{
+    __atomic_store_n(&h->release, 1, __ATOMIC_RELEASE);
+}
+
+static void lc_holder_join(struct lc_holder *h)
+{
+    char who[96];
+    snprintf(who, sizeof who, "the %s", h->who);
+    lc_join(h->th, who, NULL);
+}
+
 /* ==== trampoline ids ======================================================= */
 
 #define TR_HELD 4
@@ -387,13 +448,13 @@ static struct {
     cmodx_domain *e; /* epoch */
     cmodx_slot slot;
     cmodx_block b[3];
-    cmodx_thread *vself, *hself;
+    cmodx_thread *vself;
     int victim_ready, victim_go, victim_calling, victim_result;
     char victim_msg[256], writer_msg[256]; /* their cmodx_last_error() (per thread) */
     int silent_ready, silent_release, silent_acked, silent_leave;
     pid_t silent_tid;
     int writer_result, writer_done;
-    int holder_ready, holder_release;
+    struct lc_holder holder;
 } cv;
 
 /* No address-taken local in a frame the cancellation unwinds (ASan does
@@ -463,20 +524,6 @@ static void *cv_writer(void *arg)
     return NULL;
 }
 
-static void *cv_holder(void *arg)
-{
-    (void)arg;
-    fz_me = T_HOLDER;
-    if (cmodx_thread_register(cv.e, &cv.hself))
-        fz_fail(K_ERRORS, "holder: register in E -> %s", cmodx_last_error());
-    __atomic_store_n(&cv.holder_ready, 1, __ATOMIC_RELEASE);
-    while (!__atomic_load_n(&cv.holder_release, __ATOMIC_ACQUIRE))
-        usleep(200); /* online, never quiescent */
-    int err = cmodx_thread_unregister(cv.e);
-    FZ_EXPECT(K_ERRORS, "cmodx_thread_unregister (holder)", err, 0);
-    return NULL;
-}
-
 /* The result RC of CALL, made by another thread (whose cmodx_last_error()
  * it kept in MSG): WANT, and a failure comes with a message. */
 static void cv_expect_other(int kind, const char *call, int rc, const char *msg, int want)
@@ -508,13 +555,6 @@ static int sig_pending_in(pid_t tid, int sig)
     return yes;
 }
 
-static void cv_join(pthread_t t, const char *who, void **ret)
-{
-    fz_begin("pthread_join(%s)", who);
-    pthread_join(t, ret);
-    fz_end("-> joined");
-}
-
 void fz_step_cancel(struct fz_rng *r, unsigned variant)
 {
     (void)r;
@@ -529,7 +569,7 @@ void fz_step_cancel(struct fz_rng *r, unsigned variant)
     struct cmodx_domain_config ce = {.strategy = CMODX_SYNC_EPOCH, .heap = cv.h};
     err = cmodx_domain_create(&ce, &cv.e);
     FZ_EXPECT(K_ERRORS, "cmodx_domain_create(epoch) (cancel)", err, 0);
-    pthread_t victim, silent = 0, writer = 0, holder = 0;
+    pthread_t victim, silent = 0, writer = 0;
     cmodx_slot *pub = &cv.slot;
     cmodx_domain *pubd;
     if (cv.variant == CV_SYNCHRONIZE) {
@@ -537,8 +577,7 @@ void fz_step_cancel(struct fz_rng *r, unsigned variant)
         pubd = cv.e;
         err = cmodx_slot_init(cv.e, &cv.slot, cv.b[0].exec);
         FZ_EXPECT(K_ERRORS, "cmodx_slot_init (cancel)", err, 0);
-        pthread_create(&holder, NULL, cv_holder, NULL);
-        lc_wait_flag(&cv.holder_ready, 1, K_MODEL, "the holder's registration");
+        lc_holder_start(&cv.holder, cv.e, "holder");
         pthread_create(&victim, NULL, cv_victim, NULL);
         lc_wait_flag(&cv.victim_ready, 1, K_MODEL, "the victim's start");
         __atomic_store_n(&cv.victim_go, 1, __ATOMIC_RELEASE);
@@ -598,15 +637,15 @@ void fz_step_cancel(struct fz_rng *r, unsigned variant)
     err = pthread_cancel(victim);
     fz_end("-> %d", err);
     if (cv.variant == CV_SYNCHRONIZE) {
-        __atomic_store_n(&cv.holder_release, 1, __ATOMIC_RELEASE);
+        lc_holder_release(&cv.holder);
     } else {
         __atomic_store_n(&cv.silent_release, 1, __ATOMIC_RELEASE);
-        cv_join(writer, "the signal writer", NULL);
+        lc_join(writer, "the signal writer", NULL);
         cv_expect_other(K_SIGNAL, "the signal writer's publish once its thread acknowledged",
                         cv.writer_result, cv.writer_msg, 0);
     }
     void *ret = NULL;
-    cv_join(victim, "the cancelled victim", &ret);
+    lc_join(victim, "the cancelled victim", &ret);
     if (ret != PTHREAD_CANCELED)
         fz_fail(K_CANCEL, "the victim of pthread_cancel inside %s was not cancelled",
                 cv_name[cv.variant]);
@@ -629,9 +668,9 @@ void fz_step_cancel(struct fz_rng *r, unsigned variant)
               0);
     if (cv.variant != CV_SYNCHRONIZE) {
         __atomic_store_n(&cv.silent_leave, 1, __ATOMIC_RELEASE);
-        cv_join(silent, "the silent thread", NULL);
+        lc_join(silent, "the silent thread", NULL);
     } else {
-        cv_join(holder, "the holder", NULL);
+        lc_holder_join(&cv.holder);
     }
     fz_begin("cmodx_synchronize(%s, 0) after the cancellation", pubd == cv.e ? "E" : "D");
     err = cmodx_synchronize(pubd, 0);
@@ -664,7 +703,7 @@ static struct {
     cmodx_slot slot;
     cmodx_block b[2];
     pid_t child; /* atomic: set by the handler in the parent */
-    int holder_ready, holder_release;
+    struct lc_holder holder;
     int in_sync, sync_result;
     char sync_msg[256];
 } fk;
@@ -704,22 +743,6 @@ static void fk_handler(int sig)
         fk_child();
     __atomic_store_n(&fk.child, p, __ATOMIC_RELEASE);
     errno = saved;
-}
-
-static void *fk_holder(void *arg)
-{
-    (void)arg;
-    fz_me = T_HOLDER;
-    cmodx_thread *self = NULL;
-    if (cmodx_thread_register(fk.e, &self))
-        fz_fail(K_ERRORS, "forksig holder: register -> %s", cmodx_last_error());
-    __atomic_store_n(&fk.holder_ready, 1, __ATOMIC_RELEASE);
-    while (!__atomic_load_n(&fk.holder_release, __ATOMIC_ACQUIRE))
-        usleep(200); /* online, never quiescent */
-    cmodx_quiescent(self);
-    int err = cmodx_thread_unregister(fk.e);
-    FZ_EXPECT(K_ERRORS, "cmodx_thread_unregister (forksig holder)", err, 0);
-    return NULL;
 }
 
 static void *fk_syncer(void *arg)
@@ -781,9 +804,8 @@ void fz_step_forksig(struct fz_rng *r)
     FZ_EXPECT(K_ERRORS, "cmodx_domain_create(epoch) (forksig)", err, 0);
     err = cmodx_slot_init(fk.e, &fk.slot, fk.b[0].exec);
     FZ_EXPECT(K_ERRORS, "cmodx_slot_init (forksig)", err, 0);
-    pthread_t holder, syncer;
-    pthread_create(&holder, NULL, fk_holder, NULL);
-    lc_wait_flag(&fk.holder_ready, 1, K_MODEL, "the forksig holder's registration");
+    pthread_t syncer;
+    lc_holder_start(&fk.holder, fk.e, "forksig holder");
     /* Outside the library: an ordinary child. */
     int st = fk_fork_in(pthread_self(), sig, "outside the library");
     if (st != 43)
@@ -811,9 +833,9 @@ void fz_step_forksig(struct fz_rng *r)
         fz_fail(K_MODEL, "cmodx_synchronize returned %d while a registered thread was online "
                 "and never quiescent", fk.sync_result);
     /* The parent is unaffected: the call completes once the holder goes. */
-    __atomic_store_n(&fk.holder_release, 1, __ATOMIC_RELEASE);
-    cv_join(syncer, "the forksig syncer", NULL);
-    cv_join(holder, "the forksig holder", NULL);
+    lc_holder_release(&fk.holder);
+    lc_join(syncer, "the forksig syncer", NULL);
+    lc_holder_join(&fk.holder);
     cv_expect_other(K_FORK, "cmodx_synchronize interrupted by a forking signal handler",
                     fk.sync_result, fk.sync_msg, 0);
     fz_begin("forksig: cmodx_slot_publish(CMODX_RETIRE_OLD) in the parent");
