@@ -34,29 +34,19 @@ static uint64_t counter;   /* LDADD, CAS loops */
 static uint64_t swapped;   /* SWP */
 static __attribute__((aligned(16))) uint64_t pair[2];   /* CASP */
 
-static uint32_t ldset(uint32_t *p, uint32_t v)
-{
-    uint32_t old;
-    __asm__ volatile(".arch_extension lse\n\tldset %w2, %w0, [%1]"
-                     : "=&r"(old) : "r"(p), "r"(v) : "memory");
-    return old;
-}
-
-static uint32_t ldclr(uint32_t *p, uint32_t v)
-{
-    uint32_t old;
-    __asm__ volatile(".arch_extension lse\n\tldclr %w2, %w0, [%1]"
-                     : "=&r"(old) : "r"(p), "r"(v) : "memory");
-    return old;
-}
-
-static uint64_t ldadd(uint64_t *p, uint64_t v)
-{
-    uint64_t old;
-    __asm__ volatile(".arch_extension lse\n\tldadd %2, %0, [%1]"
-                     : "=&r"(old) : "r"(p), "r"(v) : "memory");
-    return old;
-}
+/* OP old, [p] with v: the LSE atomic OP, returning the old value (W is
+ * "w" for a 32-bit operand, empty for 64-bit). */
+#define LSE_OP(name, type, insn, w)                                                      \
+    static type name(type *p, type v)                                                  \
+    {                                                                                  \
+        type old;                                                                      \
+        __asm__ volatile(".arch_extension lse\n\t" insn " %" w "2, %" w "0, [%1]"    \
+                         : "=&r"(old) : "r"(p), "r"(v) : "memory");                    \
+        return old;                                                                    \
+    }
+LSE_OP(ldset, uint32_t, "ldset", "w")
+LSE_OP(ldclr, uint32_t, "ldclr", "w")
+LSE_OP(ldadd, uint64_t, "ldadd", "")
 
 static uint64_t swp(uint64_t *p, uint64_t v)
 {

@@ -74,6 +74,24 @@ static inline void maintain(const struct dual *d, size_t off, size_t len, unsign
     }
 }
 
+/*
+ * The whole sequence over N words of one mapping that is both written and
+ * executed (the initial code of a test, before any other thread): clean,
+ * DSB, invalidate, DSB, ISB, one 32-byte line (8 words) at a time.
+ */
+static inline void sync_words(uint32_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        dc_cvau(p + i);
+    }
+    dsb_ish();
+    for (size_t i = 0; i < n; i += 8) {
+        ic_ivau(p + i);
+    }
+    dsb_ish();
+    isb();
+}
+
 typedef int (*fn_t)(void);
 
 static inline fn_t as_fn(const void *p)

@@ -62,20 +62,6 @@ static void *runner(void *arg)
     return (void *)(intptr_t)as_fn(page)();
 }
 
-/* Clean, invalidate and synchronise the initial code (before any thread). */
-static void settle(uint32_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i += 8) {
-        dc_cvau(p + i);
-    }
-    dsb_ish();
-    for (size_t i = 0; i < n; i += 8) {
-        ic_ivau(p + i);
-    }
-    dsb_ish();
-    isb();
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -93,7 +79,7 @@ int main(int argc, char **argv)
     const uint32_t old[] = { A64_MOV_W0(1), A64_RET };
     emit(page, head, 4);
     emit(page + ROUTINE, old, 2);
-    settle(page, ROUTINE + 8);
+    sync_words(page, ROUTINE + 8);
     pthread_t t;
     pthread_create(&t, NULL, runner, NULL);
     while (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {

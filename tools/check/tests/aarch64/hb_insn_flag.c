@@ -35,19 +35,6 @@ static void *reader(void *arg)
     return (void *)(intptr_t)as_fn(page)();
 }
 
-static void sync_words(uint32_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i += 8) {
-        dc_cvau(p + i);
-    }
-    dsb_ish();
-    for (size_t i = 0; i < n; i += 8) {
-        ic_ivau(p + i);
-    }
-    dsb_ish();
-    isb();
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
