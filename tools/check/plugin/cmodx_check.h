@@ -112,7 +112,8 @@ struct vcpu {
     bool live;
     uint16_t label;          /* 1 = first thread, in order of creation */
     int tid;                 /* host tid = guest tid under qemu-user */
-    uint32_t atomic_wait;    /* plugin.c: an atomic's load waits for stores in flight */
+    uint32_t waiting_for;    /* plugin.c: 1 + the thread an atomic's load waits for, 0 none */
+    uint64_t wait_ticket;    /* plugin.c: when that wait began (a global count) */
     uint64_t sync_seq;       /* last context synchronisation / fence.i */
     uint64_t sc_args[6];     /* arguments of the syscall in progress */
     int64_t sc_num;

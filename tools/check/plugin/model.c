@@ -1217,16 +1217,16 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
              * in flight: the one that wrote this value was marked before
              * it reached memory, so before this load read it.  An atomic's
              * load (qemu reports it as a read with the value read, then a
-             * write) runs while its own instruction is marked: it waits
-             * for other atomics only while they are not waiting themselves
+             * write) runs while its own instruction is marked: it stops
+             * waiting for another atomic only on a cycle of waits
              * (plugin.c, model_wait_stores). */
             model_wait_stores(v, rmw);
             if (!rmw && !slot_matches(slot, va, size, value)) {
                 /* No store in flight wrote it: the kernel's, qemu's or a
                  * copy instruction's write.  Take the bytes as they are so
                  * that later loads of them do not wait.  Not after an
-                 * atomic's load: memory already holds its own write, and
-                 * its store callback publishes the slot next. */
+                 * atomic's load: memory may already hold its own write,
+                 * and its store callback publishes the slot next. */
                 __atomic_store_n(&slot->bytes, granule_bytes(g), __ATOMIC_RELEASE);
             }
         }

@@ -84,9 +84,9 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release
  * instructions other threads have begun have run their memory callbacks
  * (so the shadow slots they write are published).  ATOMIC_LOAD: the
  * caller is the load of an atomic read-modify-write, its own instruction
- * marked in flight; it waits for another thread's atomic only while that
- * thread is not itself in such a wait (no cycle of waits).  Never called
- * with model_lock held.
+ * marked in flight; it stops waiting for another thread's atomic when
+ * that thread's chain of waits comes back to it (no cycle of waits).
+ * Never called with model_lock held.
  */
 void model_wait_stores(const struct vcpu *v, bool atomic_load);
 /* The calling host thread runs vcpu v (for calls made without a vcpu). */

@@ -93,7 +93,10 @@ static unsigned nvcpu_idx;
 #define UD_RELEASE (1ull << 63)
 #define CLEAN_BITS 11   /* vcpu index + 1 <= MAX_VCPUS */
 #define UD_CLEAR (1ull << 62)
-#define UD_PC (~(UD_RELEASE | UD_CLEAR))
+/* Bit 61: a compare-and-swap or store-exclusive, which may fail and write
+ * nothing (on_store). */
+#define UD_MAYFAIL (1ull << 61)
+#define UD_PC (~(UD_RELEASE | UD_CLEAR | UD_MAYFAIL))
 
 /*
  * Stores in flight (AArch64 reads-from).  qemu calls a store's memory
@@ -295,7 +298,7 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
          * stores in flight, so the check sees the store's word state.
          * Bytes no store in flight explains were written without a store
          * callback (a system call, MOPS, DC ZVA): the shadow takes them. */
-        model_wait_stores(v, true);
+        model_wait_stores(v, false);
         if (memcmp(x->bp->shadow + off, x->bytes, x->size) != 0) {
             pthread_mutex_lock(&model_lock);
             memcpy(x->bp->shadow + off, x->bytes, x->size);
@@ -438,6 +441,57 @@ static void same_block_store(unsigned int idx, uint64_t pc, uint64_t va, unsigne
 
 /* ---- stores ---- */
 
+/*
+ * Did a compare-and-swap or store-exclusive write?  qemu 10 implements
+ * both with its compare-and-exchange helper, which reports a write
+ * callback with the new value whether or not the comparison held (a
+ * failed CAS, or a STXR whose monitor was lost: memory unchanged).  Taken
+ * as stores, they made the failing thread the writer of bytes it never
+ * wrote: a code word "written" without maintenance (a false not-cleaned),
+ * or a flag slot carrying the failing thread's knowledge to a reader that
+ * never synchronised with it (a missed no-context-sync).  The read half
+ * decides, as qemu does: a CAS writes if the value read equals its
+ * comparand register(s) (read in the read callback, before the
+ * instruction writes the old value back into them); a STXR or STXP that
+ * reaches the helper (its address matched the monitor) writes if the
+ * value read equals what the thread's last load-exclusive read
+ * (ldx_val).  Comparing memory with the new value after the fact was not
+ * enough: another thread's store may replace a successful one before its
+ * callback (code published by STLXR and acquired by SWPA lost its
+ * reads-from edge).
+ */
+static uint64_t ldx_val[MAX_VCPUS][2];   /* the last load-exclusive's value */
+static bool cas_fails[MAX_VCPUS];        /* this instruction's store writes nothing */
+
+static unsigned vidx(unsigned idx) { return idx < MAX_VCPUS ? idx : MAX_VCPUS - 1; }
+
+/* The read half of a CAS, CASP, STXR or STXP (on_load, LD_MAYFAIL). */
+static void decide_store(unsigned idx, uint32_t i, qemu_plugin_meminfo_t info)
+{
+    qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
+    unsigned size = 1u << qemu_plugin_mem_size_shift(info);
+    uint64_t lo = val.type == QEMU_PLUGIN_MEM_VALUE_U128 ? val.data.u128.low : val.data.u64;
+    uint64_t hi = val.type == QEMU_PLUGIN_MEM_VALUE_U128 ? val.data.u128.high : 0;
+    uint64_t mask = size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
+    uint64_t want_lo, want_hi = 0;
+    bool cas = ((i >> 21) & 1) && (((i >> 23) & 1) || !(i >> 31));
+    if (cas) {
+        unsigned rs = (i >> 16) & 31;
+        if ((i >> 23) & 1) {                       /* CAS: Rs */
+            want_lo = read_reg(rs);
+        } else if (size == 16) {                   /* CASP, X pair: Rs, Rs+1 */
+            want_lo = read_reg(rs);
+            want_hi = read_reg(rs + 1);
+        } else {                                   /* CASP, W pair: one access */
+            want_lo = (read_reg(rs) & 0xffffffffull) | read_reg(rs + 1) << 32;
+        }
+    } else {                                       /* STXR, STXP */
+        want_lo = ldx_val[vidx(idx)][0];
+        want_hi = ldx_val[vidx(idx)][1];
+    }
+    cas_fails[vidx(idx)] = (lo & mask) != (want_lo & mask) || (size == 16 && hi != want_hi);
+}
+
 static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
 {
     if (!qemu_plugin_mem_is_store(info)) {
@@ -445,6 +499,12 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
     }
     uint64_t u = (uint64_t)(uintptr_t)ud;
     ud = (void *)(uintptr_t)(u & UD_PC);
+    if ((u & UD_MAYFAIL) && cas_fails[vidx(idx)]) {
+        if (u & UD_CLEAR) {
+            qemu_plugin_u64_set(sf_mark, idx, SF_NONE);   /* nothing to publish */
+        }
+        return;
+    }
     if (cfg.arch == ARCH_AARCH64 && __atomic_load_n(&several_threads, __ATOMIC_RELAXED)) {
         /* What this store carries to the loads that read it (alone, the
          * thread's knowledge reaches the threads it creates through the
@@ -516,35 +576,63 @@ static bool asleep_outside_plugin(unsigned j)
 }
 
 /*
- * Waits for stores in flight cannot form a cycle.  A plain load or a
+ * Waits for stores in flight must not form a cycle.  A plain load or a
  * fetch check is not marked (its thread has no store in flight), so no
  * one waits for it.  An atomic's load is marked (its instruction's store
- * is in flight until its store callback, which follows this wait): two
- * atomics each waiting for the other's mark would wait for ever, and
+ * is in flight until its store callback, which follows this wait), and
  * qemu 10 reports an atomic as a read then a write, so the read runs with
- * the mark set (cmodx-demo on aarch64 hung so: four callers' LDSET on a
- * lock word).  So an atomic's load first says it waits (atomic_wait, a
- * seq_cst store), then begins a wait for another thread's atomic only if
- * that thread does not say so (a seq_cst load: of two such loads racing,
- * at least one sees the other's flag, Dekker's argument).  A wait for a
- * thread that was not waiting when it began may go on after that thread
- * starts waiting: it then skips every thread that already waits, this one
- * included.  Every wait between atomics thus goes from a thread that
- * waited first to one that had not begun; a cycle would need its last
- * edge to go to a thread already waiting.  What is given up: an atomic
- * that read the value of another atomic that is itself waiting does not
- * wait for that one's store callback, and acquires nothing from it (it
- * can only add reports; docs/CHECKER.md).
+ * the mark set: two atomics each waiting for the other's mark would wait
+ * for ever (cmodx-demo on aarch64 hung so: four callers' LDSET on a lock
+ * word).  Only atomics' loads can thus be on a cycle, and each says whom
+ * it waits for (waiting_for) and when its wait began (wait_ticket, from
+ * one counter), seq_cst stores made before it looks at the other thread
+ * again.  While it waits for another atomic, it follows that thread's
+ * chain of waits (seq_cst loads); on a chain that comes back to it, the
+ * thread whose wait is the oldest gives up.  Every thread of a cycle that
+ * lasts sees it at its next look, and exactly one of them is the oldest,
+ * so no cycle lasts; a chain that ends, or loops without this thread (its
+ * members break it), is waited out, and the edge from the store it read
+ * is kept.  Why the oldest: a wait that began earlier is the likelier to
+ * be for a value no store in flight explains (a word the loader or the
+ * kernel wrote), while a thread that began waiting later has just read a
+ * value that another atomic of the cycle, already past its access, wrote:
+ * giving up the newer wait would lose that reads-from edge (code
+ * published with LDADDL and acquired with LDADDA, then ISB: a false
+ * no-context-sync).  What is given up: the oldest waiter acquires nothing
+ * from the store it stopped waiting for, if that is the one it read (it
+ * can only add reports; docs/CHECKER.md).  The last vcpu record is shared by every thread past
+ * MAX_VCPUS - 1 (cur()): an atomic there, or waiting on one there, does
+ * not wait for atomics (its chain cannot be followed).
  */
+static uint64_t wait_tickets;   /* orders the starts of atomics' waits */
+
+/* Does the chain of waits from j come back to me, and is my wait the
+ * oldest on that cycle (the one to give up)? */
+static bool cycle_breaks_here(unsigned j, unsigned me, unsigned n, uint64_t mine)
+{
+    unsigned k = j;
+    for (unsigned steps = 0; steps <= n; steps++) {
+        uint32_t w = __atomic_load_n(&vcpus[k].waiting_for, __ATOMIC_SEQ_CST);
+        if (!w) {
+            return false;
+        }
+        if (__atomic_load_n(&vcpus[k].wait_ticket, __ATOMIC_SEQ_CST) < mine) {
+            return false;   /* an older wait on the chain: its thread gives up */
+        }
+        k = w - 1;
+        if (k == me) {
+            return true;
+        }
+    }
+    return false;   /* a cycle without this thread: its members break it */
+}
+
 void model_wait_stores(const struct vcpu *v, bool atomic_load)
 {
     if (!sf_board) {
         return;
     }
     unsigned me = (unsigned)(v - vcpus);
-    if (atomic_load) {
-        __atomic_store_n(&vcpus[me].atomic_wait, 1, __ATOMIC_SEQ_CST);
-    }
     unsigned n = __atomic_load_n(&nvcpu_idx, __ATOMIC_RELAXED);
     for (unsigned j = 0; j < n; j++) {
         if (j == me || !vcpus[j].live) {
@@ -553,13 +641,19 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load)
         /* The scoreboard grows only in an exclusive section, which cannot
          * run while this thread is inside a block: the pointer stays. */
         const struct sf *e = qemu_plugin_scoreboard_find(sf_board, j);
-        uint64_t m = __atomic_load_n(&e->mark, __ATOMIC_SEQ_CST);
+        uint64_t m = __atomic_load_n(&e->mark, __ATOMIC_ACQUIRE);
         if (m == SF_NONE) {
             continue;
         }
-        if (m == SF_ATOMIC && atomic_load && __atomic_load_n(&vcpus[j].atomic_wait,
-                                                             __ATOMIC_SEQ_CST)) {
-            continue;   /* it waits too, maybe for this thread (above) */
+        bool linked = atomic_load && m == SF_ATOMIC;
+        if (linked && (me == MAX_VCPUS - 1 || j == MAX_VCPUS - 1)) {
+            continue;   /* a shared record: no chain to follow (above) */
+        }
+        uint64_t ticket = 0;
+        if (linked) {
+            ticket = __atomic_add_fetch(&wait_tickets, 1, __ATOMIC_SEQ_CST);
+            __atomic_store_n(&vcpus[me].wait_ticket, ticket, __ATOMIC_SEQ_CST);
+            __atomic_store_n(&vcpus[me].waiting_for, j + 1, __ATOMIC_SEQ_CST);
         }
         /* Read after the mark, which the thread sets after the count: the
          * count of the marked store or of a later one. */
@@ -567,6 +661,9 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load)
         for (unsigned k = 1; __atomic_load_n(&e->mark, __ATOMIC_ACQUIRE) == m &&
                              __atomic_load_n(&e->count, __ATOMIC_ACQUIRE) == c;
              k++) {
+            if (linked && cycle_breaks_here(j, me, n, ticket)) {
+                break;   /* a cycle, and this wait is its oldest (above) */
+            }
             /* The store is between its access and its callback: running on
              * the other core, or preempted (then this thread's time slice
              * is what it needs). */
@@ -577,17 +674,20 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load)
                 }
             }
         }
-    }
-    if (atomic_load) {
-        __atomic_store_n(&vcpus[me].atomic_wait, 0, __ATOMIC_RELEASE);
+        if (linked) {
+            __atomic_store_n(&vcpus[me].waiting_for, 0, __ATOMIC_SEQ_CST);
+        }
     }
 }
 
+/* on_load's user data: the instruction's kind (and, for LD_MAYFAIL, the
+ * instruction itself in the high half). */
+#define LD_ATOMIC 1u    /* the read half of an atomic read-modify-write */
+#define LD_MAYFAIL 2u   /* ... of a CAS, CASP, STXR or STXP (decide_store) */
+#define LD_EXCL 4u      /* a load-exclusive (LDXR, LDAXR, LDXP, LDAXP) */
+
 static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
 {
-    if (!__atomic_load_n(&several_threads, __ATOMIC_RELAXED) && !page_tracked(va)) {
-        return;   /* no other thread has stored anything this one could read */
-    }
     /* An atomic read-modify-write reaches this callback and on_store.
      * Whether this load is an atomic's comes from the instruction (UD, set
      * at translation), not from the access: qemu 10's atomic helpers
@@ -597,7 +697,20 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
      * threads' atomics in flight while its own mark was set: two threads'
      * LDSET on one word waited for each other for ever (cmodx-demo on
      * aarch64, four callers taking a lock's bit). */
-    bool atomic = ud != NULL || qemu_plugin_mem_is_store(info);
+    uint64_t lu = (uint64_t)(uintptr_t)ud;
+    if (lu & LD_MAYFAIL) {
+        decide_store(idx, (uint32_t)(lu >> 32), info);
+    } else if (lu & LD_EXCL) {
+        /* A load-exclusive: what its store-exclusive will compare with. */
+        qemu_plugin_mem_value v = qemu_plugin_mem_get_value(info);
+        bool wide = v.type == QEMU_PLUGIN_MEM_VALUE_U128;
+        ldx_val[vidx(idx)][0] = wide ? v.data.u128.low : v.data.u64;
+        ldx_val[vidx(idx)][1] = wide ? v.data.u128.high : 0;
+    }
+    if (!__atomic_load_n(&several_threads, __ATOMIC_RELAXED) && !page_tracked(va)) {
+        return;   /* no other thread has stored anything this one could read */
+    }
+    bool atomic = (lu & LD_ATOMIC) || qemu_plugin_mem_is_store(info);
     qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
     uint64_t value = val.type == QEMU_PLUGIN_MEM_VALUE_U8 ? val.data.u8
                      : val.type == QEMU_PLUGIN_MEM_VALUE_U16 ? val.data.u16
@@ -849,12 +962,21 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last)
     uint64_t ud = va | (cfg.arch == ARCH_AARCH64 && size == 4 && a64_release(i) ? UD_RELEASE : 0);
     unsigned sk = cfg.arch == ARCH_AARCH64 && size == 4 ? a64_store_kind(i) : SF_NONE;
     ud |= sk != SF_NONE && last ? UD_CLEAR : 0;
+    /* In the exclusive, ordered and CAS group, the SF_ATOMIC ones are
+     * CAS, CASP, STXR and STXP: they may fail. */
+    ud |= sk == SF_ATOMIC && (i & 0x3f000000u) == 0x08000000u ? UD_MAYFAIL : 0;
     if (cfg.arch == ARCH_AARCH64) {
         /* Before on_store: an atomic read-modify-write reaches both, and
          * its load reads what the store before it left in the slot. */
-        qemu_plugin_register_vcpu_mem_cb(insn, on_load, QEMU_PLUGIN_CB_NO_REGS,
-                                         QEMU_PLUGIN_MEM_R,
-                                         sk == SF_ATOMIC ? (void *)1 : NULL);
+        bool mayfail = (ud & UD_MAYFAIL) != 0;
+        bool excl = size == 4 && (i & 0x3f000000u) == 0x08000000u && ((i >> 22) & 1) &&
+                    !(((i >> 23) & 1) && !((i >> 21) & 1)) && sk == SF_NONE;
+        uint64_t lu = (sk == SF_ATOMIC ? LD_ATOMIC : 0) | (excl ? LD_EXCL : 0) |
+                      (mayfail ? LD_MAYFAIL | (uint64_t)i << 32 : 0);
+        /* A CAS reads its comparand registers in the read callback. */
+        qemu_plugin_register_vcpu_mem_cb(insn, on_load,
+                                         mayfail ? QEMU_PLUGIN_CB_R_REGS : QEMU_PLUGIN_CB_NO_REGS,
+                                         QEMU_PLUGIN_MEM_R, (void *)(uintptr_t)lu);
     }
     qemu_plugin_register_vcpu_mem_cb(insn, on_store, QEMU_PLUGIN_CB_NO_REGS,
                                      QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)ud);
