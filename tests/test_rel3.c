@@ -352,7 +352,7 @@ static void *lu_dup(void *arg)
     (void)arg;
     while (!__atomic_load_n(&lu.stop, __ATOMIC_ACQUIRE)) {
         int e = cmodx_slot_init(lu.d, &lu.dup, lu_code());
-        lu.tries++;
+        __atomic_add_fetch(&lu.tries, 1, __ATOMIC_RELEASE);
         if (e != EINVAL || !strstr(cmodx_last_error(), "(in this domain)"))
             lu.wrong++;
     }
@@ -368,6 +368,10 @@ static void test_liveuaf(void)
     REQUIRE(cmodx_slot_init(lu.d, &lu.dup, lu_code()) == 0);
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, lu_dup, NULL) == 0);
+    /* The duplicate initialiser runs before the churn begins (waited for,
+     * not assumed: a loaded machine may start it late). */
+    while (__atomic_load_n(&lu.tries, __ATOMIC_ACQUIRE) == 0)
+        sched_yield();
     enum { N = 20000 };
     cmodx_slot *s = calloc(N, sizeof *s);
     REQUIRE(s != NULL);
