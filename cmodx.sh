@@ -81,8 +81,13 @@ run_suite() {
         # CI report is sure to keep), then what each one said.
         sed -n '/The following tests FAILED:/,$p' "$log" | grep -E '^[[:space:]]+[0-9]+ - ' |
             head -n 20 | sed 's/^[[:space:]]*/    FAILED: /'
-        grep -E 'SUMMARY: [A-Za-z]+Sanitizer|WARNING: [A-Za-z]+Sanitizer|CHECK|REQUIRE|error|\*\*\*' "$log" |
-            head -n 30 | sed 's/^/    /'
+        # What each failed test printed (ctest --output-on-failure puts it
+        # after the test's "***Failed" line), then sanitizer summaries.
+        awk '/\*\*\*(Failed|Exception|Timeout)/ { grab = 1; print; n = 0; next }
+             /^ *[0-9]+\/[0-9]+ Test +#|^ *Start +[0-9]+:/ { grab = 0 }
+             grab && n < 15 && NF { print; n++ }' "$log" | head -n 40 | sed 's/^/    /'
+        grep -E 'SUMMARY: [A-Za-z]+Sanitizer|WARNING: [A-Za-z]+Sanitizer' "$log" |
+            head -n 10 | sed 's/^/    /'
         echo "    (whole log: build/$name.test.log)"
     fi
 }

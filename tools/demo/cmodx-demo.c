@@ -49,6 +49,18 @@ static unsigned long calls_so_far(void)
     return n;
 }
 
+/* A whole decimal number in [lo, hi], the whole argument. */
+static int int_arg(const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return 0;
+    *out = (int)v;
+    return 1;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: cmodx-demo [--threads N] [--seconds S] [--strategy NAME]\n"
@@ -86,15 +98,34 @@ static int parse(int argc, char **argv, struct options *o)
     int c;
     while ((c = getopt_long(argc, argv, "t:s:S:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 't': o->threads = atoi(optarg); break;
-        case 's': o->seconds = atoi(optarg); break;
+        case 't':
+            if (!int_arg(optarg, 1, 256, &o->threads)) {
+                fprintf(stderr, "cmodx-demo: --threads %s: a whole number from 1 to 256\n",
+                        optarg);
+                usage(stderr);
+                return -1;
+            }
+            break;
+        case 's':
+            if (!int_arg(optarg, 1, 86400, &o->seconds)) {
+                fprintf(stderr, "cmodx-demo: --seconds %s: a whole number of seconds from 1 "
+                        "to 86400\n", optarg);
+                usage(stderr);
+                return -1;
+            }
+            break;
         case 'S': o->strategy = optarg; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
     }
-    if (o->threads < 1 || o->threads > 256 || o->seconds < 1 ||
-        cmodx_strategy_parse(o->strategy) < 0) {
+    if (optind < argc) {
+        fprintf(stderr, "cmodx-demo: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return -1;
+    }
+    if (cmodx_strategy_parse(o->strategy) < 0) {
+        fprintf(stderr, "cmodx-demo: --strategy %s: not a strategy name\n", o->strategy);
         usage(stderr);
         return -1;
     }
