@@ -97,6 +97,23 @@ static void lc_blocks(cmodx_heap *h, cmodx_block *b, int n, uint32_t base)
     }
 }
 
+/* A private heap with N visible blocks (lc_blocks) and an epoch domain
+ * on it: the setting of the cancel and forksig steps (STEP names it in a
+ * failure report). */
+static void lc_epoch_domain(const char *step, cmodx_heap **h, cmodx_block *b, int n,
+                            uint32_t base, cmodx_domain **e)
+{
+    char what[96];
+    int err = cmodx_heap_create(NULL, h);
+    snprintf(what, sizeof what, "cmodx_heap_create (%s)", step);
+    FZ_EXPECT(K_ERRORS, what, err, 0);
+    lc_blocks(*h, b, n, base);
+    struct cmodx_domain_config c = {.strategy = CMODX_SYNC_EPOCH, .heap = *h};
+    err = cmodx_domain_create(&c, e);
+    snprintf(what, sizeof what, "cmodx_domain_create(epoch) (%s)", step);
+    FZ_EXPECT(K_ERRORS, what, err, 0);
+}
+
 static void lc_join(pthread_t t, const char *who, void **ret)
 {
     fz_begin("pthread_join(%s)", who);
@@ -563,12 +580,8 @@ void fz_step_cancel(struct fz_rng *r, unsigned variant)
     cv.sig = SIGRTMIN + 9;
     cv.victim_result = CV_UNSET;
     cv.writer_result = CV_UNSET;
-    int err = cmodx_heap_create(NULL, &cv.h);
-    FZ_EXPECT(K_ERRORS, "cmodx_heap_create (cancel)", err, 0);
-    lc_blocks(cv.h, cv.b, 3, 0x7c000000u);
-    struct cmodx_domain_config ce = {.strategy = CMODX_SYNC_EPOCH, .heap = cv.h};
-    err = cmodx_domain_create(&ce, &cv.e);
-    FZ_EXPECT(K_ERRORS, "cmodx_domain_create(epoch) (cancel)", err, 0);
+    lc_epoch_domain("cancel", &cv.h, cv.b, 3, 0x7c000000u, &cv.e);
+    int err;
     pthread_t victim, silent = 0, writer = 0;
     cmodx_slot *pub = &cv.slot;
     cmodx_domain *pubd;
@@ -796,13 +809,8 @@ void fz_step_forksig(struct fz_rng *r)
     sa.sa_handler = fk_handler;
     sigemptyset(&sa.sa_mask);
     sigaction(sig, &sa, &old);
-    int err = cmodx_heap_create(NULL, &fk.h);
-    FZ_EXPECT(K_ERRORS, "cmodx_heap_create (forksig)", err, 0);
-    lc_blocks(fk.h, fk.b, 2, 0x7e000000u);
-    struct cmodx_domain_config c = {.strategy = CMODX_SYNC_EPOCH, .heap = fk.h};
-    err = cmodx_domain_create(&c, &fk.e);
-    FZ_EXPECT(K_ERRORS, "cmodx_domain_create(epoch) (forksig)", err, 0);
-    err = cmodx_slot_init(fk.e, &fk.slot, fk.b[0].exec);
+    lc_epoch_domain("forksig", &fk.h, fk.b, 2, 0x7e000000u, &fk.e);
+    int err = cmodx_slot_init(fk.e, &fk.slot, fk.b[0].exec);
     FZ_EXPECT(K_ERRORS, "cmodx_slot_init (forksig)", err, 0);
     pthread_t syncer;
     lc_holder_start(&fk.holder, fk.e, "forksig holder");
