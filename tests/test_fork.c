@@ -22,16 +22,6 @@
 #include "cmodx/cmodx.h"
 #include "testutil.h"
 
-/* A block of HEAP holding "return V", visible to this thread. */
-static cmodx_block block_returning(cmodx_heap *heap, uint32_t v)
-{
-    cmodx_block b;
-    REQUIRE(cmodx_block_alloc(heap, 64, &b) == 0);
-    REQUIRE(cmodx_emit_return_u32(b.write, b.size, v) > 0);
-    REQUIRE(cmodx_make_visible(b.exec, b.size) == 0);
-    return b;
-}
-
 /* ---- heaps only --------------------------------------------------------------- */
 
 static void test_heap_only(void)

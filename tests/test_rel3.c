@@ -44,15 +44,6 @@
 #include "check.h"
 #include "testutil.h"
 
-static cmodx_block make_block(cmodx_heap *h, uint32_t v)
-{
-    cmodx_block b;
-    REQUIRE(cmodx_block_alloc(h, 64, &b) == 0);
-    REQUIRE(cmodx_emit_return_u32(b.write, b.size, v) > 0);
-    REQUIRE(cmodx_make_visible(b.exec, b.size) == 0);
-    return b;
-}
-
 /* ---- forkwrite, forkhook --------------------------------------------------- */
 
 static struct {
@@ -146,7 +137,7 @@ static void test_forkwrite(int tmp)
     REQUIRE(err == 0);
     struct cmodx_domain_config c = {.strategy = CMODX_SYNC_EPOCH, .heap = fw.h};
     REQUIRE(cmodx_domain_create(&c, &fw.d) == 0);
-    fw.x = make_block(fw.h, 3);
+    fw.x = block_returning(fw.h, 3);
     pthread_t on, sy;
     REQUIRE(pthread_create(&on, NULL, fw_online, NULL) == 0);
     usleep(100000);
@@ -162,7 +153,7 @@ static void test_forkwrite(int tmp)
     /* The parent's write views still work (a fresh block of the same
      * chunk: under qemu-user, code rewritten in place through the other
      * view is not retranslated, so X itself is not rewritten). */
-    cmodx_block n = make_block(fw.h, 5);
+    cmodx_block n = block_returning(fw.h, 5);
     check_intact(&n, 5);
     CHECK_EQ(cmodx_block_free(fw.h, n.exec), 0);
     CHECK_EQ(cmodx_block_free(fw.h, fw.x.exec), 0);
@@ -193,8 +184,8 @@ static void test_forkhook(void)
         c.strategy = CMODX_SYNC_EPOCH;
         REQUIRE(cmodx_domain_create(&c, &fw.d) == 0);
     }
-    fw.x = make_block(fw.h, 3);
-    cmodx_block y = make_block(fw.h, 4);
+    fw.x = block_returning(fw.h, 3);
+    cmodx_block y = block_returning(fw.h, 4);
     cmodx_debug_set_free_hook(fw.d, fork_hook, NULL);
     CHECK_EQ(cmodx_retire(fw.d, y.exec), 0);
     CHECK_EQ(synchronize_retrying(fw.d, 0), 0);
@@ -248,7 +239,7 @@ static void test_hooktimeout(void)
     memset(&hk, 0, sizeof hk);
     REQUIRE(cmodx_heap_create(NULL, &hk.h) == 0);
     hk.a = plain_domain(hk.h);
-    cmodx_block y = make_block(hk.h, 4);
+    cmodx_block y = block_returning(hk.h, 4);
     cmodx_debug_set_free_hook(hk.a, held_hook, NULL);
     pthread_t t;
     REQUIRE(pthread_create(&t, NULL, sync_a, &y.exec) == 0);
@@ -293,7 +284,7 @@ static void test_hookcross(void)
     REQUIRE(cmodx_heap_create(NULL, &hk.h) == 0);
     hk.a = plain_domain(hk.h);
     hk.b = plain_domain(hk.h);
-    cmodx_block x = make_block(hk.h, 1), y = make_block(hk.h, 2);
+    cmodx_block x = block_returning(hk.h, 1), y = block_returning(hk.h, 2);
     cmodx_debug_set_free_hook(hk.a, cross_hook, NULL);
     cmodx_debug_set_free_hook(hk.b, cross_hook, &hk);
     hk.inner_a = hk.inner_b = -1;
@@ -432,7 +423,7 @@ static void test_xdom(void)
     REQUIRE(cmodx_heap_create(NULL, &h2) == 0);
     xd.a = plain_domain(h);
     xd.b = plain_domain(h2);
-    cmodx_block x = make_block(h, 5), y = make_block(h, 6), z = make_block(h2, 7);
+    cmodx_block x = block_returning(h, 5), y = block_returning(h, 6), z = block_returning(h2, 7);
     cmodx_slot a1;
     REQUIRE(cmodx_slot_init(xd.a, &a1, x.exec) == 0);
     REQUIRE(cmodx_slot_init(xd.b, &xd.b1, x.exec) == 0);

@@ -81,6 +81,17 @@ static inline cmodx_xptr make_fn(cmodx_heap *heap, uint32_t v)
     return b.exec;
 }
 
+/* A fresh 64-byte block of HEAP holding "return V", made visible to this
+ * thread (make_fn without the visibility, as a block). */
+static inline cmodx_block block_returning(cmodx_heap *heap, uint32_t v)
+{
+    cmodx_block b;
+    REQUIRE(cmodx_block_alloc(heap, 64, &b) == 0);
+    REQUIRE(cmodx_emit_return_u32(b.write, b.size, v) > 0);
+    REQUIRE(cmodx_make_visible(b.exec, b.size) == 0);
+    return b;
+}
+
 /* Bounded waits that may legitimately expire on a slow or loaded machine
  * (a grace period, the signal strategy's acknowledgements, back-pressure)
  * end in the documented ETIMEDOUT with nothing changed: a test that wants
