@@ -716,8 +716,9 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
                      : val.type == QEMU_PLUGIN_MEM_VALUE_U16 ? val.data.u16
                      : val.type == QEMU_PLUGIN_MEM_VALUE_U32 ? val.data.u32
                      : val.data.u64;
-    /* An atomic's loaded value is already replaced in memory: the slot
-     * cannot be matched against it (model_load does not wait then). */
+    /* The value read (an atomic's too: qemu passes the read half the old
+     * value), matched against the slot; an atomic waits as model_load
+     * says (it is marked in flight itself). */
     model_load(cur(idx), va, 1u << qemu_plugin_mem_size_shift(info), value, atomic);
 }
 
