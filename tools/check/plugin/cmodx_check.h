@@ -18,6 +18,12 @@
 #define PAGE_SIZE (1u << PAGE_SHIFT)
 #define WORDS_PER_PAGE (PAGE_SIZE / 4)
 #define MAX_VCPUS 1024
+/* A vcpu's index into the per-thread arrays: threads past the last share
+ * its entry. */
+static inline unsigned vcpu_slot(unsigned idx)
+{
+    return idx < MAX_VCPUS ? idx : MAX_VCPUS - 1;
+}
 
 enum arch { ARCH_AARCH64, ARCH_ARM, ARCH_RISCV64 };
 

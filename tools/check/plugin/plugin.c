@@ -133,7 +133,7 @@ static qemu_plugin_u64 sf_mark, sf_count;
 
 struct vcpu *cur(unsigned idx)
 {
-    return &vcpus[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1];
+    return &vcpus[vcpu_slot(idx)];
 }
 
 /* ---- register access ---- */
@@ -354,12 +354,12 @@ static void check_tb(unsigned int idx, void *ud)
     const struct xtb *t = ud;
     struct vcpu *v = cur(idx);
     model_set_self(v);
-    __atomic_store_n(&running[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1], t, __ATOMIC_RELAXED);
-    checked[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1] += t->n;
+    __atomic_store_n(&running[vcpu_slot(idx)], t, __ATOMIC_RELAXED);
+    checked[vcpu_slot(idx)] += t->n;
     /* Read before the checks: a change made during them bumps it past g,
      * so the block is checked again next time. */
     uint64_t g = __atomic_load_n(&model_gen, __ATOMIC_ACQUIRE);
-    uint64_t me = g << CLEAN_BITS | ((idx < MAX_VCPUS ? idx : MAX_VCPUS - 1) + 1);
+    uint64_t me = g << CLEAN_BITS | (vcpu_slot(idx) + 1);
     struct xtb *mt = (struct xtb *)t;
     if (__atomic_load_n(&mt->clean, __ATOMIC_RELAXED) == me) {
         return;   /* settled for this thread and nothing changed since */
@@ -422,7 +422,7 @@ static void same_block_store(unsigned int idx, uint64_t pc, uint64_t va, unsigne
     if (off + size > PAGE_SIZE) {
         size = PAGE_SIZE - off;   /* the rest is on the next page: its own lookup */
     }
-    unsigned me = idx < MAX_VCPUS ? idx : MAX_VCPUS - 1;
+    unsigned me = vcpu_slot(idx);
     unsigned n = __atomic_load_n(&nvcpu_idx, __ATOMIC_RELAXED);
     for (unsigned j = 0; j < n; j++) {
         const struct xtb *t = __atomic_load_n(&running[j], __ATOMIC_RELAXED);
@@ -460,10 +460,26 @@ static void same_block_store(unsigned int idx, uint64_t pc, uint64_t va, unsigne
  * callback (code published by STLXR and acquired by SWPA lost its
  * reads-from edge).
  */
+/* The group of exclusive, ordered and compare-and-swap instructions (ARM
+ * ARM C4.1, "Loads and Stores"): which one is I, if any? */
+enum xk { XK_NONE, XK_ORDERED, XK_CAS, XK_LOAD_EXCL, XK_STORE_EXCL };
+static enum xk a64_excl_kind(uint32_t i)
+{
+    if ((i & 0x3f000000u) != 0x08000000u) {
+        return XK_NONE;
+    }
+    bool o2 = (i >> 23) & 1, o1 = (i >> 21) & 1, l = (i >> 22) & 1;
+    if (o2 && !o1) {
+        return XK_ORDERED;                                /* LDAR, STLR and kin */
+    }
+    if (o1 && (o2 || !(i >> 31))) {
+        return XK_CAS;                                    /* CAS, CASP */
+    }
+    return l ? XK_LOAD_EXCL : XK_STORE_EXCL;              /* LDXR, LDXP / STXR, STXP */
+}
+
 static uint64_t ldx_val[MAX_VCPUS][2];   /* the last load-exclusive's value */
 static bool cas_fails[MAX_VCPUS];        /* this instruction's store writes nothing */
-
-static unsigned vidx(unsigned idx) { return idx < MAX_VCPUS ? idx : MAX_VCPUS - 1; }
 
 /* The read half of a CAS, CASP, STXR or STXP (on_load, LD_MAYFAIL). */
 static void decide_store(unsigned idx, uint32_t i, qemu_plugin_meminfo_t info)
@@ -474,8 +490,7 @@ static void decide_store(unsigned idx, uint32_t i, qemu_plugin_meminfo_t info)
     uint64_t hi = val.type == QEMU_PLUGIN_MEM_VALUE_U128 ? val.data.u128.high : 0;
     uint64_t mask = size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
     uint64_t want_lo, want_hi = 0;
-    bool cas = ((i >> 21) & 1) && (((i >> 23) & 1) || !(i >> 31));
-    if (cas) {
+    if (a64_excl_kind(i) == XK_CAS) {
         unsigned rs = (i >> 16) & 31;
         if ((i >> 23) & 1) {                       /* CAS: Rs */
             want_lo = read_reg(rs);
@@ -486,10 +501,10 @@ static void decide_store(unsigned idx, uint32_t i, qemu_plugin_meminfo_t info)
             want_lo = (read_reg(rs) & 0xffffffffull) | read_reg(rs + 1) << 32;
         }
     } else {                                       /* STXR, STXP */
-        want_lo = ldx_val[vidx(idx)][0];
-        want_hi = ldx_val[vidx(idx)][1];
+        want_lo = ldx_val[vcpu_slot(idx)][0];
+        want_hi = ldx_val[vcpu_slot(idx)][1];
     }
-    cas_fails[vidx(idx)] = (lo & mask) != (want_lo & mask) || (size == 16 && hi != want_hi);
+    cas_fails[vcpu_slot(idx)] = (lo & mask) != (want_lo & mask) || (size == 16 && hi != want_hi);
 }
 
 static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
@@ -499,7 +514,7 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
     }
     uint64_t u = (uint64_t)(uintptr_t)ud;
     ud = (void *)(uintptr_t)(u & UD_PC);
-    if ((u & UD_MAYFAIL) && cas_fails[vidx(idx)]) {
+    if ((u & UD_MAYFAIL) && cas_fails[vcpu_slot(idx)]) {
         if (u & UD_CLEAR) {
             qemu_plugin_u64_set(sf_mark, idx, SF_NONE);   /* nothing to publish */
         }
@@ -600,9 +615,10 @@ static bool asleep_outside_plugin(unsigned j)
  * published with LDADDL and acquired with LDADDA, then ISB: a false
  * no-context-sync).  What is given up: the oldest waiter acquires nothing
  * from the store it stopped waiting for, if that is the one it read (it
- * can only add reports; docs/CHECKER.md).  The last vcpu record is shared by every thread past
- * MAX_VCPUS - 1 (cur()): an atomic there, or waiting on one there, does
- * not wait for atomics (its chain cannot be followed).
+ * can only add reports; docs/CHECKER.md).  The last vcpu record is
+ * shared by every thread past MAX_VCPUS - 1 (vcpu_slot): an atomic there,
+ * or waiting on one there, does not wait for atomics (its chain cannot be
+ * followed).
  */
 static uint64_t wait_tickets;   /* orders the starts of atomics' waits */
 
@@ -704,8 +720,8 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
         /* A load-exclusive: what its store-exclusive will compare with. */
         qemu_plugin_mem_value v = qemu_plugin_mem_get_value(info);
         bool wide = v.type == QEMU_PLUGIN_MEM_VALUE_U128;
-        ldx_val[vidx(idx)][0] = wide ? v.data.u128.low : v.data.u64;
-        ldx_val[vidx(idx)][1] = wide ? v.data.u128.high : 0;
+        ldx_val[vcpu_slot(idx)][0] = wide ? v.data.u128.low : v.data.u64;
+        ldx_val[vcpu_slot(idx)][1] = wide ? v.data.u128.high : 0;
     }
     if (!__atomic_load_n(&several_threads, __ATOMIC_RELAXED) && !page_tracked(va)) {
         return;   /* no other thread has stored anything this one could read */
@@ -787,15 +803,12 @@ static unsigned a64_store_kind(uint32_t i)
         return SF_NONE;                                   /* not loads and stores */
     }
     bool l = (i >> 22) & 1;
-    if ((i & 0x3f000000u) == 0x08000000u) {               /* exclusive, ordered, CAS */
-        bool o2 = (i >> 23) & 1, o1 = (i >> 21) & 1;
-        if (o2 && !o1) {
-            return l ? SF_NONE : SF_PLAIN;                /* LDAR, LDLAR / STLR, STLLR */
-        }
-        if (o1 && (o2 || !(i >> 31))) {
-            return SF_ATOMIC;                             /* CAS, CASP */
-        }
-        return l ? SF_NONE : SF_ATOMIC;                   /* LDXR, LDXP / STXR, STXP */
+    switch (a64_excl_kind(i)) {                           /* exclusive, ordered, CAS */
+    case XK_ORDERED: return l ? SF_NONE : SF_PLAIN;       /* LDAR, LDLAR / STLR, STLLR */
+    case XK_CAS: return SF_ATOMIC;                        /* CAS, CASP */
+    case XK_LOAD_EXCL: return SF_NONE;                    /* LDXR, LDXP */
+    case XK_STORE_EXCL: return SF_ATOMIC;                 /* STXR, STXP */
+    case XK_NONE: break;
     }
     if ((i & 0xbe000000u) == 0x0c000000u) {
         return l ? SF_NONE : SF_PLAIN;                    /* SIMD structures: LDn / STn */
@@ -963,15 +976,13 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last)
     uint64_t ud = va | (cfg.arch == ARCH_AARCH64 && size == 4 && a64_release(i) ? UD_RELEASE : 0);
     unsigned sk = cfg.arch == ARCH_AARCH64 && size == 4 ? a64_store_kind(i) : SF_NONE;
     ud |= sk != SF_NONE && last ? UD_CLEAR : 0;
-    /* In the exclusive, ordered and CAS group, the SF_ATOMIC ones are
-     * CAS, CASP, STXR and STXP: they may fail. */
-    ud |= sk == SF_ATOMIC && (i & 0x3f000000u) == 0x08000000u ? UD_MAYFAIL : 0;
+    /* CAS, CASP, STXR and STXP may fail and write nothing. */
+    enum xk xk = cfg.arch == ARCH_AARCH64 && size == 4 ? a64_excl_kind(i) : XK_NONE;
+    bool mayfail = xk == XK_CAS || xk == XK_STORE_EXCL, excl = xk == XK_LOAD_EXCL;
+    ud |= mayfail ? UD_MAYFAIL : 0;
     if (cfg.arch == ARCH_AARCH64) {
         /* Before on_store: an atomic read-modify-write reaches both, and
          * its load reads what the store before it left in the slot. */
-        bool mayfail = (ud & UD_MAYFAIL) != 0;
-        bool excl = size == 4 && (i & 0x3f000000u) == 0x08000000u && ((i >> 22) & 1) &&
-                    !(((i >> 23) & 1) && !((i >> 21) & 1)) && sk == SF_NONE;
         uint64_t lu = (sk == SF_ATOMIC ? LD_ATOMIC : 0) | (excl ? LD_EXCL : 0) |
                       (mayfail ? LD_MAYFAIL | (uint64_t)i << 32 : 0);
         /* A CAS reads its comparand registers in the read callback. */

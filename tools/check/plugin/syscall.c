@@ -309,7 +309,7 @@ static bool fencei_thread[MAX_VCPUS];     /* PR_RISCV_SCOPE_PER_THREAD */
 bool sys_fence_i_lasting(unsigned idx)
 {
     return __atomic_load_n(&fencei_process, __ATOMIC_RELAXED) ||
-           __atomic_load_n(&fencei_thread[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1], __ATOMIC_RELAXED);
+           __atomic_load_n(&fencei_thread[vcpu_slot(idx)], __ATOMIC_RELAXED);
 }
 
 static uint64_t transient_fence_seq[MAX_VCPUS];   /* last uncredited fence.i */
@@ -319,7 +319,7 @@ void sys_fence_i(struct vcpu *v, unsigned idx)
     if (sys_fence_i_lasting(idx)) {
         model_local_flush(v);
     } else {
-        __atomic_store_n(&transient_fence_seq[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1],
+        __atomic_store_n(&transient_fence_seq[vcpu_slot(idx)],
                          seq_next(), __ATOMIC_RELAXED);
     }
 }
@@ -363,13 +363,13 @@ static void vipt_check(unsigned idx, uint64_t addr)
 {
     bool vipt = ((sys_ctr_el0 >> 14) & 3) == 2;
     struct map *m = map_find(addr);
-    ic_alias_miss[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1] =
+    ic_alias_miss[vcpu_slot(idx)] =
         vipt && m && !(m->prot & CM_PROT_EXEC) && maps_exec_alias(addr);
 }
 
 bool sys_ic_misses_fetch_alias(unsigned idx)
 {
-    bool *p = &ic_alias_miss[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1];
+    bool *p = &ic_alias_miss[vcpu_slot(idx)];
     bool r = *p;
     *p = false;
     return r;
@@ -428,7 +428,7 @@ static void riscv_prctl(unsigned idx, uint64_t ctx, uint64_t scope)
     if (scope == 0) {
         __atomic_store_n(&fencei_process, on, __ATOMIC_RELAXED);
     } else {
-        __atomic_store_n(&fencei_thread[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1], on,
+        __atomic_store_n(&fencei_thread[vcpu_slot(idx)], on,
                          __ATOMIC_RELAXED);
     }
 }
@@ -447,7 +447,7 @@ static void on_vdso_entry(unsigned int idx, void *ud)
         riscv_flush(v, read_reg(0), read_reg(1), read_reg(2));
         pthread_mutex_unlock(&model_lock);
     } else {
-        in_vdso_call[idx < MAX_VCPUS ? idx : MAX_VCPUS - 1] = true;
+        in_vdso_call[vcpu_slot(idx)] = true;
     }
 }
 
