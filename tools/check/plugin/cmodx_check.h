@@ -112,6 +112,12 @@ struct bpage {
     uint16_t req_a;
     uint8_t req_cls;
     uint32_t req_n;
+    /* Blocks with checks on this page (verdicts.c): their verdict
+     * entries, the page's change count, and "all of them are void". */
+    uint32_t *vent;
+    uint32_t nv, capv;
+    uint64_t vgen;
+    uint8_t vreset;
 };
 
 struct vcpu {

@@ -46,6 +46,7 @@
  */
 #include "model.h"
 #include "maps.h"
+#include "verdicts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -394,6 +395,7 @@ static void bpage_words(struct bpage *bp, uint64_t va)
         w[i].old_known = known_bytes;
     }
     __atomic_store_n(&bp->words, w, __ATOMIC_RELEASE);
+    verdict_page_changed(bp);   /* "nothing written here" no longer holds */
     bp->all_next = written_pages;
     written_pages = bp;
 }
@@ -416,6 +418,9 @@ static void raise_done(struct bpage *bp, uint64_t s)
 static void set_stage(struct bpage *bp, struct word *w, enum stage st, uint64_t s)
 {
     gen_bump();
+    if (st == ST_WRITTEN) {
+        verdict_page_changed(bp);   /* only a new store unsettles (verdicts.h) */
+    }
     bool was = counted(w);
     w->stage = st;
     if (st == ST_DONE || cfg.arch == ARCH_RISCV64) {
@@ -519,6 +524,7 @@ static void q_add(struct qev *q, uint8_t *nq, uint16_t a, uint32_t n)
 static void a64_written(struct vcpu *v, struct bpage *bp, struct word *w, uint64_t s)
 {
     gen_bump();
+    verdict_page_changed(bp);
     w->stage = ST_WRITTEN;
     w->seq = s;
     w->ndc = w->nic = 0;

@@ -31,13 +31,13 @@
 #include "stacks.h"
 #include "stores.h"
 #include "syscall.h"
+#include "verdicts.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
 static struct report_out out = { .max_print = 200 };
 static uint64_t ctr = 0x80038003;
 static uint16_t nlabels;
-static uint64_t checked[MAX_VCPUS];
 static struct qemu_plugin_register *reg_handle[32];   /* x0..x30 / r0..r7 / a0..a7 */
 
 enum maint { M_DC = 1, M_IC, M_IC_ALL, M_DSB, M_CSYNC, M_LOCAL_FLUSH, M_SVC, M_BAR, M_ISB };
@@ -65,8 +65,17 @@ struct xtb {
      * model_gen is unchanged, that thread's checks of the block pass again
      * (model.h).  One word, so that two threads never mix their halves. */
     uint64_t clean;
+    bool full;             /* translation: full_mode (several threads) */
     bool after_maint;      /* translation: a barrier or maintenance seen */
     bool prev_store;       /* translation: the previous instruction may store */
+    bool any_store;        /* translation: an earlier instruction may store */
+    /* The block's verdict entry (verdicts.h) and its backing pages;
+     * without an entry, the block is checked at every start and uses
+     * `clean` above. */
+    bool has_vent;
+    uint8_t nvbp;
+    struct bpage *vbp[2];
+    qemu_plugin_u64 vent;
     size_t n;
     struct xinsn x[];
 };
@@ -81,7 +90,15 @@ struct xtb {
  */
 static struct qemu_plugin_scoreboard *same_tb;
 static qemu_plugin_u64 same_tb_flag;
-static const struct xtb *running[MAX_VCPUS];   /* last block with checks started */
+/* Per vcpu: the last block with checks started (an inline store at the
+ * start of every such block; the block's own check may be skipped), and
+ * the number of instructions checked (an inline add, for the summary). */
+static struct qemu_plugin_scoreboard *run_board;
+static qemu_plugin_u64 run_tb, run_checked;
+struct run {
+    uint64_t tb;
+    uint64_t checked;
+};
 /* Highest vcpu index seen + 1: the threads whose running block a store may
  * reach. */
 static unsigned nvcpu_idx;
@@ -184,6 +201,63 @@ static void find_registers(void)
 static bool several_threads;
 static unsigned live_threads;
 
+/*
+ * Translation modes.  While the process has one thread, nothing another
+ * thread does can be read: loads need no callback (reads-from orders
+ * other threads' stores; the thread's own are in program order), stores
+ * need no in-flight marks (no other thread waits for them), and a store
+ * can reach only its own thread's block, at an instruction after the
+ * store (the rechecks go only on instructions that follow one that may
+ * store).  Each of these was measured: on a single-threaded JIT workload
+ * (pcre2grep over 10 MB, arm64) the load callbacks alone cost 1.6x plain
+ * qemu's time.  When the process is about to get a second thread (the
+ * parent enters clone with CLONE_VM), full_mode is set and qemu is asked
+ * for a reset: every translation is flushed and made again with the full
+ * instrumentation before either thread runs another guest instruction.
+ * The parent: qemu runs the reset (safe work, all vcpus stopped) as soon
+ * as the clone returns, before its next block.  The child: qemu runs its
+ * vcpu_init as queued work before its first block, and vcpu_init waits
+ * for the reset (the child is not counted as running then, so the
+ * parent's exclusive section does not wait for it).
+ */
+static qemu_plugin_id_t plugin_id;
+static bool full_mode;
+static bool reset_asked, reset_done;
+static pthread_mutex_t reset_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reset_cond = PTHREAD_COND_INITIALIZER;
+static void register_callbacks(qemu_plugin_id_t id);
+
+/* qemu's reset removed every callback: register them again. */
+static void reset_finished(qemu_plugin_id_t id)
+{
+    register_callbacks(id);
+    pthread_mutex_lock(&reset_lock);
+    reset_done = true;
+    pthread_cond_broadcast(&reset_cond);
+    pthread_mutex_unlock(&reset_lock);
+}
+
+static void go_full(void)
+{
+    if (__atomic_exchange_n(&full_mode, true, __ATOMIC_SEQ_CST)) {
+        return;
+    }
+    pthread_mutex_lock(&reset_lock);
+    reset_asked = true;
+    pthread_mutex_unlock(&reset_lock);
+    qemu_plugin_reset(plugin_id, reset_finished);
+}
+
+/* A new thread's first guest instruction waits for the reset. */
+static void wait_full(void)
+{
+    pthread_mutex_lock(&reset_lock);
+    while (reset_asked && !reset_done) {
+        pthread_cond_wait(&reset_cond, &reset_lock);
+    }
+    pthread_mutex_unlock(&reset_lock);
+}
+
 /* Linux's clone flag: the child shares the caller's memory (a thread, or
  * vfork).  clone(2) takes the flags as its first argument; clone3(2) as
  * the first u64 of struct clone_args, which its first argument points
@@ -210,12 +284,14 @@ void plugin_syscall_clone(int64_t num, uint64_t a1)
          * before the flag is seen (the syscall callback runs on this
          * thread, ahead of the host clone). */
         __atomic_store_n(&several_threads, true, __ATOMIC_SEQ_CST);
+        go_full();
     }
 }
 
 static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
 {
     (void)id;
+    wait_full();
     pthread_mutex_lock(&model_lock);
     if (!reg_handle[0]) {
         find_registers();
@@ -231,8 +307,17 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
     v->tid = (int)syscall(SYS_gettid);
     label_tid[v->label] = v->tid;
     if (++live_threads > 1) {
+        /* Set by the parent's clone already (plugin_syscall_clone). */
         __atomic_store_n(&several_threads, true, __ATOMIC_RELAXED);
     }
+    if (live_threads > 1 && !__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST)) {
+        /* A thread whose creation no clone call announced: the reset now
+         * (it runs before this thread's first block; the other thread
+         * may run a few blocks translated for one thread meanwhile). */
+        go_full();
+    }
+    verdict_vcpu_start(idx);   /* what a previous thread on idx was found to know is void */
+    model_set_self(v);
     /* A new thread starts after an exception return: context synchronised,
      * ordered after what its parent gave the kernel (model.c). */
     model_thread_start(v);
@@ -349,19 +434,28 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
     return !hazard && !stale && !waited;
 }
 
+/*
+ * A block with checks starts.  With a verdict entry (verdicts.h), qemu
+ * calls this only while the entry is 0 for the thread: a block found
+ * settled costs an inline comparison until a word of its pages changes.
+ * Without one (the scoreboards are full), the global model_gen decides.
+ */
 static void check_tb(unsigned int idx, void *ud)
 {
     const struct xtb *t = ud;
     struct vcpu *v = cur(idx);
     model_set_self(v);
-    __atomic_store_n(&running[vcpu_slot(idx)], t, __ATOMIC_RELAXED);
-    checked[vcpu_slot(idx)] += t->n;
-    /* Read before the checks: a change made during them bumps it past g,
-     * so the block is checked again next time. */
+    /* Read before the checks: a change made during them moves them, so
+     * the verdict is not kept (verdict_set) and the block is checked
+     * again next time. */
+    uint64_t pg[2] = { 0, 0 };
+    for (unsigned k = 0; k < t->nvbp; k++) {
+        pg[k] = verdict_page_gen(t->vbp[k]);
+    }
     uint64_t g = __atomic_load_n(&model_gen, __ATOMIC_ACQUIRE);
     uint64_t me = g << CLEAN_BITS | (vcpu_slot(idx) + 1);
     struct xtb *mt = (struct xtb *)t;
-    if (__atomic_load_n(&mt->clean, __ATOMIC_RELAXED) == me) {
+    if (!t->has_vent && __atomic_load_n(&mt->clean, __ATOMIC_RELAXED) == me) {
         return;   /* settled for this thread and nothing changed since */
     }
     bool clean = true;
@@ -370,7 +464,9 @@ static void check_tb(unsigned int idx, void *ud)
             clean = check_one(v, &t->x[k]) && clean;
         }
     }
-    if (clean) {
+    if (clean && t->has_vent) {
+        verdict_set(t->vent, idx, t->vbp, t->nvbp, pg);
+    } else if (clean) {
         __atomic_store_n(&mt->clean, me, __ATOMIC_RELAXED);
     }
 }
@@ -425,7 +521,7 @@ static void same_block_store(unsigned int idx, uint64_t pc, uint64_t va, unsigne
     unsigned me = vcpu_slot(idx);
     unsigned n = __atomic_load_n(&nvcpu_idx, __ATOMIC_RELAXED);
     for (unsigned j = 0; j < n; j++) {
-        const struct xtb *t = __atomic_load_n(&running[j], __ATOMIC_RELAXED);
+        const struct xtb *t = (const struct xtb *)(uintptr_t)qemu_plugin_u64_get(run_tb, j);
         if (!t || !vcpus[j].live) {
             continue;
         }
@@ -919,6 +1015,9 @@ static void maybe_check(struct xtb *t, struct qemu_plugin_insn *insn, uint64_t v
     if (!cand && !(bp && bp->words)) {
         return;
     }
+    if (bp && t->nvbp < 2 && (t->nvbp == 0 || t->vbp[t->nvbp - 1] != bp)) {
+        t->vbp[t->nvbp++] = bp;   /* a block spans at most two pages */
+    }
     struct xinsn *x = &t->x[t->n++];
     x->vaddr = va;
     x->haddr = qemu_plugin_insn_haddr(insn);
@@ -930,8 +1029,9 @@ static void maybe_check(struct xtb *t, struct qemu_plugin_insn *insn, uint64_t v
          * what this fetch needs: check it when it runs, not at the start. */
         x->solo = 1;
         qemu_plugin_register_vcpu_insn_exec_cb(insn, recheck_insn, QEMU_PLUGIN_CB_NO_REGS, x);
-    } else if (va != t->start) {
-        /* An earlier instruction of the block may store here. */
+    } else if (va != t->start && (t->full || t->any_store)) {
+        /* An earlier instruction of the block may store here, or (with
+         * several threads) another thread's store. */
         qemu_plugin_register_vcpu_insn_exec_cond_cb(insn, recheck_insn, QEMU_PLUGIN_CB_NO_REGS,
                                                     QEMU_PLUGIN_COND_NE, same_tb_flag, 0, x);
     }
@@ -943,6 +1043,28 @@ static enum qemu_plugin_cb_flags maint_flags(uintptr_t m)
     enum maint k = (enum maint)(m & 0xff);
     return (k == M_DC || k == M_IC || k == M_SVC) ? QEMU_PLUGIN_CB_R_REGS
                                                   : QEMU_PLUGIN_CB_NO_REGS;
+}
+
+/*
+ * May the instruction store through a memory callback (and so arm the
+ * rechecks of its own block, same_block_store)?  AArch64: the store kinds
+ * of the in-flight marks; RISC-V: STORE, STORE-FP (vector stores too),
+ * AMO, and the compressed stores; ARMv7: taken as yes (not decoded).
+ */
+static bool may_store(uint32_t i, size_t size, unsigned sk)
+{
+    switch (cfg.arch) {
+    case ARCH_AARCH64:
+        return sk != SF_NONE;
+    case ARCH_RISCV64:
+        if (size == 2) {
+            unsigned q = i & 3, f3 = (i >> 13) & 7;
+            return (q == 0 || q == 2) && f3 >= 5;   /* C.FSD, C.SW, C.SD (and *SP) */
+        }
+        return (i & 0x7f) == 0x23 || (i & 0x7f) == 0x27 || (i & 0x7f) == 0x2f;
+    default:
+        return true;
+    }
 }
 
 static void instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last)
@@ -959,7 +1081,7 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last)
     }
     /* Stores in flight (above): the previous instruction's mark is cleared
      * before anything of this one runs. */
-    if (t->prev_store) {
+    if (t->prev_store && t->full) {
         qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_STORE_U64,
                                                             sf_mark, SF_NONE);
     }
@@ -980,9 +1102,11 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last)
     enum xk xk = cfg.arch == ARCH_AARCH64 && size == 4 ? a64_excl_kind(i) : XK_NONE;
     bool mayfail = xk == XK_CAS || xk == XK_STORE_EXCL, excl = xk == XK_LOAD_EXCL;
     ud |= mayfail ? UD_MAYFAIL : 0;
-    if (cfg.arch == ARCH_AARCH64) {
+    if (cfg.arch == ARCH_AARCH64 && (t->full || mayfail || excl)) {
         /* Before on_store: an atomic read-modify-write reaches both, and
-         * its load reads what the store before it left in the slot. */
+         * its load reads what the store before it left in the slot.  With
+         * one thread only the CAS and exclusives need their loads (which
+         * decide whether their store wrote). */
         uint64_t lu = (sk == SF_ATOMIC ? LD_ATOMIC : 0) | (excl ? LD_EXCL : 0) |
                       (mayfail ? LD_MAYFAIL | (uint64_t)i << 32 : 0);
         /* A CAS reads its comparand registers in the read callback. */
@@ -995,10 +1119,11 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last)
     stores_instrument(insn, va, i, size);   /* stores without memory callbacks */
     maybe_check(t, insn, va, bytes, size);
     t->after_maint = t->after_maint || m != 0;
+    t->any_store = t->any_store || may_store(i, size, sk);
     /* Stores in flight (above): the mark is set after this instruction's
      * other callbacks (a thread that waits for stores in flight, in a
      * fetch check, must not be marked itself) and before its code. */
-    if (sk != SF_NONE) {
+    if (sk != SF_NONE && t->full) {
         qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_ADD_U64,
                                                             sf_count, 1);
         qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_STORE_U64,
@@ -1012,13 +1137,14 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     (void)id;
     size_t n = qemu_plugin_tb_n_insns(tb);
     struct xtb *t = calloc(1, sizeof(*t) + n * sizeof(t->x[0]));
+    t->full = __atomic_load_n(&full_mode, __ATOMIC_SEQ_CST);
     t->start = qemu_plugin_tb_vaddr(tb);
     if (n) {
         struct qemu_plugin_insn *last = qemu_plugin_tb_get_insn(tb, n - 1);
         t->end = qemu_plugin_insn_vaddr(last) + qemu_plugin_insn_size(last);
     }
     sys_instrument_tb(tb);   /* process start, vDSO entry points */
-    if (cfg.arch == ARCH_AARCH64) {
+    if (cfg.arch == ARCH_AARCH64 && t->full) {
         /* A block starts with no store in flight (above): clears the mark
          * of a store that faulted or of a failed store-exclusive. */
         qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64, sf_mark,
@@ -1028,13 +1154,25 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     for (size_t k = 0; k < n; k++) {
         instrument(t, qemu_plugin_tb_get_insn(tb, k), k + 1 == n);
     }
+    if (t->n) {
+        t->has_vent = t->nvbp > 0 && verdict_new(t->vbp, t->nvbp, &t->vent);
+    }
     pthread_mutex_unlock(&model_lock);
     if (t->n) {
         /* Kept for the life of the translation (the API has no hook for
          * its end); small, and only for blocks of written code. */
         qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
                                                           same_tb_flag, 0);
-        qemu_plugin_register_vcpu_tb_exec_cb(tb, check_tb, QEMU_PLUGIN_CB_NO_REGS, t);
+        qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
+                                                          run_tb, (uint64_t)(uintptr_t)t);
+        qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_ADD_U64,
+                                                          run_checked, t->n);
+        if (t->has_vent) {
+            qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, check_tb, QEMU_PLUGIN_CB_NO_REGS,
+                                                      QEMU_PLUGIN_COND_EQ, t->vent, 0, t);
+        } else {
+            qemu_plugin_register_vcpu_tb_exec_cb(tb, check_tb, QEMU_PLUGIN_CB_NO_REGS, t);
+        }
     } else {
         free(t);
     }
@@ -1090,10 +1228,7 @@ static void at_exit(qemu_plugin_id_t id, void *p)
 {
     (void)id;
     (void)p;
-    uint64_t total = 0;
-    for (unsigned k = 0; k < MAX_VCPUS; k++) {
-        total += checked[k];
-    }
+    uint64_t total = qemu_plugin_u64_sum(run_checked);
     pthread_mutex_lock(&model_lock);
     report_write(&out, total, model_writes);
     pthread_mutex_unlock(&model_lock);
@@ -1176,11 +1311,21 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     /* fork(2) copies the model with it: never in the middle of a change
      * another thread was making under the lock (the child would wait for
      * it for ever). */
+    run_board = qemu_plugin_scoreboard_new(sizeof(struct run));
+    run_tb = qemu_plugin_scoreboard_u64_in_struct(run_board, struct run, tb);
+    run_checked = qemu_plugin_scoreboard_u64_in_struct(run_board, struct run, checked);
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    plugin_id = id;
+    register_callbacks(id);
+    return 0;
+}
+
+/* At install, and again after the reset of go_full. */
+static void register_callbacks(qemu_plugin_id_t id)
+{
     qemu_plugin_register_vcpu_init_cb(id, vcpu_init);
     qemu_plugin_register_vcpu_exit_cb(id, vcpu_exit);
     qemu_plugin_register_vcpu_tb_trans_cb(id, tb_trans);
     sys_register(id);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
-    return 0;
 }
