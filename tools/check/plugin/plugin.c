@@ -10,7 +10,10 @@
  *    callback; they are rare;
  *  - only instructions on pages that may hold written code (shared or
  *    anonymous mappings, or pages already written) are checked, with one
- *    callback per translation block that holds any.
+ *    conditional callback per translation block that holds any: it runs
+ *    only until the block is found settled for the thread (verdicts.h);
+ *  - loads (AArch64 reads-from) and the in-flight marks of stores only
+ *    once the process has a second thread (full_mode below).
  * Plugin arguments: arch-independent key=value pairs set by the wrapper
  * (ctr=, log=, json=, status=, maxprint=).
  */
