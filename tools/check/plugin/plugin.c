@@ -164,13 +164,17 @@ uint64_t read_reg(unsigned r)
     if (r >= 32 || !reg_handle[r]) {
         return 0;   /* XZR, or a register the target does not expose */
     }
-    GByteArray *buf = g_byte_array_new();
+    /* One buffer per host thread, kept: DC and IC run this per line. */
+    static __thread GByteArray *buf;
+    if (!buf) {
+        buf = g_byte_array_new();
+    }
+    g_byte_array_set_size(buf, 0);
     int n = qemu_plugin_read_register(reg_handle[r], buf);
     uint64_t v = 0;
     if (n > 0) {
         memcpy(&v, buf->data, (size_t)n < sizeof(v) ? (size_t)n : sizeof(v));
     }
-    g_byte_array_free(buf, TRUE);
     return v;
 }
 

@@ -3,11 +3,14 @@
  * hardware (DC CVAU and IC IVAU are permission-checked as reads), a crash
  * qemu does not reproduce (LuaJIT's exit-stub sync started at NULL).  The
  * code itself is maintained correctly in every variant, so the fault is
- * the only report.
+ * the only report.  dc-after-unmap cleans a line of the page while it is
+ * mapped, then again after munmap: the checker caches "readable" per page
+ * until the next system call, and must not answer the second from it.
  *
  * RUN: dc-unmapped => maintenance-fault
  * RUN: ic-unmapped => maintenance-fault
  * RUN: dc-prot-none => maintenance-fault
+ * RUN: dc-after-unmap => maintenance-fault
  * RUN: ok => clean
  */
 #define _GNU_SOURCE
@@ -29,6 +32,11 @@ int main(int argc, char **argv)
     }
     if (strcmp(how, "dc-prot-none") == 0) {
         mprotect(two, 4096, PROT_NONE);
+    } else if (strcmp(how, "dc-after-unmap") == 0) {
+        /* Nothing between the two cleans but the munmap. */
+        __asm__ volatile("dc cvau, %0\n\tdsb ish" ::"r"(two + 64) : "memory");
+        munmap(two, 4096);
+        __asm__ volatile("dc cvau, %0\n\tdsb ish" ::"r"(two + 64) : "memory");
     } else {
         munmap(two, 4096);
     }
