@@ -112,10 +112,10 @@ struct bpage {
     uint16_t req_a;
     uint8_t req_cls;
     uint32_t req_n;
-    /* Blocks with checks on this page (verdicts.c): their verdict
-     * entries, the page's change count, and "all of them are void". */
-    uint32_t *vent;
-    uint32_t nv, capv;
+    /* Verdicts of the blocks with checks on this page (verdicts.c): the
+     * first entry of its pool + 1 (0: none yet), the next one to hand
+     * out, the page's change count, and "all of them are void". */
+    uint32_t vpool, vnext;
     uint64_t vgen;
     uint8_t vreset;
 };

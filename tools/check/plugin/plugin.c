@@ -52,6 +52,7 @@ struct xinsn {
     struct bpage *bp;
     uint8_t size;
     uint8_t solo;      /* checked by its own callback, not at the block's start */
+    uint8_t armed;     /* has a conditional recheck on same_tb_flag */
     uint8_t bytes[4];
 };
 
@@ -73,13 +74,14 @@ struct xtb {
     bool after_maint;      /* translation: a barrier or maintenance seen */
     bool prev_store;       /* translation: the previous instruction may store */
     bool any_store;        /* translation: an earlier instruction may store */
-    /* The block's verdict entry (verdicts.h) and its backing pages;
-     * without an entry, the block is checked at every start and uses
-     * `clean` above. */
+    /* The block's backing pages, and its verdict entry and tag
+     * (verdicts.h: blocks on one page only); without an entry, the block
+     * is checked at every start and uses `clean` above. */
     bool has_vent;
     uint8_t nvbp;
     struct bpage *vbp[2];
     qemu_plugin_u64 vent;
+    uint64_t vtag;
     size_t n;
     struct xinsn x[];
 };
@@ -271,6 +273,7 @@ static void wait_full(void)
  * the first u64 of struct clone_args, which its first argument points
  * to.  Syscall numbers: asm-generic (aarch64, riscv64) and ARM EABI. */
 #define CLONE_VM_FLAG 0x100ull
+#define CLONE_VFORK_FLAG 0x4000ull
 #define NR_CLONE3 435
 
 void plugin_syscall_clone(int64_t num, uint64_t a1)
@@ -292,7 +295,11 @@ void plugin_syscall_clone(int64_t num, uint64_t a1)
          * before the flag is seen (the syscall callback runs on this
          * thread, ahead of the host clone). */
         __atomic_store_n(&several_threads, true, __ATOMIC_SEQ_CST);
-        go_full();
+        if (!(flags & CLONE_VFORK_FLAG)) {
+            /* qemu-user runs vfork (vfork(2), posix_spawn, system) as a
+             * fork: no second thread. */
+            go_full();
+        }
     }
 }
 
@@ -444,9 +451,10 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
 
 /*
  * A block with checks starts.  With a verdict entry (verdicts.h), qemu
- * calls this only while the entry is 0 for the thread: a block found
- * settled costs an inline comparison until a word of its pages changes.
- * Without one (the scoreboards are full), the global model_gen decides.
+ * calls this only while the entry does not hold the block's tag for the
+ * thread: a block found settled costs an inline comparison until a word
+ * of its page changes.  Without one (a block over two pages, or the
+ * scoreboards are full), the global model_gen decides.
  */
 static void check_tb(unsigned int idx, void *ud)
 {
@@ -456,10 +464,7 @@ static void check_tb(unsigned int idx, void *ud)
     /* Read before the checks: a change made during them moves them, so
      * the verdict is not kept (verdict_set) and the block is checked
      * again next time. */
-    uint64_t pg[2] = { 0, 0 };
-    for (unsigned k = 0; k < t->nvbp; k++) {
-        pg[k] = verdict_page_gen(t->vbp[k]);
-    }
+    uint64_t pg = t->has_vent ? verdict_page_gen(t->vbp[0]) : 0;
     uint64_t g = __atomic_load_n(&model_gen, __ATOMIC_ACQUIRE);
     uint64_t me = g << CLEAN_BITS | (vcpu_slot(idx) + 1);
     struct xtb *mt = (struct xtb *)t;
@@ -473,7 +478,7 @@ static void check_tb(unsigned int idx, void *ud)
         }
     }
     if (clean && t->has_vent) {
-        verdict_set(t->vent, idx, t->vbp, t->nvbp, pg);
+        verdict_set(t->vent, t->vtag, idx, t->vbp[0], pg);
     } else if (clean) {
         __atomic_store_n(&mt->clean, me, __ATOMIC_RELAXED);
     }
@@ -488,17 +493,36 @@ static void recheck_insn(unsigned int idx, void *ud)
 /* Does the block t hold a checked instruction, after pc when only later
  * ones can still run (the storing thread's own block), in the backing page
  * bp at page offsets [off, off+size)? */
+/* The checked instructions of t that have no recheck (decoding said no
+ * earlier instruction of the block stores: the one-thread mode) and that
+ * a store of the block reached are checked by the storing callback itself
+ * (at_store): nothing but non-maintenance instructions lies between the
+ * store and their fetch (a maintenance instruction makes the rest of the
+ * block "solo", checked as it runs), so the verdict is the one their
+ * fetch would get, unless one of those faults and the block never reaches
+ * them.  Decoding misses stores (STZG, Zcb's C.SB were found so): this
+ * keeps the verdict from depending on it. */
+#define AT_STORE_MAX 16
+struct at_store {
+    unsigned n;
+    const struct xinsn *x[AT_STORE_MAX];
+};
+
 static bool block_covers(const struct xtb *t, const struct bpage *bp, unsigned off,
-                         unsigned size, bool own, uint64_t pc)
+                         unsigned size, bool own, uint64_t pc, struct at_store *later)
 {
+    bool armed = false;
     for (size_t k = 0; k < t->n; k++) {
         const struct xinsn *x = &t->x[k];
         unsigned xo = (unsigned)(x->vaddr & (PAGE_SIZE - 1));
         if (x->bp == bp && xo < off + size && off < xo + x->size && (!own || x->vaddr > pc)) {
-            return true;
+            if (own && !x->armed && !x->solo && later && later->n < AT_STORE_MAX) {
+                later->x[later->n++] = x;
+            }
+            armed = armed || x->armed;
         }
     }
-    return false;
+    return armed;
 }
 
 /*
@@ -516,7 +540,8 @@ static bool block_covers(const struct xtb *t, const struct bpage *bp, unsigned o
  * entry is safe; it may be a block it has just left, which only arms
  * rechecks that find nothing.
  */
-static void same_block_store(unsigned int idx, uint64_t pc, uint64_t va, unsigned size)
+static void same_block_store(unsigned int idx, uint64_t pc, uint64_t va, unsigned size,
+                             struct at_store *later)
 {
     const struct bpage *bp = bpage_get(va, false);
     if (!bp) {
@@ -537,7 +562,7 @@ static void same_block_store(unsigned int idx, uint64_t pc, uint64_t va, unsigne
         if (own && (pc < t->start || pc >= t->end)) {
             continue;   /* the store is not in the block this thread runs */
         }
-        if (block_covers(t, bp, off, size, own, pc)) {
+        if (block_covers(t, bp, off, size, own, pc, own ? later : NULL)) {
             qemu_plugin_u64_set(same_tb_flag, j, 1);
         }
     }
@@ -647,14 +672,18 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
     qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
     uint8_t bytes[16];
     memcpy(bytes, &val.data, size <= 16 ? size : 16);
+    struct at_store later = { 0 };
     pthread_mutex_lock(&model_lock);
     if (page_tracked(va)) {
         stacks_note_store((uint64_t)(uintptr_t)ud);
         model_store(cur(idx), va, size <= 16 ? size : 16, bytes, (uint64_t)(uintptr_t)ud);
         /* After model_store: the backing page exists now. */
-        same_block_store(idx, (uint64_t)(uintptr_t)ud, va, size);
+        same_block_store(idx, (uint64_t)(uintptr_t)ud, va, size, &later);
     }
     pthread_mutex_unlock(&model_lock);
+    for (unsigned k = 0; k < later.n; k++) {
+        (void)check_one(cur(idx), later.x[k]);   /* takes model_lock itself */
+    }
 }
 
 /* ---- loads (AArch64 reads-from) ---- */
@@ -1056,6 +1085,7 @@ static void maybe_check(struct xtb *t, struct qemu_plugin_insn *insn, uint64_t v
     } else if (va != t->start && (t->full || t->any_store)) {
         /* An earlier instruction of the block may store here, or (with
          * several threads) another thread's store. */
+        x->armed = 1;
         qemu_plugin_register_vcpu_insn_exec_cond_cb(insn, recheck_insn, QEMU_PLUGIN_CB_NO_REGS,
                                                     QEMU_PLUGIN_COND_NE, same_tb_flag, 0, x);
     }
@@ -1072,20 +1102,25 @@ static enum qemu_plugin_cb_flags maint_flags(uintptr_t m)
 /*
  * May the instruction store through a memory callback (and so arm the
  * rechecks of its own block, same_block_store)?  AArch64: the store kinds
- * of the in-flight marks; RISC-V: STORE, STORE-FP (vector stores too),
- * AMO, and the compressed stores; ARMv7: taken as yes (not decoded).
+ * of the in-flight marks, the memory-tagging stores (STG, STZG, ST2G,
+ * STZ2G: STZG zeroes data) and SME; RISC-V: STORE, STORE-FP (vector
+ * stores too), AMO, MISC-MEM (CBO.ZERO), the compressed stores (Zcb's
+ * C.SB and C.SH included); ARMv7: taken as yes (not decoded).  A store
+ * this misses is still checked, by its own callback (at_store).
  */
 static bool may_store(uint32_t i, size_t size, unsigned sk)
 {
     switch (cfg.arch) {
     case ARCH_AARCH64:
-        return sk != SF_NONE;
+        return sk != SF_NONE || (i & 0xff200000u) == 0xd9200000u ||
+               (i & 0xfe000000u) == 0xe0000000u;
     case ARCH_RISCV64:
         if (size == 2) {
             unsigned q = i & 3, f3 = (i >> 13) & 7;
-            return (q == 0 || q == 2) && f3 >= 5;   /* C.FSD, C.SW, C.SD (and *SP) */
+            return (q == 0 && f3 >= 4) || (q == 2 && f3 >= 5);
         }
-        return (i & 0x7f) == 0x23 || (i & 0x7f) == 0x27 || (i & 0x7f) == 0x2f;
+        return (i & 0x7f) == 0x23 || (i & 0x7f) == 0x27 || (i & 0x7f) == 0x2f ||
+               (i & 0x7f) == 0x0f;
     default:
         return true;
     }
@@ -1183,7 +1218,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         instrument(t, qemu_plugin_tb_get_insn(tb, k), k + 1 == n);
     }
     if (t->n) {
-        t->has_vent = t->nvbp > 0 && verdict_new(t->vbp, t->nvbp, &t->vent);
+        t->has_vent = t->nvbp == 1 && verdict_new(t->vbp[0], &t->vent, &t->vtag);
     }
     pthread_mutex_unlock(&model_lock);
     if (t->n) {
@@ -1197,7 +1232,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
                                                           run_checked, t->n);
         if (t->has_vent) {
             qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, check_tb, QEMU_PLUGIN_CB_NO_REGS,
-                                                      QEMU_PLUGIN_COND_EQ, t->vent, 0, t);
+                                                      QEMU_PLUGIN_COND_NE, t->vent, t->vtag, t);
         } else {
             qemu_plugin_register_vcpu_tb_exec_cb(tb, check_tb, QEMU_PLUGIN_CB_NO_REGS, t);
         }
