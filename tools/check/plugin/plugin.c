@@ -98,7 +98,8 @@ static struct qemu_plugin_scoreboard *same_tb;
 static qemu_plugin_u64 same_tb_flag;
 /* Per vcpu: the last block with checks started (an inline store at the
  * start of every such block; the block's own check may be skipped), and
- * the number of instructions checked (an inline add, for the summary). */
+ * the number of instruction checks the model made (for the summary; a
+ * block whose verdict stands is not checked again, nor counted). */
 static struct qemu_plugin_scoreboard *run_board;
 static qemu_plugin_u64 run_tb, run_checked;
 struct run {
@@ -472,11 +473,14 @@ static void check_tb(unsigned int idx, void *ud)
         return;   /* settled for this thread and nothing changed since */
     }
     bool clean = true;
+    uint64_t n = 0;
     for (size_t k = 0; k < t->n; k++) {
         if (!t->x[k].solo) {
             clean = check_one(v, &t->x[k]) && clean;
+            n++;
         }
     }
+    qemu_plugin_u64_add(run_checked, idx, n);
     if (clean && t->has_vent) {
         verdict_set(t->vent, t->vtag, idx, t->vbp[0], pg);
     } else if (clean) {
@@ -487,6 +491,7 @@ static void check_tb(unsigned int idx, void *ud)
 /* A checked instruction of a block that stored into itself: check again. */
 static void recheck_insn(unsigned int idx, void *ud)
 {
+    qemu_plugin_u64_add(run_checked, idx, 1);
     (void)check_one(cur(idx), ud);
 }
 
@@ -682,6 +687,7 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
     }
     pthread_mutex_unlock(&model_lock);
     for (unsigned k = 0; k < later.n; k++) {
+        qemu_plugin_u64_add(run_checked, idx, 1);
         (void)check_one(cur(idx), later.x[k]);   /* takes model_lock itself */
     }
 }
@@ -1224,12 +1230,18 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
     if (t->n) {
         /* Kept for the life of the translation (the API has no hook for
          * its end); small, and only for blocks of written code. */
-        qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
-                                                          same_tb_flag, 0);
+        bool armed = false;
+        for (size_t k = 0; k < t->n; k++) {
+            armed = armed || t->x[k].armed;
+        }
+        if (armed) {
+            /* Only a block with rechecks reads the flag; a flag left set
+             * by an earlier block is cleared before this one's run. */
+            qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
+                                                              same_tb_flag, 0);
+        }
         qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
                                                           run_tb, (uint64_t)(uintptr_t)t);
-        qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_ADD_U64,
-                                                          run_checked, t->n);
         if (t->has_vent) {
             qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, check_tb, QEMU_PLUGIN_CB_NO_REGS,
                                                       QEMU_PLUGIN_COND_NE, t->vent, t->vtag, t);
