@@ -303,9 +303,21 @@ static bool clean_done(const struct xword *w)
     return cleaned(w) && w->t_dcd > w->t_dc;
 }
 
+/*
+ * Does the clean count for a later step by thread tid (an invalidate, or
+ * with DIC=1 the fetch)?  Its own clean once its DSB completed it; another
+ * thread's once made (model.c: a clean ordered before the step counts,
+ * whoever made it; across processes what orders it is taken from time).
+ */
+static bool clean_counts(const struct xword *w, int tid)
+{
+    return clean_done(w) || (cleaned(w) && w->dc_tid != tid);
+}
+
+/* An invalidate that counted (t_ic is set only then) after the newest store. */
 static bool invalidated(const struct xword *w)
 {
-    return clean_done(w) && w->t_ic > w->t_dcd;
+    return w->t_ic && w->t_ic > w->t_store;
 }
 
 /* Words [first, first+count) of the page holding va's line. */
@@ -349,12 +361,15 @@ static void ic_words(const struct vcpu *v, struct xpage *p, unsigned first, unsi
 {
     for (unsigned i = first; i < first + n; i++) {
         struct xword *w = &p->w[i];
-        if (w->t_store && clean_done(w) && !(invalidated(w) && w->t_icd > w->t_ic)) {
+        if (!w->t_store || (invalidated(w) && w->t_icd > w->t_ic)) {
+            continue;   /* nothing stored, or already invalidated and completed */
+        }
+        if (clean_counts(w, v->tid)) {
             w->t_ic = t;
             w->ic_tid = v->tid;
             w->t_icd = 0;
-        } else if (w->t_store && !clean_done(w) && (cleaned(w) || cfg.idc)) {
-            w->ic_early = 1;   /* not ordered after the clean's completion */
+        } else if (cleaned(w)) {
+            w->ic_early = 1;   /* before its own clean (IDC=1: store) completed */
         }
     }
     note_pending(v, p);
@@ -518,10 +533,10 @@ static enum kind check_word(const struct vcpu *v, const struct xword *w)
         if (!cleaned(w)) {
             return K_NOT_CLEANED;
         }
-        if (!clean_done(w)) {
+        if (!clean_counts(w, v->tid)) {
             return K_CLEAN_NOT_COMPLETED;
         }
-        done = w->t_dcd;
+        done = clean_done(w) ? w->t_dcd : w->t_dc;
     }
     return sync > done ? K_COUNT : K_NO_CONTEXT_SYNC;
 }
