@@ -440,16 +440,19 @@ void xproc_dsb(const struct vcpu *v)
     seg_unlock();
 }
 
+/* Before the first fork no store of another process exists to compare
+ * with: synchronisations are not recorded (one atomic less per ISB and
+ * system call return in a single process). */
 void xproc_csync(const struct vcpu *v)
 {
-    if (seg) {
+    if (active()) {
         __atomic_store_n(&csync_time[vidx(v)], now(), __ATOMIC_RELAXED);
     }
 }
 
 void xproc_global_sync(void)
 {
-    if (seg) {
+    if (active()) {
         __atomic_store_n(&my_global_sync, now(), __ATOMIC_RELAXED);
     }
 }

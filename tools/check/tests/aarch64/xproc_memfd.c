@@ -7,7 +7,10 @@
  * memory with a store-release.  The reader (the parent) maps the memfd
  * read-execute, spins on the flag with acquire loads (no system call),
  * then, with "isb", executes an ISB before running the function; without
- * it nothing synchronises its instruction fetch with the new code.
+ * it nothing synchronises its instruction fetch with the new code.  The
+ * child writes only after the parent said it is ready (a second flag),
+ * so that the parent's last system call (whose return synchronises its
+ * fetches) comes before the child's stores, not after them by chance.
  *
  * RUN: isb => clean
  * RUN: noisb => no-context-sync
@@ -36,6 +39,9 @@ int main(int argc, char **argv)
         if (rw == MAP_FAILED || rx == MAP_FAILED) {
             _exit(2);
         }
+        while (!__atomic_load_n(flag + 1, __ATOMIC_ACQUIRE)) {
+            /* wait for the parent's last system call to have returned */
+        }
         const uint32_t code[] = { A64_MOV_W0(9), A64_RET };
         emit(rw + 32, code, 2);
         struct dual d = { rw, rx, 4096 };
@@ -51,6 +57,7 @@ int main(int argc, char **argv)
     if (rx == MAP_FAILED) {
         return 2;
     }
+    __atomic_store_n(flag + 1, 1, __ATOMIC_RELEASE);   /* no system call from here */
     while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE)) {
         /* spin: no system call, no context synchronisation */
     }
