@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "symbols.h"
+#include "xproc.h"
 
 static struct map *maps;       /* sorted by start, non-overlapping */
 static size_t nmaps, capmaps;
@@ -153,7 +154,9 @@ struct map *maps_add(uint64_t start, uint64_t len, int prot, int flags, int fd, 
     if ((flags & CM_MAP_TYPE) == CM_MAP_SHARED) {
         m.kind = MK_SHARED;
         if (anon) {
-            m.anon = next_anon++;   /* shared only with forked children */
+            /* Shared only with forked children: named the same in them
+             * (xproc.c). */
+            m.anon = xproc_shared_anon_id(next_anon++);
         }
     } else {
         m.kind = anon ? MK_ANON : MK_PFILE;

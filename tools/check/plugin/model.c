@@ -47,6 +47,7 @@
 #include "model.h"
 #include "maps.h"
 #include "verdicts.h"
+#include "xproc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -607,6 +608,7 @@ void model_store(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *byte
             bp->words[wi].old_known = 0;   /* memory already holds the new value */
         }
         store_word(v, bp, wi, va, n, bytes, pc, s);
+        xproc_store(v, bp, wi, pc);   /* other processes' fetches (xproc.c) */
         memcpy(bp->shadow + (va & (PAGE_SIZE - 1)), bytes, n);
         bytes += n;
         va += n;
@@ -686,6 +688,9 @@ void model_dc(struct vcpu *v, uint64_t va)
 {
     gen_bump();
     model_set_self(v);
+    if (cfg.arch == ARCH_AARCH64) {
+        xproc_dc(v, va);
+    }
     unsigned first, n;
     struct bpage *bp = line_words(va, cfg.dline, &first, &n);
     if (!bp || cfg.arch != ARCH_AARCH64) {
@@ -754,6 +759,9 @@ void model_ic(struct vcpu *v, uint64_t va)
 {
     gen_bump();
     model_set_self(v);
+    if (cfg.arch == ARCH_AARCH64) {
+        xproc_ic(v, va);
+    }
     unsigned first, n;
     struct bpage *bp = line_words(va, cfg.iline, &first, &n);
     if (!bp || cfg.dic || cfg.arch != ARCH_AARCH64) {
@@ -771,6 +779,7 @@ void model_ic_all(struct vcpu *v)
     if (cfg.dic || cfg.arch != ARCH_AARCH64) {
         return;
     }
+    xproc_ic_all(v);
     uint32_t ev = 0;
     for (struct bpage *bp = written_pages; bp; bp = bp->all_next) {
         for (unsigned i = 0; i < WORDS_PER_PAGE; i++) {
@@ -790,6 +799,9 @@ void model_barrier(struct vcpu *v, bool dsb, enum bar kind)
     model_set_self(v);
     if (cfg.arch != ARCH_AARCH64 || kind == BAR_LD) {
         return;
+    }
+    if (dsb && kind == BAR_FULL) {
+        xproc_dsb(v);   /* completes v's maintenance on shared pages */
     }
     if (dsb && v->pend_any && v->pend) {
         /* DSB-ordered-before: the stores before it, and what the loads they
@@ -836,6 +848,12 @@ void model_isb(struct vcpu *v)
 {
     model_set_self(v);
     __atomic_store_n(&v->sync_seq, seq_next(), __ATOMIC_RELAXED);
+    xproc_csync(v);
+    if (xproc_changed()) {
+        /* another process stored or maintained: check blocks anew */
+        gen_bump();
+        verdict_void_all();
+    }
     if (cfg.arch != ARCH_AARCH64 || !v->fvc) {
         return;
     }
@@ -874,6 +892,7 @@ void model_csync(struct vcpu *v)
 void model_global_sync(void)
 {
     __atomic_store_n(&global_sync, seq_next(), __ATOMIC_RELAXED);
+    xproc_global_sync();
     if (cfg.arch != ARCH_AARCH64) {
         return;
     }
@@ -891,6 +910,7 @@ void model_global_sync(void)
 
 void model_thread_start(struct vcpu *v)
 {
+    xproc_init();   /* the first thread: before any fork */
     gen_bump();   /* a new thread may reuse v: what v knew is gone */
     if (!kvc) {
         kvc = clock_alloc();
@@ -933,10 +953,10 @@ void model_syscall_entry(struct vcpu *v)
 void model_cacheflush(struct vcpu *v, uint64_t start, uint64_t end)
 {
     gen_bump();
-    (void)v;
     if (end <= start || end - start > (1ull << 32)) {
         return;
     }
+    xproc_cacheflush(v, start, end);
     uint64_t s = seq_next();
     for (uint64_t p = start & ~(uint64_t)(PAGE_SIZE - 1); p < end; p += PAGE_SIZE) {
         model_touch(p);
@@ -988,6 +1008,7 @@ void model_file_write(struct vcpu *v, uint64_t dev, uint64_t ino, uint64_t off, 
         } else {
             start_stage(bp, w, s);
         }
+        xproc_store(v, bp, (unsigned)((a & (PAGE_SIZE - 1)) / 4), 0);
     }
 }
 

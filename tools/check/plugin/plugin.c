@@ -35,6 +35,7 @@
 #include "stores.h"
 #include "syscall.h"
 #include "verdicts.h"
+#include "xproc.h"
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = QEMU_PLUGIN_VERSION;
 
@@ -406,6 +407,21 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
             pthread_mutex_unlock(&model_lock);
         }
         waited = true;
+    }
+    /* A word last stored by another process (shared memory): the
+     * cross-process rules decide (xproc.c). */
+    uint32_t xi = 0;
+    memcpy(&xi, x->bytes, x->size);
+    int xr = xproc_check_insn(v, x->bp, x->vaddr, x->size, xi);
+    if (xr >= 0) {
+        if (xr == 0 && stale) {
+            uint32_t xm = 0;
+            memcpy(&xm, x->haddr, x->size);
+            pthread_mutex_lock(&model_lock);
+            report_add(K_STALE_TRANSLATION, v, x->vaddr, xi, xm, 0, 0);
+            pthread_mutex_unlock(&model_lock);
+        }
+        return xr == 0 && !stale && !waited;
     }
     unsigned wi0 = (unsigned)((x->vaddr & (PAGE_SIZE - 1)) / 4);
     if (!stale && (!ws || (model_page_quiet(v, x->bp) && model_fast_ok(v, x->bp, wi0) &&

@@ -170,6 +170,7 @@ struct report {
     struct stack exec_stack;      /* captured at the first occurrence */
     char *exec_where, *store_where;
     struct report *next;
+    int writer_pid;               /* another process's store (xproc.c); 0: this one's */
 };
 
 /* ---- suppressions ---- */
@@ -271,15 +272,23 @@ static size_t nreports, capreports;
 void report_add(enum kind k, const struct vcpu *v, uint64_t pc, uint32_t insn,
                 uint32_t mem, uint16_t writer, uint64_t store_pc)
 {
+    report_add_foreign(k, v, pc, insn, mem, 0, writer, store_pc);
+}
+
+void report_add_foreign(enum kind k, const struct vcpu *v, uint64_t pc, uint32_t insn,
+                        uint32_t mem, int writer_pid, uint16_t writer, uint64_t store_pc)
+{
     if (k == K_NO_FENCE_I && sys_fence_i_after(v, pc)) {
         k = K_FENCE_I_MIGRATION;
     }
     int pid = getpid();
-    uint64_t h = (pc * 31 + store_pc) * 31 + (uint64_t)k * 7 + v->label * 131u + writer;
+    uint64_t h = (pc * 31 + store_pc) * 31 + (uint64_t)k * 7 + v->label * 131u + writer +
+                 (uint64_t)writer_pid * 8191u;
     h %= RBUCKETS;
     for (struct report *r = rbuckets[h]; r; r = r->next) {
         if (r->kind == k && r->exec_pc == pc && r->store_pc == store_pc &&
-            r->exec_label == v->label && r->writer_label == writer && r->pid == pid) {
+            r->exec_label == v->label && r->writer_label == writer && r->pid == pid &&
+            r->writer_pid == writer_pid) {
             r->count++;
             if (r->suppressed) {
                 nsuppressed++;
@@ -292,7 +301,7 @@ void report_add(enum kind k, const struct vcpu *v, uint64_t pc, uint32_t insn,
     }
     struct report *r = calloc(1, sizeof(*r));
     *r = (struct report){ k, pc, store_pc, v->label, writer, insn, mem, 1, pid, false,
-                          { 0 }, NULL, NULL, rbuckets[h] };
+                          { 0 }, NULL, NULL, rbuckets[h], writer_pid };
     /* Named now: the mapping may be gone at exit (JIT code freed, a
      * library unloaded), and the registers are those of this moment. */
     char buf[700];
@@ -357,6 +366,15 @@ static void print_one(FILE *f, const struct report *r, uint64_t ctr)
     print_stack(f, &r->exec_stack, 1);
     if (r->kind == K_STALE_TRANSLATION) {
         fprintf(f, "    memory    holds 0x%08x at that address\n", r->mem);
+    } else if (r->writer_pid && r->store_pc) {
+        /* Another process's store (xproc.c): its thread labels and stacks
+         * are its own; the pc names its program image as of the fork. */
+        fprintf(f, "    written   by process %d (its thread %u), store at pc 0x%llx %s\n",
+                r->writer_pid, r->writer_label, (unsigned long long)r->store_pc,
+                r->store_where);
+    } else if (r->writer_pid) {
+        fprintf(f, "    written   by process %d (its thread %u) through a system call\n",
+                r->writer_pid, r->writer_label);
     } else if (r->store_pc) {
         fprintf(f, "    written   by %s, store at pc 0x%llx %s\n", wr,
                 (unsigned long long)r->store_pc, r->store_where);
@@ -455,11 +473,13 @@ static void json_out(FILE *f, const struct totals *t, size_t ndistinct, uint64_t
                    "\"exec_at\": \"%s\", "
                    "\"exec_thread\": %u, \"exec_tid\": %d, \"insn\": \"0x%08x\", "
                    "\"store_pc\": \"0x%llx\", \"store_at\": \"%s\", \"writer_thread\": %u, "
-                   "\"writer_tid\": %d, \"missing\": \"%s\", \"exec_stack\": [",
+                   "\"writer_tid\": %d, \"writer_pid\": %d, \"missing\": \"%s\", "
+                   "\"exec_stack\": [",
                 sep, kind_names[r->kind], (unsigned long long)r->count,
                 (unsigned long long)r->exec_pc, ew, r->exec_label, label_tid[r->exec_label],
                 r->insn, (unsigned long long)r->store_pc, sw, r->writer_label,
-                r->writer_label ? label_tid[r->writer_label] : 0, missing_text(r->kind, ctr));
+                r->writer_label && !r->writer_pid ? label_tid[r->writer_label] : 0,
+                r->writer_pid ? r->writer_pid : pid, missing_text(r->kind, ctr));
         for (unsigned k = 0; k < r->exec_stack.n; k++) {
             fprintf(f, "%s\"0x%llx\"", k ? ", " : "", (unsigned long long)r->exec_stack.pc[k]);
         }

@@ -29,6 +29,10 @@ int report_load_suppressions(const char *path);
 /* Callers hold model_lock. */
 void report_add(enum kind k, const struct vcpu *v, uint64_t pc, uint32_t insn,
                 uint32_t mem, uint16_t writer, uint64_t store_pc);
+/* The same for a store made by another process (xproc.c): writer is
+ * that process's thread label. */
+void report_add_foreign(enum kind k, const struct vcpu *v, uint64_t pc, uint32_t insn,
+                        uint32_t mem, int writer_pid, uint16_t writer, uint64_t store_pc);
 void report_write(const struct report_out *o, uint64_t checked, uint64_t writes);
 
 #endif

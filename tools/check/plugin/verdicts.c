@@ -26,6 +26,7 @@ static struct qemu_plugin_scoreboard *boards[MAX_BOARDS];
 static unsigned nboards;
 static uint32_t nentries;
 static uint64_t ntags;
+static struct bpage *pool_page[MAX_BOARDS * PER_BOARD / POOL];   /* pool -> page */
 static unsigned nvcpus;   /* highest vcpu index started + 1 */
 
 static uint64_t *entry_ptr(uint32_t e, unsigned idx)
@@ -48,6 +49,7 @@ bool verdict_new(struct bpage *bp, qemu_plugin_u64 *entry, uint64_t *tag)
             nboards++;
         }
         bp->vpool = nentries + 1;   /* PER_BOARD is a multiple of POOL: one board */
+        pool_page[nentries / POOL] = bp;
         nentries += POOL;
     }
     uint32_t e = bp->vpool - 1 + bp->vnext++ % POOL;
@@ -69,6 +71,13 @@ void verdict_page_changed(struct bpage *bp)
         for (unsigned j = 0; j < nv; j++) {
             __atomic_store_n(entry_ptr(bp->vpool - 1 + k, j), 0, __ATOMIC_SEQ_CST);
         }
+    }
+}
+
+void verdict_void_all(void)
+{
+    for (uint32_t k = 0; k < nentries / POOL; k++) {
+        verdict_page_changed(pool_page[k]);
     }
 }
 

@@ -35,6 +35,10 @@ bool verdict_new(struct bpage *bp, qemu_plugin_u64 *entry, uint64_t *tag);
  * every thread.  model_lock held. */
 void verdict_page_changed(struct bpage *bp);
 
+/* Every page changed (another process's stores and maintenance, which
+ * this process learns of in bulk: xproc.c).  model_lock held. */
+void verdict_void_all(void);
+
 /* The change count of bp (read before a block's checks, compared after
  * setting the verdict: see verdict_set). */
 uint64_t verdict_page_gen(const struct bpage *bp);
