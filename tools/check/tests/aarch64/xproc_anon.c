@@ -22,42 +22,30 @@
  * RUN: 3 0 => not-invalidated
  */
 #include "common.h"
+#include "../xproc.h"
 
-#include <sys/wait.h>
+static unsigned steps;
+static uint32_t *mem;
+
+static void child(void *arg)
+{
+    (void)arg;
+    const uint32_t code[] = { A64_MOV_W0(7), A64_RET };
+    emit(mem + 16, code, 2);
+    struct dual d = { mem, mem, 4096 };
+    maintain(&d, 64, sizeof(code), steps);
+}
 
 int main(int argc, char **argv)
 {
-    unsigned steps = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 0) : S_ALL;
+    steps = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 0) : S_ALL;
     unsigned psteps = argc > 2 ? (unsigned)strtoul(argv[2], NULL, 0) : 0;
-    alarm(120);
-    uint32_t *mem = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
-                         MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    int fds[2];
-    if (mem == MAP_FAILED || pipe(fds) != 0) {
-        return 2;
-    }
-    pid_t p = fork();
+    mem = xp_shared_page();
+    pid_t p = mem ? xp_child_writes(child, NULL) : -1;
     if (p < 0) {
-        return 2;
-    }
-    if (p == 0) {
-        const uint32_t code[] = { A64_MOV_W0(7), A64_RET };
-        emit(mem + 16, code, 2);
-        struct dual d = { mem, mem, 4096 };
-        maintain(&d, 64, sizeof(code), steps);
-        char c = 1;
-        _exit(write(fds[1], &c, 1) == 1 ? 0 : 1);
-    }
-    char c;
-    if (read(fds[0], &c, 1) != 1) {
         return 2;
     }
     struct dual d = { mem, mem, 4096 };
     maintain(&d, 64, 8, psteps);
-    int r = as_fn(mem + 16)();
-    int st;
-    if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        return 3;
-    }
-    return r == 7 ? 0 : 1;
+    return xp_status(p, as_fn(mem + 16)(), 7);
 }

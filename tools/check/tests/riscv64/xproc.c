@@ -13,42 +13,30 @@
  * RUN: none => no-fence-i
  */
 #include "common.h"
+#include "../xproc.h"
 
-#include <sys/wait.h>
+static const char *mode;
+
+static void child(void *arg)
+{
+    const struct dual *d = arg;
+    const uint32_t code[] = { RV_LI_A0(6), RV_RET };
+    emit(d->rw + 16, code, 2);
+    if (strcmp(mode, "writer-flush") == 0) {
+        flush_icache(d->rx + 16, d->rx + 18, 0);
+    }
+}
 
 int main(int argc, char **argv)
 {
-    const char *mode = argc > 1 ? argv[1] : "reader-flush";
-    alarm(120);
+    mode = argc > 1 ? argv[1] : "reader-flush";
     struct dual d = dual_map(4096);
-    int fds[2];
-    if (pipe(fds) != 0) {
-        return 2;
-    }
-    pid_t p = fork();
+    pid_t p = xp_child_writes(child, &d);
     if (p < 0) {
-        return 2;
-    }
-    if (p == 0) {
-        const uint32_t code[] = { RV_LI_A0(6), RV_RET };
-        emit(d.rw + 16, code, 2);
-        if (strcmp(mode, "writer-flush") == 0) {
-            flush_icache(d.rx + 16, d.rx + 18, 0);
-        }
-        char c = 1;
-        _exit(write(fds[1], &c, 1) == 1 ? 0 : 1);
-    }
-    char c;
-    if (read(fds[0], &c, 1) != 1) {
         return 2;
     }
     if (strcmp(mode, "reader-flush") == 0) {
         flush_icache(d.rx + 16, d.rx + 18, 0);
     }
-    int r = as_fn(d.rx + 16)();
-    int st;
-    if (waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        return 3;
-    }
-    return r == 6 ? 0 : 1;
+    return xp_status(p, as_fn(d.rx + 16)(), 6);
 }
