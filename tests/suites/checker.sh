@@ -21,7 +21,7 @@ if [ -n "$line" ]; then
     echo "validation programs: $line"
     pass=$((pass + ${line%% passed*}))
     fail=$((fail + $(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')))
-    grep -iE 'FAIL' "$log/validation.log" | head -n 20
+    grep -E '^FAIL' "$log/validation.log" | head -n 20
 else
     echo "validation programs: no result"
     tail -n 20 "$log/validation.log"

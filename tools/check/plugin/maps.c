@@ -144,7 +144,9 @@ struct map *maps_add(uint64_t start, uint64_t len, int prot, int flags, int fd, 
     struct map m = { .start = start, .end = start + len, .prot = prot };
     struct stat st;
     bool anon = (flags & CM_MAP_ANONYMOUS) || fd < 0;
-    if (!anon && fstat(fd, &st) == 0) {
+    /* A character device (/dev/zero) mapped shared is a fresh shared
+     * memory object on Linux, one per mapping: anonymous, not the device. */
+    if (!anon && fstat(fd, &st) == 0 && !S_ISCHR(st.st_mode)) {
         m.dev = (uint64_t)st.st_dev;
         m.ino = (uint64_t)st.st_ino;
         m.off = off;
@@ -289,6 +291,12 @@ void page_key(uint64_t va, uint64_t key[3])
     } else if (m->kind == MK_SHARED && !m->anon) {
         key[0] = m->dev + 1;
         key[1] = m->ino;
+        key[2] = (m->off + (va - m->start)) >> PAGE_SHIFT;
+    } else if (m->kind == MK_SHARED) {
+        /* Shared anonymous memory, by its offset in the object: a mapping
+         * moved or duplicated by mremap keeps its pages' keys. */
+        key[0] = 0;
+        key[1] = m->anon;
         key[2] = (m->off + (va - m->start)) >> PAGE_SHIFT;
     } else {
         key[0] = 0;

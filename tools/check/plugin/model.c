@@ -844,16 +844,21 @@ void model_dsb(struct vcpu *v)
  * the ISB (IFB-ordered-before): the DSB-completed own events and what it
  * read (reads taken as control-dependent on the ISB).
  */
-void model_isb(struct vcpu *v)
+void model_foreign_news(void)
 {
-    model_set_self(v);
-    __atomic_store_n(&v->sync_seq, seq_next(), __ATOMIC_RELAXED);
-    xproc_csync(v);
     if (xproc_changed()) {
         /* another process stored or maintained: check blocks anew */
         gen_bump();
         verdict_void_all();
     }
+}
+
+void model_isb(struct vcpu *v)
+{
+    model_set_self(v);
+    __atomic_store_n(&v->sync_seq, seq_next(), __ATOMIC_RELAXED);
+    xproc_csync(v);
+    model_foreign_news();
     if (cfg.arch != ARCH_AARCH64 || !v->fvc) {
         return;
     }
@@ -893,6 +898,7 @@ void model_global_sync(void)
 {
     __atomic_store_n(&global_sync, seq_next(), __ATOMIC_RELAXED);
     xproc_global_sync();
+    model_foreign_news();
     if (cfg.arch != ARCH_AARCH64) {
         return;
     }

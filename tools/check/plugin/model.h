@@ -54,6 +54,11 @@ void model_ic(struct vcpu *v, uint64_t va);
 void model_ic_all(struct vcpu *v);
 void model_dsb(struct vcpu *v);
 void model_barrier(struct vcpu *v, bool dsb, enum bar kind);
+/* Another process may have stored or maintained shared code (xproc.c):
+ * if so, every block is checked anew.  Called where a thread can learn
+ * of it: its context synchronisations, system call returns (on RISC-V
+ * too, where they order nothing), global syncs and fence.i. */
+void model_foreign_news(void);
 void model_isb(struct vcpu *v);
 void model_csync(struct vcpu *v);
 void model_global_sync(void);

@@ -358,10 +358,14 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int idx)
  * own only when the hardware would have had to show the new bytes: the
  * model finds every written word of the instruction settled for v.
  */
-static bool settled(struct vcpu *v, const struct xinsn *x, unsigned first, unsigned last)
+static bool settled(struct vcpu *v, const struct xinsn *x, unsigned first, unsigned last,
+                    unsigned foreign)
 {
     const struct word *w = x->bp->words;
     for (unsigned wi = first; w && wi <= last; wi++) {
+        if (foreign & (1u << (wi - first))) {
+            continue;   /* another process's store, settled (xproc.c) */
+        }
         if (model_check_word(v, x->bp, wi) != K_COUNT ||
             (w[wi].exempt && w[wi].stage != ST_NONE &&
              model_check_word_ignoring_exempt(v, x->bp, wi) != K_COUNT)) {
@@ -412,8 +416,12 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
      * cross-process rules decide (xproc.c). */
     uint32_t xi = 0;
     memcpy(&xi, x->bytes, x->size);
-    int xr = xproc_check_insn(v, x->bp, x->vaddr, x->size, xi);
-    if (xr >= 0) {
+    unsigned foreign = 0;
+    int xr = xproc_check_insn(v, x->bp, x->vaddr, x->size, xi, &foreign);
+    unsigned xfirst = (unsigned)((x->vaddr & (PAGE_SIZE - 1)) / 4);
+    unsigned xlast = (unsigned)(((x->vaddr + x->size - 1) & (PAGE_SIZE - 1)) / 4);
+    bool all_foreign = xlast >= xfirst && foreign == (2u << (xlast - xfirst)) - 1;
+    if (xr > 0 || (xr == 0 && all_foreign)) {
         if (xr == 0 && stale) {
             uint32_t xm = 0;
             memcpy(&xm, x->haddr, x->size);
@@ -438,6 +446,9 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
     pthread_mutex_lock(&model_lock);
     bool hazard = false;
     for (unsigned wi = first; x->bp->words && wi <= last; wi++) {
+        if (foreign & (1u << (wi - first))) {
+            continue;   /* another process's store, settled (xproc.c) */
+        }
         enum kind k = model_check_word(v, x->bp, wi);
         if (k == K_STALE_REPLACEMENT && model_note_seen(v, &x->bp->words[wi])) {
             hazard = true;   /* noted before for this thread and store */
@@ -450,7 +461,7 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
             break;
         }
     }
-    if (stale && !hazard && settled(v, x, first, last) && !store_in_flight(x)) {
+    if (stale && !hazard && settled(v, x, first, last, foreign) && !store_in_flight(x)) {
         memcpy(&mem, x->haddr, x->size);
         report_add(K_STALE_TRANSLATION, v, x->vaddr, insn, mem, 0, 0);
     }
@@ -458,7 +469,9 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
      * translation (checked first: a fetch's own reads-from does not order
      * the fetch itself). */
     for (unsigned wi = first; !stale && x->bp->words && wi <= last; wi++) {
-        model_fetched(v, x->bp, wi);
+        if (!(foreign & (1u << (wi - first)))) {
+            model_fetched(v, x->bp, wi);
+        }
     }
     pthread_mutex_unlock(&model_lock);
     /* Every word settled for v (no report, no note, qemu ran the bytes in

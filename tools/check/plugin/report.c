@@ -278,7 +278,8 @@ void report_add(enum kind k, const struct vcpu *v, uint64_t pc, uint32_t insn,
 void report_add_foreign(enum kind k, const struct vcpu *v, uint64_t pc, uint32_t insn,
                         uint32_t mem, int writer_pid, uint16_t writer, uint64_t store_pc)
 {
-    if (k == K_NO_FENCE_I && sys_fence_i_after(v, pc)) {
+    if (k == K_NO_FENCE_I && writer_pid == 0 && sys_fence_i_after(v, pc)) {
+        /* (Another process's store: xproc.c decided the kind by its time.) */
         k = K_FENCE_I_MIGRATION;
     }
     int pid = getpid();

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "maps.h"
+#include "xproc.h"
 #include "model.h"
 #include "report.h"
 #include "symbols.h"
@@ -336,11 +337,13 @@ static uint64_t transient_fence_seq[MAX_VCPUS];   /* last uncredited fence.i */
 
 void sys_fence_i(struct vcpu *v, unsigned idx)
 {
+    model_foreign_news();
     if (sys_fence_i_lasting(idx)) {
         model_local_flush(v);
     } else {
         __atomic_store_n(&transient_fence_seq[vcpu_slot(idx)],
                          seq_next(), __ATOMIC_RELAXED);
+        xproc_transient_fence(v);
     }
 }
 
@@ -789,6 +792,8 @@ static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, i
      * space. */
     if (cfg.arch != ARCH_RISCV64 && !from_vdso) {
         model_csync(v);
+    } else {
+        model_foreign_news();   /* a check anew, not a synchronisation */
     }
     pthread_mutex_unlock(&model_lock);
 }

@@ -55,6 +55,12 @@ struct xword {
     uint16_t label;      /* the storing thread, as its process labels it */
     uint8_t ic_early;    /* an invalidate came before the clean completed */
     uint8_t pad;
+    /* A second clean / invalidate, made by another thread while the first
+     * had not completed: either thread's DSB completes its own, and the
+     * first to complete is kept (a second thread's step must not make the
+     * first thread's DSB complete nothing). */
+    uint64_t t_dc2, t_ic2;
+    int32_t dc_tid2, ic_tid2;
 };
 
 #define XP_PAGES 2048u   /* shared pages recorded (the segment is sparse) */
@@ -82,6 +88,7 @@ static struct xseg *seg;
 static int my_pid;
 static uint64_t gen_seen;
 static uint64_t my_global_sync;              /* membarrier / global flush in this process */
+static uint64_t transient_time[MAX_VCPUS];   /* RISC-V: last fence.i Linux may not keep */
 static uint64_t csync_time[MAX_VCPUS];       /* each thread's last context synchronisation */
 #define NPEND 32
 static struct {                              /* pages a thread maintained since its DSB */
@@ -277,6 +284,7 @@ void xproc_store(const struct vcpu *v, struct bpage *bp, unsigned wi, uint64_t p
     w->pid = my_pid;
     w->label = v ? v->label : 0;
     w->ic_early = 0;
+    w->t_dc2 = w->t_ic2 = 0;
     if (cfg.idc && cfg.arch == ARCH_AARCH64 && v) {
         /* IDC=1: no clean needed; the writer's DSB completes the store. */
         w->t_dc = w->t_store;
@@ -311,7 +319,8 @@ static bool clean_done(const struct xword *w)
  */
 static bool clean_counts(const struct xword *w, int tid)
 {
-    return clean_done(w) || (cleaned(w) && w->dc_tid != tid);
+    return clean_done(w) || (cleaned(w) && w->dc_tid != tid) ||
+           (w->t_dc2 && w->t_dc2 >= w->t_store && w->dc_tid2 != tid);
 }
 
 /* An invalidate that counted (t_ic is set only then) after the newest store. */
@@ -347,9 +356,14 @@ void xproc_dc(const struct vcpu *v, uint64_t va)
         struct xword *w = &p->w[i];
         if (w->t_store && !clean_done(w)) {
             w->ic_early = 0;
-            w->t_dc = t;
-            w->dc_tid = v->tid;
-            w->t_dcd = 0;
+            if (cleaned(w) && w->dc_tid != v->tid) {
+                w->t_dc2 = t;   /* another thread's clean is still to complete */
+                w->dc_tid2 = v->tid;
+            } else {
+                w->t_dc = t;
+                w->dc_tid = v->tid;
+                w->t_dcd = 0;
+            }
         }
     }
     note_pending(v, p);
@@ -365,9 +379,14 @@ static void ic_words(const struct vcpu *v, struct xpage *p, unsigned first, unsi
             continue;   /* nothing stored, or already invalidated and completed */
         }
         if (clean_counts(w, v->tid)) {
-            w->t_ic = t;
-            w->ic_tid = v->tid;
-            w->t_icd = 0;
+            if (invalidated(w) && w->ic_tid != v->tid) {
+                w->t_ic2 = t;   /* another thread's invalidate is still to complete */
+                w->ic_tid2 = v->tid;
+            } else {
+                w->t_ic = t;
+                w->ic_tid = v->tid;
+                w->t_icd = 0;
+            }
         } else if (cleaned(w)) {
             w->ic_early = 1;   /* before its own clean (IDC=1: store) completed */
         }
@@ -408,9 +427,21 @@ static void complete_page(const struct vcpu *v, struct xpage *p, uint64_t t)
         struct xword *w = &p->w[i];
         if (w->t_dc && w->dc_tid == v->tid && w->t_dcd < w->t_dc) {
             w->t_dcd = t;
+        } else if (w->t_dc2 && w->dc_tid2 == v->tid && w->t_dc2 >= w->t_store &&
+                   !clean_done(w)) {
+            w->t_dc = w->t_dc2;   /* the second clean completed first */
+            w->dc_tid = w->dc_tid2;
+            w->t_dcd = t;
+            w->t_dc2 = 0;
         }
         if (w->t_ic && w->ic_tid == v->tid && w->t_icd < w->t_ic) {
             w->t_icd = t;
+        } else if (w->t_ic2 && w->ic_tid2 == v->tid && w->t_ic2 > w->t_store &&
+                   !(invalidated(w) && w->t_icd > w->t_ic)) {
+            w->t_ic = w->t_ic2;   /* the second invalidate completed first */
+            w->ic_tid = w->ic_tid2;
+            w->t_icd = t;
+            w->t_ic2 = 0;
         }
     }
 }
@@ -482,6 +513,13 @@ void xproc_cacheflush(const struct vcpu *v, uint64_t start, uint64_t end)
     seg_unlock();
 }
 
+void xproc_transient_fence(const struct vcpu *v)
+{
+    if (active()) {
+        __atomic_store_n(&transient_time[vidx(v)], now(), __ATOMIC_RELAXED);
+    }
+}
+
 bool xproc_changed(void)
 {
     if (!active()) {
@@ -505,8 +543,15 @@ static enum kind check_word(const struct vcpu *v, const struct xword *w)
     switch (cfg.arch) {
     case ARCH_RISCV64:
         /* fence.i orders the fetching hart's own fetches only: the
-         * writer's flushes do not reach another process's harts. */
-        return sync > w->t_store ? K_COUNT : K_NO_FENCE_I;
+         * writer's flushes do not reach another process's harts.  A
+         * fence.i of the fetching thread after the store that Linux may
+         * not keep (no PR_RISCV_SET_ICACHE_FLUSH_CTX) is its own kind. */
+        if (sync > w->t_store) {
+            return K_COUNT;
+        }
+        return __atomic_load_n(&transient_time[vidx(v)], __ATOMIC_RELAXED) > w->t_store
+                   ? K_FENCE_I_MIGRATION
+                   : K_NO_FENCE_I;
     case ARCH_ARM:
         if (!(w->t_icd && w->t_icd > w->t_store)) {
             return K_NO_CACHEFLUSH;
@@ -545,8 +590,9 @@ static enum kind check_word(const struct vcpu *v, const struct xword *w)
 }
 
 int xproc_check_insn(struct vcpu *v, struct bpage *bp, uint64_t va, unsigned size,
-                     uint32_t insn)
+                     uint32_t insn, unsigned *foreign)
 {
+    *foreign = 0;
     if (!active()) {
         return -1;
     }
@@ -572,6 +618,7 @@ int xproc_check_insn(struct vcpu *v, struct bpage *bp, uint64_t va, unsigned siz
         if (!w->t_store || w->pid == my_pid) {
             continue;
         }
+        *foreign |= 1u << (i - first);
         enum kind kd = check_word(v, w);
         if (kd == K_COUNT) {
             r = r < 0 ? 0 : r;

@@ -26,14 +26,19 @@ void xproc_cacheflush(const struct vcpu *v, uint64_t start, uint64_t end);
 /* True (once) when another process changed the shared state since the
  * last call: the caller makes this process's cached verdicts stale. */
 bool xproc_changed(void);
+/* RISC-V: a fence.i of v that Linux may not keep (no flush context). */
+void xproc_transient_fence(const struct vcpu *v);
 
 /*
  * The fetch by v of the instruction of size bytes at va (backing page bp),
  * without model_lock held: -1 when no word of it was last stored by
- * another process (the process's own model decides), 0 when such a word
- * is settled for v, 1 when it is not (reported here).
+ * another process (the process's own model decides), 0 when every such
+ * word is settled for v, 1 when one is not (reported here).  *foreign
+ * gets a bit per word of the instruction (bit 0: its first word) that
+ * another process stored last: the process's own model decides the
+ * others (an instruction across two words, one of each).
  */
 int xproc_check_insn(struct vcpu *v, struct bpage *bp, uint64_t va, unsigned size,
-                     uint32_t insn);
+                     uint32_t insn, unsigned *foreign);
 
 #endif

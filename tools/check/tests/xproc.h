@@ -33,15 +33,18 @@ static inline pid_t xp_child_writes(void (*child)(void *), void *arg)
     }
     pid_t p = fork();
     if (p == 0) {
+        close(fds[0]);
         child(arg);
         char c = 1;
         _exit(write(fds[1], &c, 1) == 1 ? 0 : 1);
     }
+    /* The parent keeps no write end: a child that dies before telling
+     * ends the read at once (0 bytes), not at the alarm. */
+    close(fds[1]);
     char c;
-    if (p < 0 || read(fds[0], &c, 1) != 1) {
-        return -1;
-    }
-    return p;
+    ssize_t n = p < 0 ? -1 : read(fds[0], &c, 1);
+    close(fds[0]);
+    return n == 1 ? p : -1;
 }
 
 /* The parent's status: 3 if the child failed, else 0 when the code
