@@ -133,6 +133,20 @@ static size_t cut(uint64_t start, uint64_t end)
     return i;
 }
 
+struct map *maps_add_shm(uint64_t start, uint64_t len, int prot, int shmid)
+{
+    struct map *m = maps_add(start, len, prot, CM_MAP_SHARED | CM_MAP_ANONYMOUS, -1, 0);
+    if (m) {
+        /* Keyed as a file no device can be: (SHM_DEV, shmid, page). */
+        m->anon = 0;
+        m->dev = (uint64_t)-2;
+        m->ino = (uint64_t)(unsigned)shmid;
+        m->off = 0;
+        m->shm = true;
+    }
+    return m;
+}
+
 void maps_unmap(uint64_t start, uint64_t len)
 {
     cut(start, start + len);

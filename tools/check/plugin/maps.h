@@ -19,6 +19,7 @@ struct map {
     int prot;
     uint8_t kind;          /* enum map_kind */
     bool stack;            /* MAP_STACK: a thread stack, never code */
+    bool shm;              /* a System V shared memory attachment */
     uint64_t dev, ino, off;
     uint64_t anon;         /* identity of private/anonymous backing */
 };
@@ -27,6 +28,9 @@ bool page_tracked(uint64_t va);
 void set_tracked(uint64_t start, uint64_t end, bool on);
 struct map *map_find(uint64_t va);
 struct map *maps_add(uint64_t start, uint64_t len, int prot, int flags, int fd, uint64_t off);
+/* shmat(2) of segment shmid at start: shared memory keyed by the
+ * segment, the same in every process that attaches it. */
+struct map *maps_add_shm(uint64_t start, uint64_t len, int prot, int shmid);
 void maps_unmap(uint64_t start, uint64_t len);
 void maps_protect(uint64_t start, uint64_t len, int prot, void (*made_exec)(uint64_t va));
 void maps_move(uint64_t old, uint64_t oldlen, uint64_t new, uint64_t newlen);

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -49,7 +50,7 @@ struct sysnums {
     int64_t writev, pwritev, pwritev2, sendfile, sendfile64, splice, copy_file_range,
         vmsplice, msgrcv;
     int64_t read, readv, pread, preadv, preadv2, recv, recvfrom, recvmsg, recvmmsg,
-        recvmmsg64, process_vm_readv, brk, prctl;
+        recvmmsg64, process_vm_readv, brk, prctl, shmat, shmdt;
     unsigned mmap_shift;   /* ARM's mmap2 counts the offset in 4 KiB units */
 };
 static struct sysnums sn;
@@ -82,6 +83,7 @@ bool sys_set_arch(const char *target)
                                .preadv = 69, .preadv2 = 286, .recv = -1, .recvfrom = 207,
                                .recvmsg = 212, .recvmmsg = 243, .recvmmsg64 = -1,
                                .process_vm_readv = 270, .brk = 214, .prctl = 167,
+                               .shmat = 196, .shmdt = 197,
                                .writev = 66, .pwritev = 70, .pwritev2 = 287,
                                .sendfile = 71, .sendfile64 = -1, .splice = 76,
                                .copy_file_range = 285, .vmsplice = 75, .msgrcv = 188,
@@ -94,6 +96,7 @@ bool sys_set_arch(const char *target)
                                .preadv = 361, .preadv2 = 392, .recv = 291, .recvfrom = 292,
                                .recvmsg = 297, .recvmmsg = 365, .recvmmsg64 = 417,
                                .process_vm_readv = 376, .brk = 45, .prctl = 172,
+                               .shmat = 305, .shmdt = 306,
                                .writev = 146, .pwritev = 362, .pwritev2 = 393,
                                .sendfile = 187, .sendfile64 = 239, .splice = 340,
                                .copy_file_range = 391, .vmsplice = 343, .msgrcv = 302,
@@ -773,6 +776,24 @@ static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, i
         maps_unmap(a[0], a[1]);
     } else if (num == sn.mremap && ok) {
         maps_move(a[0], a[1], gword((uint64_t)ret), a[2]);
+    } else if (num == sn.shmat && ok) {
+        /* System V shared memory: the same object in every process that
+         * attaches the segment (the host's shmid is the guest's). */
+        struct shmid_ds ds;
+        if (shmctl((int)a[0], IPC_STAT, &ds) == 0) {
+            int prot = 1 | ((a[2] & SHM_RDONLY) ? 0 : CM_PROT_WRITE) |
+                       ((a[2] & 0100000) ? CM_PROT_EXEC : 0);   /* SHM_EXEC */
+            uint64_t len = ((uint64_t)ds.shm_segsz + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
+            struct map *m = maps_add_shm(gword((uint64_t)ret), len, prot, (int)a[0]);
+            if (m && (prot & CM_PROT_EXEC)) {
+                model_made_exec(m->start);
+            }
+        }
+    } else if (num == sn.shmdt && ret == 0) {
+        struct map *m = map_find(a[0]);
+        if (m && m->shm) {
+            maps_unmap(m->start, m->end - m->start);
+        }
     } else if (num == sn.brk && ok) {
         syms_brk(gword((uint64_t)ret));
     } else if (ret > 0 && file_write(v, num, ret)) {
