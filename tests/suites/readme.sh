@@ -1,5 +1,5 @@
 #!/bin/sh
-# label: README examples: the "Using the library" program (gcc, clang, aarch64 under qemu-user), the AArch64 demo commands, docs/CHECKER.md's fix for every kind
+# label: README examples: the "Using the library" program (gcc, clang, aarch64 under qemu-user), the AArch64 demo and trace_calls commands, docs/CHECKER.md's fix for every kind
 # Keeps parts of README.md (run as written) and docs/CHECKER.md true:
 #   - the C program under "Using the library" is extracted, compiled as a
 #     real program with -std=c11 -Wall -Wextra -Werror by gcc and clang

@@ -60,7 +60,9 @@ static const char *missing_text(enum kind k, uint64_t ctr)
     case K_NO_CACHEFLUSH:
         return "cacheflush(2) over the written range";
     case K_NO_FENCE_I:
-        return "fence.i on the executing hart, or riscv_flush_icache(2) with flags 0, after the store";
+        return "riscv_flush_icache(2) with flags 0 after the store (or fence.i on the executing "
+               "thread once prctl(PR_RISCV_SET_ICACHE_FLUSH_CTX) asked Linux to keep it across "
+               "migrations)";
     case K_LOCAL_FLUSH_ONLY:
         return "an instruction-cache flush reaching this hart: the flush after the store was "
                "local to another hart (fence.i or riscv_flush_icache LOCAL)";
