@@ -8,6 +8,7 @@
 #ifndef CHECK_TEST_XPROC_H
 #define CHECK_TEST_XPROC_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/types.h>
@@ -47,10 +48,41 @@ static inline pid_t xp_child_writes(void (*child)(void *), void *arg)
     return n == 1 ? p : -1;
 }
 
+struct xp_thread_arg {
+    void (*fn)(void *);
+    void *arg;
+};
+
+static inline void *xp_thread_main(void *a)
+{
+    const struct xp_thread_arg *t = a;
+    t->fn(t->arg);
+    return NULL;
+}
+
+/* The writer in a forked child (fork_mode) or in a thread of this process
+ * that has ended when this returns: the child's pid, 0 for a thread, -1
+ * on failure. */
+static inline pid_t xp_writer(int fork_mode, void (*fn)(void *), void *arg)
+{
+    if (fork_mode) {
+        return xp_child_writes(fn, arg);
+    }
+    struct xp_thread_arg ta = { fn, arg };
+    pthread_t t;
+    if (pthread_create(&t, NULL, xp_thread_main, &ta) != 0 || pthread_join(t, NULL) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* The parent's status: 3 if the child failed, else 0 when the code
- * returned `want`, 1 when it did not. */
+ * returned `want`, 1 when it did not.  child 0: the writer was a thread. */
 static inline int xp_status(pid_t child, int got, int want)
 {
+    if (child == 0) {
+        return got == want ? 0 : 1;
+    }
     int st;
     if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         return 3;

@@ -24,11 +24,6 @@ static void writer(void *arg)
     emit(mem + 16, code, 2);
 }
 
-static void *writer_thread(void *arg)
-{
-    writer(arg);
-    return NULL;
-}
 
 static void *helper(void *arg)
 {
@@ -49,17 +44,11 @@ int main(int argc, char **argv)
     if (!mem) {
         return 2;
     }
-    pid_t p = 0;
-    pthread_t t;
-    if (fork_mode) {
-        p = xp_child_writes(writer, NULL);
-        if (p < 0) {
-            return 2;
-        }
-    } else {
-        pthread_create(&t, NULL, writer_thread, NULL);
-        pthread_join(t, NULL);
+    pid_t p = xp_writer(fork_mode, writer, NULL);
+    if (p < 0) {
+        return 2;
     }
+    pthread_t t;
     pthread_create(&t, NULL, helper, NULL);
     while (!__atomic_load_n(&f1, __ATOMIC_ACQUIRE)) {
     }
@@ -72,5 +61,5 @@ int main(int argc, char **argv)
     isb();
     int got = as_fn(mem + 16)();
     pthread_join(t, NULL);
-    return fork_mode ? xp_status(p, got, 7) : got != 7;
+    return xp_status(p, got, 7);
 }

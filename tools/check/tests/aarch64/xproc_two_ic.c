@@ -25,11 +25,6 @@ static void writer(void *arg)
     dsb_ish();
 }
 
-static void *writer_thread(void *arg)
-{
-    writer(arg);
-    return NULL;
-}
 
 static void *t2(void *arg)
 {
@@ -46,17 +41,11 @@ int main(int argc, char **argv)
     if (!mem) {
         return 2;
     }
-    pid_t p = 0;
-    pthread_t t;
-    if (fork_mode) {
-        p = xp_child_writes(writer, NULL);
-        if (p < 0) {
-            return 2;
-        }
-    } else {
-        pthread_create(&t, NULL, writer_thread, NULL);
-        pthread_join(t, NULL);
+    pid_t p = xp_writer(fork_mode, writer, NULL);
+    if (p < 0) {
+        return 2;
     }
+    pthread_t t;
     ic_ivau(mem + 16);
     if (!one_ic) {
         pthread_create(&t, NULL, t2, NULL);
@@ -65,5 +54,5 @@ int main(int argc, char **argv)
     dsb_ish();
     isb();
     int got = as_fn(mem + 16)();
-    return fork_mode ? xp_status(p, got, 7) : got != 7;
+    return xp_status(p, got, 7);
 }
