@@ -79,8 +79,8 @@ struct xtb {
      * (verdicts.h: blocks on one page only); without an entry, the block
      * is checked at every start and uses `clean` above. */
     bool has_vent;
-    uint8_t nvbp;
-    struct bpage *vbp[2];
+    bool vbp_several;      /* the checked instructions span two pages */
+    struct bpage *vbp;     /* the page of the first one */
     qemu_plugin_u64 vent;
     uint64_t vtag;
     size_t n;
@@ -395,6 +395,16 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
     bool stale = x->haddr && memcmp(x->haddr, x->bytes, x->size) != 0;
     struct word *ws = __atomic_load_n(&x->bp->words, __ATOMIC_ACQUIRE);
     unsigned off = (unsigned)(x->vaddr & (PAGE_SIZE - 1));
+    /* The instruction's words in its page; one that crosses into the next
+     * page is checked by its first part. */
+    unsigned first = off / 4;
+    unsigned last = (unsigned)(((x->vaddr + x->size - 1) & (PAGE_SIZE - 1)) / 4);
+    bool crosses = last < first;
+    if (crosses) {
+        last = first;
+    }
+    uint32_t insn = 0, mem = 0;
+    memcpy(&insn, x->bytes, x->size);
     bool waited = false;
     if (ws && cfg.arch == ARCH_AARCH64 && !stale && off + x->size <= PAGE_SIZE &&
         memcmp(x->bp->shadow + off, x->bytes, x->size) != 0) {
@@ -414,34 +424,21 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
     }
     /* A word last stored by another process (shared memory): the
      * cross-process rules decide (xproc.c). */
-    uint32_t xi = 0;
-    memcpy(&xi, x->bytes, x->size);
     unsigned foreign = 0;
-    int xr = xproc_check_insn(v, x->bp, x->vaddr, x->size, xi, &foreign);
-    unsigned xfirst = (unsigned)((x->vaddr & (PAGE_SIZE - 1)) / 4);
-    unsigned xlast = (unsigned)(((x->vaddr + x->size - 1) & (PAGE_SIZE - 1)) / 4);
-    bool all_foreign = xlast >= xfirst && foreign == (2u << (xlast - xfirst)) - 1;
+    int xr = xproc_check_insn(v, x->bp, x->vaddr, x->size, insn, &foreign);
+    bool all_foreign = !crosses && foreign == (2u << (last - first)) - 1;
     if (xr > 0 || (xr == 0 && all_foreign)) {
         if (xr == 0 && stale) {
-            uint32_t xm = 0;
-            memcpy(&xm, x->haddr, x->size);
+            memcpy(&mem, x->haddr, x->size);
             pthread_mutex_lock(&model_lock);
-            report_add(K_STALE_TRANSLATION, v, x->vaddr, xi, xm, 0, 0);
+            report_add(K_STALE_TRANSLATION, v, x->vaddr, insn, mem, 0, 0);
             pthread_mutex_unlock(&model_lock);
         }
         return xr == 0 && !stale && !waited;
     }
-    unsigned wi0 = (unsigned)((x->vaddr & (PAGE_SIZE - 1)) / 4);
-    if (!stale && (!ws || (model_page_quiet(v, x->bp) && model_fast_ok(v, x->bp, wi0) &&
-                           model_fetch_joined(v, x->bp, wi0)))) {
+    if (!stale && (!ws || (model_page_quiet(v, x->bp) && model_fast_ok(v, x->bp, first) &&
+                           model_fetch_joined(v, x->bp, first)))) {
         return !waited;   /* the fast path: nothing written here awaits v */
-    }
-    uint32_t insn = 0, mem = 0;
-    memcpy(&insn, x->bytes, x->size);
-    unsigned first = (unsigned)((x->vaddr & (PAGE_SIZE - 1)) / 4);
-    unsigned last = (unsigned)(((x->vaddr + x->size - 1) & (PAGE_SIZE - 1)) / 4);
-    if (last < first) {
-        last = first;   /* crosses into the next page: check the first part */
     }
     pthread_mutex_lock(&model_lock);
     bool hazard = false;
@@ -494,7 +491,7 @@ static void check_tb(unsigned int idx, void *ud)
     /* Read before the checks: a change made during them moves them, so
      * the verdict is not kept (verdict_set) and the block is checked
      * again next time. */
-    uint64_t pg = t->has_vent ? verdict_page_gen(t->vbp[0]) : 0;
+    uint64_t pg = t->has_vent ? verdict_page_gen(t->vbp) : 0;
     uint64_t g = __atomic_load_n(&model_gen, __ATOMIC_ACQUIRE);
     uint64_t me = g << CLEAN_BITS | (vcpu_slot(idx) + 1);
     struct xtb *mt = (struct xtb *)t;
@@ -511,7 +508,7 @@ static void check_tb(unsigned int idx, void *ud)
     }
     qemu_plugin_u64_add(run_checked, idx, n);
     if (clean && t->has_vent) {
-        verdict_set(t->vent, t->vtag, idx, t->vbp[0], pg);
+        verdict_set(t->vent, t->vtag, idx, t->vbp, pg);
     } else if (clean) {
         __atomic_store_n(&mt->clean, me, __ATOMIC_RELAXED);
     }
@@ -1103,8 +1100,10 @@ static void maybe_check(struct xtb *t, struct qemu_plugin_insn *insn, uint64_t v
     if (!cand && !(bp && bp->words)) {
         return;
     }
-    if (bp && t->nvbp < 2 && (t->nvbp == 0 || t->vbp[t->nvbp - 1] != bp)) {
-        t->vbp[t->nvbp++] = bp;   /* a block spans at most two pages */
+    if (bp && !t->vbp) {
+        t->vbp = bp;
+    } else if (bp && bp != t->vbp) {
+        t->vbp_several = true;
     }
     struct xinsn *x = &t->x[t->n++];
     x->vaddr = va;
@@ -1253,7 +1252,7 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         instrument(t, qemu_plugin_tb_get_insn(tb, k), k + 1 == n);
     }
     if (t->n) {
-        t->has_vent = t->nvbp == 1 && verdict_new(t->vbp[0], &t->vent, &t->vtag);
+        t->has_vent = t->vbp && !t->vbp_several && verdict_new(t->vbp, &t->vent, &t->vtag);
     }
     pthread_mutex_unlock(&model_lock);
     if (t->n) {
