@@ -471,21 +471,25 @@ void xproc_dsb(const struct vcpu *v)
     seg_unlock();
 }
 
-/* Before the first fork no store of another process exists to compare
- * with: synchronisations are not recorded (one atomic less per ISB and
- * system call return in a single process). */
-void xproc_csync(const struct vcpu *v)
+/* Record the time of a synchronisation (or RISC-V transient fence.i) in
+ * *at.  Before the first fork no store of another process exists to
+ * compare with: nothing is recorded (one atomic less per ISB and system
+ * call return in a single process). */
+static void stamp(uint64_t *at)
 {
     if (active()) {
-        __atomic_store_n(&csync_time[vidx(v)], now(), __ATOMIC_RELAXED);
+        __atomic_store_n(at, now(), __ATOMIC_RELAXED);
     }
+}
+
+void xproc_csync(const struct vcpu *v)
+{
+    stamp(&csync_time[vidx(v)]);
 }
 
 void xproc_global_sync(void)
 {
-    if (active()) {
-        __atomic_store_n(&my_global_sync, now(), __ATOMIC_RELAXED);
-    }
+    stamp(&my_global_sync);
 }
 
 /* ARMv7 cacheflush(2): the whole sequence, complete at once. */
@@ -515,9 +519,7 @@ void xproc_cacheflush(const struct vcpu *v, uint64_t start, uint64_t end)
 
 void xproc_transient_fence(const struct vcpu *v)
 {
-    if (active()) {
-        __atomic_store_n(&transient_time[vidx(v)], now(), __ATOMIC_RELAXED);
-    }
+    stamp(&transient_time[vidx(v)]);
 }
 
 bool xproc_changed(void)

@@ -24,7 +24,6 @@ static void writer(void *arg)
     emit(mem + 16, code, 2);
 }
 
-
 static void *helper(void *arg)
 {
     (void)arg;

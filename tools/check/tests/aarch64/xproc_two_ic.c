@@ -25,7 +25,6 @@ static void writer(void *arg)
     dsb_ish();
 }
 
-
 static void *t2(void *arg)
 {
     (void)arg;
