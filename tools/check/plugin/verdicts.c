@@ -27,7 +27,6 @@ static unsigned nboards;
 static uint32_t nentries;
 static uint64_t ntags;
 static struct bpage *pool_page[MAX_BOARDS * PER_BOARD / POOL];   /* pool -> page */
-static unsigned nvcpus;   /* highest vcpu index started + 1 */
 
 static uint64_t *entry_ptr(uint32_t e, unsigned idx)
 {
@@ -66,7 +65,9 @@ void verdict_page_changed(struct bpage *bp)
         return;
     }
     __atomic_store_n(&bp->vreset, 1, __ATOMIC_SEQ_CST);
-    unsigned nv = __atomic_load_n(&nvcpus, __ATOMIC_ACQUIRE);
+    /* Every vcpu qemu has started (their entries exist: qemu grows the
+     * scoreboards before a vcpu's init callback). */
+    unsigned nv = (unsigned)qemu_plugin_num_vcpus();
     for (uint32_t k = 0; k < POOL; k++) {
         for (unsigned j = 0; j < nv; j++) {
             __atomic_store_n(entry_ptr(bp->vpool - 1 + k, j), 0, __ATOMIC_SEQ_CST);
@@ -99,9 +100,6 @@ void verdict_set(qemu_plugin_u64 entry, uint64_t tag, unsigned idx, struct bpage
 
 void verdict_vcpu_start(unsigned idx)
 {
-    if (idx >= __atomic_load_n(&nvcpus, __ATOMIC_RELAXED)) {
-        __atomic_store_n(&nvcpus, idx + 1, __ATOMIC_RELEASE);
-    }
     for (unsigned b = 0; b < nboards; b++) {
         memset(qemu_plugin_scoreboard_find(boards[b], idx), 0, PER_BOARD * sizeof(uint64_t));
     }
