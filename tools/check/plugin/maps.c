@@ -23,29 +23,12 @@ static uint64_t next_anon = 1;
 
 /* ---- tracked-page bitmap: two levels, read without the lock ---- */
 
-#define LEAF_BITS 18
-#define TOP_BITS 18
-static uint64_t *track_top[1u << TOP_BITS];
-
-bool page_tracked(uint64_t va)
-{
-    uint64_t pg = va >> PAGE_SHIFT;
-    uint64_t top = pg >> LEAF_BITS;
-    if (top >= (1u << TOP_BITS)) {
-        return false;
-    }
-    uint64_t *leaf = __atomic_load_n(&track_top[top], __ATOMIC_ACQUIRE);
-    if (!leaf) {
-        return false;
-    }
-    uint64_t bit = pg & ((1u << LEAF_BITS) - 1);
-    return (__atomic_load_n(&leaf[bit / 64], __ATOMIC_RELAXED) >> (bit % 64)) & 1;
-}
+uint64_t *track_top[1u << TRACK_TOP_BITS];
 
 static void set_track_page(uint64_t pg, bool on)
 {
-    uint64_t top = pg >> LEAF_BITS;
-    if (top >= (1u << TOP_BITS)) {
+    uint64_t top = pg >> TRACK_LEAF_BITS;
+    if (top >= (1u << TRACK_TOP_BITS)) {
         return;
     }
     uint64_t *leaf = track_top[top];
@@ -53,10 +36,10 @@ static void set_track_page(uint64_t pg, bool on)
         if (!on) {
             return;
         }
-        leaf = calloc((1u << LEAF_BITS) / 64, sizeof(uint64_t));
+        leaf = calloc((1u << TRACK_LEAF_BITS) / 64, sizeof(uint64_t));
         __atomic_store_n(&track_top[top], leaf, __ATOMIC_RELEASE);
     }
-    uint64_t bit = pg & ((1u << LEAF_BITS) - 1);
+    uint64_t bit = pg & ((1u << TRACK_LEAF_BITS) - 1);
     uint64_t m = 1ull << (bit % 64);
     if (on) {
         __atomic_fetch_or(&leaf[bit / 64], m, __ATOMIC_RELEASE);

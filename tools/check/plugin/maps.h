@@ -24,7 +24,31 @@ struct map {
     uint64_t anon;         /* identity of private/anonymous backing */
 };
 
-bool page_tracked(uint64_t va);
+/*
+ * The tracked-page bitmap: one bit per guest page that holds or may hold
+ * code (executable, shared, or promoted by maintenance).  Two levels, so
+ * that a 48-bit address space costs only the leaves it uses.  Read with
+ * no lock by every store callback (its fast path), so inline; a leaf,
+ * once published, is never freed.
+ */
+#define TRACK_LEAF_BITS 18
+#define TRACK_TOP_BITS 18
+extern uint64_t *track_top[1u << TRACK_TOP_BITS];
+
+static inline bool page_tracked(uint64_t va)
+{
+    uint64_t pg = va >> PAGE_SHIFT;
+    uint64_t top = pg >> TRACK_LEAF_BITS;
+    if (top >= (1u << TRACK_TOP_BITS)) {
+        return false;
+    }
+    uint64_t *leaf = __atomic_load_n(&track_top[top], __ATOMIC_ACQUIRE);
+    if (!leaf) {
+        return false;
+    }
+    uint64_t bit = pg & ((1u << TRACK_LEAF_BITS) - 1);
+    return (__atomic_load_n(&leaf[bit / 64], __ATOMIC_RELAXED) >> (bit % 64)) & 1;
+}
 void set_tracked(uint64_t start, uint64_t end, bool on);
 struct map *map_find(uint64_t va);
 struct map *maps_add(uint64_t start, uint64_t len, int prot, int flags, int fd, uint64_t off);

@@ -88,6 +88,19 @@ struct xtb {
 };
 
 /*
+ * The userdata of a store callback in a block with checked instructions:
+ * the store's own (pc and UD_ flags, as on_store's) and its block, so that
+ * a store into a later instruction of the block it runs in is found from
+ * the translation itself, whatever the decoder knows of the instruction
+ * (same_block_store).  Kept, like the block, for the life of the
+ * translation.
+ */
+struct xstore {
+    uint64_t ud;
+    const struct xtb *t;
+};
+
+/*
  * Stores into the block being executed (ARM ARM: no context synchronisation
  * between the store and the fetch, so the old or the new instruction may
  * run; qemu runs the old one, translated before the store).  The store
@@ -98,7 +111,9 @@ struct xtb {
 static struct qemu_plugin_scoreboard *same_tb;
 static qemu_plugin_u64 same_tb_flag;
 /* Per vcpu: the last block with checks started (an inline store at the
- * start of every such block; the block's own check may be skipped), and
+ * start of every such block translated while several threads run: what
+ * a store by another thread reads in same_block_store; a thread's own
+ * block is in its stores' userdata, struct xstore), and
  * the number of instruction checks the model made (for the summary; a
  * block whose verdict stands is not checked again, nor counted). */
 static struct qemu_plugin_scoreboard *run_board;
@@ -572,7 +587,7 @@ static bool block_covers(const struct xtb *t, const struct bpage *bp, unsigned o
  * rechecks that find nothing.
  */
 static void same_block_store(unsigned int idx, uint64_t pc, uint64_t va, unsigned size,
-                             struct at_store *later)
+                             const struct xtb *own_t, struct at_store *later)
 {
     const struct bpage *bp = bpage_get(va, false);
     if (!bp) {
@@ -585,13 +600,11 @@ static void same_block_store(unsigned int idx, uint64_t pc, uint64_t va, unsigne
     unsigned me = vcpu_slot(idx);
     unsigned n = __atomic_load_n(&nvcpu_idx, __ATOMIC_RELAXED);
     for (unsigned j = 0; j < n; j++) {
-        const struct xtb *t = (const struct xtb *)(uintptr_t)qemu_plugin_u64_get(run_tb, j);
-        if (!t || !vcpus[j].live) {
-            continue;
-        }
         bool own = j == me;
-        if (own && (pc < t->start || pc >= t->end)) {
-            continue;   /* the store is not in the block this thread runs */
+        const struct xtb *t = own ? own_t
+                                  : (const struct xtb *)(uintptr_t)qemu_plugin_u64_get(run_tb, j);
+        if (!t || !vcpus[j].live) {
+            continue;   /* own: the store's block has no checked instruction */
         }
         if (block_covers(t, bp, off, size, own, pc, own ? later : NULL)) {
             qemu_plugin_u64_set(same_tb_flag, j, 1);
@@ -667,13 +680,16 @@ static void decide_store(unsigned idx, uint32_t i, qemu_plugin_meminfo_t info)
     cas_fails[vcpu_slot(idx)] = (lo & mask) != (want_lo & mask) || (size == 16 && hi != want_hi);
 }
 
-static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
+/*
+ * Everything a store does beyond the fast path of on_store.  Registered
+ * with QEMU_PLUGIN_MEM_W, the callback runs only for accesses that write
+ * (qemu's inject_mem_cb and qemu_plugin_vcpu_mem_cb test the access's
+ * rw against the registration's), atomic read-modify-writes included.
+ */
+static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_meminfo_t info,
+                                                 uint64_t va, uint64_t u, const struct xtb *own_t)
 {
-    if (!qemu_plugin_mem_is_store(info)) {
-        return;
-    }
-    uint64_t u = (uint64_t)(uintptr_t)ud;
-    ud = (void *)(uintptr_t)(u & UD_PC);
+    void *ud = (void *)(uintptr_t)(u & UD_PC);
     if ((u & UD_MAYFAIL) && cas_fails[vcpu_slot(idx)]) {
         if (u & UD_CLEAR) {
             qemu_plugin_u64_set(sf_mark, idx, SF_NONE);   /* nothing to publish */
@@ -709,12 +725,45 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
         stacks_note_store((uint64_t)(uintptr_t)ud);
         model_store(cur(idx), va, size <= 16 ? size : 16, bytes, (uint64_t)(uintptr_t)ud);
         /* After model_store: the backing page exists now. */
-        same_block_store(idx, (uint64_t)(uintptr_t)ud, va, size, &later);
+        same_block_store(idx, (uint64_t)(uintptr_t)ud, va, size, own_t, &later);
     }
     pthread_mutex_unlock(&model_lock);
     for (unsigned k = 0; k < later.n; k++) {
         qemu_plugin_u64_add(run_checked, idx, 1);
         (void)check_one(cur(idx), later.x[k]);   /* takes model_lock itself */
+    }
+}
+
+/*
+ * Every store of the program, whatever its address: qemu's memory
+ * callbacks have no address filter.  Almost every store of almost every
+ * program takes the first return: one thread (no shadow of memory to
+ * keep), no store-in-flight mark to clear, no CAS or store-exclusive, and
+ * a page that neither holds nor may hold code.  That path has no call and
+ * no stack frame; it is most of what a store costs under the checker
+ * (pcre2grep: 22 million stores, 800 of them to tracked pages).
+ */
+static inline bool store_fast(uint64_t u, uint64_t va)
+{
+    return !(u & (UD_CLEAR | UD_MAYFAIL)) &&
+           !(cfg.arch == ARCH_AARCH64 && __atomic_load_n(&several_threads, __ATOMIC_RELAXED)) &&
+           !page_tracked(va);
+}
+
+static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
+{
+    uint64_t u = (uint64_t)(uintptr_t)ud;
+    if (!store_fast(u, va)) {
+        store_slow(idx, info, va, u, NULL);
+    }
+}
+
+/* A store in a block with checked instructions (struct xstore). */
+static void on_store_in(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
+{
+    const struct xstore *s = ud;
+    if (!store_fast(s->ud, va)) {
+        store_slow(idx, info, va, s->ud, s->t);
     }
 }
 
@@ -1160,7 +1209,9 @@ static bool may_store(uint32_t i, size_t size, unsigned sk)
     }
 }
 
-static void instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last)
+/* Returns the userdata of the instruction's store callback, which the
+ * caller registers once it knows whether the block has checks. */
+static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last)
 {
     uint64_t va = qemu_plugin_insn_vaddr(insn);
     uint8_t bytes[4] = { 0 };
@@ -1207,8 +1258,6 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last)
                                          mayfail ? QEMU_PLUGIN_CB_R_REGS : QEMU_PLUGIN_CB_NO_REGS,
                                          QEMU_PLUGIN_MEM_R, (void *)(uintptr_t)lu);
     }
-    qemu_plugin_register_vcpu_mem_cb(insn, on_store, QEMU_PLUGIN_CB_NO_REGS,
-                                     QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)ud);
     stores_instrument(insn, va, i, size);   /* stores without memory callbacks */
     maybe_check(t, insn, va, bytes, size);
     t->after_maint = t->after_maint || m != 0;
@@ -1223,6 +1272,7 @@ static void instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last)
                                                             sf_mark, sk);
     }
     t->prev_store = sk != SF_NONE;
+    return ud;
 }
 
 static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -1247,17 +1297,34 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64, sf_mark,
                                                           SF_NONE);
     }
+    uint64_t *uds = malloc((n ? n : 1) * sizeof(*uds));
     pthread_mutex_lock(&model_lock);
     for (size_t k = 0; k < n; k++) {
-        instrument(t, qemu_plugin_tb_get_insn(tb, k), k + 1 == n);
+        uds[k] = instrument(t, qemu_plugin_tb_get_insn(tb, k), k + 1 == n);
     }
     if (t->n) {
         t->has_vent = t->vbp && !t->vbp_several && verdict_new(t->vbp, &t->vent, &t->vtag);
     }
     pthread_mutex_unlock(&model_lock);
+    /* Every instruction: qemu calls a memory callback only for the
+     * accesses it makes, and the decoder need not know every store.
+     * After the instruction's other memory callbacks (on_load). */
+    struct xstore *st = t->n ? malloc(n * sizeof(*st)) : NULL;
+    for (size_t k = 0; k < n; k++) {
+        struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, k);
+        if (st) {
+            st[k] = (struct xstore){ uds[k], t };
+            qemu_plugin_register_vcpu_mem_cb(insn, on_store_in, QEMU_PLUGIN_CB_NO_REGS,
+                                             QEMU_PLUGIN_MEM_W, &st[k]);
+        } else {
+            qemu_plugin_register_vcpu_mem_cb(insn, on_store, QEMU_PLUGIN_CB_NO_REGS,
+                                             QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)uds[k]);
+        }
+    }
+    free(uds);
     if (t->n) {
         /* Kept for the life of the translation (the API has no hook for
-         * its end); small, and only for blocks of written code. */
+         * its end); small, and only for blocks of written code (st too). */
         bool armed = false;
         for (size_t k = 0; k < t->n; k++) {
             armed = armed || t->x[k].armed;
@@ -1268,8 +1335,11 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
             qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
                                                               same_tb_flag, 0);
         }
-        qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
-                                                          run_tb, (uint64_t)(uintptr_t)t);
+        if (t->full) {
+            /* For other threads' stores (same_block_store). */
+            qemu_plugin_register_vcpu_tb_exec_inline_per_vcpu(tb, QEMU_PLUGIN_INLINE_STORE_U64,
+                                                              run_tb, (uint64_t)(uintptr_t)t);
+        }
         if (t->has_vent) {
             qemu_plugin_register_vcpu_tb_exec_cond_cb(tb, check_tb, QEMU_PLUGIN_CB_NO_REGS,
                                                       QEMU_PLUGIN_COND_NE, t->vent, t->vtag, t);
