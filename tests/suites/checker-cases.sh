@@ -172,5 +172,25 @@ if [ -f "$work/jit.tally" ]; then
     fail=$((fail + $(grep -c F "$work/jit.tally")))
     rm -f "$work/jit.tally"
 fi
+
+# 3. The wrapper's start-up record (cmodx-check's fast path): a copy of
+# the checker, given its own cache, finds its qemu and plugin from the
+# record on a second run, and a change to a plugin source makes it build
+# and use a new plugin, not the recorded one.
+fast_path() {
+    fp=$work/fastpath
+    rm -rf "$fp"
+    mkdir -p "$fp/cache"
+    cp -r "$root/tools/check" "$fp/check" || return 1
+    qd=$("$checker" --build | head -n 1) || return 1
+    a=$(CMODX_CACHE=$fp/cache CMODX_QEMU_DIR=$qd "$fp/check/cmodx-check" --build | tail -n 1) &&
+        [ -f "$fp/cache/resolved/$(echo "$fp/check" | tr / %)" ] &&
+        b=$(CMODX_CACHE=$fp/cache CMODX_QEMU_DIR=$qd "$fp/check/cmodx-check" --build | tail -n 1) &&
+        [ "$a" = "$b" ] && [ -f "$a" ] || return 1
+    echo "/* changed */" >> "$fp/check/plugin/verdicts.h"
+    c=$(CMODX_CACHE=$fp/cache CMODX_QEMU_DIR=$qd "$fp/check/cmodx-check" --build | tail -n 1) &&
+        [ "$c" != "$a" ] && [ -f "$c" ]
+}
+check "start-up record: reused while nothing changed, a new plugin after a source change" fast_path
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
