@@ -24,6 +24,7 @@ static uint64_t next_anon = 1;
 /* ---- tracked-page bitmap: two levels, read without the lock ---- */
 
 uint64_t *track_top[1u << TRACK_TOP_BITS];
+uint64_t track_filter[TRACK_FILTER_BITS / 64] __attribute__((aligned(64)));
 
 static void set_track_page(uint64_t pg, bool on)
 {
@@ -42,6 +43,10 @@ static void set_track_page(uint64_t pg, bool on)
     uint64_t bit = pg & ((1u << TRACK_LEAF_BITS) - 1);
     uint64_t m = 1ull << (bit % 64);
     if (on) {
+        /* The filter first: a reader that sees the page's bit sees its
+         * granule's (page_tracked reads them in the other order). */
+        uint64_t g = (pg >> (TRACK_GRANULE_SHIFT - PAGE_SHIFT)) & (TRACK_FILTER_BITS - 1);
+        __atomic_fetch_or(&track_filter[g / 64], 1ull << (g % 64), __ATOMIC_RELEASE);
         __atomic_fetch_or(&leaf[bit / 64], m, __ATOMIC_RELEASE);
     } else {
         __atomic_fetch_and(&leaf[bit / 64], ~m, __ATOMIC_RELEASE);
