@@ -78,6 +78,14 @@ struct map *map_find(uint64_t va)
     return NULL;
 }
 
+/* Moves after every change to the list (maps.h). */
+uint64_t maps_version = 1;
+
+static void maps_changed(void)
+{
+    __atomic_add_fetch(&maps_version, 1, __ATOMIC_RELEASE);
+}
+
 static void insert_at(size_t i, const struct map *m)
 {
     if (nmaps == capmaps) {
@@ -87,6 +95,7 @@ static void insert_at(size_t i, const struct map *m)
     memmove(&maps[i + 1], &maps[i], (nmaps - i) * sizeof(*maps));
     maps[i] = *m;
     nmaps++;
+    maps_changed();
 }
 
 /* Split so that no mapping straddles addr. */
@@ -100,7 +109,7 @@ static void split_at(uint64_t addr)
     tail.start = addr;
     tail.off += addr - m->start;
     m->end = addr;
-    insert_at((size_t)(m - maps) + 1, &tail);
+    insert_at((size_t)(m - maps) + 1, &tail);   /* maps_changed */
 }
 
 /* Remove [start, end) from the list; returns the index where it was. */
@@ -117,6 +126,7 @@ static size_t cut(uint64_t start, uint64_t end)
         j++;
     }
     memmove(&maps[i], &maps[j], (nmaps - j) * sizeof(*maps));
+    maps_changed();
     nmaps -= j - i;
     return i;
 }

@@ -66,6 +66,11 @@ static inline bool page_tracked(uint64_t va)
     return (__atomic_load_n(&leaf[bit / 64], __ATOMIC_RELAXED) >> (bit % 64)) & 1;
 }
 void set_tracked(uint64_t start, uint64_t end, bool on);
+/* The version of the mapping list: it moves (release) after every change
+ * that may change a page's backing key (page_key), so that a key found
+ * while it held a value stays right while it still does (bpage_get's
+ * cache). */
+extern uint64_t maps_version;
 struct map *map_find(uint64_t va);
 struct map *maps_add(uint64_t start, uint64_t len, int prot, int flags, int fd, uint64_t off);
 /* shmat(2) of segment shmid at start: shared memory keyed by the

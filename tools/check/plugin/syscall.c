@@ -642,10 +642,17 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int idx, int64_t num, uint6
  */
 static bool memfd_stat(int fd, struct stat *st)
 {
+    /* fstat first: a memfd is a regular file, and a program's writes go
+     * mostly to terminals, pipes, sockets and /dev/null, which then cost
+     * no path lookup in /proc (a readlink per write was a seventieth of
+     * pcre2test's time under the checker). */
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        return false;
+    }
     char link[64], target[32];
     snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, target, sizeof(target) - 1);
-    return n >= 7 && strncmp(target, "/memfd:", 7) == 0 && fstat(fd, st) == 0;
+    return n >= 7 && strncmp(target, "/memfd:", 7) == 0;
 }
 
 /* The file offset an explicit 64-bit offset argument names: ARM passes
