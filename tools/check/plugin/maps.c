@@ -26,6 +26,13 @@ static uint64_t next_anon = 1;
 uint64_t *track_top[1u << TRACK_TOP_BITS];
 uint64_t track_filter[TRACK_FILTER_BITS / 64] __attribute__((aligned(64)));
 
+void track_filter_saturate(void)
+{
+    for (unsigned k = 0; k < TRACK_FILTER_BITS / 64; k++) {
+        __atomic_store_n(&track_filter[k], ~0ull, __ATOMIC_RELEASE);
+    }
+}
+
 static void set_track_page(uint64_t pg, bool on)
 {
     uint64_t top = pg >> TRACK_LEAF_BITS;

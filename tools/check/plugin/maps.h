@@ -47,10 +47,22 @@ extern uint64_t *track_top[1u << TRACK_TOP_BITS];
 #define TRACK_FILTER_BITS 4096
 extern uint64_t track_filter[TRACK_FILTER_BITS / 64];
 
-static inline bool page_tracked(uint64_t va)
+/* False: no page of va's granule is tracked (nor any 256 MiB apart). */
+static inline bool track_filter_test(uint64_t va)
 {
     uint64_t g = (va >> TRACK_GRANULE_SHIFT) & (TRACK_FILTER_BITS - 1);
-    if (!((__atomic_load_n(&track_filter[g / 64], __ATOMIC_RELAXED) >> (g % 64)) & 1)) {
+    return (__atomic_load_n(&track_filter[g / 64], __ATOMIC_RELAXED) >> (g % 64)) & 1;
+}
+
+/* Every bit of the filter set, for good: from now on every store callback
+ * leaves its fast path (plugin.c: AArch64 with a second thread, whose
+ * every store keeps the shadow of memory); page_tracked asks the two
+ * levels. */
+void track_filter_saturate(void);
+
+static inline bool page_tracked(uint64_t va)
+{
+    if (!track_filter_test(va)) {
         return false;
     }
     uint64_t pg = va >> PAGE_SHIFT;

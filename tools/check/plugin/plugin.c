@@ -74,7 +74,6 @@ struct xtb {
     bool thumb;            /* translation: ARMv7 Thumb code (decode_arm) */
     bool after_maint;      /* translation: a barrier or maintenance seen */
     bool prev_store;       /* translation: the previous instruction may store */
-    bool any_store;        /* translation: an earlier instruction may store */
     /* The block's backing pages, and its verdict entry and tag
      * (verdicts.h: blocks on one page only); without an entry, the block
      * is checked at every start and uses `clean` above. */
@@ -228,6 +227,16 @@ static void find_registers(void)
 static bool several_threads;
 static unsigned live_threads;
 
+/* several_threads, and on AArch64 every store out of its callback's fast
+ * path (on_store): the shadow of memory needs them all. */
+static void set_several_threads(void)
+{
+    if (cfg.arch == ARCH_AARCH64) {
+        track_filter_saturate();
+    }
+    __atomic_store_n(&several_threads, true, __ATOMIC_SEQ_CST);
+}
+
 /*
  * Translation modes.  While the process has one thread, nothing another
  * thread does can be read: loads need no callback (reads-from orders
@@ -311,7 +320,7 @@ void plugin_syscall_clone(int64_t num, uint64_t a1)
         /* Before the call: the child cannot run, nor this thread store,
          * before the flag is seen (the syscall callback runs on this
          * thread, ahead of the host clone). */
-        __atomic_store_n(&several_threads, true, __ATOMIC_SEQ_CST);
+        set_several_threads();
         if (!(flags & CLONE_VFORK_FLAG)) {
             /* qemu-user runs vfork (vfork(2), posix_spawn, system) as a
              * fork: no second thread. */
@@ -340,7 +349,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
     label_tid[v->label] = v->tid;
     if (++live_threads > 1) {
         /* Set by the parent's clone already (plugin_syscall_clone). */
-        __atomic_store_n(&several_threads, true, __ATOMIC_RELAXED);
+        set_several_threads();
     }
     if (live_threads > 1 && !__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST)) {
         /* A thread whose creation no clone call announced: the reset now
@@ -539,15 +548,14 @@ static void recheck_insn(unsigned int idx, void *ud)
 /* Does the block t hold a checked instruction, after pc when only later
  * ones can still run (the storing thread's own block), in the backing page
  * bp at page offsets [off, off+size)? */
-/* The checked instructions of t that have no recheck (decoding said no
- * earlier instruction of the block stores: the one-thread mode) and that
- * a store of the block reached are checked by the storing callback itself
- * (at_store): nothing but non-maintenance instructions lies between the
- * store and their fetch (a maintenance instruction makes the rest of the
- * block "solo", checked as it runs), so the verdict is the one their
- * fetch would get, unless one of those faults and the block never reaches
- * them.  Decoding misses stores (STZG, Zcb's C.SB were found so): this
- * keeps the verdict from depending on it. */
+/* The checked instructions of t that have no recheck (the one-thread
+ * mode) and that a store of the block reached are checked by the storing
+ * callback itself (at_store): nothing but non-maintenance instructions of
+ * the one thread lies between the store and their fetch (a maintenance
+ * instruction makes the rest of the block "solo", checked as it runs), so
+ * the verdict is the one their fetch would get, unless one of those
+ * faults and the block never reaches them.  Whatever instruction stored:
+ * no decoder decides it. */
 #define AT_STORE_MAX 16
 struct at_store {
     unsigned n;
@@ -743,28 +751,29 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
  * no stack frame; it is most of what a store costs under the checker
  * (pcre2grep: 22 million stores, 800 of them to tracked pages).
  */
-static inline bool store_fast(uint64_t u, uint64_t va)
-{
-    return !(u & (UD_CLEAR | UD_MAYFAIL)) &&
-           !(cfg.arch == ARCH_AARCH64 && __atomic_load_n(&several_threads, __ATOMIC_RELAXED)) &&
-           !page_tracked(va);
-}
-
 static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
 {
     uint64_t u = (uint64_t)(uintptr_t)ud;
-    if (!store_fast(u, va)) {
-        store_slow(idx, info, va, u, NULL);
+    /* The filter is saturated once the shadow of memory is kept
+     * (set_several_threads): then no store returns here. */
+    if (!(u & (UD_CLEAR | UD_MAYFAIL)) && !track_filter_test(va)) {
+        return;
     }
+    store_slow(idx, info, va, u, NULL);
 }
 
-/* A store in a block with checked instructions (struct xstore). */
+/* A store in a block with checked instructions: ud is its struct xstore,
+ * with XSTORE_SLOW in the low bit when its userdata has UD_CLEAR or
+ * UD_MAYFAIL, so that the fast path reads nothing through it. */
+#define XSTORE_SLOW 1u
 static void on_store_in(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
 {
-    const struct xstore *s = ud;
-    if (!store_fast(s->ud, va)) {
-        store_slow(idx, info, va, s->ud, s->t);
+    uintptr_t p = (uintptr_t)ud;
+    if (!(p & XSTORE_SLOW) && !track_filter_test(va)) {
+        return;
     }
+    const struct xstore *s = (const struct xstore *)(p & ~(uintptr_t)XSTORE_SLOW);
+    store_slow(idx, info, va, s->ud, s->t);
 }
 
 /* ---- loads (AArch64 reads-from) ---- */
@@ -1165,9 +1174,14 @@ static void maybe_check(struct xtb *t, struct qemu_plugin_insn *insn, uint64_t v
          * what this fetch needs: check it when it runs, not at the start. */
         x->solo = 1;
         qemu_plugin_register_vcpu_insn_exec_cb(insn, recheck_insn, QEMU_PLUGIN_CB_NO_REGS, x);
-    } else if (va != t->start && (t->full || t->any_store)) {
-        /* An earlier instruction of the block may store here, or (with
-         * several threads) another thread's store. */
+    } else if (va != t->start && t->full) {
+        /* A store by an earlier instruction of the block, or by another
+         * thread, may reach it before it runs.  With one thread only the
+         * first can, and the store's own callback checks the instructions
+         * of its block that it reached (at_store), whatever instruction
+         * stored: no per-instruction test runs in that mode (arm64
+         * pcre2grep: 0.37 s of CPU with the tests after every instruction
+         * that may store, 0.35 s without; plain qemu 0.28 s). */
         x->armed = 1;
         qemu_plugin_register_vcpu_insn_exec_cond_cb(insn, recheck_insn, QEMU_PLUGIN_CB_NO_REGS,
                                                     QEMU_PLUGIN_COND_NE, same_tb_flag, 0, x);
@@ -1180,82 +1194,6 @@ static enum qemu_plugin_cb_flags maint_flags(uintptr_t m)
     enum maint k = (enum maint)(m & 0xff);
     return (k == M_DC || k == M_IC || k == M_SVC) ? QEMU_PLUGIN_CB_R_REGS
                                                   : QEMU_PLUGIN_CB_NO_REGS;
-}
-
-/*
- * May the instruction store through a memory callback (and so arm the
- * rechecks of its own block, same_block_store)?  AArch64: the store kinds
- * of the in-flight marks, the memory-tagging stores (STG, STZG, ST2G,
- * STZ2G: STZG zeroes data) and SME; RISC-V: STORE, STORE-FP (vector
- * stores too), AMO, MISC-MEM (CBO.ZERO), the compressed stores (Zcb's
- * C.SB and C.SH included); ARMv7: the store classes of A32 and Thumb
- * (a32_may_store, t32_may_store; armhf pcre2grep: 0.45 s of CPU when
- * every instruction was taken for a store, 0.38 s when decoded).  A store
- * this misses is still checked, by its own callback (at_store).
- */
-/* ARMv7 A32 (ARM ARM A5): the load/store classes whose L bit (20) is 0,
- * taken whole where they mix in other instructions (MUL in the extra
- * load/store space, LDRD, media instructions, PLD, barriers: only time is
- * lost on them).  cond 1111 adds SRS and Advanced SIMD element and
- * structure stores. */
-static bool a32_may_store(uint32_t i)
-{
-    unsigned op = (i >> 25) & 7;             /* bits 27:25 */
-    bool l = (i >> 20) & 1;
-    if ((i >> 28) == 0xf) {
-        return op == 2 || op == 4 || (op == 6 && !l) || (op == 3 && !((i >> 4) & 1));
-    }
-    switch (op) {
-    case 0: return !l && (i & 0x90u) == 0x90u;  /* STRH, STRD, SWP, STREX (and MUL, LDRD) */
-    case 2: return !l;                          /* STR, STRB (immediate) */
-    case 3: return !l && !((i >> 4) & 1);       /* STR, STRB (register) */
-    case 4: return !l;                          /* STM, PUSH */
-    case 6: return !l;                          /* VSTR, VSTM, VPUSH, STC */
-    default: return false;
-    }
-}
-
-/* Thumb (ARM ARM A6): hw1 is the first halfword, hw2 the second of a
- * 32-bit instruction. */
-static bool t32_may_store(uint32_t i, size_t size)
-{
-    unsigned hw1 = i & 0xffffu;
-    if (size == 2) {
-        unsigned top4 = hw1 >> 12;
-        bool l = (hw1 >> 11) & 1;
-        return (top4 >= 5 && top4 <= 9 && !l) ||   /* STR, STRH, STRB: register, immediate, SP */
-               (hw1 & 0xfe00u) == 0xb400u ||       /* PUSH */
-               (hw1 & 0xf800u) == 0xc000u;         /* STM */
-    }
-    bool l = (hw1 >> 4) & 1;
-    return ((hw1 & 0xfe00u) == 0xe800u && !l) ||   /* STM, STRD, STREX*, SRS */
-           ((hw1 & 0xee00u) == 0xec00u && !l) ||   /* VSTR, VSTM, VPUSH, STC, STC2 */
-           ((hw1 & 0xff00u) == 0xf800u && !l) ||   /* STR, STRB, STRH (.W) */
-           (hw1 & 0xff00u) == 0xf900u;             /* VST1-4 */
-}
-
-static bool may_store(uint32_t i, size_t size, unsigned sk, bool thumb)
-{
-    switch (cfg.arch) {
-    case ARCH_AARCH64:
-        return sk != SF_NONE || (i & 0xff200000u) == 0xd9200000u ||
-               (i & 0xfe000000u) == 0xe0000000u;
-    case ARCH_RISCV64:
-        if (size == 2) {
-            unsigned q = i & 3, f3 = (i >> 13) & 7;
-            return (q == 0 && f3 >= 4) || (q == 2 && f3 >= 5);
-        }
-        return (i & 0x7f) == 0x23 || (i & 0x7f) == 0x27 || (i & 0x7f) == 0x2f ||
-               (i & 0x7f) == 0x0f;
-    default:
-        /* A block with no 16-bit or 2-aligned instruction may still be
-         * Thumb: a word that could be a 32-bit Thumb-2 instruction (its
-         * first halfword 0xe800 or above) is read both ways. */
-        if (thumb || size == 2) {
-            return t32_may_store(i, size);
-        }
-        return a32_may_store(i) || ((i & 0xffffu) >= 0xe800u && t32_may_store(i, 4));
-    }
 }
 
 /* Returns the userdata of the instruction's store callback, which the
@@ -1310,7 +1248,6 @@ static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool la
     stores_instrument(insn, va, i, size);   /* stores without memory callbacks */
     maybe_check(t, insn, va, bytes, size);
     t->after_maint = t->after_maint || m != 0;
-    t->any_store = t->any_store || may_store(i, size, sk, t->thumb);
     /* Stores in flight (above): the mark is set after this instruction's
      * other callbacks (a thread that waits for stores in flight, in a
      * fetch check, must not be marked itself) and before its code. */
@@ -1363,8 +1300,10 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, k);
         if (st) {
             st[k] = (struct xstore){ uds[k], t };
+            uintptr_t p = (uintptr_t)&st[k] |
+                          ((uds[k] & (UD_CLEAR | UD_MAYFAIL)) ? XSTORE_SLOW : 0);
             qemu_plugin_register_vcpu_mem_cb(insn, on_store_in, QEMU_PLUGIN_CB_NO_REGS,
-                                             QEMU_PLUGIN_MEM_W, &st[k]);
+                                             QEMU_PLUGIN_MEM_W, (void *)p);
         } else {
             qemu_plugin_register_vcpu_mem_cb(insn, on_store, QEMU_PLUGIN_CB_NO_REGS,
                                              QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)uds[k]);
