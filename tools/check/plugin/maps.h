@@ -54,6 +54,14 @@ static inline bool track_filter_test(uint64_t va)
     return (__atomic_load_n(&track_filter[g / 64], __ATOMIC_RELAXED) >> (g % 64)) & 1;
 }
 
+/* Any byte of [va, va+16): a store's callback, whose access may cross
+ * into the next granule (at most 16 bytes: a store callback's size). */
+static inline bool track_filter_test16(uint64_t va)
+{
+    return track_filter_test(va) ||
+           (((va + 15) ^ va) >> TRACK_GRANULE_SHIFT && track_filter_test(va + 15));
+}
+
 /* Every bit of the filter set, for good: from now on every store callback
  * leaves its fast path (plugin.c: AArch64 with a second thread, whose
  * every store keeps the shadow of memory); page_tracked asks the two

@@ -1231,13 +1231,15 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
     if (!v->acq) {
         return;
     }
-    if (page_tracked(va)) {
-        /* Reading code as data (herd: rf into an explicit read). */
-        struct bpage *bp = bpage_get(va, false);
+    /* Reading code as data (herd: rf into an explicit read), on each page
+     * the load touches (an unaligned one may end on the next). */
+    for (uint64_t a = va & ~3ull; a < va + size;) {
+        uint64_t pend = (a | (PAGE_SIZE - 1)) + 1;
+        struct bpage *bp = page_tracked(a) ? bpage_get(a, false) : NULL;
         struct word *ws = bp ? __atomic_load_n(&bp->words, __ATOMIC_ACQUIRE) : NULL;
         if (ws) {
             pthread_mutex_lock(&model_lock);
-            for (uint64_t a = va & ~3ull; a < va + size && ((a ^ va) >> PAGE_SHIFT) == 0; a += 4) {
+            for (; a < va + size && a < pend; a += 4) {
                 const struct word *w = &ws[(a & (PAGE_SIZE - 1)) / 4];
                 if (w->stage != ST_NONE && join_store(v->acq, w)) {
                     acq_changed(v);
@@ -1245,6 +1247,7 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
             }
             pthread_mutex_unlock(&model_lock);
         }
+        a = pend;
     }
     for (uint64_t g = va & ~7ull; g < va + size; g += 8) {
         /* Created if missing: the store this load read may be the

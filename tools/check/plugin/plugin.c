@@ -720,20 +720,30 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
         __atomic_thread_fence(__ATOMIC_RELEASE);
         qemu_plugin_u64_set(sf_mark, idx, SF_NONE);
     }
-    if (!page_tracked(va)) {
-        return;   /* the fast path: not a page that holds or may hold code */
-    }
     unsigned size = 1u << qemu_plugin_mem_size_shift(info);
+    size = size <= 16 ? size : 16;
+    /* The last byte's page too: an unaligned store may begin on a data
+     * page and end on code (straddle_store.c). */
+    uint64_t last = va + size - 1;
+    if (!page_tracked(va) && !page_tracked(last)) {
+        return;   /* not a page that holds or may hold code */
+    }
     qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
     uint8_t bytes[16];
-    memcpy(bytes, &val.data, size <= 16 ? size : 16);
+    memcpy(bytes, &val.data, size);
     struct at_store later = { 0 };
     pthread_mutex_lock(&model_lock);
-    if (page_tracked(va)) {
+    if (page_tracked(va) || page_tracked(last)) {
         stacks_note_store((uint64_t)(uintptr_t)ud);
-        model_store(cur(idx), va, size <= 16 ? size : 16, bytes, (uint64_t)(uintptr_t)ud);
-        /* After model_store: the backing page exists now. */
+        model_store(cur(idx), va, size, bytes, (uint64_t)(uintptr_t)ud);
+        /* After model_store: the backing pages exist now.  One call per
+         * page the store touches (same_block_store looks at one). */
         same_block_store(idx, (uint64_t)(uintptr_t)ud, va, size, own_t, &later);
+        uint64_t next = (va | (PAGE_SIZE - 1)) + 1;
+        if (next <= last) {
+            same_block_store(idx, (uint64_t)(uintptr_t)ud, next, (unsigned)(last + 1 - next),
+                             own_t, &later);
+        }
     }
     pthread_mutex_unlock(&model_lock);
     for (unsigned k = 0; k < later.n; k++) {
@@ -756,7 +766,7 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
     uint64_t u = (uint64_t)(uintptr_t)ud;
     /* The filter is saturated once the shadow of memory is kept
      * (set_several_threads): then no store returns here. */
-    if (!(u & (UD_CLEAR | UD_MAYFAIL)) && !track_filter_test(va)) {
+    if (!(u & (UD_CLEAR | UD_MAYFAIL)) && !track_filter_test16(va)) {
         return;
     }
     store_slow(idx, info, va, u, NULL);
@@ -769,7 +779,7 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
 static void on_store_in(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
 {
     uintptr_t p = (uintptr_t)ud;
-    if (!(p & XSTORE_SLOW) && !track_filter_test(va)) {
+    if (!(p & XSTORE_SLOW) && !track_filter_test16(va)) {
         return;
     }
     const struct xstore *s = (const struct xstore *)(p & ~(uintptr_t)XSTORE_SLOW);
@@ -946,7 +956,9 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
         ldx_val[vcpu_slot(idx)][0] = wide ? v.data.u128.low : v.data.u64;
         ldx_val[vcpu_slot(idx)][1] = wide ? v.data.u128.high : 0;
     }
-    if (!__atomic_load_n(&several_threads, __ATOMIC_RELAXED) && !page_tracked(va)) {
+    unsigned size = 1u << qemu_plugin_mem_size_shift(info);
+    if (!__atomic_load_n(&several_threads, __ATOMIC_RELAXED) && !page_tracked(va) &&
+        !page_tracked(va + size - 1)) {
         return;   /* no other thread has stored anything this one could read */
     }
     bool atomic = (lu & LD_ATOMIC) || qemu_plugin_mem_is_store(info);
@@ -958,7 +970,7 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
     /* The value read (an atomic's too: qemu passes the read half the old
      * value), matched against the slot; an atomic waits as model_load
      * says (it is marked in flight itself). */
-    model_load(cur(idx), va, 1u << qemu_plugin_mem_size_shift(info), value, atomic);
+    model_load(cur(idx), va, size, value, atomic);
 }
 
 /* ---- maintenance instructions ---- */

@@ -2,12 +2,12 @@
  * A store the decoder may not know as one, into a later instruction of its
  * own translation block, in a one-thread process: STZG (memory tagging,
  * "store tag and zero": qemu zeroes the 16 bytes with an ordinary store,
- * which has a memory callback).  In the one-thread mode the plugin puts
- * same-block rechecks only after instructions its decoder says may store;
- * STZG was not among them and the store went unreported.  The store's own
- * callback now checks the later instructions it reached that have no
- * recheck, so the verdict no longer depends on the decoder.  The control
- * is STR XZR over the same bytes.
+ * which has a memory callback).  In the one-thread mode the plugin once
+ * put same-block rechecks only after instructions its decoder said may
+ * store; STZG was not among them and the store went unreported.  The
+ * store's own callback checks the later instructions of its block that it
+ * reached, whatever instruction stored (and the one-thread mode has no
+ * rechecks any more).  The control is STR XZR over the same bytes.
  *
  * RUN: stzg => not-cleaned
  * RUN: str => not-cleaned
