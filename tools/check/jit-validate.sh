@@ -1,7 +1,7 @@
 #!/bin/sh
 # jit-validate.sh — cmodx-check against real JITs from Debian's packages.
 #
-#   tools/check/jit-validate.sh [-o DIR] [ARCH...]     ARCH: arm64 armhf riscv64
+#   tools/check/jit-validate.sh [-o DIR] [-r N] [ARCH...]   ARCH: arm64 armhf riscv64
 #
 # For each architecture, Debian's LuaJIT and PCRE2 (with the C library they
 # were built against) are fetched with tools/check/debian-root.sh (bookworm;
@@ -17,15 +17,20 @@
 #     no-op (found by its encoding, see mutate_*) runs under the checker:
 #     the missing step must be reported, as its kind;
 #  3. the time of each workload under plain qemu and under the checker is
-#     printed (never asserted: the machine may be loaded).
+#     printed (never asserted: the machine may be loaded): the median of N
+#     runs of each (-r N, default 3; plain and checker alternate, so that
+#     a change in the machine's load reaches both), and the geometric mean
+#     and worst of the ratios.
 # Output: one line per check, the timing table, then "N passed, N failed".
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${CMODX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cmodx}
 out=
-while getopts o: opt; do
+reps=3
+while getopts o:r: opt; do
     case $opt in
     o) out=$OPTARG ;;
+    r) reps=$OPTARG ;;
     *) exit 2 ;;
     esac
 done
@@ -142,6 +147,16 @@ run_pair() {
     p=$(elapsed "$t0" "$t1") c=$(elapsed "$t1" "$t2")
     echo "$tag $p $c" >> "$timing"
     got=$(kinds "$out/$tag.log")
+    r=1
+    while [ "$r" -lt "$reps" ]; do   # timing only
+        t0=$(now)
+        "$qemu_dir/bin/$qemu" -L "$root" "$@" > /dev/null 2>&1
+        t1=$(now)
+        "$checker" -L "$root" --log-file=/dev/null -- "$@" > /dev/null 2>&1
+        t2=$(now)
+        echo "$tag $(elapsed "$t0" "$t1") $(elapsed "$t1" "$t2")" >> "$timing"
+        r=$((r + 1))
+    done
     if [ "$(writes "$out/$tag.log")" -eq 0 ]; then
         ko "$tag: no code written under the checker in $try runs (the JIT did not run)"
     elif [ "$st0" = 0 ] && [ "$st1" = 0 ] && [ "$got" = clean ] &&
@@ -311,10 +326,19 @@ for arch in $archs; do
 done
 
 if [ -s "$timing" ]; then
-    echo "seconds (wall clock; not asserted)   plain-qemu  checker  ratio"
-    awk '{ r = $2 > 0 ? $3 / $2 : 0; printf "  %-34s %10s %8s %6.2f\n", $1, $2, $3, r
-           if ($2 > 0) { n++; lg += log(r); if (r > w) w = r } }
-         END { if (n) printf "  geometric mean %.2fx, worst %.2fx over %d workloads\n", exp(lg / n), w, n }' \
+    echo "seconds (wall clock, median of $reps; not asserted)   plain-qemu  checker  ratio"
+    # Per workload, in the order run: the medians of its plain and of its
+    # checker times, and their ratio.
+    awk 'function med(s,   a, k, m, i, j, t) {
+             k = split(s, a, " ")
+             for (i = 2; i <= k; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+             return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+         !($1 in P) { order[++nw] = $1 }
+         { P[$1] = P[$1] " " $2; C[$1] = C[$1] " " $3 }
+         END { for (i = 1; i <= nw; i++) { t = order[i]; p = med(P[t]); c = med(C[t])
+                   r = p > 0 ? c / p : 0; printf "  %-34s %10.2f %8.2f %6.2f\n", t, p, c, r
+                   if (p > 0) { n++; lg += log(r); if (r > w) w = r } }
+               if (n) printf "  geometric mean %.2fx, worst %.2fx over %d workloads\n", exp(lg / n), w, n }' \
         "$timing"
 fi
 echo "$pass passed, $fail failed"
