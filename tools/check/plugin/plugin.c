@@ -753,6 +753,31 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
 }
 
 /*
+ * A store qemu makes without a memory callback (DC ZVA, the FEAT_MOPS
+ * sequences: stores.c), already handed to the model: the instructions of
+ * running blocks it reached are checked as for any other store, page by
+ * page.  block: the storing instruction's own (NULL: it has no checks).
+ */
+static void bulk_written(unsigned idx, uint64_t pc, uint64_t va, uint64_t len, const void *block)
+{
+    struct at_store later = { 0 };
+    pthread_mutex_lock(&model_lock);
+    for (uint64_t a = va; a < va + len;) {
+        uint64_t next = (a | (PAGE_SIZE - 1)) + 1;
+        uint64_t e = next < va + len ? next : va + len;
+        if (page_tracked(a)) {
+            same_block_store(idx, pc, a, (unsigned)(e - a), block, &later);
+        }
+        a = next;
+    }
+    pthread_mutex_unlock(&model_lock);
+    for (unsigned k = 0; k < later.n; k++) {
+        qemu_plugin_u64_add(run_checked, idx, 1);
+        (void)check_one(cur(idx), later.x[k]);   /* takes model_lock itself */
+    }
+}
+
+/*
  * Every store of the program, whatever its address: qemu's memory
  * callbacks have no address filter.  Almost every store of almost every
  * program takes the first return: one thread (no shadow of memory to
@@ -1210,7 +1235,7 @@ static enum qemu_plugin_cb_flags maint_flags(uintptr_t m)
 
 /* Returns the userdata of the instruction's store callback, which the
  * caller registers once it knows whether the block has checks. */
-static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last)
+static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool last, void **bulk)
 {
     uint64_t va = qemu_plugin_insn_vaddr(insn);
     uint8_t bytes[4] = { 0 };
@@ -1257,7 +1282,7 @@ static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool la
                                          mayfail ? QEMU_PLUGIN_CB_R_REGS : QEMU_PLUGIN_CB_NO_REGS,
                                          QEMU_PLUGIN_MEM_R, (void *)(uintptr_t)lu);
     }
-    stores_instrument(insn, va, i, size);   /* stores without memory callbacks */
+    *bulk = stores_instrument(insn, va, i, size);   /* stores without memory callbacks */
     maybe_check(t, insn, va, bytes, size);
     t->after_maint = t->after_maint || m != 0;
     /* Stores in flight (above): the mark is set after this instruction's
@@ -1296,9 +1321,10 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
                                                           SF_NONE);
     }
     uint64_t *uds = malloc((n ? n : 1) * sizeof(*uds));
+    void **bulk = malloc((n ? n : 1) * sizeof(*bulk));
     pthread_mutex_lock(&model_lock);
     for (size_t k = 0; k < n; k++) {
-        uds[k] = instrument(t, qemu_plugin_tb_get_insn(tb, k), k + 1 == n);
+        uds[k] = instrument(t, qemu_plugin_tb_get_insn(tb, k), k + 1 == n, &bulk[k]);
     }
     if (t->n) {
         t->has_vent = t->vbp && !t->vbp_several && verdict_new(t->vbp, &t->vent, &t->vtag);
@@ -1321,6 +1347,13 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
                                              QEMU_PLUGIN_MEM_W, (void *)(uintptr_t)uds[k]);
         }
     }
+    for (size_t k = 0; k < n; k++) {
+        if (bulk[k]) {
+            /* The block of a store without a memory callback (stores.c). */
+            stores_set_block(bulk[k], t->n ? t : NULL);
+        }
+    }
+    free(bulk);
     free(uds);
     if (t->n) {
         /* Kept for the life of the translation (the API has no hook for
@@ -1488,6 +1521,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     run_tb = qemu_plugin_scoreboard_u64_in_struct(run_board, struct run, tb);
     run_checked = qemu_plugin_scoreboard_u64_in_struct(run_board, struct run, checked);
     pthread_atfork(fork_prepare, fork_parent, fork_child);
+    stores_written = bulk_written;
     plugin_id = id;
     register_callbacks(id);
     return 0;

@@ -36,7 +36,10 @@ enum bulk { B_SET = 1, B_COPY, B_ZVA };
 struct bulk_insn {
     uint64_t pc;
     uint8_t kind, rd, rs, rn;
+    const void *block;   /* stores_set_block */
 };
+
+void (*stores_written)(unsigned idx, uint64_t pc, uint64_t va, uint64_t len, const void *block);
 
 /* Bytes a size register asks for: MOPS sizes are signed and saturate
  * (ARM ARM: values above 2^55 are treated as 2^55); a non-positive size
@@ -73,6 +76,7 @@ static void on_bulk(unsigned int idx, void *ud)
     const struct bulk_insn *b = ud;
     struct vcpu *v = cur(idx);
     uint64_t d = read_reg(b->rd) & 0x00ffffffffffffffull;   /* top-byte-ignore */
+    uint64_t w_va = 0, w_len = 0;   /* written on tracked pages' behalf */
     pthread_mutex_lock(&model_lock);
     if (b->kind == B_ZVA) {
         uint64_t blk = stores_dczva_bytes;
@@ -80,6 +84,8 @@ static void on_bulk(unsigned int idx, void *ud)
         if (page_tracked(start)) {
             stacks_note_store(b->pc);
             sys_store_range(v, start, blk, NULL, 0, b->pc);
+            w_va = start;
+            w_len = blk;
         }
     } else {
         uint64_t n = mops_size(read_reg(b->rn));
@@ -95,9 +101,14 @@ static void on_bulk(unsigned int idx, void *ud)
             } else {
                 copy_range(v, d, read_reg(b->rs) & 0x00ffffffffffffffull, n, b->pc);
             }
+            w_va = d;
+            w_len = n;
         }
     }
     pthread_mutex_unlock(&model_lock);
+    if (w_len && stores_written) {
+        stores_written(idx, b->pc, w_va, w_len, b->block);
+    }
 }
 
 /* The prologues only: the main and epilogue instructions finish the same
@@ -122,15 +133,21 @@ static int decode_a64(uint32_t i, struct bulk_insn *b)
     return 1;
 }
 
-void stores_instrument(struct qemu_plugin_insn *insn, uint64_t va, uint32_t i, size_t size)
+void stores_set_block(void *h, const void *block)
+{
+    ((struct bulk_insn *)h)->block = block;
+}
+
+void *stores_instrument(struct qemu_plugin_insn *insn, uint64_t va, uint32_t i, size_t size)
 {
     struct bulk_insn b = { .pc = va };
     if (cfg.arch != ARCH_AARCH64 || size != 4 || !decode_a64(i, &b)) {
-        return;
+        return NULL;
     }
     /* Kept for the life of the translation (the API has no hook for its
      * end); these instructions are few. */
     struct bulk_insn *p = malloc(sizeof(*p));
     *p = b;
     qemu_plugin_register_vcpu_insn_exec_cb(insn, on_bulk, QEMU_PLUGIN_CB_R_REGS, p);
+    return p;
 }
