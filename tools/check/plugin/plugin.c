@@ -1190,7 +1190,13 @@ static void maybe_check(struct xtb *t, struct qemu_plugin_insn *insn, uint64_t v
                         const uint8_t *bytes, size_t size)
 {
     struct map *m = map_find(va);
-    bool cand = m && (m->kind == MK_SHARED || m->kind == MK_ANON) && !m->stack;
+    /* Memory code may be written into: shared or anonymous, and any
+     * mapping while it is writable (a program's own text made RWX to
+     * patch itself: qemu drops the page's translations when an executable
+     * page gains write, so its blocks are made again here, with checks,
+     * before the first store; text_self.c). */
+    bool cand = m && (m->kind == MK_SHARED || m->kind == MK_ANON || (m->prot & CM_PROT_WRITE)) &&
+                !m->stack;
     struct bpage *bp = bpage_get(va, cand);
     if (!cand && !(bp && bp->words)) {
         return;
