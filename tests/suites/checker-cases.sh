@@ -189,8 +189,18 @@ fast_path() {
         [ "$a" = "$b" ] && [ -f "$a" ] || return 1
     echo "/* changed */" >> "$fp/check/plugin/verdicts.h"
     c=$(CMODX_CACHE=$fp/cache CMODX_QEMU_DIR=$qd "$fp/check/cmodx-check" --build | tail -n 1) &&
-        [ "$c" != "$a" ] && [ -f "$c" ]
+        [ "$c" != "$a" ] && [ -f "$c" ] || return 1
+    # A source edited while the plugin builds (a compiler that edits a
+    # header once, after compiling): the next run must not take the
+    # plugin built from the old source for the new one.
+    printf '#!/bin/sh\ncc "$@" || exit\n[ -e "%s" ] && exit 0\n: > "%s"\necho "/* edited */" >> "%s"\n' \
+        "$fp/edited" "$fp/edited" "$fp/check/plugin/verdicts.h" > "$fp/editcc"
+    chmod +x "$fp/editcc"
+    e1=$(HOST_CC=$fp/editcc CMODX_CACHE=$fp/cache CMODX_QEMU_DIR=$qd "$fp/check/cmodx-check" --build |
+        tail -n 1) && [ -e "$fp/edited" ] &&
+        e2=$(HOST_CC=$fp/editcc CMODX_CACHE=$fp/cache CMODX_QEMU_DIR=$qd "$fp/check/cmodx-check" \
+            --build | tail -n 1) && [ "$e2" != "$e1" ] && [ -f "$e2" ]
 }
-check "start-up record: reused while nothing changed, a new plugin after a source change" fast_path
+check "start-up record: reused while nothing changed, a new plugin after a source change (also one made during the build)" fast_path
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
