@@ -133,8 +133,8 @@ static size_t cut(uint64_t start, uint64_t end)
         j++;
     }
     memmove(&maps[i], &maps[j], (nmaps - j) * sizeof(*maps));
-    maps_changed();
     nmaps -= j - i;
+    maps_changed();   /* after the list is whole again */
     return i;
 }
 
