@@ -83,7 +83,7 @@ run_suite() {
     if [ "$skipped" -gt 0 ]; then
         echo "$label: $passed passed, $failed failed, $skipped skipped"
         sed -n -E 's/.*Test +#[0-9]+: ([^ ]+) .*\*\*\*Skipped.*/\1/p' "$log" | paste -sd' ' - |
-            sed 's/^/    skipped (its output in the log says why): /'
+            sed "s|^|    skipped (why: build/$name/Testing/Temporary/LastTest.log): |"
     else
         echo "$label: $passed passed, $failed failed"
     fi

@@ -112,5 +112,20 @@ for k in $kinds; do
     fi
 done
 
+# ---- docs/CHECKER.md: the suppressions file shown is one the checker accepts -----
+d="docs/CHECKER.md: the suppressions example is accepted"
+awk '/^### Suppressions/ { s = 1; next } s == 1 && /^```$/ { s = 2; next }
+     s == 2 && /^```$/ { exit } s == 2 { print }' "$root/docs/CHECKER.md" >"$work/supp.txt"
+printf 'int main(void) { return 0; }\n' >"$work/supp-prog.c"
+if [ -s "$work/supp.txt" ] &&
+    aarch64-linux-gnu-gcc -o "$work/supp-prog" "$work/supp-prog.c" 2>"$work/supp.log" &&
+    "$root/tools/check/cmodx-check" --suppressions="$work/supp.txt" -- "$work/supp-prog" \
+        >>"$work/supp.log" 2>&1; then
+    ok "$d"
+else
+    tail -n 5 "$work/supp.log"
+    bad "$d"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
