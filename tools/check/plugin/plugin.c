@@ -620,6 +620,31 @@ static void same_block_store(unsigned int idx, uint64_t pc, uint64_t va, unsigne
     }
 }
 
+/* same_block_store over [va, va+len), page by page (it looks at one; a
+ * page that is not tracked holds no running block).  model_lock held. */
+static void same_block_range(unsigned idx, uint64_t pc, uint64_t va, uint64_t len,
+                             const struct xtb *own_t, struct at_store *later)
+{
+    for (uint64_t a = va; a < va + len;) {
+        uint64_t next = (a | (PAGE_SIZE - 1)) + 1;
+        uint64_t e = next < va + len ? next : va + len;
+        if (page_tracked(a)) {
+            same_block_store(idx, pc, a, (unsigned)(e - a), own_t, later);
+        }
+        a = next;
+    }
+}
+
+/* The instructions of the storing thread's own block that a store reached
+ * (at_store), checked once model_lock is released (check_one takes it). */
+static void check_later(unsigned idx, const struct at_store *later)
+{
+    for (unsigned k = 0; k < later->n; k++) {
+        qemu_plugin_u64_add(run_checked, idx, 1);
+        (void)check_one(cur(idx), later->x[k]);
+    }
+}
+
 /* ---- stores ---- */
 
 /*
@@ -736,20 +761,11 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
     if (page_tracked(va) || page_tracked(last)) {
         stacks_note_store((uint64_t)(uintptr_t)ud);
         model_store(cur(idx), va, size, bytes, (uint64_t)(uintptr_t)ud);
-        /* After model_store: the backing pages exist now.  One call per
-         * page the store touches (same_block_store looks at one). */
-        same_block_store(idx, (uint64_t)(uintptr_t)ud, va, size, own_t, &later);
-        uint64_t next = (va | (PAGE_SIZE - 1)) + 1;
-        if (next <= last) {
-            same_block_store(idx, (uint64_t)(uintptr_t)ud, next, (unsigned)(last + 1 - next),
-                             own_t, &later);
-        }
+        /* After model_store: the backing pages exist now. */
+        same_block_range(idx, (uint64_t)(uintptr_t)ud, va, size, own_t, &later);
     }
     pthread_mutex_unlock(&model_lock);
-    for (unsigned k = 0; k < later.n; k++) {
-        qemu_plugin_u64_add(run_checked, idx, 1);
-        (void)check_one(cur(idx), later.x[k]);   /* takes model_lock itself */
-    }
+    check_later(idx, &later);
 }
 
 /*
@@ -762,19 +778,9 @@ static void bulk_written(unsigned idx, uint64_t pc, uint64_t va, uint64_t len, c
 {
     struct at_store later = { 0 };
     pthread_mutex_lock(&model_lock);
-    for (uint64_t a = va; a < va + len;) {
-        uint64_t next = (a | (PAGE_SIZE - 1)) + 1;
-        uint64_t e = next < va + len ? next : va + len;
-        if (page_tracked(a)) {
-            same_block_store(idx, pc, a, (unsigned)(e - a), block, &later);
-        }
-        a = next;
-    }
+    same_block_range(idx, pc, va, len, block, &later);
     pthread_mutex_unlock(&model_lock);
-    for (unsigned k = 0; k < later.n; k++) {
-        qemu_plugin_u64_add(run_checked, idx, 1);
-        (void)check_one(cur(idx), later.x[k]);   /* takes model_lock itself */
-    }
+    check_later(idx, &later);
 }
 
 /*
