@@ -139,6 +139,14 @@ struct vcpu {
                               * before its other events: its next DSB does that */
     bool pend_any;
     uint32_t last_joined;    /* last snapshot joined into acq */
+    /* Snapshots already joined into acq, by id % 8 (model_load_quick: acq
+     * only grows while the thread lives, and ids are never reused). */
+    uint32_t joined[8];
+    uint32_t fr_joined[8];   /* from-reads notes joined into pend (model_store_shadow) */
+    /* The shadow leaf of the last 1 MiB this thread loaded or stored in
+     * (model.c, sh_slot; leaves are never freed), and its key + 1. */
+    uint64_t sh_key;
+    void *sh_leaf;
     uint32_t rel, rel_l;     /* snapshot of a plain / release store now (0: recompute) */
     uint32_t rel_last, rel_l_last;   /* the last ones made, to reuse when equal */
     uint64_t gsync_seen;     /* membarrier broadcast merged */

@@ -25,11 +25,12 @@ static uint64_t next_anon = 1;
 
 uint64_t *track_top[1u << TRACK_TOP_BITS];
 uint64_t track_filter[TRACK_FILTER_BITS / 64] __attribute__((aligned(64)));
+uint64_t store_filter[TRACK_FILTER_BITS / 64] __attribute__((aligned(64)));
 
-void track_filter_saturate(void)
+void store_filter_saturate(void)
 {
     for (unsigned k = 0; k < TRACK_FILTER_BITS / 64; k++) {
-        __atomic_store_n(&track_filter[k], ~0ull, __ATOMIC_RELEASE);
+        __atomic_store_n(&store_filter[k], ~0ull, __ATOMIC_RELEASE);
     }
 }
 
@@ -54,6 +55,7 @@ static void set_track_page(uint64_t pg, bool on)
          * granule's (page_tracked reads them in the other order). */
         uint64_t g = (pg >> (TRACK_GRANULE_SHIFT - PAGE_SHIFT)) & (TRACK_FILTER_BITS - 1);
         __atomic_fetch_or(&track_filter[g / 64], 1ull << (g % 64), __ATOMIC_RELEASE);
+        __atomic_fetch_or(&store_filter[g / 64], 1ull << (g % 64), __ATOMIC_RELEASE);
         __atomic_fetch_or(&leaf[bit / 64], m, __ATOMIC_RELEASE);
     } else {
         __atomic_fetch_and(&leaf[bit / 64], ~m, __ATOMIC_RELEASE);

@@ -54,19 +54,26 @@ static inline bool track_filter_test(uint64_t va)
     return (__atomic_load_n(&track_filter[g / 64], __ATOMIC_RELAXED) >> (g % 64)) & 1;
 }
 
-/* Any byte of [va, va+16): a store's callback, whose access may cross
- * into the next granule (at most 16 bytes: a store callback's size). */
-static inline bool track_filter_test16(uint64_t va)
-{
-    return track_filter_test(va) ||
-           (((va + 15) ^ va) >> TRACK_GRANULE_SHIFT && track_filter_test(va + 15));
-}
+/*
+ * The store callbacks' copy of the filter: the same bits, and every bit
+ * set for good once every store must leave the fast path (plugin.c:
+ * AArch64 with a second thread, whose every store keeps the shadow of
+ * memory).  A copy, so that page_tracked, which the loads then ask for
+ * every access, keeps its one-load answer.
+ */
+extern uint64_t store_filter[TRACK_FILTER_BITS / 64];
+void store_filter_saturate(void);
 
-/* Every bit of the filter set, for good: from now on every store callback
- * leaves its fast path (plugin.c: AArch64 with a second thread, whose
- * every store keeps the shadow of memory); page_tracked asks the two
- * levels. */
-void track_filter_saturate(void);
+/* Any byte of [va, va+16) in a granule of store_filter: a store's
+ * callback, whose access may cross into the next granule (at most 16
+ * bytes: a store callback's size). */
+static inline bool store_filter_test16(uint64_t va)
+{
+    uint64_t g = (va >> TRACK_GRANULE_SHIFT) & (TRACK_FILTER_BITS - 1);
+    uint64_t h = ((va + 15) >> TRACK_GRANULE_SHIFT) & (TRACK_FILTER_BITS - 1);
+    return ((__atomic_load_n(&store_filter[g / 64], __ATOMIC_RELAXED) >> (g % 64)) & 1) ||
+           (h != g && ((__atomic_load_n(&store_filter[h / 64], __ATOMIC_RELAXED) >> (h % 64)) & 1));
+}
 
 static inline bool page_tracked(uint64_t va)
 {

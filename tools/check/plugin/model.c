@@ -221,6 +221,19 @@ static bool snap_join(struct vce *d, uint32_t id)
     return grew;
 }
 
+/* Does clock d hold every entry of snapshot id (joining it adds nothing)? */
+static bool snap_covered(const struct vce *d, uint32_t id)
+{
+    const struct snap *s = snap_get(id);
+    for (uint32_t a = 1; s && a < s->n; a++) {
+        const struct vce *e = &s->e[a];
+        if (e->w > d[a].w || e->dc > d[a].dc || e->ic > d[a].ic) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /*
  * v's own events ordered before its next store (ARM ARM B2.3.7
  * Barrier-ordered-before): DMB ST / DMB full order earlier stores, DMB full
@@ -956,6 +969,8 @@ void model_thread_start(struct vcpu *v)
     v->actor = 0;
     v->dsb_full = v->dsb_st = v->dmb_full = v->dmb_st = 0;
     v->last_joined = 0;
+    memset(v->joined, 0, sizeof(v->joined));
+    memset(v->fr_joined, 0, sizeof(v->fr_joined));
     v->rel_last = v->rel_l_last = 0;
     acq_changed(v);
     v->gsync_seen = 0;
@@ -1065,7 +1080,7 @@ void model_local_flush(struct vcpu *v)
  */
 struct sh_slot {
     uint32_t id;      /* what the last store carried */
-    uint32_t rid;     /* what was ordered before the loads that read it since */
+    uint32_t rid;     /* what was ordered before the loads that read it */
     uint64_t bytes;
 };
 #define SH_L1_BITS 18   /* addr bits 47..30 */
@@ -1110,6 +1125,26 @@ static struct sh_slot *sh_slot(uint64_t va, bool create)
     return &leaf[(va >> 3) & (SH_LEAF - 1)];
 }
 
+/* sh_slot through the thread's cache of its last leaf. */
+static __attribute__((noinline)) struct sh_slot *sh_slot_fill(struct vcpu *v, uint64_t va,
+                                                              bool create)
+{
+    struct sh_slot *s = sh_slot(va, create);
+    if (s) {
+        v->sh_key = ((va & 0x0000ffffffffffffull) >> 20) + 1;
+        v->sh_leaf = s - ((va >> 3) & (SH_LEAF - 1));
+    }
+    return s;
+}
+
+static inline struct sh_slot *sh_slot_v(struct vcpu *v, uint64_t va, bool create)
+{
+    if (v->sh_key == ((va & 0x0000ffffffffffffull) >> 20) + 1) {
+        return (struct sh_slot *)v->sh_leaf + ((va >> 3) & (SH_LEAF - 1));
+    }
+    return sh_slot_fill(v, va, create);
+}
+
 static uint64_t granule_bytes(uint64_t g)
 {
     uint64_t x = 0;
@@ -1135,15 +1170,25 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release
     /* Every store has its slot, so that a load racing with the store's
      * callback finds one to wait on. */
     for (uint64_t g = va & ~7ull; g < va + size; g += 8) {
-        struct sh_slot *slot = sh_slot(g, true);
+        struct sh_slot *slot = sh_slot_v(v, g, true);
         if (slot) {
             /* From-reads: the loads that read the value this store
              * replaces are ordered before it (herd7's fr in Observed-by);
              * what was ordered before them reaches this thread's later
-             * events through its next DSB (pend). */
-            uint32_t fr = __atomic_exchange_n(&slot->rid, 0, __ATOMIC_ACQ_REL);
-            if (fr && v->pend && snap_join(v->pend, fr)) {
-                v->pend_any = true;
+             * events through its next DSB (pend).  The note stays in the
+             * slot: a load that read a value of the granule read one that
+             * every later store of it replaces (fr is rf^-1;co, and co is
+             * transitive), so that an actor's next read of the granule
+             * finds its knowledge noted already (note_reader) instead of
+             * noting it again after each store, its own ones included. */
+            uint32_t fr = __atomic_load_n(&slot->rid, __ATOMIC_ACQUIRE);
+            if (fr && v->pend && v->fr_joined[fr % 8] != fr) {
+                /* pend only grows until a DSB moves it into acq, which
+                 * only grows: once joined, fr adds nothing again. */
+                v->fr_joined[fr % 8] = fr;
+                if (snap_join(v->pend, fr)) {
+                    v->pend_any = true;
+                }
             }
             __atomic_store_n(&slot->id, id, __ATOMIC_RELAXED);
             __atomic_store_n(&slot->bytes, granule_bytes(g), __ATOMIC_RELEASE);
@@ -1226,6 +1271,58 @@ static bool join_store(struct vce *d, const struct word *w)
     return grew;
 }
 
+/*
+ * The common load, decided without its value (qemu's value accessor is
+ * most of a load callback's cost): a plain load of at most 16 bytes from
+ * pages that hold no code, where every granule it touches has a slot that
+ * holds the bytes memory holds now and carries nothing new for the thread
+ * (no snapshot, or one it holds already).  Then the load read the slots'
+ * stores (joining them adds nothing) or stores made and published since
+ * (which it did not read: joining nothing is the safe side), and no store
+ * in flight wrote what it read (a store in flight changed memory and not
+ * yet its slot), unless two stores to a granule, the second restoring the
+ * slot's bytes, both fell between the load and this callback.  An actor's
+ * read is noted on the slots as model_load notes it (noting it on a store
+ * published since is sound: the load read a value that store replaced
+ * too, herd's fr).  Otherwise false: model_load, with the value, decides.
+ */
+bool model_load_quick(struct vcpu *v, uint64_t va, unsigned size)
+{
+    uint64_t end = va + size;   /* exclusive */
+    if (!guest_base_known || size > 16 || page_tracked(va) || page_tracked(end - 1)) {
+        return false;
+    }
+    struct sh_slot *slots[3];
+    unsigned n = 0;
+    for (uint64_t g = va & ~7ull; g < end; g += 8) {
+        struct sh_slot *slot = sh_slot_v(v, g, false);
+        if (!slot) {
+            return false;
+        }
+        uint32_t id = __atomic_load_n(&slot->id, __ATOMIC_ACQUIRE);
+        if (id && v->joined[id % 8] != id) {
+            if (!snap_covered(v->acq, id)) {
+                return false;   /* something to join: only for the value read */
+            }
+            v->joined[id % 8] = id;   /* joining it adds nothing, now or later */
+        }
+        /* The bytes of the granule the load covers. */
+        unsigned lo = g < va ? (unsigned)(va - g) : 0;
+        unsigned hi = g + 8 > end ? (unsigned)(end - g) : 8;
+        uint64_t mask = (hi - lo == 8 ? ~0ull : ((1ull << ((hi - lo) * 8)) - 1)) << (lo * 8);
+        uint64_t now = granule_bytes(g);
+        uint64_t b = __atomic_load_n(&slot->bytes, __ATOMIC_ACQUIRE);
+        if (((b ^ now) & mask) || __atomic_load_n(&slot->id, __ATOMIC_RELAXED) != id) {
+            return false;
+        }
+        slots[n++] = slot;
+    }
+    for (unsigned k = 0; v->actor && k < n; k++) {
+        note_reader(v, slots[k]);
+    }
+    return true;
+}
+
 void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool rmw)
 {
     if (!v->acq) {
@@ -1257,7 +1354,7 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
          * (once: then the slot holds the bytes); skipping the load here
          * lost that store's reads-from edge (a thread's first acquire of a
          * pointer published after it was created: hb_thread_start.c). */
-        struct sh_slot *slot = sh_slot(g, true);
+        struct sh_slot *slot = sh_slot_v(v, g, true);
         if (!slot) {
             continue;   /* out of memory for the shadow: acquire nothing */
         }
@@ -1294,8 +1391,11 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
         uint32_t id = __atomic_load_n(&slot->id, __ATOMIC_RELAXED);
         if (id && id != v->last_joined) {
             v->last_joined = id;
-            if (snap_join(v->acq, id)) {
-                acq_changed(v);
+            if (v->joined[id % 8] != id) {
+                v->joined[id % 8] = id;
+                if (snap_join(v->acq, id)) {
+                    acq_changed(v);
+                }
             }
         }
     }

@@ -82,6 +82,7 @@ void model_syscall_entry(struct vcpu *v);
  * read-modify-write), and the knowledge
  * a store by v carries to its readers (release: a store-release).
  */
+bool model_load_quick(struct vcpu *v, uint64_t va, unsigned size);
 void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool rmw);
 void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release);
 /*

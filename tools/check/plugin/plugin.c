@@ -232,7 +232,7 @@ static unsigned live_threads;
 static void set_several_threads(void)
 {
     if (cfg.arch == ARCH_AARCH64) {
-        track_filter_saturate();
+        store_filter_saturate();
     }
     __atomic_store_n(&several_threads, true, __ATOMIC_SEQ_CST);
 }
@@ -797,7 +797,7 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
     uint64_t u = (uint64_t)(uintptr_t)ud;
     /* The filter is saturated once the shadow of memory is kept
      * (set_several_threads): then no store returns here. */
-    if (!(u & (UD_CLEAR | UD_MAYFAIL)) && !track_filter_test16(va)) {
+    if (!(u & (UD_CLEAR | UD_MAYFAIL)) && !store_filter_test16(va)) {
         return;
     }
     store_slow(idx, info, va, u, NULL);
@@ -810,7 +810,7 @@ static void on_store(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, 
 static void on_store_in(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
 {
     uintptr_t p = (uintptr_t)ud;
-    if (!(p & XSTORE_SLOW) && !track_filter_test16(va)) {
+    if (!(p & XSTORE_SLOW) && !store_filter_test16(va)) {
         return;
     }
     const struct xstore *s = (const struct xstore *)(p & ~(uintptr_t)XSTORE_SLOW);
@@ -992,7 +992,10 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
         !page_tracked(va + size - 1)) {
         return;   /* no other thread has stored anything this one could read */
     }
-    bool atomic = (lu & LD_ATOMIC) || qemu_plugin_mem_is_store(info);
+    bool atomic = (lu & LD_ATOMIC) != 0;
+    if (!lu && model_load_quick(cur(idx), va, size)) {
+        return;   /* a plain load that orders nothing new (model.c) */
+    }
     qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
     uint64_t value = val.type == QEMU_PLUGIN_MEM_VALUE_U8 ? val.data.u8
                      : val.type == QEMU_PLUGIN_MEM_VALUE_U16 ? val.data.u16
