@@ -143,10 +143,11 @@ struct vcpu {
      * only grows while the thread lives, and ids are never reused). */
     uint32_t joined[8];
     uint32_t fr_joined[8];   /* from-reads notes joined into pend (model_store_shadow) */
-    /* The shadow leaf of the last 1 MiB this thread loaded or stored in
-     * (model.c, sh_slot; leaves are never freed), and its key + 1. */
-    uint64_t sh_key;
-    void *sh_leaf;
+    /* The shadow leaves of the 1 MiB regions this thread loaded or stored
+     * in last, by region % 8 (model.c, sh_slot; leaves are never freed:
+     * its stack's, the heap's, the data's), and their keys + 1. */
+    uint64_t sh_key[8];
+    void *sh_leaf[8];
     uint32_t rel, rel_l;     /* snapshot of a plain / release store now (0: recompute) */
     uint32_t rel_last, rel_l_last;   /* the last ones made, to reuse when equal */
     uint64_t gsync_seen;     /* membarrier broadcast merged */

@@ -1125,22 +1125,24 @@ static struct sh_slot *sh_slot(uint64_t va, bool create)
     return &leaf[(va >> 3) & (SH_LEAF - 1)];
 }
 
-/* sh_slot through the thread's cache of its last leaf. */
+/* sh_slot through the thread's cache of leaves. */
 static __attribute__((noinline)) struct sh_slot *sh_slot_fill(struct vcpu *v, uint64_t va,
                                                               bool create)
 {
     struct sh_slot *s = sh_slot(va, create);
     if (s) {
-        v->sh_key = ((va & 0x0000ffffffffffffull) >> 20) + 1;
-        v->sh_leaf = s - ((va >> 3) & (SH_LEAF - 1));
+        uint64_t key = ((va & 0x0000ffffffffffffull) >> 20) + 1;
+        v->sh_key[key % 8] = key;
+        v->sh_leaf[key % 8] = s - ((va >> 3) & (SH_LEAF - 1));
     }
     return s;
 }
 
 static inline struct sh_slot *sh_slot_v(struct vcpu *v, uint64_t va, bool create)
 {
-    if (v->sh_key == ((va & 0x0000ffffffffffffull) >> 20) + 1) {
-        return (struct sh_slot *)v->sh_leaf + ((va >> 3) & (SH_LEAF - 1));
+    uint64_t key = ((va & 0x0000ffffffffffffull) >> 20) + 1;
+    if (v->sh_key[key % 8] == key) {
+        return (struct sh_slot *)v->sh_leaf[key % 8] + ((va >> 3) & (SH_LEAF - 1));
     }
     return sh_slot_fill(v, va, create);
 }
