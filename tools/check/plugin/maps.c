@@ -27,6 +27,14 @@ uint64_t *track_top[1u << TRACK_TOP_BITS];
 uint64_t track_filter[TRACK_FILTER_BITS / 64] __attribute__((aligned(64)));
 uint64_t store_filter[TRACK_FILTER_BITS / 64] __attribute__((aligned(64)));
 
+void store_filter_restore(void)
+{
+    for (unsigned k = 0; k < TRACK_FILTER_BITS / 64; k++) {
+        __atomic_store_n(&store_filter[k], __atomic_load_n(&track_filter[k], __ATOMIC_ACQUIRE),
+                         __ATOMIC_RELEASE);
+    }
+}
+
 void store_filter_saturate(void)
 {
     for (unsigned k = 0; k < TRACK_FILTER_BITS / 64; k++) {

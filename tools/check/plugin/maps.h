@@ -63,6 +63,8 @@ static inline bool track_filter_test(uint64_t va)
  */
 extern uint64_t store_filter[TRACK_FILTER_BITS / 64];
 void store_filter_saturate(void);
+/* Back to the bits of track_filter (one thread again). */
+void store_filter_restore(void);
 
 /* Any byte of [va, va+16) in a granule of store_filter: a store's
  * callback, whose access may cross into the next granule (at most 16

@@ -1125,6 +1125,21 @@ static struct sh_slot *sh_slot(uint64_t va, bool create)
     return &leaf[(va >> 3) & (SH_LEAF - 1)];
 }
 
+/* Every slot back to zero (plugin.c, go_one: no other thread runs).  The
+ * leaves stay mapped, so that the threads' caches of them stay valid; the
+ * kernel takes their pages back. */
+void model_shadow_clear(void)
+{
+    for (uint32_t i1 = 0; i1 < (1u << SH_L1_BITS); i1++) {
+        struct sh_slot **l2 = sh_top[i1];
+        for (uint32_t i2 = 0; l2 && i2 < (1u << SH_L2_BITS); i2++) {
+            if (l2[i2]) {
+                madvise(l2[i2], SH_LEAF * sizeof(struct sh_slot), MADV_DONTNEED);
+            }
+        }
+    }
+}
+
 /* sh_slot through the thread's cache of leaves. */
 static __attribute__((noinline)) struct sh_slot *sh_slot_fill(struct vcpu *v, uint64_t va,
                                                               bool create)

@@ -83,6 +83,8 @@ void model_syscall_entry(struct vcpu *v);
  * a store by v carries to its readers (release: a store-release).
  */
 bool model_load_quick(struct vcpu *v, uint64_t va, unsigned size);
+/* Empty the shadow of memory (the last live thread, all others gone). */
+void model_shadow_clear(void);
 void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool rmw);
 void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release);
 /*

@@ -255,22 +255,47 @@ static void set_several_threads(void)
  * vcpu_init as queued work before its first block, and vcpu_init waits
  * for the reset (the child is not counted as running then, so the
  * parent's exclusive section does not wait for it).
+ *
+ * And back (go_one): when a system call of the last live thread returns
+ * with no other thread announced (spawning: a clone with CLONE_VM whose
+ * child has not started yet), full_mode is cleared and qemu asked for
+ * another reset, which runs before that thread's next block.  The shadow
+ * of memory is emptied then (model_shadow_clear, with no other thread to
+ * read it): a later thread learns what its creator knew through the
+ * kernel (model_thread_start), and a slot kept from before would hand a
+ * later load the knowledge of a store its value no longer comes from.
  */
 static qemu_plugin_id_t plugin_id;
 static bool full_mode;
-static bool reset_asked, reset_done;
+static uint64_t resets_asked, resets_done;   /* under reset_lock */
+static unsigned spawning;                    /* threads announced, not started */
+static bool spawn_pending[MAX_VCPUS];        /* per vcpu: its clone announced one */
 static pthread_mutex_t reset_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reset_cond = PTHREAD_COND_INITIALIZER;
 static void register_callbacks(qemu_plugin_id_t id);
 
-/* qemu's reset removed every callback: register them again. */
+/* qemu's reset removed every callback: register them again.  Safe work:
+ * every vcpu is stopped. */
 static void reset_finished(qemu_plugin_id_t id)
 {
     register_callbacks(id);
+    if (!__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST)) {
+        /* Back in the one-thread mode (go_one). */
+        store_filter_restore();
+        model_shadow_clear();
+    }
     pthread_mutex_lock(&reset_lock);
-    reset_done = true;
+    resets_done++;
     pthread_cond_broadcast(&reset_cond);
     pthread_mutex_unlock(&reset_lock);
+}
+
+static void ask_reset(void)
+{
+    pthread_mutex_lock(&reset_lock);
+    resets_asked++;
+    pthread_mutex_unlock(&reset_lock);
+    qemu_plugin_reset(plugin_id, reset_finished);
 }
 
 static void go_full(void)
@@ -278,17 +303,26 @@ static void go_full(void)
     if (__atomic_exchange_n(&full_mode, true, __ATOMIC_SEQ_CST)) {
         return;
     }
-    pthread_mutex_lock(&reset_lock);
-    reset_asked = true;
-    pthread_mutex_unlock(&reset_lock);
-    qemu_plugin_reset(plugin_id, reset_finished);
+    ask_reset();
 }
 
-/* A new thread's first guest instruction waits for the reset. */
+/* Called by the last live thread, after a system call (go_one above). */
+static void go_one(void)
+{
+    if (!__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST) &&
+        !__atomic_load_n(&several_threads, __ATOMIC_SEQ_CST)) {
+        return;
+    }
+    __atomic_store_n(&several_threads, false, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&full_mode, false, __ATOMIC_SEQ_CST);
+    ask_reset();
+}
+
+/* A new thread's first guest instruction waits for every reset asked. */
 static void wait_full(void)
 {
     pthread_mutex_lock(&reset_lock);
-    while (reset_asked && !reset_done) {
+    while (resets_done < resets_asked) {
         pthread_cond_wait(&reset_cond, &reset_lock);
     }
     pthread_mutex_unlock(&reset_lock);
@@ -302,7 +336,7 @@ static void wait_full(void)
 #define CLONE_VFORK_FLAG 0x4000ull
 #define NR_CLONE3 435
 
-void plugin_syscall_clone(int64_t num, uint64_t a1)
+void plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1)
 {
     int64_t nr_clone = cfg.arch == ARCH_ARM ? 120 : 220;
     uint64_t flags;
@@ -324,8 +358,33 @@ void plugin_syscall_clone(int64_t num, uint64_t a1)
         if (!(flags & CLONE_VFORK_FLAG)) {
             /* qemu-user runs vfork (vfork(2), posix_spawn, system) as a
              * fork: no second thread. */
+            __atomic_add_fetch(&spawning, 1, __ATOMIC_SEQ_CST);
+            spawn_pending[vcpu_slot(idx)] = true;
             go_full();
         }
+    }
+}
+
+/* One announced thread fewer to wait for (started, or its clone failed). */
+static void spawned(void)
+{
+    unsigned n = __atomic_load_n(&spawning, __ATOMIC_SEQ_CST);
+    while (n && !__atomic_compare_exchange_n(&spawning, &n, n - 1, false, __ATOMIC_SEQ_CST,
+                                             __ATOMIC_SEQ_CST)) {
+    }
+}
+
+void plugin_syscall_returned(unsigned idx, int64_t ret)
+{
+    if (spawn_pending[vcpu_slot(idx)]) {
+        spawn_pending[vcpu_slot(idx)] = false;
+        if (ret < 0) {
+            spawned();   /* the clone failed: no thread comes */
+        }
+    }
+    if (__atomic_load_n(&live_threads, __ATOMIC_SEQ_CST) == 1 &&
+        __atomic_load_n(&spawning, __ATOMIC_SEQ_CST) == 0) {
+        go_one();
     }
 }
 
@@ -347,9 +406,10 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
     v->label = nlabels < UINT16_MAX ? ++nlabels : 0;
     v->tid = (int)syscall(SYS_gettid);
     label_tid[v->label] = v->tid;
-    if (++live_threads > 1) {
+    if (__atomic_add_fetch(&live_threads, 1, __ATOMIC_SEQ_CST) > 1) {
         /* Set by the parent's clone already (plugin_syscall_clone). */
         set_several_threads();
+        spawned();
     }
     if (live_threads > 1 && !__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST)) {
         /* A thread whose creation no clone call announced: the reset now
@@ -371,7 +431,7 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int idx)
     pthread_mutex_lock(&model_lock);
     model_thread_exit(cur(idx));
     cur(idx)->live = false;
-    live_threads--;
+    __atomic_sub_fetch(&live_threads, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&model_lock);
 }
 

@@ -627,7 +627,7 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int idx, int64_t num, uint6
                cfg.arch == ARCH_RISCV64) {
         riscv_prctl(idx, a[1], a[2]);
     }
-    plugin_syscall_clone(num, a[0]);
+    plugin_syscall_clone(idx, num, a[0]);
     /* What the caller has ordered reaches the kernel when the call starts:
      * a signal it sends may be delivered, a futex waiter woken, before the
      * call returns (model.c). */
@@ -824,6 +824,7 @@ static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, i
         model_foreign_news();   /* a check anew, not a synchronisation */
     }
     pthread_mutex_unlock(&model_lock);
+    plugin_syscall_returned(idx, ret);
 }
 
 void sys_register(qemu_plugin_id_t id)

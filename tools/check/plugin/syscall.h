@@ -17,7 +17,11 @@ struct vcpu *cur(unsigned idx);
  * that shares its memory (clone or clone3 with CLONE_VM): loads and stores
  * keep the shadow of memory from now on (plugin.c).  Called before the
  * call runs. */
-void plugin_syscall_clone(int64_t num, uint64_t a1);
+void plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1);
+
+/* A system call of vcpu idx returned ret: the last live thread goes back
+ * to the one-thread mode (plugin.c, go_one). */
+void plugin_syscall_returned(unsigned idx, int64_t ret);
 
 /* Guest register r (x0..x30, r0..r15, a0..a7 by number); 0 if unknown. */
 uint64_t read_reg(unsigned r);
