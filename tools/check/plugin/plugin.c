@@ -309,11 +309,18 @@ static void go_full(void)
 /* Called by the last live thread, after a system call (go_one above). */
 static void go_one(void)
 {
-    if (!__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST) &&
-        !__atomic_load_n(&several_threads, __ATOMIC_SEQ_CST)) {
+    if (!__atomic_load_n(&several_threads, __ATOMIC_SEQ_CST)) {
         return;
     }
     __atomic_store_n(&several_threads, false, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST)) {
+        /* A vfork's (several_threads only, the translations are the
+         * one-thread mode's): no reset, and no other thread to read the
+         * shadow while it is emptied. */
+        store_filter_restore();
+        model_shadow_clear();
+        return;
+    }
     __atomic_store_n(&full_mode, false, __ATOMIC_SEQ_CST);
     ask_reset();
 }
@@ -1503,6 +1510,9 @@ static void fork_child(void)
         n += vcpus[k].live;
     }
     live_threads = n ? n : 1;
+    /* Another thread's clone in flight at the fork makes no thread here. */
+    spawning = 0;
+    memset(spawn_pending, 0, sizeof(spawn_pending));
 }
 
 static void at_exit(qemu_plugin_id_t id, void *p)
