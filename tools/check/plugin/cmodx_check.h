@@ -142,7 +142,10 @@ struct vcpu {
     /* Snapshots already joined into acq, by id % 8 (model_load_quick: acq
      * only grows while the thread lives, and ids are never reused). */
     uint32_t joined[8];
-    uint32_t fr_joined[8];   /* from-reads notes joined into pend (model_store_shadow) */
+    uint32_t fr_joined[8];
+    uint32_t reading;        /* model.c granule_read: reading guest memory now */
+    uint64_t reads_gen_seen; /* model.c granule_read: reads_gen at its last read */
+    bool stopping_reads;     /* syscall.c: its system call stopped them */   /* from-reads notes joined into pend (model_store_shadow) */
     /* The shadow leaves of the 1 MiB regions this thread loaded or stored
      * in last, by region % 8 (model.c, sh_slot; leaves are never freed:
      * its stack's, the heap's, the data's), and their keys + 1. */

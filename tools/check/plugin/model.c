@@ -52,7 +52,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/membarrier.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 struct model_cfg cfg;
 pthread_mutex_t model_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -1080,7 +1084,7 @@ void model_local_flush(struct vcpu *v)
  */
 struct sh_slot {
     uint32_t id;      /* what the last store carried */
-    uint32_t rid;     /* what was ordered before the loads that read it */
+    uint32_t rid;     /* what was ordered before the loads that read it since */
     uint64_t bytes;
 };
 #define SH_L1_BITS 18   /* addr bits 47..30 */
@@ -1162,14 +1166,77 @@ static inline struct sh_slot *sh_slot_v(struct vcpu *v, uint64_t va, bool create
     return sh_slot_fill(v, va, create);
 }
 
-static uint64_t granule_bytes(uint64_t g)
+/*
+ * Reading guest memory directly (its host copy at guest_base), from a
+ * load's or a store's callback.  The access itself succeeded, but another
+ * thread may unmap the page or take its read permission away before the
+ * callback runs (a safepoint's polling page made PROT_NONE): the host read
+ * would then kill qemu.  So a read happens only while no system call that
+ * may do so is in progress, by an asymmetric Dekker handshake: the reader
+ * marks itself reading and then looks at reads_stopped, with only a
+ * compiler barrier between; the system call's thread (model_reads_stop,
+ * from its entry callback) raises reads_stopped, runs the host's
+ * membarrier (every thread of the process executes a full barrier: a
+ * reader's mark is then visible, or its look will see the raise, as with
+ * liburcu's membarrier flavour), and waits until no thread is marked.
+ * That covers a call that runs during the read; one that ran between the
+ * access and its callback (and took the read permission away after the
+ * access succeeded) moved reads_gen on its return: a thread reads only
+ * while reads_gen still holds what it held at the thread's previous read,
+ * which came before the access.  Without the host's membarrier no direct
+ * read is made: loads go by qemu's value, and slots keep their bytes.
+ */
+static uint32_t reads_stopped;   /* calls that may unmap guest memory, in progress */
+static uint64_t reads_gen;       /* such calls returned */
+static bool reads_guarded;       /* the host's membarrier is registered */
+
+void model_reads_init(void)
 {
-    uint64_t x = 0;
-    if (guest_base_known) {
-        x = __atomic_load_n((const uint64_t *)(uintptr_t)(g + (uint64_t)guest_base),
-                            __ATOMIC_RELAXED);
+    reads_guarded = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+void model_reads_stop(const struct vcpu *self, unsigned nvcpu)
+{
+    __atomic_add_fetch(&reads_stopped, 1, __ATOMIC_SEQ_CST);
+    if (!reads_guarded) {
+        return;
     }
-    return x;
+    syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    for (unsigned j = 0; j < nvcpu && j < MAX_VCPUS; j++) {
+        for (unsigned k = 0; &vcpus[j] != self && __atomic_load_n(&vcpus[j].reading, __ATOMIC_ACQUIRE);
+             k++) {
+            if (k >= 64) {
+                sched_yield();   /* the reader was preempted in its few instructions */
+            }
+        }
+    }
+}
+
+void model_reads_resume(void)
+{
+    /* Before reads_stopped falls: a reader that sees it fall sees this. */
+    __atomic_add_fetch(&reads_gen, 1, __ATOMIC_SEQ_CST);
+    __atomic_sub_fetch(&reads_stopped, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The 8 bytes of guest memory at granule g, or false (no read made). */
+static bool granule_read(struct vcpu *v, uint64_t g, uint64_t *x)
+{
+    if (!reads_guarded || !guest_base_known) {
+        return false;
+    }
+    __atomic_store_n(&v->reading, 1, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* the other half: model_reads_stop's membarrier */
+    bool ok = __atomic_load_n(&reads_stopped, __ATOMIC_ACQUIRE) == 0;
+    uint64_t gen = __atomic_load_n(&reads_gen, __ATOMIC_ACQUIRE);
+    ok = ok && gen == v->reads_gen_seen;
+    if (ok) {
+        *x = __atomic_load_n((const uint64_t *)(uintptr_t)(g + (uint64_t)guest_base),
+                             __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&v->reading, 0, __ATOMIC_RELEASE);
+    v->reads_gen_seen = gen;
+    return ok;
 }
 
 void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release)
@@ -1192,13 +1259,17 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release
             /* From-reads: the loads that read the value this store
              * replaces are ordered before it (herd7's fr in Observed-by);
              * what was ordered before them reaches this thread's later
-             * events through its next DSB (pend).  The note stays in the
-             * slot: a load that read a value of the granule read one that
-             * every later store of it replaces (fr is rf^-1;co, and co is
-             * transitive), so that an actor's next read of the granule
-             * finds its knowledge noted already (note_reader) instead of
-             * noting it again after each store, its own ones included. */
+             * events through its next DSB (pend).  The store takes the
+             * note: a later store of another byte of the granule must
+             * not (a note kept for every later store, as fr = rf^-1;co
+             * would allow for the same location, hid a hazard through
+             * two fields of one granule).  Most slots have no note: a
+             * load first, and a plain store to take it (a note written
+             * between the two is lost: an edge fewer, the safe side). */
             uint32_t fr = __atomic_load_n(&slot->rid, __ATOMIC_ACQUIRE);
+            if (fr) {
+                __atomic_store_n(&slot->rid, 0, __ATOMIC_RELAXED);
+            }
             if (fr && v->pend && v->fr_joined[fr % 8] != fr) {
                 /* pend only grows until a DSB moves it into acq, which
                  * only grows: once joined, fr adds nothing again. */
@@ -1208,7 +1279,12 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release
                 }
             }
             __atomic_store_n(&slot->id, id, __ATOMIC_RELAXED);
-            __atomic_store_n(&slot->bytes, granule_bytes(g), __ATOMIC_RELEASE);
+            uint64_t now;
+            if (granule_read(v, g, &now)) {
+                __atomic_store_n(&slot->bytes, now, __ATOMIC_RELEASE);
+            }
+            /* (Else the bytes stay: a load of the new value waits for the
+             * stores in flight, then takes the bytes as they are.) */
         }
     }
 }
@@ -1252,7 +1328,13 @@ static void note_reader(struct vcpu *v, struct sh_slot *slot)
     if (r == mine || (r && snap_le(mine, r))) {
         return;
     }
-    if (!r || snap_le(r, mine)) {
+    if (!r) {
+        /* A plain store: a note another thread writes meanwhile is lost
+         * (an edge fewer). */
+        __atomic_store_n(&slot->rid, mine, __ATOMIC_RELEASE);
+        return;
+    }
+    if (snap_le(r, mine)) {
         __atomic_compare_exchange_n(&slot->rid, &r, mine, false, __ATOMIC_ACQ_REL,
                                     __ATOMIC_RELAXED);
         return;
@@ -1299,9 +1381,10 @@ static bool join_store(struct vce *d, const struct word *w)
  * in flight wrote what it read (a store in flight changed memory and not
  * yet its slot), unless two stores to a granule, the second restoring the
  * slot's bytes, both fell between the load and this callback.  An actor's
- * read is noted on the slots as model_load notes it (noting it on a store
- * published since is sound: the load read a value that store replaced
- * too, herd's fr).  Otherwise false: model_load, with the value, decides.
+ * read is noted on the slots as model_load notes it (on a store published
+ * since, if the load read an earlier one: the next store replaces what
+ * it read too, herd's fr being rf^-1;co).  Otherwise false: model_load,
+ * with the value, decides.
  */
 bool model_load_quick(struct vcpu *v, uint64_t va, unsigned size)
 {
@@ -1327,7 +1410,10 @@ bool model_load_quick(struct vcpu *v, uint64_t va, unsigned size)
         unsigned lo = g < va ? (unsigned)(va - g) : 0;
         unsigned hi = g + 8 > end ? (unsigned)(end - g) : 8;
         uint64_t mask = (hi - lo == 8 ? ~0ull : ((1ull << ((hi - lo) * 8)) - 1)) << (lo * 8);
-        uint64_t now = granule_bytes(g);
+        uint64_t now;
+        if (!granule_read(v, g, &now)) {
+            return false;
+        }
         uint64_t b = __atomic_load_n(&slot->bytes, __ATOMIC_ACQUIRE);
         if (((b ^ now) & mask) || __atomic_load_n(&slot->id, __ATOMIC_RELAXED) != id) {
             return false;
@@ -1399,7 +1485,10 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
                  * that later loads of them do not wait.  Not after an
                  * atomic's load: memory may already hold its own write,
                  * and its store callback publishes the slot next. */
-                __atomic_store_n(&slot->bytes, granule_bytes(g), __ATOMIC_RELEASE);
+                uint64_t now;
+                if (granule_read(v, g, &now)) {
+                    __atomic_store_n(&slot->bytes, now, __ATOMIC_RELEASE);
+                }
             }
         }
         if (v->actor) {

@@ -83,6 +83,13 @@ void model_syscall_entry(struct vcpu *v);
  * a store by v carries to its readers (release: a store-release).
  */
 bool model_load_quick(struct vcpu *v, uint64_t va, unsigned size);
+/* Direct reads of guest memory (model.c): set up once; stopped by a
+ * system call that may unmap or protect guest memory, from its entry
+ * callback (waits for the reads in progress of the nvcpu first vcpus)
+ * until its return. */
+void model_reads_init(void);
+void model_reads_stop(const struct vcpu *self, unsigned nvcpu);
+void model_reads_resume(void);
 /* Empty the shadow of memory (the last live thread, all others gone). */
 void model_shadow_clear(void);
 void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool rmw);

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "maps.h"
@@ -279,31 +280,56 @@ static void register_callbacks(qemu_plugin_id_t id);
 static void reset_finished(qemu_plugin_id_t id)
 {
     register_callbacks(id);
+    pthread_mutex_lock(&reset_lock);
     if (!__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST)) {
         /* Back in the one-thread mode (go_one). */
         store_filter_restore();
         model_shadow_clear();
     }
-    pthread_mutex_lock(&reset_lock);
     resets_done++;
     pthread_cond_broadcast(&reset_cond);
     pthread_mutex_unlock(&reset_lock);
 }
 
-static void ask_reset(void)
+/*
+ * Set full_mode to full and have a reset apply it.  qemu ignores a reset
+ * asked while one is pending (and never calls its callback), so while one
+ * is, none is asked: the pending one's reset_finished reads full_mode
+ * under the same lock, and tb_trans reads it for every translation made
+ * after the flush.  (A clone that fails asks for the full mode at its
+ * entry and for the one-thread mode at its return, in one system call.)
+ */
+static void set_mode(bool full)
 {
     pthread_mutex_lock(&reset_lock);
-    resets_asked++;
+    __atomic_store_n(&full_mode, full, __ATOMIC_SEQ_CST);
+    bool pending = resets_asked > resets_done;
+    if (!pending) {
+        resets_asked++;
+    }
     pthread_mutex_unlock(&reset_lock);
-    qemu_plugin_reset(plugin_id, reset_finished);
+    if (!pending) {
+        qemu_plugin_reset(plugin_id, reset_finished);
+    }
+}
+
+static uint64_t full_since_ns;   /* CLOCK_MONOTONIC at the last go_full */
+#define GO_ONE_AFTER_NS 50000000ull   /* 50 ms */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void go_full(void)
 {
-    if (__atomic_exchange_n(&full_mode, true, __ATOMIC_SEQ_CST)) {
+    if (__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST)) {
         return;
     }
-    ask_reset();
+    __atomic_store_n(&full_since_ns, now_ns(), __ATOMIC_RELAXED);
+    set_mode(true);
 }
 
 /* Called by the last live thread, after a system call (go_one above). */
@@ -321,8 +347,7 @@ static void go_one(void)
         model_shadow_clear();
         return;
     }
-    __atomic_store_n(&full_mode, false, __ATOMIC_SEQ_CST);
-    ask_reset();
+    set_mode(false);
 }
 
 /* A new thread's first guest instruction waits for every reset asked. */
@@ -372,6 +397,11 @@ void plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1)
     }
 }
 
+void plugin_reads_stop(unsigned idx)
+{
+    model_reads_stop(cur(idx), __atomic_load_n(&nvcpu_idx, __ATOMIC_RELAXED));
+}
+
 /* One announced thread fewer to wait for (started, or its clone failed). */
 static void spawned(void)
 {
@@ -389,8 +419,16 @@ void plugin_syscall_returned(unsigned idx, int64_t ret)
             spawned();   /* the clone failed: no thread comes */
         }
     }
+    /* Two resets cost a few milliseconds (every translation is made
+     * again): a program that makes a thread per short task stays in the
+     * full mode while its phases are shorter than GO_ONE_AFTER_NS (the
+     * return happens at a later system call, once the last full phase
+     * has lasted that long). */
     if (__atomic_load_n(&live_threads, __ATOMIC_SEQ_CST) == 1 &&
-        __atomic_load_n(&spawning, __ATOMIC_SEQ_CST) == 0) {
+        __atomic_load_n(&spawning, __ATOMIC_SEQ_CST) == 0 &&
+        __atomic_load_n(&several_threads, __ATOMIC_SEQ_CST) &&
+        (!__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST) ||
+         now_ns() - __atomic_load_n(&full_since_ns, __ATOMIC_RELAXED) >= GO_ONE_AFTER_NS)) {
         go_one();
     }
 }
@@ -1574,6 +1612,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         return -1;
     }
     out.arch = info->target_name;
+    model_reads_init();
     if (!sys_set_arch(info->target_name)) {
         fprintf(stderr, "cmodx-check: unsupported target %s\n", info->target_name);
         return -1;

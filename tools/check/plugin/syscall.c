@@ -51,6 +51,7 @@ struct sysnums {
         vmsplice, msgrcv;
     int64_t read, readv, pread, preadv, preadv2, recv, recvfrom, recvmsg, recvmmsg,
         recvmmsg64, process_vm_readv, brk, prctl, shmat, shmdt;
+    int64_t pkey_mprotect, truncate, ftruncate, truncate64, ftruncate64, madvise;
     unsigned mmap_shift;   /* ARM's mmap2 counts the offset in 4 KiB units */
 };
 static struct sysnums sn;
@@ -87,6 +88,8 @@ bool sys_set_arch(const char *target)
                                .writev = 66, .pwritev = 70, .pwritev2 = 287,
                                .sendfile = 71, .sendfile64 = -1, .splice = 76,
                                .copy_file_range = 285, .vmsplice = 75, .msgrcv = 188,
+                               .pkey_mprotect = 288, .truncate = 45, .ftruncate = 46,
+                               .truncate64 = -1, .ftruncate64 = -1, .madvise = 233,
                                .mmap_shift = 0 };
     } else if (strcmp(target, "arm") == 0) {
         cfg.arch = ARCH_ARM;
@@ -100,6 +103,8 @@ bool sys_set_arch(const char *target)
                                .writev = 146, .pwritev = 362, .pwritev2 = 393,
                                .sendfile = 187, .sendfile64 = 239, .splice = 340,
                                .copy_file_range = 391, .vmsplice = 343, .msgrcv = 302,
+                               .pkey_mprotect = 394, .truncate = 92, .ftruncate = 93,
+                               .truncate64 = 193, .ftruncate64 = 194, .madvise = 220,
                                .mmap_shift = 12 };
     } else {
         return false;
@@ -600,6 +605,21 @@ void sys_instrument_tb(struct qemu_plugin_tb *tb)
 
 /* ---- system calls ---- */
 
+/*
+ * May the call take away the readability of guest memory that another
+ * thread has just read (model.c, granule_read)?  Unmapping, protecting,
+ * moving or replacing a mapping (MAP_FIXED, and a System V attach over
+ * one), shrinking the heap or a mapped file (a read past the end is a
+ * SIGBUS), and MADV_GUARD_INSTALL (102).
+ */
+static bool may_unmap(int64_t num, const uint64_t *a)
+{
+    return num == sn.munmap || num == sn.mprotect || num == sn.pkey_mprotect ||
+           num == sn.mremap || (num == sn.mmap && (a[3] & 0x10)) || num == sn.brk ||
+           num == sn.shmat || num == sn.shmdt || num == sn.truncate || num == sn.ftruncate ||
+           num == sn.truncate64 || num == sn.ftruncate64 || (num == sn.madvise && a[2] == 102);
+}
+
 static void on_syscall(qemu_plugin_id_t id, unsigned int idx, int64_t num, uint64_t a1,
                        uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t a6,
                        uint64_t a7, uint64_t a8)
@@ -612,6 +632,12 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int idx, int64_t num, uint6
     v->sc_num = num;
     uint64_t a[6] = { gword(a1), gword(a2), gword(a3), gword(a4), gword(a5), gword(a6) };
     memcpy(v->sc_args, a, sizeof(a));
+    if (cfg.arch == ARCH_AARCH64 && may_unmap(num, a)) {
+        /* Only AArch64 keeps a shadow of memory, read by loads' and
+         * stores' callbacks. */
+        plugin_reads_stop(idx);
+        v->stopping_reads = true;
+    }
     if (num == sn.rt_sigaction && a[1]) {
         /* sa_handler is the first member of the kernel's sigaction. */
         uint64_t h;
@@ -766,6 +792,10 @@ static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, i
     __atomic_add_fetch(&maps_gen, 1, __ATOMIC_RELEASE);   /* sys_readable */
     struct vcpu *v = cur(idx);
     const uint64_t *a = v->sc_args;
+    if (v->stopping_reads) {
+        v->stopping_reads = false;
+        model_reads_resume();
+    }
     ret = gret(ret);
     bool ok = gret_ok(ret);
     bool from_vdso = false;

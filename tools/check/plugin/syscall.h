@@ -23,6 +23,10 @@ void plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1);
  * to the one-thread mode (plugin.c, go_one). */
 void plugin_syscall_returned(unsigned idx, int64_t ret);
 
+/* The caller of a system call that may unmap guest memory: direct reads
+ * of it stop until the call returns (model.c, model_reads_stop). */
+void plugin_reads_stop(unsigned idx);
+
 /* Guest register r (x0..x30, r0..r15, a0..a7 by number); 0 if unknown. */
 uint64_t read_reg(unsigned r);
 
