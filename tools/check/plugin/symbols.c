@@ -314,7 +314,9 @@ static bool host_mapping(uint64_t va, char *path, size_t n, uint64_t *off)
     if (!guest_base_known) {
         return false;
     }
-    FILE *f = fopen("/proc/self/maps", "r");
+    /* thread-self: the main thread may have left (pthread_exit), and its
+     * /proc entry then lists no mappings. */
+    FILE *f = fopen("/proc/thread-self/maps", "r");
     if (!f) {
         return false;
     }

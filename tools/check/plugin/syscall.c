@@ -30,6 +30,7 @@
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "maps.h"
@@ -144,7 +145,10 @@ bool sys_guest_read(uint64_t va, void *dst, size_t n)
     }
     struct iovec local = { dst, n };
     struct iovec remote = { (void *)(uintptr_t)(va + (uint64_t)guest_base), n };
-    return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)n;
+    /* By the calling thread's id: once the main thread has left with
+     * pthread_exit, the process's id names a zombie without memory, and
+     * every read failed (each DC and IC then reported as a fault). */
+    return process_vm_readv((pid_t)syscall(SYS_gettid), &local, 1, &remote, 1, 0) == (ssize_t)n;
 }
 
 /* A guest pointer or size_t at va (4 bytes on ARM). */
@@ -676,7 +680,9 @@ static bool memfd_stat(int fd, struct stat *st)
         return false;
     }
     char link[64], target[32];
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    /* thread-self: /proc/self names the main thread, whose table of files
+     * is gone once it has left with pthread_exit. */
+    snprintf(link, sizeof(link), "/proc/thread-self/fd/%d", fd);
     ssize_t n = readlink(link, target, sizeof(target) - 1);
     return n >= 7 && strncmp(target, "/memfd:", 7) == 0;
 }
