@@ -259,12 +259,12 @@ static void set_several_threads(void)
  *
  * And back (go_one): when a system call of the last live thread returns
  * with no other thread announced (spawning: a clone with CLONE_VM whose
- * child has not started yet), full_mode is cleared and qemu asked for
- * another reset, which runs before that thread's next block.  The shadow
- * of memory is emptied then (model_shadow_clear, with no other thread to
- * read it): a later thread learns what its creator knew through the
- * kernel (model_thread_start), and a slot kept from before would hand a
- * later load the knowledge of a store its value no longer comes from.
+ * child has not started yet), the callbacks go back to what they do with
+ * one thread, without a reset (go_one below).  The shadow of memory is
+ * emptied then (model_shadow_clear, with no other thread to read it): a
+ * later thread learns what its creator knew through the kernel
+ * (model_thread_start), and a slot kept from before would hand a later
+ * load the knowledge of a store its value no longer comes from.
  */
 static qemu_plugin_id_t plugin_id;
 static bool full_mode;
@@ -281,23 +281,17 @@ static void reset_finished(qemu_plugin_id_t id)
 {
     register_callbacks(id);
     pthread_mutex_lock(&reset_lock);
-    if (!__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST)) {
-        /* Back in the one-thread mode (go_one). */
-        store_filter_restore();
-        model_shadow_clear();
-    }
     resets_done++;
     pthread_cond_broadcast(&reset_cond);
     pthread_mutex_unlock(&reset_lock);
 }
 
 /*
- * Set full_mode to full and have a reset apply it.  qemu ignores a reset
- * asked while one is pending (and never calls its callback), so while one
- * is, none is asked: the pending one's reset_finished reads full_mode
- * under the same lock, and tb_trans reads it for every translation made
- * after the flush.  (A clone that fails asks for the full mode at its
- * entry and for the one-thread mode at its return, in one system call.)
+ * Set full_mode and have a reset apply it.  qemu ignores a reset asked
+ * while one is pending (and never calls its callback, so that a thread
+ * would wait in wait_full for ever), so while one is, none is asked: the
+ * pending one flushes every translation, and tb_trans reads full_mode for
+ * each one made after.
  */
 static void set_mode(bool full)
 {
@@ -313,41 +307,32 @@ static void set_mode(bool full)
     }
 }
 
-static uint64_t full_since_ns;   /* CLOCK_MONOTONIC at the last go_full */
-#define GO_ONE_AFTER_NS 50000000ull   /* 50 ms */
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void go_full(void)
 {
     if (__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST)) {
         return;
     }
-    __atomic_store_n(&full_since_ns, now_ns(), __ATOMIC_RELAXED);
     set_mode(true);
 }
 
-/* Called by the last live thread, after a system call (go_one above). */
+/*
+ * Called by the last live thread, after a system call (see above): the
+ * translations stay those of the full mode (no reset: two of them, there
+ * and back, cost tens of milliseconds in a program with much code, every
+ * translation made again), but what their callbacks do at run time is the
+ * one-thread mode's: a load's callback returns at once (on_load), a store
+ * keeps no slot, and leaves its callback's fast path again (the store
+ * filter as it was).  The shadow of memory is emptied now, with no other
+ * thread to read it.
+ */
 static void go_one(void)
 {
     if (!__atomic_load_n(&several_threads, __ATOMIC_SEQ_CST)) {
         return;
     }
     __atomic_store_n(&several_threads, false, __ATOMIC_SEQ_CST);
-    if (!__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST)) {
-        /* A vfork's (several_threads only, the translations are the
-         * one-thread mode's): no reset, and no other thread to read the
-         * shadow while it is emptied. */
-        store_filter_restore();
-        model_shadow_clear();
-        return;
-    }
-    set_mode(false);
+    store_filter_restore();
+    model_shadow_clear();
 }
 
 /* A new thread's first guest instruction waits for every reset asked. */
@@ -419,16 +404,8 @@ void plugin_syscall_returned(unsigned idx, int64_t ret)
             spawned();   /* the clone failed: no thread comes */
         }
     }
-    /* Two resets cost a few milliseconds (every translation is made
-     * again): a program that makes a thread per short task stays in the
-     * full mode while its phases are shorter than GO_ONE_AFTER_NS (the
-     * return happens at a later system call, once the last full phase
-     * has lasted that long). */
     if (__atomic_load_n(&live_threads, __ATOMIC_SEQ_CST) == 1 &&
-        __atomic_load_n(&spawning, __ATOMIC_SEQ_CST) == 0 &&
-        __atomic_load_n(&several_threads, __ATOMIC_SEQ_CST) &&
-        (!__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST) ||
-         now_ns() - __atomic_load_n(&full_since_ns, __ATOMIC_RELAXED) >= GO_ONE_AFTER_NS)) {
+        __atomic_load_n(&spawning, __ATOMIC_SEQ_CST) == 0) {
         go_one();
     }
 }

@@ -23,6 +23,7 @@
 static struct dual d;
 static const void *published;
 static int with_isb;
+static int answered;   /* the caller has called the block */
 
 static void *caller(void *arg)
 {
@@ -34,7 +35,9 @@ static void *caller(void *arg)
     if (with_isb) {
         isb();
     }
-    return (void *)(intptr_t)as_fn(p)();
+    intptr_t r = as_fn(p)();
+    __atomic_store_n(&answered, 1, __ATOMIC_RELEASE);
+    return (void *)r;
 }
 
 static void *survivor(void *arg)
@@ -50,6 +53,11 @@ static void *survivor(void *arg)
     emit(d.rw, code, 2);
     maintain(&d, 0, sizeof(code), S_DC | S_DSB1 | S_IC | S_DSB2);
     __atomic_store_n(&published, d.rx, __ATOMIC_RELEASE);
+    while (!__atomic_load_n(&answered, __ATOMIC_ACQUIRE)) {
+        /* no system call until the caller has answered: the caller's start
+         * acquires what the kernel was given, and a call here would order
+         * the maintenance before the fetches of a caller started late */
+    }
     void *r;
     pthread_join(t, &r);
     exit((intptr_t)r == 5 ? 0 : 1);
