@@ -56,6 +56,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 struct model_cfg cfg;
@@ -1144,6 +1145,14 @@ void model_shadow_clear(void)
     }
 }
 
+/* Does v have its record to itself?  Threads past MAX_VCPUS - 1 share the
+ * last one (vcpu_slot): its per-thread caches and its reading mark would
+ * mix theirs, so those threads use none of them. */
+static inline bool own_record(const struct vcpu *v)
+{
+    return v != &vcpus[MAX_VCPUS - 1];
+}
+
 /* sh_slot through the thread's cache of leaves. */
 static __attribute__((noinline)) struct sh_slot *sh_slot_fill(struct vcpu *v, uint64_t va,
                                                               bool create)
@@ -1159,6 +1168,9 @@ static __attribute__((noinline)) struct sh_slot *sh_slot_fill(struct vcpu *v, ui
 
 static inline struct sh_slot *sh_slot_v(struct vcpu *v, uint64_t va, bool create)
 {
+    if (!own_record(v)) {
+        return sh_slot(va, create);
+    }
     uint64_t key = ((va & 0x0000ffffffffffffull) >> 20) + 1;
     if (v->sh_key[key % 8] == key) {
         return (struct sh_slot *)v->sh_leaf[key % 8] + ((va >> 3) & (SH_LEAF - 1));
@@ -1219,11 +1231,32 @@ void model_reads_resume(void)
     __atomic_sub_fetch(&reads_stopped, 1, __ATOMIC_SEQ_CST);
 }
 
-/* The 8 bytes of guest memory at granule g, or false (no read made). */
-static bool granule_read(struct vcpu *v, uint64_t g, uint64_t *x)
+/* Read guest memory with process_vm_readv, which fails (EFAULT) where a
+ * load would fault: a system call, for the rare reads below. */
+static bool granule_read_safe(uint64_t g, uint64_t *x)
 {
-    if (!reads_guarded || !guest_base_known) {
+    struct iovec local = { x, 8 };
+    struct iovec remote = { (void *)(uintptr_t)(g + (uint64_t)guest_base), 8 };
+    return process_vm_readv((pid_t)syscall(SYS_gettid), &local, 1, &remote, 1, 0) == 8;
+}
+
+/*
+ * The 8 bytes of guest memory at granule g, or false (no read made).
+ * Directly (above) but for: pages that hold or may hold code, shared
+ * mappings among them, whose file another process may truncate (a read
+ * past its end is a SIGBUS no handshake here can prevent); a thread
+ * without a record of its own (own_record); and a host without
+ * membarrier.  Those read with a system call when may_call, and not at
+ * all otherwise (a load's quick path: its slow path then goes by qemu's
+ * value).
+ */
+static bool granule_read(struct vcpu *v, uint64_t g, uint64_t *x, bool may_call)
+{
+    if (!guest_base_known) {
         return false;
+    }
+    if (!reads_guarded || !own_record(v) || page_tracked(g)) {
+        return may_call && granule_read_safe(g, x);
     }
     __atomic_store_n(&v->reading, 1, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* the other half: model_reads_stop's membarrier */
@@ -1270,7 +1303,7 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release
             if (fr) {
                 __atomic_store_n(&slot->rid, 0, __ATOMIC_RELAXED);
             }
-            if (fr && v->pend && v->fr_joined[fr % 8] != fr) {
+            if (fr && v->pend && (v->fr_joined[fr % 8] != fr || !own_record(v))) {
                 /* pend only grows until a DSB moves it into acq, which
                  * only grows: once joined, fr adds nothing again. */
                 v->fr_joined[fr % 8] = fr;
@@ -1280,7 +1313,7 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release
             }
             __atomic_store_n(&slot->id, id, __ATOMIC_RELAXED);
             uint64_t now;
-            if (granule_read(v, g, &now)) {
+            if (granule_read(v, g, &now, true)) {
                 __atomic_store_n(&slot->bytes, now, __ATOMIC_RELEASE);
             }
             /* (Else the bytes stay: a load of the new value waits for the
@@ -1400,7 +1433,7 @@ bool model_load_quick(struct vcpu *v, uint64_t va, unsigned size)
             return false;
         }
         uint32_t id = __atomic_load_n(&slot->id, __ATOMIC_ACQUIRE);
-        if (id && v->joined[id % 8] != id) {
+        if (id && (v->joined[id % 8] != id || !own_record(v))) {
             if (!snap_covered(v->acq, id)) {
                 return false;   /* something to join: only for the value read */
             }
@@ -1411,7 +1444,7 @@ bool model_load_quick(struct vcpu *v, uint64_t va, unsigned size)
         unsigned hi = g + 8 > end ? (unsigned)(end - g) : 8;
         uint64_t mask = (hi - lo == 8 ? ~0ull : ((1ull << ((hi - lo) * 8)) - 1)) << (lo * 8);
         uint64_t now;
-        if (!granule_read(v, g, &now)) {
+        if (!granule_read(v, g, &now, false)) {
             return false;
         }
         uint64_t b = __atomic_load_n(&slot->bytes, __ATOMIC_ACQUIRE);
@@ -1486,7 +1519,7 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
                  * atomic's load: memory may already hold its own write,
                  * and its store callback publishes the slot next. */
                 uint64_t now;
-                if (granule_read(v, g, &now)) {
+                if (granule_read(v, g, &now, true)) {
                     __atomic_store_n(&slot->bytes, now, __ATOMIC_RELEASE);
                 }
             }
@@ -1497,7 +1530,7 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
         uint32_t id = __atomic_load_n(&slot->id, __ATOMIC_RELAXED);
         if (id && id != v->last_joined) {
             v->last_joined = id;
-            if (v->joined[id % 8] != id) {
+            if (v->joined[id % 8] != id || !own_record(v)) {
                 v->joined[id % 8] = id;
                 if (snap_join(v->acq, id)) {
                     acq_changed(v);

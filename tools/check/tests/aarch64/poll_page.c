@@ -8,14 +8,22 @@
  * killed qemu ("QEMU internal SIGSEGV").  No code is written: the verdict
  * is clean, and the program must finish.
  *
+ * argv[2], optional: first run a chain of that many threads, each
+ * created before the previous one is joined: qemu-user numbers a new
+ * thread after the highest live one, so the two threads here then run
+ * past the checker's 1024 thread records and share its last one (whose
+ * reading mark the guard once skipped as its own).
+ *
  * argv[1]: loads | stores
  *
  * RUN: loads => clean
  * RUN: stores => clean
+ * RUN: loads 1100 => clean
  */
 #include "common.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -55,23 +63,40 @@ static void *toggler(void *arg)
     return NULL;
 }
 
-int main(int argc, char **argv)
+static void *link_fn(void *release)
 {
-    int stores = argc > 1 && strcmp(argv[1], "stores") == 0;
-    page = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (page == MAP_FAILED) {
-        return 2;
+    while (!__atomic_load_n((int *)release, __ATOMIC_ACQUIRE)) {
+        sched_yield();
     }
-    memset(page, 1, 1 << 16);   /* slots of the shadow for the region */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_sigaction = on_segv;
-    sa.sa_flags = SA_SIGINFO;
-    sigaction(SIGSEGV, &sa, NULL);
-    pthread_t t;
-    if (pthread_create(&t, NULL, toggler, NULL) != 0) {
-        return 2;
+    return NULL;
+}
+
+/* n threads, each created while the previous one still runs; the last
+ * one is left running (*last, released through *rel). */
+static int release[2];
+static void chain(unsigned n, pthread_t *last, int **rel)
+{
+    pthread_t prev = 0, cur;
+    for (unsigned k = 0; k < n; k++) {
+        __atomic_store_n(&release[k % 2], 0, __ATOMIC_RELAXED);
+        if (pthread_create(&cur, NULL, link_fn, &release[k % 2]) != 0) {
+            exit(2);
+        }
+        if (k) {
+            __atomic_store_n(&release[(k + 1) % 2], 1, __ATOMIC_RELEASE);
+            pthread_join(prev, NULL);
+        }
+        prev = cur;
     }
+    *last = prev;
+    *rel = &release[(n + 1) % 2];
+}
+
+static int stores;
+
+static void *poller(void *arg)
+{
+    (void)arg;
     __atomic_store_n(&go, 1, __ATOMIC_RELEASE);
     uint64_t sum = 0;
     char *p = page + 8;
@@ -88,6 +113,37 @@ int main(int argc, char **argv)
         }
         sum += x + 1;
     }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    stores = argc > 1 && strcmp(argv[1], "stores") == 0;
+    unsigned n = argc > 2 ? (unsigned)atoi(argv[2]) : 0;
+    page = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) {
+        return 2;
+    }
+    memset(page, 1, 1 << 16);   /* slots of the shadow for the region */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(SIGSEGV, &sa, NULL);
+    pthread_t last = 0, t, w;
+    int *rel = NULL;
+    if (n) {
+        chain(n, &last, &rel);   /* the two threads below come after it */
+    }
+    if (pthread_create(&t, NULL, toggler, NULL) != 0 ||
+        pthread_create(&w, NULL, poller, NULL) != 0) {
+        return 2;
+    }
+    if (n) {
+        __atomic_store_n(rel, 1, __ATOMIC_RELEASE);
+        pthread_join(last, NULL);
+    }
+    pthread_join(w, NULL);
     pthread_join(t, NULL);
     printf("poll_page %s: %ld faults skipped, %ld elsewhere\n", stores ? "stores" : "loads",
            faults, odd);
