@@ -286,33 +286,19 @@ static void reset_finished(qemu_plugin_id_t id)
     pthread_mutex_unlock(&reset_lock);
 }
 
-/*
- * Set full_mode and have a reset apply it.  qemu ignores a reset asked
- * while one is pending (and never calls its callback, so that a thread
- * would wait in wait_full for ever), so while one is, none is asked: the
- * pending one flushes every translation, and tb_trans reads full_mode for
- * each one made after.
- */
-static void set_mode(bool full)
-{
-    pthread_mutex_lock(&reset_lock);
-    __atomic_store_n(&full_mode, full, __ATOMIC_SEQ_CST);
-    bool pending = resets_asked > resets_done;
-    if (!pending) {
-        resets_asked++;
-    }
-    pthread_mutex_unlock(&reset_lock);
-    if (!pending) {
-        qemu_plugin_reset(plugin_id, reset_finished);
-    }
-}
-
+/* The one reset of a run: full_mode never goes back (go_one changes what
+ * the callbacks do, not the translations), so that no reset is asked
+ * while one is pending, which qemu would ignore without calling back (a
+ * thread would then wait in wait_full for ever). */
 static void go_full(void)
 {
-    if (__atomic_load_n(&full_mode, __ATOMIC_SEQ_CST)) {
+    if (__atomic_exchange_n(&full_mode, true, __ATOMIC_SEQ_CST)) {
         return;
     }
-    set_mode(true);
+    pthread_mutex_lock(&reset_lock);
+    resets_asked++;
+    pthread_mutex_unlock(&reset_lock);
+    qemu_plugin_reset(plugin_id, reset_finished);
 }
 
 /*
