@@ -56,7 +56,6 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 struct model_cfg cfg;
@@ -98,6 +97,11 @@ static uint64_t synced(const struct vcpu *v)
 }
 
 /* ==== AArch64 happens-before: actors, clocks, snapshots ==== */
+
+/* A shadow slot's id's top bit: a store's callback is updating the slot
+ * (its side entry, id and bytes together, model_store_shadow); snapshot
+ * ids stay below it. */
+#define SLOT_BUSY 0x80000000u
 
 static uint16_t nactors = 1;                 /* actor 0: before tracking began */
 static uint32_t actor_events[MAX_ACTORS];    /* events numbered so far, per actor */
@@ -184,7 +188,7 @@ static uint32_t snap_make(const struct vce *vc)
         return 0;
     }
     uint32_t id = nsnaps;
-    if (id / SNAP_CHUNK >= 65536) {
+    if (id >= SLOT_BUSY) {   /* the slots' ids keep their top bit (sh_slot) */
         fprintf(stderr, "cmodx-check: out of ordering snapshots\n");
         abort();
     }
@@ -1088,6 +1092,20 @@ struct sh_slot {
     uint32_t rid;     /* what was ordered before the loads that read it since */
     uint64_t bytes;
 };
+/*
+ * A store's callback runs after its access, and two threads' callbacks for
+ * one granule may run in the other order than their accesses: a store's
+ * slot can be replaced by an older store's (the reader's own SWP of NULL,
+ * its callback after the writer's STLR of the pointer has published).  So
+ * each slot keeps, in the second half of its leaf, the last other store's
+ * id and bytes it replaced (sh_side); a load whose value the slot does not
+ * hold, with no store in flight to explain it, takes that one when its
+ * bytes match.  Two such inversions in a row on one granule lose the older
+ * (an edge fewer: reports can only be added).  Only stores whose id differs
+ * from the slot's write it, and only loads that miss read it: the side
+ * half's pages are touched where threads store to one granule in turn.
+ */
+static inline struct sh_slot *sh_side(struct sh_slot *slot);
 #define SH_L1_BITS 18   /* addr bits 47..30 */
 #define SH_L2_BITS 10   /* addr bits 29..20 */
 #define SH_LEAF (1u << 17)   /* 1 MiB / 8 */
@@ -1115,19 +1133,25 @@ static struct sh_slot *sh_slot(uint64_t va, bool create)
         if (!create) {
             return NULL;
         }
-        struct sh_slot *n = mmap(NULL, SH_LEAF * sizeof(*n), PROT_READ | PROT_WRITE,
+        struct sh_slot *n = mmap(NULL, 2 * SH_LEAF * sizeof(*n), PROT_READ | PROT_WRITE,
                                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (n == MAP_FAILED) {
             return NULL;
         }
         if (!__atomic_compare_exchange_n(&l2[i2], &leaf, n, false, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE)) {
-            munmap(n, SH_LEAF * sizeof(*n));
+            munmap(n, 2 * SH_LEAF * sizeof(*n));
         } else {
             leaf = n;
         }
     }
     return &leaf[(va >> 3) & (SH_LEAF - 1)];
+}
+
+/* The slot's side entry (above): the leaf's second half. */
+static inline struct sh_slot *sh_side(struct sh_slot *slot)
+{
+    return slot + SH_LEAF;
 }
 
 /* Every slot back to zero (plugin.c, go_one: no other thread runs).  The
@@ -1139,7 +1163,7 @@ void model_shadow_clear(void)
         struct sh_slot **l2 = sh_top[i1];
         for (uint32_t i2 = 0; l2 && i2 < (1u << SH_L2_BITS); i2++) {
             if (l2[i2]) {
-                madvise(l2[i2], SH_LEAF * sizeof(struct sh_slot), MADV_DONTNEED);
+                madvise(l2[i2], 2 * SH_LEAF * sizeof(struct sh_slot), MADV_DONTNEED);
             }
         }
     }
@@ -1231,32 +1255,19 @@ void model_reads_resume(void)
     __atomic_sub_fetch(&reads_stopped, 1, __ATOMIC_SEQ_CST);
 }
 
-/* Read guest memory with process_vm_readv, which fails (EFAULT) where a
- * load would fault: a system call, for the rare reads below. */
-static bool granule_read_safe(uint64_t g, uint64_t *x)
-{
-    struct iovec local = { x, 8 };
-    struct iovec remote = { (void *)(uintptr_t)(g + (uint64_t)guest_base), 8 };
-    return process_vm_readv((pid_t)syscall(SYS_gettid), &local, 1, &remote, 1, 0) == 8;
-}
-
 /*
- * The 8 bytes of guest memory at granule g, or false (no read made).
- * Directly (above) but for: pages that hold or may hold code, shared
+ * The 8 bytes of guest memory at granule g, or false (no read made): a
+ * load's quick path, whose slow path then goes by qemu's value.  Read
+ * directly (above) but for pages that hold or may hold code, shared
  * mappings among them, whose file another process may truncate (a read
  * past its end is a SIGBUS no handshake here can prevent); a thread
  * without a record of its own (own_record); and a host without
- * membarrier.  Those read with a system call when may_call, and not at
- * all otherwise (a load's quick path: its slow path then goes by qemu's
- * value).
+ * membarrier.
  */
-static bool granule_read(struct vcpu *v, uint64_t g, uint64_t *x, bool may_call)
+static bool granule_read(struct vcpu *v, uint64_t g, uint64_t *x)
 {
-    if (!guest_base_known) {
+    if (!guest_base_known || !reads_guarded || !own_record(v) || page_tracked(g)) {
         return false;
-    }
-    if (!reads_guarded || !own_record(v) || page_tracked(g)) {
-        return may_call && granule_read_safe(g, x);
     }
     __atomic_store_n(&v->reading, 1, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);   /* the other half: model_reads_stop's membarrier */
@@ -1272,7 +1283,51 @@ static bool granule_read(struct vcpu *v, uint64_t g, uint64_t *x, bool may_call)
     return ok;
 }
 
-void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release)
+/*
+ * A slot is updated by one callback at a time (two interleaved kept
+ * neither's entry): the id's SLOT_BUSY bit, taken here, returns the id it
+ * held.  Loads do not take it: they read the bytes, then the id.
+ */
+static uint32_t slot_lock(struct sh_slot *slot)
+{
+    uint32_t was = __atomic_load_n(&slot->id, __ATOMIC_RELAXED);
+    for (unsigned k = 1;; k++) {
+        if (!(was & SLOT_BUSY) &&
+            __atomic_compare_exchange_n(&slot->id, &was, was | SLOT_BUSY, true,
+                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            return was;
+        }
+        if (was & SLOT_BUSY) {
+            if (k % 256 == 0) {
+                sched_yield();   /* its holder was preempted */
+            }
+            was = __atomic_load_n(&slot->id, __ATOMIC_RELAXED);
+        }
+    }
+}
+
+/*
+ * Put the bytes a store wrote (or a load read) into the slot's, holding
+ * its lock: those at [va, va + size) that fall in granule g.  Never
+ * memory as it is when the callback runs: another thread's store may
+ * have reached memory since, and its bytes would be published under this
+ * slot's id, so that a load of them matched the slot and took the wrong
+ * store's clock (aarch64/consume_wait).
+ */
+static void slot_put(struct sh_slot *slot, uint64_t g, uint64_t va, unsigned size,
+                     const uint8_t *bytes)
+{
+    uint64_t mask = 0, val = 0;
+    for (uint64_t a = g > va ? g : va; a < g + 8 && a < va + size; a++) {
+        mask |= 0xffull << ((a - g) * 8);
+        val |= (uint64_t)bytes[a - va] << ((a - g) * 8);
+    }
+    uint64_t old = __atomic_load_n(&slot->bytes, __ATOMIC_RELAXED);
+    __atomic_store_n(&slot->bytes, (old & ~mask) | val, __ATOMIC_RELEASE);
+}
+
+void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes,
+                        bool release)
 {
     if (!v->acq) {
         return;
@@ -1311,13 +1366,20 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release
                     v->pend_any = true;
                 }
             }
-            __atomic_store_n(&slot->id, id, __ATOMIC_RELAXED);
-            uint64_t now;
-            if (granule_read(v, g, &now, true)) {
-                __atomic_store_n(&slot->bytes, now, __ATOMIC_RELEASE);
+            uint32_t was = slot_lock(slot);
+            /* Another store's entry, kept (sh_side) before it is replaced:
+             * its callback may have come before this older one's. */
+            if (was != id) {
+                struct sh_slot *side = sh_side(slot);
+                __atomic_store_n(&side->id, was, __ATOMIC_RELAXED);
+                __atomic_store_n(&side->bytes, __atomic_load_n(&slot->bytes, __ATOMIC_RELAXED),
+                                 __ATOMIC_RELEASE);
             }
-            /* (Else the bytes stay: a load of the new value waits for the
-             * stores in flight, then takes the bytes as they are.) */
+            /* The id before the bytes (release): a load that sees these
+             * bytes sees this id or a later one; the lock falls last. */
+            __atomic_store_n(&slot->id, id | SLOT_BUSY, __ATOMIC_RELAXED);
+            slot_put(slot, g, va, size, bytes);
+            __atomic_store_n(&slot->id, id, __ATOMIC_RELEASE);
         }
     }
 }
@@ -1433,6 +1495,9 @@ bool model_load_quick(struct vcpu *v, uint64_t va, unsigned size)
             return false;
         }
         uint32_t id = __atomic_load_n(&slot->id, __ATOMIC_ACQUIRE);
+        if (id & SLOT_BUSY) {
+            return false;   /* a store's callback is updating it */
+        }
         if (id && (v->joined[id % 8] != id || !own_record(v))) {
             if (!snap_covered(v->acq, id)) {
                 return false;   /* something to join: only for the value read */
@@ -1444,7 +1509,7 @@ bool model_load_quick(struct vcpu *v, uint64_t va, unsigned size)
         unsigned hi = g + 8 > end ? (unsigned)(end - g) : 8;
         uint64_t mask = (hi - lo == 8 ? ~0ull : ((1ull << ((hi - lo) * 8)) - 1)) << (lo * 8);
         uint64_t now;
-        if (!granule_read(v, g, &now, false)) {
+        if (!granule_read(v, g, &now)) {
             return false;
         }
         uint64_t b = __atomic_load_n(&slot->bytes, __ATOMIC_ACQUIRE);
@@ -1512,22 +1577,32 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
              * waiting for another atomic only on a cycle of waits
              * (plugin.c, model_wait_stores). */
             model_wait_stores(v, rmw);
-            if (!rmw && !slot_matches(slot, va, size, value)) {
-                /* No store in flight wrote it: the kernel's, qemu's or a
-                 * copy instruction's write.  Take the bytes as they are so
-                 * that later loads of them do not wait.  Not after an
-                 * atomic's load: memory may already hold its own write,
-                 * and its store callback publishes the slot next. */
-                uint64_t now;
-                if (granule_read(v, g, &now, true)) {
-                    __atomic_store_n(&slot->bytes, now, __ATOMIC_RELEASE);
+            struct sh_slot *side = sh_side(slot);
+            if (!slot_matches(slot, va, size, value) && slot_matches(side, va, size, value)) {
+                /* A store whose callback ran before an older store's
+                 * (sh_side): join what it carried. */
+                uint32_t sid = __atomic_load_n(&side->id, __ATOMIC_RELAXED);
+                if (sid && snap_join(v->acq, sid)) {
+                    acq_changed(v);
                 }
+            } else if (!rmw && !slot_matches(slot, va, size, value)) {
+                /* No store in flight wrote it: the kernel's, qemu's or a
+                 * copy instruction's write.  Take the bytes read (only
+                 * those: the rest of the granule may be a store in flight
+                 * now, slot_put) so that later loads of them do not
+                 * wait.  Not after an atomic's load: its store callback
+                 * publishes the slot next. */
+                uint8_t b[8];
+                memcpy(b, &value, 8);   /* little-endian guests and host */
+                uint32_t was = slot_lock(slot);
+                slot_put(slot, g, va, size, b);
+                __atomic_store_n(&slot->id, was, __ATOMIC_RELEASE);
             }
         }
         if (v->actor) {
             note_reader(v, slot);
         }
-        uint32_t id = __atomic_load_n(&slot->id, __ATOMIC_RELAXED);
+        uint32_t id = __atomic_load_n(&slot->id, __ATOMIC_RELAXED) & ~SLOT_BUSY;
         if (id && id != v->last_joined) {
             v->last_joined = id;
             if (v->joined[id % 8] != id || !own_record(v)) {

@@ -93,7 +93,8 @@ void model_reads_resume(void);
 /* Empty the shadow of memory (the last live thread, all others gone). */
 void model_shadow_clear(void);
 void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool rmw);
-void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, bool release);
+void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes,
+                        bool release);
 /*
  * Lock-free, called by v's own thread (plugin.c): wait until the store
  * instructions other threads have begun have run their memory callbacks
