@@ -17,12 +17,27 @@
 #define PAGE_SHIFT 12
 #define PAGE_SIZE (1u << PAGE_SHIFT)
 #define WORDS_PER_PAGE (PAGE_SIZE / 4)
+/*
+ * Per-thread records (struct vcpu and the per-thread arrays): MAX_VCPUS
+ * threads alive at once.  qemu-user numbers a new thread one past the
+ * highest live one, so a chain of threads reaches high indexes with few
+ * alive: index i < MAX_VCPUS - 1 has record i; a higher index (up to
+ * MAX_VCPU_INDEX) is given, when its thread starts, a record no live
+ * thread holds (plugin.c, vcpu_init), and frees it when it exits.  Such
+ * a record is never wanted by a low index meanwhile: qemu gives a new
+ * thread a low index only when every live thread's is lower.  Only when
+ * no record is free does a thread share the last one (own_record).
+ */
 #define MAX_VCPUS 1024
-/* A vcpu's index into the per-thread arrays: threads past the last share
- * its entry. */
+#define MAX_VCPU_INDEX (1u << 20)
+extern uint16_t vcpu_rec_high[MAX_VCPU_INDEX];   /* index -> record + 1, 0: none */
 static inline unsigned vcpu_slot(unsigned idx)
 {
-    return idx < MAX_VCPUS ? idx : MAX_VCPUS - 1;
+    if (idx < MAX_VCPUS - 1) {
+        return idx;
+    }
+    unsigned r = idx < MAX_VCPU_INDEX ? __atomic_load_n(&vcpu_rec_high[idx], __ATOMIC_RELAXED) : 0;
+    return r ? r - 1 : MAX_VCPUS - 1;
 }
 
 enum arch { ARCH_AARCH64, ARCH_ARM, ARCH_RISCV64 };
@@ -122,6 +137,7 @@ struct bpage {
 
 struct vcpu {
     bool live;
+    unsigned idx;            /* qemu's index of the thread holding it (vcpu_slot) */
     uint16_t label;          /* 1 = first thread, in order of creation */
     int tid;                 /* host tid = guest tid under qemu-user */
     uint32_t waiting_for;    /* plugin.c: 1 + the thread an atomic's load waits for, 0 none */

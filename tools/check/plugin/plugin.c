@@ -122,9 +122,11 @@ struct run {
     uint64_t tb;
     uint64_t checked;
 };
-/* Highest vcpu index seen + 1: the threads whose running block a store may
- * reach. */
+/* Highest record used + 1 (vcpu_slot): the threads whose running block a
+ * store may reach, whose stores in flight a load may wait for. */
 static unsigned nvcpu_idx;
+uint16_t vcpu_rec_high[MAX_VCPU_INDEX];
+static bool rec_held[MAX_VCPUS];   /* a record given to a high index */
 
 /* Memory-callback user data: the instruction's address, whether it is
  * a store-release (bit 63), and whether its store callback clears the
@@ -404,11 +406,26 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
     if (!reg_handle[0]) {
         find_registers();
     }
+    if (idx >= MAX_VCPUS - 1 && idx < MAX_VCPU_INDEX) {
+        /* A high index: the lowest record no live thread holds
+         * (cmodx_check.h, vcpu_slot), else the shared last one. */
+        unsigned r = 0;
+        while (r < MAX_VCPUS - 1 && (vcpus[r].live || rec_held[r])) {
+            r++;
+        }
+        if (r < MAX_VCPUS - 1) {
+            rec_held[r] = true;
+        }
+        __atomic_store_n(&vcpu_rec_high[idx], r < MAX_VCPUS - 1 ? r + 1 : 0, __ATOMIC_RELAXED);
+    }
     struct vcpu *v = cur(idx);
     v->live = true;
-    if (idx >= nvcpu_idx) {
-        __atomic_store_n(&nvcpu_idx, idx < MAX_VCPUS ? idx + 1 : MAX_VCPUS, __ATOMIC_RELAXED);
+    v->idx = idx;
+    unsigned rec = vcpu_slot(idx);
+    if (rec >= nvcpu_idx) {
+        __atomic_store_n(&nvcpu_idx, rec + 1, __ATOMIC_RELAXED);
     }
+    sys_thread_start(rec);
     /* Labels name threads in reports; past 65535 threads they stop being
      * unique (0 reads "an unknown thread"). */
     v->label = nlabels < UINT16_MAX ? ++nlabels : 0;
@@ -439,6 +456,11 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int idx)
     pthread_mutex_lock(&model_lock);
     model_thread_exit(cur(idx));
     cur(idx)->live = false;
+    unsigned rec = vcpu_slot(idx);
+    if (idx >= MAX_VCPUS - 1 && idx < MAX_VCPU_INDEX && rec < MAX_VCPUS - 1) {
+        rec_held[rec] = false;   /* free for the next high index */
+        __atomic_store_n(&vcpu_rec_high[idx], 0, __ATOMIC_RELAXED);
+    }
     __atomic_sub_fetch(&live_threads, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&model_lock);
 }
@@ -677,13 +699,19 @@ static void same_block_store(unsigned int idx, uint64_t pc, uint64_t va, unsigne
     unsigned n = __atomic_load_n(&nvcpu_idx, __ATOMIC_RELAXED);
     for (unsigned j = 0; j < n; j++) {
         bool own = j == me;
+        if (!vcpus[j].live) {
+            continue;
+        }
+        /* The scoreboards are by qemu's index (never shrunk: a record's
+         * last index stays in bounds). */
+        unsigned jx = own ? idx : vcpus[j].idx;
         const struct xtb *t = own ? own_t
-                                  : (const struct xtb *)(uintptr_t)qemu_plugin_u64_get(run_tb, j);
-        if (!t || !vcpus[j].live) {
+                                  : (const struct xtb *)(uintptr_t)qemu_plugin_u64_get(run_tb, jx);
+        if (!t) {
             continue;   /* own: the store's block has no checked instruction */
         }
         if (block_covers(t, bp, off, size, own, pc, own ? later : NULL)) {
-            qemu_plugin_u64_set(same_tb_flag, j, 1);
+            qemu_plugin_u64_set(same_tb_flag, jx, 1);
         }
     }
 }
@@ -993,7 +1021,7 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load)
         }
         /* The scoreboard grows only in an exclusive section, which cannot
          * run while this thread is inside a block: the pointer stays. */
-        const struct sf *e = qemu_plugin_scoreboard_find(sf_board, j);
+        const struct sf *e = qemu_plugin_scoreboard_find(sf_board, vcpus[j].idx);
         uint64_t m = __atomic_load_n(&e->mark, __ATOMIC_ACQUIRE);
         if (m == SF_NONE) {
             continue;
@@ -1504,6 +1532,11 @@ static void fork_child(void)
     for (unsigned k = 0; k < MAX_VCPUS; k++) {
         if (vcpus[k].live && vcpus[k].tid != fork_tid) {
             vcpus[k].live = false;
+            unsigned x = vcpus[k].idx;
+            if (rec_held[k] && x < MAX_VCPU_INDEX) {
+                rec_held[k] = false;   /* its high index is gone with it */
+                vcpu_rec_high[x] = 0;
+            }
         } else if (vcpus[k].live) {
             /* The survivor's host thread id in the child: /proc/self/task
              * lookups (asleep_outside_plugin) and the child's own forks

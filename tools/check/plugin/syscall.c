@@ -346,6 +346,17 @@ bool sys_fence_i_lasting(unsigned idx)
 }
 
 static uint64_t transient_fence_seq[MAX_VCPUS];   /* last uncredited fence.i */
+static bool ic_alias_miss[MAX_VCPUS];
+static bool in_vdso_call[MAX_VCPUS];     /* the next syscall comes from the vDSO */
+
+void sys_thread_start(unsigned rec)
+{
+    /* What a thread that held the record before did is not this one's:
+     * its fence.i, an IC by an alias, a vDSO call it had not finished. */
+    __atomic_store_n(&transient_fence_seq[rec], 0, __ATOMIC_RELAXED);
+    ic_alias_miss[rec] = false;
+    in_vdso_call[rec] = false;
+}
 
 void sys_fence_i(struct vcpu *v, unsigned idx)
 {
@@ -361,13 +372,13 @@ void sys_fence_i(struct vcpu *v, unsigned idx)
 
 bool sys_fence_i_after(const struct vcpu *v, uint64_t pc)
 {
-    size_t idx = (size_t)(v - vcpus);
+    size_t rec = (size_t)(v - vcpus);
     struct bpage *bp = bpage_get(pc, false);
-    if (idx >= MAX_VCPUS || !bp || !bp->words) {
+    if (rec >= MAX_VCPUS || !bp || !bp->words) {
         return false;
     }
     const struct word *w = &bp->words[(pc & (PAGE_SIZE - 1)) / 4];
-    return __atomic_load_n(&transient_fence_seq[idx], __ATOMIC_RELAXED) > w->seq;
+    return __atomic_load_n(&transient_fence_seq[rec], __ATOMIC_RELAXED) > w->seq;
 }
 
 /* ---- cache maintenance on memory the program cannot read ---- */
@@ -380,7 +391,6 @@ struct maint_insn {
 };
 
 uint64_t sys_ctr_el0 = 0x80038003;
-static bool ic_alias_miss[MAX_VCPUS];
 
 /*
  * VIPT instruction caches (CTR_EL0.L1Ip = 0b10; the default 0x80038003
@@ -471,7 +481,6 @@ static void riscv_prctl(unsigned idx, uint64_t ctx, uint64_t scope)
 /* ---- the vDSO ---- */
 
 enum vdso_fn { VF_NONE, VF_TIME, VF_FLUSH_ICACHE };
-static bool in_vdso_call[MAX_VCPUS];     /* the next syscall comes from the vDSO */
 
 static void on_vdso_entry(unsigned int idx, void *ud)
 {
@@ -805,8 +814,8 @@ static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, i
     ret = gret(ret);
     bool ok = gret_ok(ret);
     bool from_vdso = false;
-    if (idx < MAX_VCPUS && in_vdso_call[idx]) {
-        in_vdso_call[idx] = false;
+    if (in_vdso_call[vcpu_slot(idx)]) {
+        in_vdso_call[vcpu_slot(idx)] = false;
         from_vdso = true;
     }
     pthread_mutex_lock(&model_lock);

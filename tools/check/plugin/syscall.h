@@ -55,6 +55,9 @@ void sys_private_call(struct vcpu *v);
  * model_lock.
  */
 void sys_fence_i(struct vcpu *v, unsigned idx);
+/* A thread starts on record REC (plugin.c, vcpu_init): the per-thread
+ * state a thread that held it before left is dropped. */
+void sys_thread_start(unsigned rec);
 /* True when v executed an uncredited fence.i after the word at pc was
  * written (the report then names the migration rule). */
 bool sys_fence_i_after(const struct vcpu *v, uint64_t pc);

@@ -99,7 +99,7 @@ static bool warned_full;
 
 static unsigned vidx(const struct vcpu *v)
 {
-    return vcpu_slot((unsigned)(v - vcpus));
+    return (unsigned)(v - vcpus);   /* its record (vcpu_slot) */
 }
 
 static void after_fork_child(void)

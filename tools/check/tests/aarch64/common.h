@@ -10,6 +10,8 @@
 #define CHECK_TEST_COMMON_H
 
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,6 +92,40 @@ static inline void sync_words(uint32_t *p, size_t n)
     }
     dsb_ish();
     isb();
+}
+
+/*
+ * A chain of n threads, each created while the previous one still runs:
+ * qemu-user numbers a new thread one past the highest live one, so the
+ * threads created after the chain have indexes past n with only a few
+ * alive.  The last one is left running (*last); storing 1 to **rel (with
+ * release) lets it end.
+ */
+static inline void *chain_link(void *release)
+{
+    while (!__atomic_load_n((int *)release, __ATOMIC_ACQUIRE)) {
+        sched_yield();
+    }
+    return NULL;
+}
+
+static inline void thread_chain(unsigned n, pthread_t *last, int **rel)
+{
+    static int chain_release[2];
+    pthread_t prev = 0, cur;
+    for (unsigned k = 0; k < n; k++) {
+        __atomic_store_n(&chain_release[k % 2], 0, __ATOMIC_RELAXED);
+        if (pthread_create(&cur, NULL, chain_link, &chain_release[k % 2]) != 0) {
+            exit(2);
+        }
+        if (k) {
+            __atomic_store_n(&chain_release[(k + 1) % 2], 1, __ATOMIC_RELEASE);
+            pthread_join(prev, NULL);
+        }
+        prev = cur;
+    }
+    *last = prev;
+    *rel = &chain_release[(n + 1) % 2];
 }
 
 typedef int (*fn_t)(void);

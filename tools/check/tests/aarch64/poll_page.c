@@ -63,35 +63,6 @@ static void *toggler(void *arg)
     return NULL;
 }
 
-static void *link_fn(void *release)
-{
-    while (!__atomic_load_n((int *)release, __ATOMIC_ACQUIRE)) {
-        sched_yield();
-    }
-    return NULL;
-}
-
-/* n threads, each created while the previous one still runs; the last
- * one is left running (*last, released through *rel). */
-static int release[2];
-static void chain(unsigned n, pthread_t *last, int **rel)
-{
-    pthread_t prev = 0, cur;
-    for (unsigned k = 0; k < n; k++) {
-        __atomic_store_n(&release[k % 2], 0, __ATOMIC_RELAXED);
-        if (pthread_create(&cur, NULL, link_fn, &release[k % 2]) != 0) {
-            exit(2);
-        }
-        if (k) {
-            __atomic_store_n(&release[(k + 1) % 2], 1, __ATOMIC_RELEASE);
-            pthread_join(prev, NULL);
-        }
-        prev = cur;
-    }
-    *last = prev;
-    *rel = &release[(n + 1) % 2];
-}
-
 static int stores;
 
 static void *poller(void *arg)
@@ -133,7 +104,7 @@ int main(int argc, char **argv)
     pthread_t last = 0, t, w;
     int *rel = NULL;
     if (n) {
-        chain(n, &last, &rel);   /* the two threads below come after it */
+        thread_chain(n, &last, &rel);   /* the two threads below come after it */
     }
     if (pthread_create(&t, NULL, toggler, NULL) != 0 ||
         pthread_create(&w, NULL, poller, NULL) != 0) {
