@@ -1256,8 +1256,9 @@ void model_reads_resume(void)
 }
 
 /*
- * The 8 bytes of guest memory at granule g, or false (no read made): a
- * load's quick path, whose slow path then goes by qemu's value.  Read
+ * The 8 bytes of guest memory at granule g, or false (no read made): for
+ * a load's quick path (whose slow path then goes by qemu's value) and a
+ * store's slot (the granule's bytes the store did not write).  Read
  * directly (above) but for pages that hold or may hold code, shared
  * mappings among them, whose file another process may truncate (a read
  * past its end is a SIGBUS no handshake here can prevent); a thread
@@ -1308,21 +1309,28 @@ static uint32_t slot_lock(struct sh_slot *slot)
 
 /*
  * Put the bytes a store wrote (or a load read) into the slot's, holding
- * its lock: those at [va, va + size) that fall in granule g.  Never
- * memory as it is when the callback runs: another thread's store may
- * have reached memory since, and its bytes would be published under this
- * slot's id, so that a load of them matched the slot and took the wrong
- * store's clock (aarch64/consume_wait).
+ * its lock: those at [va, va + size) that fall in granule g, from BYTES,
+ * never from memory as it is when the callback runs: another thread's
+ * store may have reached memory since, and its bytes would be published
+ * under this slot's id, so that a load of them matched the slot and took
+ * the wrong store's clock (aarch64/consume_wait).  The granule's other
+ * bytes come from OTHER when given (memory now: what the granule holds
+ * besides this store; a slot that kept zeros there made every load of
+ * them wait for all the stores in flight of every thread, on a program
+ * that stores half granules, tens of thousands of waits), else stay.
  */
 static void slot_put(struct sh_slot *slot, uint64_t g, uint64_t va, unsigned size,
-                     const uint8_t *bytes)
+                     const uint8_t *bytes, const uint64_t *other)
 {
-    uint64_t mask = 0, val = 0;
-    for (uint64_t a = g > va ? g : va; a < g + 8 && a < va + size; a++) {
-        mask |= 0xffull << ((a - g) * 8);
-        val |= (uint64_t)bytes[a - va] << ((a - g) * 8);
-    }
-    uint64_t old = __atomic_load_n(&slot->bytes, __ATOMIC_RELAXED);
+    /* bytes holds 8 readable bytes past any offset used here
+     * (model_store_shadow: 24). */
+    uint64_t from = g > va ? g : va, to = g + 8 < va + size ? g + 8 : va + size;
+    unsigned lo = (unsigned)(from - g), n = (unsigned)(to - from);
+    uint64_t mask = (n == 8 ? ~0ull : (1ull << (n * 8)) - 1) << (lo * 8);
+    uint64_t val;
+    memcpy(&val, bytes + (from - va), 8);   /* little-endian guests and host */
+    val = (val << (lo * 8)) & mask;
+    uint64_t old = other ? *other : __atomic_load_n(&slot->bytes, __ATOMIC_RELAXED);
     __atomic_store_n(&slot->bytes, (old & ~mask) | val, __ATOMIC_RELEASE);
 }
 
@@ -1378,7 +1386,9 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, const uint8_
             /* The id before the bytes (release): a load that sees these
              * bytes sees this id or a later one; the lock falls last. */
             __atomic_store_n(&slot->id, id | SLOT_BUSY, __ATOMIC_RELAXED);
-            slot_put(slot, g, va, size, bytes);
+            uint64_t now;
+            bool full = (va > g || va + size < g + 8) && granule_read(v, g, &now);
+            slot_put(slot, g, va, size, bytes, full ? &now : NULL);
             __atomic_store_n(&slot->id, id, __ATOMIC_RELEASE);
         }
     }
@@ -1592,10 +1602,10 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
                  * now, slot_put) so that later loads of them do not
                  * wait.  Not after an atomic's load: its store callback
                  * publishes the slot next. */
-                uint8_t b[8];
-                memcpy(b, &value, 8);   /* little-endian guests and host */
+                uint8_t b[16] = { 0 };   /* slot_put reads 8 past the offset */
+                memcpy(b, &value, 8);    /* little-endian guests and host */
                 uint32_t was = slot_lock(slot);
-                slot_put(slot, g, va, size, b);
+                slot_put(slot, g, va, size, b, NULL);
                 __atomic_store_n(&slot->id, was, __ATOMIC_RELEASE);
             }
         }

@@ -108,6 +108,16 @@ struct xstore {
  * have a conditional callback on it that checks them again; the flag is
  * cleared when a block with checks starts.
  */
+/*
+ * Every per-vcpu scoreboard entry the threads write as they run (the
+ * store-in-flight marks at every store, the running block at every
+ * checked block) fills a cache line of its own: qemu lays a scoreboard's
+ * entries out back to back, and 16-byte entries put four threads' marks
+ * on one line, which every store of each of them then took from the
+ * others (a loop of private loads and stores on two threads ran several
+ * times slower under the checker).
+ */
+#define SB_LINE 64
 static struct qemu_plugin_scoreboard *same_tb;
 static qemu_plugin_u64 same_tb_flag;
 /* Per vcpu: the last block with checks started (an inline store at the
@@ -121,6 +131,7 @@ static qemu_plugin_u64 run_tb, run_checked;
 struct run {
     uint64_t tb;
     uint64_t checked;
+    uint64_t pad[6];   /* a cache line each (SB_LINE) */
 };
 /* Highest record used + 1 (vcpu_slot): the threads whose running block a
  * store may reach, whose stores in flight a load may wait for. */
@@ -169,6 +180,7 @@ enum { SF_NONE, SF_PLAIN, SF_ATOMIC };
 struct sf {
     uint64_t mark;    /* SF_*: a store instruction has begun, callbacks not all run */
     uint64_t count;   /* store instructions begun */
+    uint64_t pad[6];  /* a cache line each (SB_LINE) */
 };
 static struct qemu_plugin_scoreboard *sf_board;
 static qemu_plugin_u64 sf_mark, sf_count;
@@ -827,14 +839,15 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
     }
     unsigned size = 1u << qemu_plugin_mem_size_shift(info);
     size = size <= 16 ? size : 16;
-    uint8_t bytes[16];
+    uint8_t bytes[24];   /* 8 past the last: model.c slot_put */
     bool have_bytes = false;
     if (cfg.arch == ARCH_AARCH64 && __atomic_load_n(&several_threads, __ATOMIC_RELAXED)) {
         /* What this store carries to the loads that read it (alone, the
          * thread's knowledge reaches the threads it creates through the
          * kernel: model_thread_start), with the bytes it wrote. */
         qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
-        memcpy(bytes, &val.data, size);
+        memcpy(bytes, &val.data, 16);
+        memset(bytes + 16, 0, 8);
         have_bytes = true;
         model_store_shadow(cur(idx), va, size, bytes, (u & UD_RELEASE) != 0);
     }
@@ -855,7 +868,7 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
     }
     if (!have_bytes) {
         qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
-        memcpy(bytes, &val.data, size);
+        memcpy(bytes, &val.data, 16);
     }
     struct at_store later = { 0 };
     pthread_mutex_lock(&model_lock);
@@ -1634,7 +1647,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
     sys_ctr_el0 = ctr;
     out.idc = cfg.idc;
     out.first_pid = getpid();
-    same_tb = qemu_plugin_scoreboard_new(sizeof(uint64_t));
+    same_tb = qemu_plugin_scoreboard_new(SB_LINE);
     same_tb_flag = qemu_plugin_scoreboard_u64(same_tb);
     sf_board = qemu_plugin_scoreboard_new(sizeof(struct sf));
     sf_mark = qemu_plugin_scoreboard_u64_in_struct(sf_board, struct sf, mark);
