@@ -1455,13 +1455,34 @@ static void note_reader(struct vcpu *v, struct sh_slot *slot)
     pthread_mutex_unlock(&model_lock);
 }
 
-/* Do the slot's bytes hold the value v loaded at va? */
-static bool slot_matches(const struct sh_slot *slot, uint64_t va, unsigned size, uint64_t value)
+/* Do the slot's bytes hold what a load read, in granule g?  BYTES: the
+ * SIZE bytes read at va (with 8 readable bytes past any offset). */
+static bool slot_matches(const struct sh_slot *slot, uint64_t g, uint64_t va, unsigned size,
+                         const uint8_t *bytes)
 {
+    uint64_t from = g > va ? g : va, to = g + 8 < va + size ? g + 8 : va + size;
+    unsigned lo = (unsigned)(from - g), n = (unsigned)(to - from);
+    uint64_t mask = (n == 8 ? ~0ull : (1ull << (n * 8)) - 1) << (lo * 8);
+    uint64_t val;
+    memcpy(&val, bytes + (from - va), 8);   /* little-endian guests and host */
+    val <<= lo * 8;
     uint64_t b = __atomic_load_n(&slot->bytes, __ATOMIC_ACQUIRE);
-    unsigned sh = (unsigned)(va & 7) * 8;
-    uint64_t mask = size >= 8 ? ~0ull : ((1ull << (size * 8)) - 1);
-    return ((b >> sh) & mask) == (value & mask);
+    return ((b ^ val) & mask) == 0;
+}
+
+/* model_load's wait (model_wait_stores): has a store published the value
+ * the load read, in the slot or its side entry? */
+struct wait_value {
+    struct sh_slot *slot;
+    uint64_t g, va;
+    unsigned size;
+    const uint8_t *bytes;
+};
+static bool value_published(const void *arg)
+{
+    const struct wait_value *w = arg;
+    return slot_matches(w->slot, w->g, w->va, w->size, w->bytes) ||
+           slot_matches(sh_side(w->slot), w->g, w->va, w->size, w->bytes);
 }
 
 /* v fetched or read word w: its store and what was ordered before it. */
@@ -1534,7 +1555,7 @@ bool model_load_quick(struct vcpu *v, uint64_t va, unsigned size)
     return true;
 }
 
-void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool rmw)
+void model_load(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes, bool rmw)
 {
     if (!v->acq) {
         return;
@@ -1569,14 +1590,7 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
         if (!slot) {
             continue;   /* out of memory for the shadow: acquire nothing */
         }
-        if (size > 8 || g != (va & ~7ull) || (va & 7) + size > 8) {
-            /* A wide or straddling load: its value cannot be compared with
-             * one slot; wait for the stores other threads have in flight,
-             * so that one this load read has published its slot. */
-            if (g == (va & ~7ull)) {
-                model_wait_stores(v, rmw);
-            }
-        } else if (!slot_matches(slot, va, size, value)) {
+        if (!slot_matches(slot, g, va, size, bytes)) {
             /* The store this load read has not published its slot yet (it
              * is between its memory access and its callback), or the value
              * was written without a store callback.  Wait for the stores
@@ -1585,27 +1599,38 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool
              * load (qemu reports it as a read with the value read, then a
              * write) runs while its own instruction is marked: it stops
              * waiting for another atomic only on a cycle of waits
-             * (plugin.c, model_wait_stores). */
-            model_wait_stores(v, rmw);
+             * (plugin.c, model_wait_stores).  The wait ends as soon as
+             * the slot or its side entry holds the bytes read: waiting on
+             * for every other thread's store in flight, one of them
+             * preempted for a time slice, was most of a multi-threaded
+             * program's time under the checker (a thread polling words
+             * that others store to: hundreds of thousands of yields).  A
+             * load wider than 8 bytes or straddling two granules is matched
+             * granule by granule. */
+            struct wait_value w = { slot, g, va, size, bytes };
+            model_wait_stores(v, rmw, value_published, &w);
             struct sh_slot *side = sh_side(slot);
-            if (!slot_matches(slot, va, size, value) && slot_matches(side, va, size, value)) {
+            if (!slot_matches(slot, g, va, size, bytes) &&
+                slot_matches(side, g, va, size, bytes)) {
                 /* A store whose callback ran before an older store's
-                 * (sh_side): join what it carried. */
+                 * (sh_side): join what it carried, not what replaced it. */
                 uint32_t sid = __atomic_load_n(&side->id, __ATOMIC_RELAXED);
                 if (sid && snap_join(v->acq, sid)) {
                     acq_changed(v);
                 }
-            } else if (!rmw && !slot_matches(slot, va, size, value)) {
+                if (v->actor) {
+                    note_reader(v, slot);
+                }
+                continue;
+            } else if (!rmw && !slot_matches(slot, g, va, size, bytes)) {
                 /* No store in flight wrote it: the kernel's, qemu's or a
                  * copy instruction's write.  Take the bytes read (only
                  * those: the rest of the granule may be a store in flight
                  * now, slot_put) so that later loads of them do not
                  * wait.  Not after an atomic's load: its store callback
                  * publishes the slot next. */
-                uint8_t b[16] = { 0 };   /* slot_put reads 8 past the offset */
-                memcpy(b, &value, 8);    /* little-endian guests and host */
                 uint32_t was = slot_lock(slot);
-                slot_put(slot, g, va, size, b, NULL);
+                slot_put(slot, g, va, size, bytes, NULL);
                 __atomic_store_n(&slot->id, was, __ATOMIC_RELEASE);
             }
         }

@@ -92,7 +92,8 @@ void model_reads_stop(const struct vcpu *self, unsigned nvcpu);
 void model_reads_resume(void);
 /* Empty the shadow of memory (the last live thread, all others gone). */
 void model_shadow_clear(void);
-void model_load(struct vcpu *v, uint64_t va, unsigned size, uint64_t value, bool rmw);
+/* BYTES: the SIZE (at most 16) bytes the load read, in a buffer of 24. */
+void model_load(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes, bool rmw);
 void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes,
                         bool release);
 /*
@@ -102,9 +103,11 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, const uint8_
  * caller is the load of an atomic read-modify-write, its own instruction
  * marked in flight; it stops waiting for another thread's atomic when
  * that thread's chain of waits comes back to it (no cycle of waits).
+ * DONE (may be NULL): the wait ends as soon as DONE(ARG) holds.
  * Never called with model_lock held.
  */
-void model_wait_stores(const struct vcpu *v, bool atomic_load);
+void model_wait_stores(const struct vcpu *v, bool atomic_load, bool (*done)(const void *),
+                       const void *arg);
 /* The calling host thread runs vcpu v (for calls made without a vcpu). */
 void model_set_self(struct vcpu *v);
 

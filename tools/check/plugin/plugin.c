@@ -513,6 +513,18 @@ static bool store_in_flight(const struct xinsn *x)
            memcmp(x->bp->shadow + off, x->bytes, x->size) == 0;
 }
 
+/* A fetch's wait for the stores in flight (check_one) ends
+ * once the model's copy of the page holds the bytes qemu runs. */
+struct fetch_wait {
+    const uint8_t *shadow, *bytes;
+    size_t size;
+};
+static bool fetch_published(const void *arg)
+{
+    const struct fetch_wait *f = arg;
+    return memcmp(f->shadow, f->bytes, f->size) == 0;
+}
+
 /* Check one instruction; true when every word of it is settled for v
  * (nothing written there awaits v: no report, no note, no stale bytes,
  * no store in flight waited for). */
@@ -540,7 +552,8 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
          * stores in flight, so the check sees the store's word state.
          * Bytes no store in flight explains were written without a store
          * callback (a system call, MOPS, DC ZVA): the shadow takes them. */
-        model_wait_stores(v, false);
+        struct fetch_wait fw = { x->bp->shadow + off, x->bytes, x->size };
+        model_wait_stores(v, false, fetch_published, &fw);
         if (memcmp(x->bp->shadow + off, x->bytes, x->size) != 0) {
             pthread_mutex_lock(&model_lock);
             memcpy(x->bp->shadow + off, x->bytes, x->size);
@@ -1021,7 +1034,8 @@ static bool cycle_breaks_here(unsigned j, unsigned me, unsigned n, uint64_t mine
     return false;   /* a cycle without this thread: its members break it */
 }
 
-void model_wait_stores(const struct vcpu *v, bool atomic_load)
+void model_wait_stores(const struct vcpu *v, bool atomic_load, bool (*done)(const void *),
+                       const void *arg)
 {
     if (!sf_board) {
         return;
@@ -1029,6 +1043,9 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load)
     unsigned me = (unsigned)(v - vcpus);
     unsigned n = __atomic_load_n(&nvcpu_idx, __ATOMIC_RELAXED);
     for (unsigned j = 0; j < n; j++) {
+        if (done && done(arg)) {
+            return;
+        }
         if (j == me || !vcpus[j].live) {
             continue;
         }
@@ -1057,6 +1074,9 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load)
              k++) {
             if (linked && cycle_breaks_here(j, me, n, ticket)) {
                 break;   /* a cycle, and this wait is its oldest (above) */
+            }
+            if (done && done(arg)) {
+                break;   /* what the caller waits for has come */
             }
             /* The store is between its access and its callback: running on
              * the other core, or preempted (then this thread's time slice
@@ -1111,14 +1131,12 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
         return;   /* a plain load that orders nothing new (model.c) */
     }
     qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
-    uint64_t value = val.type == QEMU_PLUGIN_MEM_VALUE_U8 ? val.data.u8
-                     : val.type == QEMU_PLUGIN_MEM_VALUE_U16 ? val.data.u16
-                     : val.type == QEMU_PLUGIN_MEM_VALUE_U32 ? val.data.u32
-                     : val.data.u64;
-    /* The value read (an atomic's too: qemu passes the read half the old
-     * value), matched against the slot; an atomic waits as model_load
+    uint8_t bytes[24] = { 0 };   /* 8 past the last: model.c slot_matches */
+    memcpy(bytes, &val.data, 16);
+    /* The bytes read (an atomic's too: qemu passes the read half the old
+     * value), matched against the slots; an atomic waits as model_load
      * says (it is marked in flight itself). */
-    model_load(cur(idx), va, size, value, atomic);
+    model_load(cur(idx), va, size <= 16 ? size : 16, bytes, atomic);
 }
 
 /* ---- maintenance instructions ---- */
