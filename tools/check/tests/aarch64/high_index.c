@@ -46,6 +46,9 @@ static unsigned b_ready, b_go;   /* start-between: B has loaded; B may call */
 
 struct caller {
     int isb;
+    int late;       /* start-between's and isb-elsewhere's B: after its load
+                     * (and ISB), it calls only when the main thread or A
+                     * lets it */
     unsigned bad;   /* calls that returned another round's value */
 };
 
@@ -70,31 +73,6 @@ static void *isb_elsewhere(void *arg)
     return NULL;
 }
 
-/* start-between's and isb-elsewhere's B: load (and ISB when c->isb),
- * then wait until it may call. */
-static void *late_caller(void *arg)
-{
-    struct caller *c = arg;
-    for (unsigned r = 1; r <= ROUNDS; r++) {
-        while (__atomic_load_n(&round_no, __ATOMIC_ACQUIRE) != r) {
-            /* spin: the main thread publishes */
-        }
-        const void *p = __atomic_load_n(&current, __ATOMIC_ACQUIRE);
-        if (c->isb) {
-            isb();
-        }
-        __atomic_store_n(&b_ready, r, __ATOMIC_RELEASE);
-        while (__atomic_load_n(&b_go, __ATOMIC_ACQUIRE) != r) {
-            /* spin: the main thread starts and joins A */
-        }
-        if ((unsigned)as_fn(p)() != r) {
-            c->bad++;
-        }
-        __atomic_add_fetch(&answered, 2, __ATOMIC_RELEASE);
-    }
-    return NULL;
-}
-
 static void *caller(void *arg)
 {
     struct caller *c = arg;
@@ -106,10 +84,17 @@ static void *caller(void *arg)
         if (c->isb) {
             isb();
         }
+        if (c->late) {
+            __atomic_store_n(&b_ready, r, __ATOMIC_RELEASE);
+            while (__atomic_load_n(&b_go, __ATOMIC_ACQUIRE) != r) {
+                /* spin: the main thread starts and joins a thread, or A */
+            }
+        }
         if ((unsigned)as_fn(p)() != r) {
             c->bad++;
         }
-        __atomic_add_fetch(&answered, 1, __ATOMIC_RELEASE);
+        /* Late, B answers for both (A makes no call). */
+        __atomic_add_fetch(&answered, c->late ? 2 : 1, __ATOMIC_RELEASE);
     }
     return NULL;
 }
@@ -131,15 +116,15 @@ int main(int argc, char **argv)
     if (n) {
         thread_chain(n, &last, &rel);   /* the callers come after it */
     }
-    struct caller a = { 1, 0 }, b = { !b_noisb, 0 };
+    struct caller a = { 1, 0, 0 }, b = { !b_noisb, between || elsewhere, 0 };
     if (between) {
         ta = 0;
-        if (pthread_create(&tb, NULL, late_caller, &b) != 0) {
+        if (pthread_create(&tb, NULL, caller, &b) != 0) {
             return 2;
         }
     } else if (elsewhere) {
         if (pthread_create(&ta, NULL, isb_elsewhere, NULL) != 0 ||
-            pthread_create(&tb, NULL, late_caller, &b) != 0) {
+            pthread_create(&tb, NULL, caller, &b) != 0) {
             return 2;
         }
     } else if (pthread_create(&ta, NULL, caller, &a) != 0 ||
