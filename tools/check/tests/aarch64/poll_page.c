@@ -19,6 +19,7 @@
  * RUN: loads => clean
  * RUN: stores => clean
  * RUN: loads 1100 => clean
+ * RUN: stores 1100 => clean
  */
 #include "common.h"
 
