@@ -1470,8 +1470,11 @@ static bool slot_matches(const struct sh_slot *slot, uint64_t g, uint64_t va, un
     return ((b ^ val) & mask) == 0;
 }
 
-/* model_load's wait (model_wait_stores): has a store published the value
- * the load read, in the slot or its side entry? */
+/* model_load's wait (model_wait_stores): has a store published the bytes
+ * the load read, in the slot?  Not its side entry: that holds an older
+ * store, whose bytes a flag that returns to a value (a 1/0 handshake)
+ * holds again while the newer store the load read is in flight (a false
+ * no-context-sync in every run: aarch64/flag_handshake.c). */
 struct wait_value {
     struct sh_slot *slot;
     uint64_t g, va;
@@ -1481,8 +1484,7 @@ struct wait_value {
 static bool value_published(const void *arg)
 {
     const struct wait_value *w = arg;
-    return slot_matches(w->slot, w->g, w->va, w->size, w->bytes) ||
-           slot_matches(sh_side(w->slot), w->g, w->va, w->size, w->bytes);
+    return slot_matches(w->slot, w->g, w->va, w->size, w->bytes);
 }
 
 /* v fetched or read word w: its store and what was ordered before it. */
@@ -1600,7 +1602,7 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes
              * write) runs while its own instruction is marked: it stops
              * waiting for another atomic only on a cycle of waits
              * (plugin.c, model_wait_stores).  The wait ends as soon as
-             * the slot or its side entry holds the bytes read: waiting on
+             * the slot holds the bytes read: waiting on
              * for every other thread's store in flight, one of them
              * preempted for a time slice, was most of a multi-threaded
              * program's time under the checker (a thread polling words

@@ -352,8 +352,11 @@ static bool in_vdso_call[MAX_VCPUS];     /* the next syscall comes from the vDSO
 void sys_thread_start(unsigned rec)
 {
     /* What a thread that held the record before did is not this one's:
-     * its fence.i, an IC by an alias, a vDSO call it had not finished. */
+     * its fence.i, its PR_RISCV_SET_ICACHE_FLUSH_CTX of thread scope
+     * (which the prctl gives "the thread calling" it only), an IC by an
+     * alias, a vDSO call it had not finished. */
     __atomic_store_n(&transient_fence_seq[rec], 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&fencei_thread[rec], false, __ATOMIC_RELAXED);
     ic_alias_miss[rec] = false;
     in_vdso_call[rec] = false;
 }
