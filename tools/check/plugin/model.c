@@ -1308,6 +1308,22 @@ static uint32_t slot_lock(struct sh_slot *slot)
 }
 
 /*
+ * The part of the SIZE bytes at va (BYTES, with 8 readable bytes past any
+ * offset) that falls in granule g, at its place in the granule; *mask:
+ * which of the granule's bytes it is.
+ */
+static uint64_t granule_part(uint64_t g, uint64_t va, unsigned size, const uint8_t *bytes,
+                             uint64_t *mask)
+{
+    uint64_t from = g > va ? g : va, to = g + 8 < va + size ? g + 8 : va + size;
+    unsigned lo = (unsigned)(from - g), n = (unsigned)(to - from);
+    *mask = (n == 8 ? ~0ull : (1ull << (n * 8)) - 1) << (lo * 8);
+    uint64_t val;
+    memcpy(&val, bytes + (from - va), 8);   /* little-endian guests and host */
+    return (val << (lo * 8)) & *mask;
+}
+
+/*
  * Put the bytes a store wrote (or a load read) into the slot's, holding
  * its lock: those at [va, va + size) that fall in granule g, from BYTES,
  * never from memory as it is when the callback runs: another thread's
@@ -1322,14 +1338,7 @@ static uint32_t slot_lock(struct sh_slot *slot)
 static void slot_put(struct sh_slot *slot, uint64_t g, uint64_t va, unsigned size,
                      const uint8_t *bytes, const uint64_t *other)
 {
-    /* bytes holds 8 readable bytes past any offset used here
-     * (model_store_shadow: 24). */
-    uint64_t from = g > va ? g : va, to = g + 8 < va + size ? g + 8 : va + size;
-    unsigned lo = (unsigned)(from - g), n = (unsigned)(to - from);
-    uint64_t mask = (n == 8 ? ~0ull : (1ull << (n * 8)) - 1) << (lo * 8);
-    uint64_t val;
-    memcpy(&val, bytes + (from - va), 8);   /* little-endian guests and host */
-    val = (val << (lo * 8)) & mask;
+    uint64_t mask, val = granule_part(g, va, size, bytes, &mask);
     uint64_t old = other ? *other : __atomic_load_n(&slot->bytes, __ATOMIC_RELAXED);
     __atomic_store_n(&slot->bytes, (old & ~mask) | val, __ATOMIC_RELEASE);
 }
@@ -1460,14 +1469,8 @@ static void note_reader(struct vcpu *v, struct sh_slot *slot)
 static bool slot_matches(const struct sh_slot *slot, uint64_t g, uint64_t va, unsigned size,
                          const uint8_t *bytes)
 {
-    uint64_t from = g > va ? g : va, to = g + 8 < va + size ? g + 8 : va + size;
-    unsigned lo = (unsigned)(from - g), n = (unsigned)(to - from);
-    uint64_t mask = (n == 8 ? ~0ull : (1ull << (n * 8)) - 1) << (lo * 8);
-    uint64_t val;
-    memcpy(&val, bytes + (from - va), 8);   /* little-endian guests and host */
-    val <<= lo * 8;
-    uint64_t b = __atomic_load_n(&slot->bytes, __ATOMIC_ACQUIRE);
-    return ((b ^ val) & mask) == 0;
+    uint64_t mask, val = granule_part(g, va, size, bytes, &mask);
+    return ((__atomic_load_n(&slot->bytes, __ATOMIC_ACQUIRE) ^ val) & mask) == 0;
 }
 
 /* model_load's wait (model_wait_stores): has a store published the bytes
@@ -1592,6 +1595,7 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes
         if (!slot) {
             continue;   /* out of memory for the shadow: acquire nothing */
         }
+        bool from_side = false;   /* the load read the side entry's store */
         if (!slot_matches(slot, g, va, size, bytes)) {
             /* The store this load read has not published its slot yet (it
              * is between its memory access and its callback), or the value
@@ -1602,8 +1606,8 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes
              * write) runs while its own instruction is marked: it stops
              * waiting for another atomic only on a cycle of waits
              * (plugin.c, model_wait_stores).  The wait ends as soon as
-             * the slot holds the bytes read: waiting on
-             * for every other thread's store in flight, one of them
+             * the slot holds the bytes read: waiting on for every other
+             * thread's store in flight, one of them
              * preempted for a time slice, was most of a multi-threaded
              * program's time under the checker (a thread polling words
              * that others store to: hundreds of thousands of yields).  A
@@ -1620,10 +1624,7 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes
                 if (sid && snap_join(v->acq, sid)) {
                     acq_changed(v);
                 }
-                if (v->actor) {
-                    note_reader(v, slot);
-                }
-                continue;
+                from_side = true;
             } else if (!rmw && !slot_matches(slot, g, va, size, bytes)) {
                 /* No store in flight wrote it: the kernel's, qemu's or a
                  * copy instruction's write.  Take the bytes read (only
@@ -1638,6 +1639,9 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes
         }
         if (v->actor) {
             note_reader(v, slot);
+        }
+        if (from_side) {
+            continue;   /* not the store that replaced it */
         }
         uint32_t id = __atomic_load_n(&slot->id, __ATOMIC_RELAXED) & ~SLOT_BUSY;
         if (id && id != v->last_joined) {

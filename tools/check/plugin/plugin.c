@@ -852,16 +852,20 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
     }
     unsigned size = 1u << qemu_plugin_mem_size_shift(info);
     size = size <= 16 ? size : 16;
-    uint8_t bytes[24];   /* 8 past the last: model.c slot_put */
-    bool have_bytes = false;
-    if (cfg.arch == ARCH_AARCH64 && __atomic_load_n(&several_threads, __ATOMIC_RELAXED)) {
+    /* The last byte's page too: an unaligned store may begin on a data
+     * page and end on code (straddle_store.c). */
+    uint64_t last = va + size - 1;
+    bool tracked = page_tracked(va) || page_tracked(last);
+    bool shadow = cfg.arch == ARCH_AARCH64 && __atomic_load_n(&several_threads, __ATOMIC_RELAXED);
+    uint8_t bytes[24] = { 0 };   /* 8 past the last: model.c slot_put */
+    if (shadow || tracked) {
+        qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
+        memcpy(bytes, &val.data, 16);
+    }
+    if (shadow) {
         /* What this store carries to the loads that read it (alone, the
          * thread's knowledge reaches the threads it creates through the
          * kernel: model_thread_start), with the bytes it wrote. */
-        qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
-        memcpy(bytes, &val.data, 16);
-        memset(bytes + 16, 0, 8);
-        have_bytes = true;
         model_store_shadow(cur(idx), va, size, bytes, (u & UD_RELEASE) != 0);
     }
     if (u & UD_CLEAR) {
@@ -873,15 +877,8 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
         __atomic_thread_fence(__ATOMIC_RELEASE);
         qemu_plugin_u64_set(sf_mark, idx, SF_NONE);
     }
-    /* The last byte's page too: an unaligned store may begin on a data
-     * page and end on code (straddle_store.c). */
-    uint64_t last = va + size - 1;
-    if (!page_tracked(va) && !page_tracked(last)) {
+    if (!tracked) {
         return;   /* not a page that holds or may hold code */
-    }
-    if (!have_bytes) {
-        qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
-        memcpy(bytes, &val.data, 16);
     }
     struct at_store later = { 0 };
     pthread_mutex_lock(&model_lock);
