@@ -103,11 +103,13 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, const uint8_
  * caller is the load of an atomic read-modify-write, its own instruction
  * marked in flight; it stops waiting for another thread's atomic when
  * that thread's chain of waits comes back to it (no cycle of waits).
- * DONE (may be NULL): the wait ends as soon as DONE(ARG) holds.
- * Never called with model_lock held.
+ * [LO, HI): the bytes read; a store that has recorded that it writes
+ * elsewhere is not waited for (plugin.c, flight_record).  DONE (may be
+ * NULL): the wait ends as soon as DONE(ARG) holds.  Never called with
+ * model_lock held.
  */
-void model_wait_stores(const struct vcpu *v, bool atomic_load, bool (*done)(const void *),
-                       const void *arg);
+void model_wait_stores(const struct vcpu *v, bool atomic_load, uint64_t lo, uint64_t hi,
+                       bool (*done)(const void *), const void *arg);
 /* The calling host thread runs vcpu v (for calls made without a vcpu). */
 void model_set_self(struct vcpu *v);
 

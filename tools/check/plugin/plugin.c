@@ -149,7 +149,13 @@ static bool rec_held[MAX_VCPUS];   /* a record given to a high index */
 /* Bit 61: a compare-and-swap or store-exclusive, which may fail and write
  * nothing (on_store). */
 #define UD_MAYFAIL (1ull << 61)
-#define UD_PC (~(UD_RELEASE | UD_CLEAR | UD_MAYFAIL))
+/* Bits 48 to 59: where the instruction's store writes, recorded by its
+ * first callback while it is in flight (a64_footprint, flight_record).
+ * Guest addresses of AArch64 user space are below 2^48. */
+#define UD_FOOT_SHIFT 48
+#define UD_FOOT (0xfffull << UD_FOOT_SHIFT)
+#define FOOT_ONE 1u   /* one access: the callback's own address and size */
+#define UD_PC (~(UD_RELEASE | UD_CLEAR | UD_MAYFAIL | UD_FOOT))
 
 /*
  * Stores in flight (AArch64 reads-from).  qemu calls a store's memory
@@ -180,10 +186,60 @@ enum { SF_NONE, SF_PLAIN, SF_ATOMIC };
 struct sf {
     uint64_t mark;    /* SF_*: a store instruction has begun, callbacks not all run */
     uint64_t count;   /* store instructions begun */
-    uint64_t pad[6];  /* a cache line each (SB_LINE) */
+    uint64_t at_seq;  /* the count of the store at [at_lo, at_hi), 0: none (flight_record) */
+    uint64_t at_lo, at_hi;
+    uint64_t pad[3];  /* a cache line each (SB_LINE) */
 };
 static struct qemu_plugin_scoreboard *sf_board;
 static qemu_plugin_u64 sf_mark, sf_count;
+
+/*
+ * Where a store in flight writes.  A load that reads bytes its slot does
+ * not hold waits for the stores in flight, but the mark does not say
+ * where they write: on a loaded machine most such waits were for an
+ * unrelated thread preempted in its store's callback, a time slice each
+ * (test_reclaim membarrier: 620 waits of a time slice, 2.4 s of its
+ * 4.5 s; most of the values they waited for were written by no store
+ * callback at all: a signal frame, a futex word, a store overwritten
+ * since).  So a store instruction whose bytes its first callback can
+ * bound (a64_footprint: one access, or a SIMD&FP pair whose second
+ * access follows the first) records, as that callback's first act, the
+ * bytes it writes, under its count (at_seq), as a sequence lock: at_seq
+ * falls to 0, the range is written, then at_seq takes the count.  A
+ * waiter that finds a record of the very store its mark and count show,
+ * elsewhere than the bytes it read, waits no more for that thread: that
+ * store did not write them, and the thread's earlier stores have
+ * published their slots (their marks were cleared).  Without a record
+ * (the thread not yet in its callback, or a store of several accesses) it
+ * waits, as before.  An atomic records at its read callback, which qemu
+ * runs after the whole read-modify-write, before its write callback.
+ */
+static void flight_record(unsigned idx, uint64_t va, unsigned size)
+{
+    struct sf *e = qemu_plugin_scoreboard_find(sf_board, idx);
+    uint64_t c = __atomic_load_n(&e->count, __ATOMIC_RELAXED);   /* this thread's own */
+    if (__atomic_load_n(&e->at_seq, __ATOMIC_RELAXED) == c) {
+        return;   /* an atomic's write: its read recorded it */
+    }
+    __atomic_store_n(&e->at_seq, 0, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);   /* pairs with flight_elsewhere's acquire fence */
+    __atomic_store_n(&e->at_lo, va, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->at_hi, va + size, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->at_seq, c, __ATOMIC_RELEASE);
+}
+
+/* Has E's store number C recorded that it writes outside [lo, hi)? */
+static bool flight_elsewhere(const struct sf *e, uint64_t c, uint64_t lo, uint64_t hi)
+{
+    uint64_t s1 = __atomic_load_n(&e->at_seq, __ATOMIC_ACQUIRE);
+    if (s1 != c) {
+        return false;
+    }
+    uint64_t a = __atomic_load_n(&e->at_lo, __ATOMIC_RELAXED);
+    uint64_t b = __atomic_load_n(&e->at_hi, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);   /* the range before at_seq's second read */
+    return __atomic_load_n(&e->at_seq, __ATOMIC_RELAXED) == c && (b <= lo || a >= hi);
+}
 
 struct vcpu *cur(unsigned idx)
 {
@@ -553,7 +609,7 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
          * Bytes no store in flight explains were written without a store
          * callback (a system call, MOPS, DC ZVA): the shadow takes them. */
         struct fetch_wait fw = { x->bp->shadow + off, x->bytes, x->size };
-        model_wait_stores(v, false, fetch_published, &fw);
+        model_wait_stores(v, false, x->vaddr, x->vaddr + x->size, fetch_published, &fw);
         if (memcmp(x->bp->shadow + off, x->bytes, x->size) != 0) {
             pthread_mutex_lock(&model_lock);
             memcpy(x->bp->shadow + off, x->bytes, x->size);
@@ -844,13 +900,18 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
                                                  uint64_t va, uint64_t u, const struct xtb *own_t)
 {
     void *ud = (void *)(uintptr_t)(u & UD_PC);
+    unsigned size = 1u << qemu_plugin_mem_size_shift(info);
+    if (u & UD_FOOT) {
+        /* First: loads may be waiting for this store (flight_record). */
+        unsigned foot = (unsigned)((u & UD_FOOT) >> UD_FOOT_SHIFT);
+        flight_record(idx, va, foot == FOOT_ONE ? size : foot);
+    }
     if ((u & UD_MAYFAIL) && cas_fails[vcpu_slot(idx)]) {
         if (u & UD_CLEAR) {
             qemu_plugin_u64_set(sf_mark, idx, SF_NONE);   /* nothing to publish */
         }
         return;
     }
-    unsigned size = 1u << qemu_plugin_mem_size_shift(info);
     size = size <= 16 ? size : 16;
     /* The last byte's page too: an unaligned store may begin on a data
      * page and end on code (straddle_store.c). */
@@ -1031,8 +1092,8 @@ static bool cycle_breaks_here(unsigned j, unsigned me, unsigned n, uint64_t mine
     return false;   /* a cycle without this thread: its members break it */
 }
 
-void model_wait_stores(const struct vcpu *v, bool atomic_load, bool (*done)(const void *),
-                       const void *arg)
+void model_wait_stores(const struct vcpu *v, bool atomic_load, uint64_t lo, uint64_t hi,
+                       bool (*done)(const void *), const void *arg)
 {
     if (!sf_board) {
         return;
@@ -1075,6 +1136,9 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load, bool (*done)(cons
             if (done && done(arg)) {
                 break;   /* what the caller waits for has come */
             }
+            if (flight_elsewhere(e, c, lo, hi)) {
+                break;   /* that store writes other bytes (flight_record) */
+            }
             /* The store is between its access and its callback: running on
              * the other core, or preempted (then this thread's time slice
              * is what it needs). */
@@ -1096,6 +1160,7 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load, bool (*done)(cons
 #define LD_ATOMIC 1u    /* the read half of an atomic read-modify-write */
 #define LD_MAYFAIL 2u   /* ... of a CAS, CASP, STXR or STXP (decide_store) */
 #define LD_EXCL 4u      /* a load-exclusive (LDXR, LDAXR, LDXP, LDAXP) */
+#define LD_ONEACC 8u    /* with LD_ATOMIC: its write is one access (flight_record) */
 
 static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
 {
@@ -1109,6 +1174,12 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
      * LDSET on one word waited for each other for ever (cmodx-demo on
      * aarch64, four callers taking a lock's bit). */
     uint64_t lu = (uint64_t)(uintptr_t)ud;
+    if (lu & LD_ONEACC) {
+        /* The write is made (qemu reports the read after the whole
+         * read-modify-write); its callback comes after this one, which
+         * may wait for others (model_load). */
+        flight_record(idx, va, 1u << qemu_plugin_mem_size_shift(info));
+    }
     if (lu & LD_MAYFAIL) {
         decide_store(idx, (uint32_t)(lu >> 32), info);
     } else if (lu & LD_EXCL) {
@@ -1236,6 +1307,44 @@ static unsigned a64_store_kind(uint32_t i)
         return (simd ? (opc & 1) == 0 : opc == 0) ? SF_PLAIN : SF_NONE;
     }
     return SF_NONE;                                       /* literal loads, MOPS, tags */
+}
+
+/*
+ * Where does a store instruction (a64_store_kind not SF_NONE) write, for
+ * its in-flight record (flight_record)?  FOOT_ONE: in one access, one
+ * memory callback (every tcg_gen_qemu_st of qemu's translator is one
+ * callback, 16-byte ones included): the general-register and SIMD&FP
+ * single-register stores (STR, STUR and their indexed forms), STLR,
+ * STLUR, the atomics on one register, CAS, STXR, and the general-register
+ * pairs (STP, STNP: one access of 8 or 16 bytes).  N: the SIMD&FP pairs,
+ * two accesses of N / 2 bytes, the first at the lower address (qemu's
+ * trans_STP_v), so the first callback's address and N bound both.  0:
+ * unknown (CASP, STXP, STGP, the structure and SVE stores): no record,
+ * and loads wait for the instruction as before.
+ */
+static unsigned a64_footprint(uint32_t i)
+{
+    switch (a64_excl_kind(i)) {
+    case XK_ORDERED: return FOOT_ONE;                     /* STLR, STLLR */
+    case XK_CAS: return (i >> 23) & 1 ? FOOT_ONE : 0;     /* CAS, not CASP */
+    case XK_STORE_EXCL: return (i >> 21) & 1 ? 0 : FOOT_ONE;   /* STXR, not STXP */
+    case XK_LOAD_EXCL: return 0;
+    case XK_NONE: break;
+    }
+    if ((i & 0x3f200c00u) == 0x19000000u) {
+        return FOOT_ONE;                                  /* STLUR* */
+    }
+    if ((i & 0x3a000000u) == 0x38000000u) {
+        return FOOT_ONE;                                  /* load/store register, atomics */
+    }
+    if ((i & 0x38000000u) == 0x28000000u) {               /* pairs */
+        unsigned opc = i >> 30;
+        if (!((i >> 26) & 1)) {
+            return opc == 1 ? 0 : FOOT_ONE;               /* STGP / STP, STNP */
+        }
+        return opc == 3 ? 0 : 2u * (4u << opc);           /* STP, STNP of S, D, Q */
+    }
+    return 0;
 }
 
 /* Decode the instructions the model cares about; 0 if none. */
@@ -1410,6 +1519,9 @@ static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool la
     uint64_t ud = va | (cfg.arch == ARCH_AARCH64 && size == 4 && a64_release(i) ? UD_RELEASE : 0);
     unsigned sk = cfg.arch == ARCH_AARCH64 && size == 4 ? a64_store_kind(i) : SF_NONE;
     ud |= sk != SF_NONE && last ? UD_CLEAR : 0;
+    unsigned foot = sk != SF_NONE && t->full ? a64_footprint(i) : 0;
+    ud |= (uint64_t)foot << UD_FOOT_SHIFT;
+    bool oneacc = foot == FOOT_ONE;
     /* CAS, CASP, STXR and STXP may fail and write nothing. */
     enum xk xk = cfg.arch == ARCH_AARCH64 && size == 4 ? a64_excl_kind(i) : XK_NONE;
     bool mayfail = xk == XK_CAS || xk == XK_STORE_EXCL, excl = xk == XK_LOAD_EXCL;
@@ -1419,7 +1531,8 @@ static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool la
          * its load reads what the store before it left in the slot.  With
          * one thread only the CAS and exclusives need their loads (which
          * decide whether their store wrote). */
-        uint64_t lu = (sk == SF_ATOMIC ? LD_ATOMIC : 0) | (excl ? LD_EXCL : 0) |
+        uint64_t lu = (sk == SF_ATOMIC ? LD_ATOMIC | (oneacc ? LD_ONEACC : 0) : 0) |
+                      (excl ? LD_EXCL : 0) |
                       (mayfail ? LD_MAYFAIL | (uint64_t)i << 32 : 0);
         /* A CAS reads its comparand registers in the read callback. */
         qemu_plugin_register_vcpu_mem_cb(insn, on_load,
