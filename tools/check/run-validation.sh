@@ -7,6 +7,10 @@
 # Each RUN line is one run; it passes when the set of distinct hazard kinds
 # reported equals the expected set and the exit status is the program's own
 # (0) when clean or only notes, the checker's hazard status (99) otherwise.
+# A kind written KIND*N must also have exactly N distinct reports, as the
+# summary line counts them (all of them, printed or not): for a program
+# that makes one hazard per round, each at its own address, and must see
+# every round reported.
 # A note (a report that does not set the exit status) is written note:KIND.  One line is
 # printed per run, then "N passed, N failed"; the exit status is non-zero
 # on any failure.
@@ -51,7 +55,8 @@ norm() { tr ' ,' '\n' | grep -v '^$' | grep -v '^clean$' | sort -u | paste -sd, 
 
 run_one() { # arch name binary spec
     arch=$1 name=$2 bin=$3 spec=$4
-    expect=$(printf '%s' "${spec#*=>}" | norm)
+    counts=$(printf '%s' "${spec#*=>}" | tr ' ,' '\n' | grep '\*' || true)
+    expect=$(printf '%s' "${spec#*=>}" | sed 's/\*[0-9]*//g' | norm)
     args=${spec%%=>*}
     opts='' pargs=''
     for a in $args; do
@@ -81,6 +86,19 @@ run_one() { # arch name binary spec
         want_st=99
     fi
     label="$arch/$name${pargs:+ $pargs}${opts:+ [${opts# }]}"
+    # KIND*N: the distinct reports of KIND in the (last) summary line.
+    miscount=''
+    set -f   # KIND*N is no file pattern
+    for kc in $counts; do
+        k=${kc%%\**}
+        n=$(grep '^cmodx-check: summary:' "$log" 2>/dev/null | tail -n 1 |
+            sed -n "s/.*[:,] ${k#note:} \([0-9]*\).*/\1/p")
+        [ "$n" = "${kc##*\*}" ] || miscount="$miscount $k*${n:-0}"
+    done
+    set +f
+    if [ -n "$miscount" ]; then
+        got="$got (counted$miscount)"
+    fi
     if [ "$got" = "$expect" ] && [ "$st" = "$want_st" ]; then
         pass=$((pass + 1))
         printf 'PASS  %-48s %s\n' "$label" "$got"

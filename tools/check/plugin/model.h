@@ -103,8 +103,11 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, const uint8_
  * caller is the load of an atomic read-modify-write, its own instruction
  * marked in flight; it stops waiting for another thread's atomic when
  * that thread's chain of waits comes back to it (no cycle of waits).
- * [LO, HI): the bytes read; a store that has recorded that it writes
- * elsewhere is not waited for (plugin.c, flight_record).  DONE (may be
+ * [LO, HI): the virtual addresses of the bytes read; a store that has
+ * recorded that it writes elsewhere is not waited for (plugin.c,
+ * flight_record).  The record is by virtual address, so a caller whose
+ * bytes may have been stored through another view of the same memory
+ * passes 0, UINT64_MAX (every store in flight waited for).  DONE (may be
  * NULL): the wait ends as soon as DONE(ARG) holds.  Never called with
  * model_lock held.
  */
