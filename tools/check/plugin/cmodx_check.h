@@ -95,7 +95,7 @@ struct word {
     uint8_t stage;       /* enum stage (AArch64: NONE or WRITTEN) */
     uint8_t exempt;      /* only allowed B/BL/NOP/... replacements since done */
     uint8_t ic_early;    /* an IC reached it after the store, not ordered after a clean */
-    uint8_t old_known;   /* bpage.shadow holds the value before the stores */
+    uint8_t old_lost;    /* bpage.shadow does not hold the value before the stores */
     uint16_t writer;     /* thread label of the last store */
     uint16_t owner;      /* ARMv7/RISC-V: unused by the happens-before model */
     uint16_t actor;      /* AArch64: actor of the last store (0: before tracking) */
