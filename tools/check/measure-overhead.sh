@@ -2,8 +2,12 @@
 # measure-overhead.sh — wall time of programs under plain qemu-user versus
 # under cmodx-check, same qemu build, same machine.
 #
-# Usage: tools/check/measure-overhead.sh [-n REPS] [-L SYSROOT] < COMMANDS
-#   COMMANDS: one program with its arguments per line.
+# Usage: tools/check/measure-overhead.sh [-n REPS] [-L SYSROOT] [-f MODE] < COMMANDS
+#   COMMANDS: one program with its arguments per line (for the library's
+#   own programs: bench/library-programs.sh).
+#   -f MODE: measure bench/floor.c instead of the checker (MODE: stores,
+#   loads or values; the callbacks any model of the same kind pays, with
+#   nothing in them); the wrapper column is then not measured ("-").
 # For each command it prints the median wall time of REPS runs under plain
 # qemu (bin/qemu-<arch>), under qemu with the plugin, and under the
 # cmodx-check wrapper (plugin + shell start-up), the ratios to plain, and
@@ -15,16 +19,30 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 reps=5
 sysroot=${QEMU_LD_PREFIX:-}
-while getopts n:L: opt; do
+floor=
+while getopts n:L:f: opt; do
     case $opt in
     n) reps=$OPTARG ;;
     L) sysroot=$OPTARG ;;
+    f) case $OPTARG in
+       stores | loads | values) floor=$OPTARG ;;
+       *) echo "$0: -f: stores, loads or values" >&2; exit 2 ;;
+       esac ;;
     *) exit 2 ;;
     esac
 done
 built=$("$HERE/cmodx-check" --build)
 qemu_dir=$(echo "$built" | sed -n 1p)
 plugin=$(echo "$built" | sed -n 2p)
+tmp=$(mktemp)
+trap 'rm -f "$tmp" "$tmp.p" "$tmp.g" "$tmp.w" "$tmp.so"' EXIT
+if [ -n "$floor" ]; then
+    # shellcheck disable=SC2046 # glib's flags
+    ${HOST_CC:-cc} -std=c11 -O2 -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden \
+        -I"$qemu_dir/include" $(pkg-config --cflags glib-2.0) -o "$tmp.so" \
+        "$HERE/bench/floor.c" || exit 1
+    plugin="$tmp.so,mode=$floor"
+fi
 
 now() { date +%s.%N; }
 
@@ -49,8 +67,6 @@ arch_of() {
 }
 
 printf '%-34s %7s %7s %7s %7s %7s %7s %7s %7s\n' program wall wall+p wall+w ratio-p ratio-w cpu cpu+p cpu-rat
-tmp=$(mktemp)
-trap 'rm -f "$tmp" "$tmp.p" "$tmp.g" "$tmp.w"' EXIT
 while IFS= read -r line; do
     [ -n "$line" ] || continue
     # shellcheck disable=SC2086 # a command line
@@ -67,7 +83,11 @@ while IFS= read -r line; do
         run1 "$q" -L "$root" "$@" >> "$tmp.p"
         CMODX_QEMU_CTR_EL0=0x80038003 run1 "$q" -L "$root" \
             -plugin "$plugin,log=/dev/null" "$@" >> "$tmp.g"
-        run1 "$HERE/cmodx-check" -L "$root" --log-file=/dev/null -- "$@" >> "$tmp.w"
+        if [ -z "$floor" ]; then
+            run1 "$HERE/cmodx-check" -L "$root" --log-file=/dev/null -- "$@" >> "$tmp.w"
+        else
+            echo "0 0" >> "$tmp.w"   # not measured
+        fi
         i=$((i + 1))
     done
     plain=$(median 1 < "$tmp.p")
@@ -79,8 +99,9 @@ while IFS= read -r line; do
     rw=$(awk -v a="$wrap" -v b="$plain" 'BEGIN { printf "%.4f", a / b }')
     rc=$(awk -v a="$cplug" -v b="$cplain" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 1) }')
     echo "$rp $rw $rc" >> "$tmp"
-    printf '%-34s %7.3f %7.3f %7.3f %7.2f %7.2f %7.3f %7.3f %7.2f\n' "$(basename "$1") ${2:-}" \
-        "$plain" "$plug" "$wrap" "$rp" "$rw" "$cplain" "$cplug" "$rc"
+    printf '%-34s %7.3f %7.3f %7s %7.2f %7s %7.3f %7.3f %7.2f\n' "$(basename "$1") ${2:-}" \
+        "$plain" "$plug" "$( [ -n "$floor" ] && echo - || printf %.3f "$wrap")" "$rp" \
+        "$( [ -n "$floor" ] && echo - || printf %.2f "$rw")" "$cplain" "$cplug" "$rc"
 done
-awk -v reps="$reps" '{ p += log($1); w += log($2); c += log($3); n++ }
-     END { if (n) printf "geometric mean over %d programs (%s runs each, median): wall plugin %.2fx, wall wrapper %.2fx, cpu plugin %.2fx\n", n, reps, exp(p / n), exp(w / n), exp(c / n) }' "$tmp"
+awk -v reps="$reps" -v floor="$floor" '{ p += log($1); w += log($2 > 0 ? $2 : 1); c += log($3); n++ }
+     END { if (n) printf "geometric mean over %d programs (%s runs each, median): wall %s %.2fx, wall wrapper %s, cpu %s %.2fx\n", n, reps, floor == "" ? "plugin" : "floor " floor, exp(p / n), floor == "" ? sprintf("%.2fx", exp(w / n)) : "-", floor == "" ? "plugin" : "floor " floor, exp(c / n) }' "$tmp"
