@@ -6,8 +6,11 @@
 #   sh tools/check/bench/library-programs.sh BUILD_DIR STORE_HEAVY \
 #       | sh tools/check/measure-overhead.sh -n 3 -L /usr/aarch64-linux-gnu
 #
-# BUILD_DIR: an aarch64 cross build of the project (tests and tools built);
-# STORE_HEAVY: tools/check/bench/store_heavy.c compiled for aarch64.
+# BUILD_DIR: an aarch64 cross build of the project (README, "Cross builds
+# by hand": the default build type, tests on), built;
+# STORE_HEAVY: aarch64-linux-gnu-gcc -O2 -o store_heavy tools/check/bench/store_heavy.c
+# Use -n 3 at least: single runs of the multi-threaded programs move by a
+# factor of two.
 set -eu
 [ $# -eq 2 ] || { echo "usage: $0 BUILD_DIR STORE_HEAVY" >&2; exit 2; }
 b=$1
