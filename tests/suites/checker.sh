@@ -42,4 +42,35 @@ for arch in aarch64 arm riscv64; do
     fail=$((fail + f))
 done
 [ "$fail" -eq 0 ] || tail -n 40 "$log/suite.log"
+# The overhead tools (docs/CHECKER.md, "Measuring it yourself"): the
+# program list names 16 programs of the aarch64 build above, and
+# measure-overhead.sh measures one of them under the checker and under each
+# floor plugin: every run exits as under plain qemu (the script's status)
+# and a ratio is printed (its value is the machine's, not judged).
+sh "$root/tools/check/bench/library-programs.sh" "$log/suite/aarch64" /bin/true \
+    >"$log/programs" 2>"$log/programs.err" || true
+if [ "$(grep -c . "$log/programs")" = 16 ]; then
+    pass=$((pass + 1))
+else
+    echo "FAIL  bench/library-programs.sh: not 16 programs"
+    cat "$log/programs.err"
+    fail=$((fail + 1))
+fi
+for f in '' stores loads values; do
+    label=plugin
+    [ -z "$f" ] || label="floor $f"
+    # shellcheck disable=SC2086 # no option, or one
+    grep test_trap "$log/programs" |
+        sh "$root/tools/check/measure-overhead.sh" -n 1 -L /usr/aarch64-linux-gnu ${f:+-f $f} \
+            >"$log/overhead$f.log" 2>&1
+    st=$?
+    if [ "$st" = 0 ] &&
+        grep -Eq "^geometric mean over 1 programs .*: wall $label [0-9]+\.[0-9]+x" "$log/overhead$f.log"; then
+        pass=$((pass + 1))
+    else
+        echo "FAIL  measure-overhead.sh${f:+ -f $f}"
+        tail -n 5 "$log/overhead$f.log"
+        fail=$((fail + 1))
+    fi
+done
 echo "$pass passed, $fail failed"

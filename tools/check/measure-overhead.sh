@@ -46,15 +46,19 @@ fi
 
 now() { date +%s.%N; }
 
-# "wall cpu" seconds of one run of CMD... (cpu: user + system of the run,
-# from the shell's `times`; steadier than wall time on a busy machine)
+# "wall cpu status" of one run of CMD... (seconds; cpu: user + system of
+# the run, from the shell's `times`, steadier than wall time on a busy
+# machine; status: the run's exit status)
 run1() {
     t0=$(now)
-    c=$( ("$@" >/dev/null 2>&1; times) | tail -n 1)
+    # times: the shell's own line, then its children's (the run's)
+    c=$( ("$@" </dev/null >/dev/null 2>&1; echo "status $?"; times) | tail -n 3)
     t1=$(now)
     echo "$c" | awk -v a="$t0" -v b="$t1" '
         function sec(s) { split(s, p, "m"); sub("s", "", p[2]); return p[1] * 60 + p[2] }
-        { printf "%.6f %.6f\n", b - a, sec($1) + sec($2) }'
+        $1 == "status" { st = $2; next }
+        { cpu = sec($1) + sec($2) }
+        END { printf "%.6f %.6f %s\n", b - a, cpu, st }'
 }
 
 # median of column $1 of stdin
@@ -66,6 +70,7 @@ arch_of() {
     esac
 }
 
+failed=0
 printf '%-34s %7s %7s %7s %7s %7s %7s %7s %7s\n' program wall wall+p wall+w ratio-p ratio-w cpu cpu+p cpu-rat
 while IFS= read -r line; do
     [ -n "$line" ] || continue
@@ -86,10 +91,19 @@ while IFS= read -r line; do
         if [ -z "$floor" ]; then
             run1 "$HERE/cmodx-check" -L "$root" --log-file=/dev/null -- "$@" >> "$tmp.w"
         else
-            echo "0 0" >> "$tmp.w"   # not measured
+            echo "0 0 -" >> "$tmp.w"   # not measured
         fi
         i=$((i + 1))
     done
+    # A run that ended otherwise than plain qemu's (a plugin that did not
+    # load, a crash, a hazard) measured something else: said, and the
+    # script fails at the end.
+    pst=$(awk 'NR == 1 { print $3 }' "$tmp.p")
+    if awk -v s="$pst" '$3 != s { bad = 1 } END { exit !bad }' "$tmp.p" "$tmp.g" \
+        "$( [ -n "$floor" ] && echo /dev/null || echo "$tmp.w")"; then
+        echo "$0: $* : a run did not exit as plain qemu's (status $pst); its times are not the program's" >&2
+        failed=1
+    fi
     plain=$(median 1 < "$tmp.p")
     plug=$(median 1 < "$tmp.g")
     wrap=$(median 1 < "$tmp.w")
@@ -105,3 +119,4 @@ while IFS= read -r line; do
 done
 awk -v reps="$reps" -v floor="$floor" '{ p += log($1); w += log($2 > 0 ? $2 : 1); c += log($3); n++ }
      END { if (n) printf "geometric mean over %d programs (%s runs each, median): wall %s %.2fx, wall wrapper %s, cpu %s %.2fx\n", n, reps, floor == "" ? "plugin" : "floor " floor, exp(p / n), floor == "" ? sprintf("%.2fx", exp(w / n)) : "-", floor == "" ? "plugin" : "floor " floor, exp(c / n) }' "$tmp"
+exit "$failed"

@@ -8,9 +8,9 @@
 # reported equals the expected set and the exit status is the program's own
 # (0) when clean or only notes, the checker's hazard status (99) otherwise.
 # A kind written KIND*N must also have exactly N distinct reports, as the
-# summary line counts them (all of them, printed or not): for a program
-# that makes one hazard per round, each at its own address, and must see
-# every round reported.
+# summary lines count them (all of them, printed or not; one line per
+# process, summed): for a program that makes one hazard per round, each at
+# its own address, and must see every round reported.
 # A note (a report that does not set the exit status) is written note:KIND.  One line is
 # printed per run, then "N passed, N failed"; the exit status is non-zero
 # on any failure.
@@ -86,13 +86,13 @@ run_one() { # arch name binary spec
         want_st=99
     fi
     label="$arch/$name${pargs:+ $pargs}${opts:+ [${opts# }]}"
-    # KIND*N: the distinct reports of KIND in the (last) summary line.
+    # KIND*N: the distinct reports of KIND in the summary lines, summed.
     miscount=''
     set -f   # KIND*N is no file pattern
     for kc in $counts; do
         k=${kc%%\**}
-        n=$(grep '^cmodx-check: summary:' "$log" 2>/dev/null | tail -n 1 |
-            sed -n "s/.*[:,] ${k#note:} \([0-9]*\).*/\1/p")
+        n=$(grep '^cmodx-check: summary:' "$log" 2>/dev/null |
+            sed -n "s/.*[:,] ${k#note:} \([0-9]*\).*/\1/p" | awk '{ s += $1 } END { print s + 0 }')
         [ "$n" = "${kc##*\*}" ] || miscount="$miscount $k*${n:-0}"
     done
     set +f
