@@ -1544,7 +1544,7 @@ static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool la
     /* The last store of its block clears its own mark (store_slow), when
      * its callbacks can tell which of them is the last: one access, or a
      * pair whose record ends at its second.  A store of accesses the
-     * plugin cannot count (STn of several registers, SVE, CASP, STXP,
+     * plugin cannot count (the structure stores ST1 to ST4, SVE, CASP, STXP,
      * STGP) is cleared by the next block's inline clear instead: cleared
      * at its first callback, it let a load read its later access's bytes
      * with no store in flight, take them as written without a store and
