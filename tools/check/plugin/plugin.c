@@ -228,12 +228,11 @@ static void flight_record(unsigned idx, uint64_t va, unsigned size)
     __atomic_store_n(&e->at_seq, c, __ATOMIC_RELEASE);
 }
 
-/* Is the store whose callback has userdata U, and whose access ends at
+/* Is the store of footprint FOOT (a64_footprint), whose access ends at
  * END, done with its accesses?  One access: yes.  A pair (a footprint of
  * several bytes): when END is where its record ends, the second access. */
-static bool flight_done(unsigned idx, uint64_t u, uint64_t end)
+static bool flight_done(unsigned idx, unsigned foot, uint64_t end)
 {
-    unsigned foot = (unsigned)((u & UD_FOOT) >> UD_FOOT_SHIFT);
     if (foot <= FOOT_ONE) {
         return true;
     }
@@ -922,9 +921,9 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
 {
     void *ud = (void *)(uintptr_t)(u & UD_PC);
     unsigned size = 1u << qemu_plugin_mem_size_shift(info);
-    if (u & UD_FOOT) {
+    unsigned foot = (unsigned)((u & UD_FOOT) >> UD_FOOT_SHIFT);
+    if (foot) {
         /* First: loads may be waiting for this store (flight_record). */
-        unsigned foot = (unsigned)((u & UD_FOOT) >> UD_FOOT_SHIFT);
         flight_record(idx, va, foot == FOOT_ONE ? size : foot);
     }
     if ((u & UD_MAYFAIL) && cas_fails[vcpu_slot(idx)]) {
@@ -950,7 +949,7 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
          * kernel: model_thread_start), with the bytes it wrote. */
         model_store_shadow(cur(idx), va, size, bytes, (u & UD_RELEASE) != 0);
     }
-    if ((u & UD_CLEAR) && flight_done(idx, u, va + size)) {
+    if ((u & UD_CLEAR) && flight_done(idx, foot, va + size)) {
         /* The last instruction of its block: no inline clear follows it
          * in the block, and the next block's clear may come only after an
          * exclusive section of qemu, which waits for every thread to leave
