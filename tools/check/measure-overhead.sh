@@ -43,6 +43,8 @@ if [ -n "$floor" ]; then
         "$HERE/bench/floor.c" || exit 1
     plugin="$tmp.so,mode=$floor"
 fi
+label=plugin   # what the plugin column measured
+[ -z "$floor" ] || label="floor $floor"
 
 now() { date +%s.%N; }
 
@@ -88,35 +90,36 @@ while IFS= read -r line; do
         run1 "$q" -L "$root" "$@" >> "$tmp.p"
         CMODX_QEMU_CTR_EL0=0x80038003 run1 "$q" -L "$root" \
             -plugin "$plugin,log=/dev/null" "$@" >> "$tmp.g"
-        if [ -z "$floor" ]; then
+        # (With -f, the wrapper has nothing to run: $tmp.w stays empty.)
+        [ -n "$floor" ] ||
             run1 "$HERE/cmodx-check" -L "$root" --log-file=/dev/null -- "$@" >> "$tmp.w"
-        else
-            echo "0 0 -" >> "$tmp.w"   # not measured
-        fi
         i=$((i + 1))
     done
     # A run that ended otherwise than plain qemu's (a plugin that did not
     # load, a crash, a hazard) measured something else: said, and the
     # script fails at the end.
     pst=$(awk 'NR == 1 { print $3 }' "$tmp.p")
-    if awk -v s="$pst" '$3 != s { bad = 1 } END { exit !bad }' "$tmp.p" "$tmp.g" \
-        "$( [ -n "$floor" ] && echo /dev/null || echo "$tmp.w")"; then
+    if awk -v s="$pst" '$3 != s { bad = 1 } END { exit !bad }' "$tmp.p" "$tmp.g" "$tmp.w"; then
         echo "$0: $* : a run did not exit as plain qemu's (status $pst); its times are not the program's" >&2
         failed=1
     fi
     plain=$(median 1 < "$tmp.p")
     plug=$(median 1 < "$tmp.g")
-    wrap=$(median 1 < "$tmp.w")
     cplain=$(median 2 < "$tmp.p")
     cplug=$(median 2 < "$tmp.g")
     rp=$(awk -v a="$plug" -v b="$plain" 'BEGIN { printf "%.4f", a / b }')
-    rw=$(awk -v a="$wrap" -v b="$plain" 'BEGIN { printf "%.4f", a / b }')
     rc=$(awk -v a="$cplug" -v b="$cplain" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 1) }')
+    rw=- wcol=- rwcol=-   # the wrapper, when measured
+    if [ -s "$tmp.w" ]; then
+        wrap=$(median 1 < "$tmp.w")
+        rw=$(awk -v a="$wrap" -v b="$plain" 'BEGIN { printf "%.4f", a / b }')
+        wcol=$(printf %.3f "$wrap") rwcol=$(printf %.2f "$rw")
+    fi
     echo "$rp $rw $rc" >> "$tmp"
     printf '%-34s %7.3f %7.3f %7s %7.2f %7s %7.3f %7.3f %7.2f\n' "$(basename "$1") ${2:-}" \
-        "$plain" "$plug" "$( [ -n "$floor" ] && echo - || printf %.3f "$wrap")" "$rp" \
-        "$( [ -n "$floor" ] && echo - || printf %.2f "$rw")" "$cplain" "$cplug" "$rc"
+        "$plain" "$plug" "$wcol" "$rp" "$rwcol" "$cplain" "$cplug" "$rc"
 done
-awk -v reps="$reps" -v floor="$floor" '{ p += log($1); w += log($2 > 0 ? $2 : 1); c += log($3); n++ }
-     END { if (n) printf "geometric mean over %d programs (%s runs each, median): wall %s %.2fx, wall wrapper %s, cpu %s %.2fx\n", n, reps, floor == "" ? "plugin" : "floor " floor, exp(p / n), floor == "" ? sprintf("%.2fx", exp(w / n)) : "-", floor == "" ? "plugin" : "floor " floor, exp(c / n) }' "$tmp"
+awk -v reps="$reps" -v label="$label" '{ p += log($1); c += log($3); n++ }
+     $2 != "-" { w += log($2); nw++ }
+     END { if (n) printf "geometric mean over %d programs (%s runs each, median): wall %s %.2fx, wall wrapper %s, cpu %s %.2fx\n", n, reps, label, exp(p / n), nw ? sprintf("%.2fx", exp(w / nw)) : "-", label, exp(c / n) }' "$tmp"
 exit "$failed"
