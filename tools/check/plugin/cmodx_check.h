@@ -174,6 +174,12 @@ struct vcpu {
     const struct word *note_w[NOTE_CACHE];   /* stale-replacement notes given */
     uint32_t note_n[NOTE_CACHE];
     uint16_t note_a[NOTE_CACHE];
+    /* Words whose fetch passed its check for this thread, with the store
+     * they held (model_settled_seen), by word address % SETTLED_CACHE. */
+#define SETTLED_CACHE 256
+    const struct word *settled_w[SETTLED_CACHE];
+    uint32_t settled_n[SETTLED_CACHE];
+    uint16_t settled_a[SETTLED_CACHE];
 };
 
 #endif

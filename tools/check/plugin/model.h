@@ -132,6 +132,12 @@ bool model_note_seen(struct vcpu *v, const struct word *w);
 /* Lock-free: true when v already knows the word's store (no join needed). */
 bool model_fetch_joined(const struct vcpu *v, const struct bpage *bp, unsigned wi);
 
+/* Lock-free: true when v's fetch of the word passed its check (and was
+ * joined: model_fetched) while the word held the store it holds now. */
+bool model_settled_seen(const struct vcpu *v, const struct word *w);
+/* Record that (under model_lock, after the check and model_fetched). */
+void model_settled_note(struct vcpu *v, const struct word *w);
+
 /* Lock-free: true when no word of bp can be a hazard for v. */
 bool model_page_quiet(struct vcpu *v, struct bpage *bp);
 

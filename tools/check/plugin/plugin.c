@@ -655,6 +655,13 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
                            model_fetch_joined(v, x->bp, first)))) {
         return !waited;   /* the fast path: nothing written here awaits v */
     }
+    bool seen = !stale && ws;   /* every word passed before, holding its store (model.c) */
+    for (unsigned wi = first; seen && wi <= last; wi++) {
+        seen = (foreign & (1u << (wi - first))) || model_settled_seen(v, &ws[wi]);
+    }
+    if (seen) {
+        return !waited;
+    }
     pthread_mutex_lock(&model_lock);
     bool hazard = false;
     for (unsigned wi = first; x->bp->words && wi <= last; wi++) {
@@ -683,6 +690,9 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
     for (unsigned wi = first; !stale && x->bp->words && wi <= last; wi++) {
         if (!(foreign & (1u << (wi - first)))) {
             model_fetched(v, x->bp, wi);
+            if (!hazard) {
+                model_settled_note(v, &x->bp->words[wi]);
+            }
         }
     }
     pthread_mutex_unlock(&model_lock);
