@@ -1241,16 +1241,34 @@ static inline struct sh_slot *sh_slot_v(struct vcpu *v, uint64_t va, bool create
 static uint32_t reads_stopped;   /* calls that may unmap guest memory, in progress */
 static uint64_t reads_gen;       /* such calls returned */
 static bool reads_guarded;       /* the host's membarrier is registered */
+static bool reads_init_done;
 
+/*
+ * Registered when the process is about to get its second thread
+ * (set_several_threads), not when the plugin loads: only then does a
+ * callback read guest memory directly (the shadow of memory), and the
+ * registration of a process that already has two host threads (qemu's RCU
+ * thread is one) waits for an RCU grace period in the kernel, about 10 ms
+ * on the machine measured: a third of what the checker added to a 30 ms
+ * single-threaded program.  A forked child inherits the registration.
+ * reads_guarded is read and written sequentially consistent: a system
+ * call's thread that saw it false (and so skipped the handshake) raised
+ * reads_stopped before it looked, so a reader that sees it true sees the
+ * raise.
+ */
 void model_reads_init(void)
 {
-    reads_guarded = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    if (__atomic_exchange_n(&reads_init_done, true, __ATOMIC_SEQ_CST)) {
+        return;
+    }
+    bool ok = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+    __atomic_store_n(&reads_guarded, ok, __ATOMIC_SEQ_CST);
 }
 
 void model_reads_stop(const struct vcpu *self, unsigned nvcpu)
 {
     __atomic_add_fetch(&reads_stopped, 1, __ATOMIC_SEQ_CST);
-    if (!reads_guarded) {
+    if (!__atomic_load_n(&reads_guarded, __ATOMIC_SEQ_CST)) {
         return;
     }
     syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
@@ -1283,7 +1301,8 @@ void model_reads_resume(void)
  */
 static bool granule_read(struct vcpu *v, uint64_t g, uint64_t *x)
 {
-    if (!guest_base_known || !reads_guarded || !own_record(v) || page_tracked(g)) {
+    if (!guest_base_known || !__atomic_load_n(&reads_guarded, __ATOMIC_SEQ_CST) ||
+        !own_record(v) || page_tracked(g)) {
         return false;
     }
     __atomic_store_n(&v->reading, 1, __ATOMIC_RELAXED);

@@ -83,7 +83,8 @@ void model_syscall_entry(struct vcpu *v);
  * a store by v carries to its readers (release: a store-release).
  */
 bool model_load_quick(struct vcpu *v, uint64_t va, unsigned size);
-/* Direct reads of guest memory (model.c): set up once; stopped by a
+/* Direct reads of guest memory (model.c): set up once, when the process
+ * is about to get a second thread (later calls return at once); stopped by a
  * system call that may unmap or protect guest memory, from its entry
  * callback (waits for the reads in progress of the nvcpu first vcpus)
  * until its return. */

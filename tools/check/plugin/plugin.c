@@ -314,6 +314,7 @@ static unsigned live_threads;
  * path (on_store): the shadow of memory needs them all. */
 static void set_several_threads(void)
 {
+    model_reads_init();   /* before any callback reads guest memory (model.c) */
     if (cfg.arch == ARCH_AARCH64) {
         store_filter_saturate();
     }
@@ -1796,7 +1797,6 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         return -1;
     }
     out.arch = info->target_name;
-    model_reads_init();
     if (!sys_set_arch(info->target_name)) {
         fprintf(stderr, "cmodx-check: unsupported target %s\n", info->target_name);
         return -1;
