@@ -24,6 +24,8 @@ enum bar { BAR_FULL, BAR_ST, BAR_LD };
 
 extern struct model_cfg cfg;
 extern pthread_mutex_t model_lock;
+/* model_lock made anew, unlocked, of the same kind. */
+void model_lock_reinit(void);
 extern struct vcpu vcpus[MAX_VCPUS];
 extern int label_tid[65536];
 extern int64_t guest_base;

@@ -1711,7 +1711,7 @@ static void fork_parent(void)
  */
 static void fork_child(void)
 {
-    pthread_mutex_init(&model_lock, NULL);
+    model_lock_reinit();
     unsigned n = 0;
     for (unsigned k = 0; k < MAX_VCPUS; k++) {
         if (vcpus[k].live && vcpus[k].tid != fork_tid) {
