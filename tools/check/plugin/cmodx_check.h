@@ -180,6 +180,7 @@ struct vcpu {
     const struct word *settled_w[SETTLED_CACHE];
     uint32_t settled_n[SETTLED_CACHE];
     uint16_t settled_a[SETTLED_CACHE];
+    uint8_t settled_s[SETTLED_CACHE];
 };
 
 #endif

@@ -260,27 +260,86 @@ void maps_protect(uint64_t start, uint64_t len, int prot, void (*made_exec)(uint
     }
 }
 
-/* mremap: the pages keep their backing, at a new address. */
+/*
+ * mremap: the pages keep their backing, at a new address, each mapping
+ * of the old range moved whole (a range whose pages had their protection
+ * changed is several mappings), and each page keeps its mark of a page
+ * that holds or may hold code (a page of a read-write mapping is marked
+ * when maintenance reaches it: promote in model.c).  The pages the range
+ * grows by continue its last mapping: the same object further on when it
+ * is shared, fresh memory otherwise, with an identity of its own, so that
+ * the state of pages once unmapped there is not taken for theirs.
+ * (MREMAP_DONTUNMAP is not modelled: qemu 10's linux-user takes the old
+ * range away from the guest, whose next access to it faults.)
+ */
 void maps_move(uint64_t old, uint64_t oldlen, uint64_t new, uint64_t newlen)
 {
-    struct map *m = map_find(old);
-    if (!m) {
+    uint64_t kept = oldlen < newlen ? oldlen : newlen;
+    uint64_t tail = oldlen ? old + oldlen - 1 : old;   /* the growth's template */
+    struct map *t = map_find(tail);
+    if (!t && !(t = map_find(old))) {
         return;
     }
-    struct map copy = *m;
-    copy.off += old - m->start;
-    bool tracked = page_tracked(old);
+    struct map grow = *t;
+    grow.off += (oldlen ? old + oldlen : old) - t->start;
+    split_at(old);
+    split_at(old + kept);
+    size_t npieces = 0;
+    struct map *pieces = NULL;
+    for (size_t i = 0; i < nmaps; i++) {
+        if (maps[i].start >= old && maps[i].end <= old + kept) {
+            npieces++;
+        }
+    }
+    if (npieces && !(pieces = malloc(npieces * sizeof(*pieces)))) {
+        npieces = 0;
+    }
+    for (size_t i = 0, k = 0; k < npieces && i < nmaps; i++) {
+        if (maps[i].start >= old && maps[i].end <= old + kept) {
+            pieces[k++] = maps[i];
+        }
+    }
+    uint64_t npages = kept >> PAGE_SHIFT;
+    uint64_t *marks = calloc(npages / 64 + 1, sizeof(*marks));
+    for (uint64_t k = 0; marks && k < npages; k++) {
+        marks[k / 64] |= (uint64_t)page_tracked(old + (k << PAGE_SHIFT)) << (k % 64);
+    }
     maps_unmap(old, oldlen);
     maps_unmap(new, newlen);
-    copy.start = new;
-    copy.end = new + newlen;
-    size_t i = 0;
-    while (i < nmaps && maps[i].start < new) {
-        i++;
+    for (size_t k = 0; k < npieces; k++) {
+        struct map m = pieces[k];
+        m.start += new - old;
+        m.end += new - old;
+        size_t i = 0;
+        while (i < nmaps && maps[i].start < m.start) {
+            i++;
+        }
+        insert_at(i, &m);
     }
-    insert_at(i, &copy);
-    if (tracked) {
-        set_tracked(new, new + newlen, true);
+    free(pieces);
+    for (uint64_t k = 0; k < npages; k++) {
+        /* Out of memory for the marks: every kept page marked (costs
+         * time only). */
+        if (!marks || ((marks[k / 64] >> (k % 64)) & 1)) {
+            set_tracked(new + (k << PAGE_SHIFT), new + ((k + 1) << PAGE_SHIFT), true);
+        }
+    }
+    free(marks);
+    if (newlen > oldlen) {
+        grow.start = new + oldlen;
+        grow.end = new + newlen;
+        if (grow.kind != MK_SHARED) {
+            grow.anon = next_anon++;
+            grow.off = grow.kind == MK_ANON ? 0 : grow.off;
+        }
+        size_t i = 0;
+        while (i < nmaps && maps[i].start < grow.start) {
+            i++;
+        }
+        insert_at(i, &grow);
+        if (grow.kind == MK_SHARED || (grow.prot & CM_PROT_EXEC)) {
+            set_tracked(grow.start, grow.end, true);
+        }
     }
 }
 
@@ -328,8 +387,14 @@ void page_key(uint64_t va, uint64_t key[3])
         key[1] = m->anon;
         key[2] = (m->off + (va - m->start)) >> PAGE_SHIFT;
     } else {
+        /* Private memory, by its identity and its offset in the mapping
+         * (off: 0 at creation for anonymous memory, the file offset for a
+         * private file mapping; split_at and maps_move carry it): mremap
+         * moves the pages, and what was written there and how it was
+         * maintained moves with them.  Keyed by the virtual page, a moved
+         * page came with no history (aarch64/mremap_private.c move). */
         key[0] = 0;
         key[1] = m->anon;
-        key[2] = pg;
+        key[2] = (m->off + (va - m->start)) >> PAGE_SHIFT;
     }
 }

@@ -1768,7 +1768,9 @@ bool model_note_seen(struct vcpu *v, const struct word *w)
  * ordered before the thread's fetches, and the thread's clocks only grow
  * while it lives (model_thread_start clears them, and this cache), and a
  * word gains such events until its next store, which changes its (actor,
- * n).  model_fetched joined the store into the thread's clocks, which
+ * n), or until it is found written before tracking began (promote: from
+ * never written to written, both with actor 0 and event 0), which
+ * changes its stage: the key is all three (found by the hostile review).  model_fetched joined the store into the thread's clocks, which
  * keep it.  So a word seen here needs no lock: the check of a block whose
  * page another thread keeps writing (a JIT emitting the next function
  * beside the ones running) took the model's lock at every run of every
@@ -1787,7 +1789,8 @@ bool model_settled_seen(const struct vcpu *v, const struct word *w)
     unsigned k = settled_slot(w);
     return cfg.arch == ARCH_AARCH64 && own_record(v) && v->settled_w[k] == w &&
            v->settled_n[k] == __atomic_load_n(&w->n, __ATOMIC_RELAXED) &&
-           v->settled_a[k] == __atomic_load_n(&w->actor, __ATOMIC_RELAXED);
+           v->settled_a[k] == __atomic_load_n(&w->actor, __ATOMIC_RELAXED) &&
+           v->settled_s[k] == __atomic_load_n(&w->stage, __ATOMIC_RELAXED);
 }
 
 void model_settled_note(struct vcpu *v, const struct word *w)
@@ -1799,6 +1802,7 @@ void model_settled_note(struct vcpu *v, const struct word *w)
     v->settled_w[k] = w;
     v->settled_n[k] = w->n;
     v->settled_a[k] = w->actor;
+    v->settled_s[k] = w->stage;
 }
 
 bool model_fast_ok(const struct vcpu *v, const struct bpage *bp, unsigned wi)
