@@ -1770,8 +1770,9 @@ bool model_note_seen(struct vcpu *v, const struct word *w)
  * word gains such events until its next store, which changes its (actor,
  * n), or until it is found written before tracking began (promote: from
  * never written to written, both with actor 0 and event 0), which
- * changes its stage: the key is all three (found by the hostile review).  model_fetched joined the store into the thread's clocks, which
- * keep it.  So a word seen here needs no lock: the check of a block whose
+ * changes its stage: the key is all three (found by the hostile review).
+ * model_fetched joined the store into the thread's clocks, which keep
+ * it.  So a word seen here needs no lock: the check of a block whose
  * page another thread keeps writing (a JIT emitting the next function
  * beside the ones running) took the model's lock at every run of every
  * block of the page, against the writer's stores (test_slots epoch, one
