@@ -115,6 +115,16 @@ static void insert_at(size_t i, const struct map *m)
     maps_changed();
 }
 
+/* Insert m at its place in the list (by start). */
+static void insert_sorted(const struct map *m)
+{
+    size_t i = 0;
+    while (i < nmaps && maps[i].start < m->start) {
+        i++;
+    }
+    insert_at(i, m);
+}
+
 /* Split so that no mapping straddles addr. */
 static void split_at(uint64_t addr)
 {
@@ -195,11 +205,7 @@ struct map *maps_add(uint64_t start, uint64_t len, int prot, int flags, int fd, 
     }
     m.stack = (flags & CM_MAP_STACK) != 0;
     maps_unmap(start, len);
-    size_t i = 0;
-    while (i < nmaps && maps[i].start < start) {
-        i++;
-    }
-    insert_at(i, &m);
+    insert_sorted(&m);
     /* Shared backing may be (or become) executable through another view. */
     if (m.kind == MK_SHARED || (prot & CM_PROT_EXEC)) {
         set_tracked(start, start + len, true);
@@ -310,11 +316,7 @@ void maps_move(uint64_t old, uint64_t oldlen, uint64_t new, uint64_t newlen)
         struct map m = pieces[k];
         m.start += new - old;
         m.end += new - old;
-        size_t i = 0;
-        while (i < nmaps && maps[i].start < m.start) {
-            i++;
-        }
-        insert_at(i, &m);
+        insert_sorted(&m);
     }
     free(pieces);
     for (uint64_t k = 0; k < npages; k++) {
@@ -332,11 +334,7 @@ void maps_move(uint64_t old, uint64_t oldlen, uint64_t new, uint64_t newlen)
             grow.anon = next_anon++;
             grow.off = grow.kind == MK_ANON ? 0 : grow.off;
         }
-        size_t i = 0;
-        while (i < nmaps && maps[i].start < grow.start) {
-            i++;
-        }
-        insert_at(i, &grow);
+        insert_sorted(&grow);
         if (grow.kind == MK_SHARED || (grow.prot & CM_PROT_EXEC)) {
             set_tracked(grow.start, grow.end, true);
         }
