@@ -115,6 +115,15 @@ static void insert_at(size_t i, const struct map *m)
     maps_changed();
 }
 
+/* A system call's length in whole pages: the kernel rounds mmap's,
+ * munmap's, mprotect's and mremap's lengths up (a 6000-byte mapping is two
+ * pages; taken as given, its second page lost its mark of a page that may
+ * hold code after an mremap, found by the hostile review). */
+static uint64_t whole_pages(uint64_t len)
+{
+    return (len + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
+}
+
 /* Insert m at its place in the list (by start). */
 static void insert_sorted(const struct map *m)
 {
@@ -174,12 +183,14 @@ struct map *maps_add_shm(uint64_t start, uint64_t len, int prot, int shmid)
 
 void maps_unmap(uint64_t start, uint64_t len)
 {
+    len = whole_pages(len);
     cut(start, start + len);
     set_tracked(start, start + len, false);
 }
 
 struct map *maps_add(uint64_t start, uint64_t len, int prot, int flags, int fd, uint64_t off)
 {
+    len = whole_pages(len);
     struct map m = { .start = start, .end = start + len, .prot = prot };
     struct stat st;
     bool anon = (flags & CM_MAP_ANONYMOUS) || fd < 0;
@@ -219,6 +230,7 @@ struct map *maps_add(uint64_t start, uint64_t len, int prot, int flags, int fd, 
  */
 void maps_protect(uint64_t start, uint64_t len, int prot, void (*made_exec)(uint64_t va))
 {
+    len = whole_pages(len);
     uint64_t end = start + len;
     split_at(start);
     split_at(end);
@@ -231,9 +243,14 @@ void maps_protect(uint64_t start, uint64_t len, int prot, void (*made_exec)(uint
              * started as zeros: private anonymous memory, whose history
              * the model reconstructs; the program image's file pages are
              * of unknown history. */
+            /* Keyed as memory with no mapping ((0, 0, page): anon 0, off
+             * its address), so that what was stored and maintained there
+             * before this first mprotect keeps its state (a .bss page
+             * maintained, then written, then made executable lost the
+             * writes: found by the hostile review). */
             struct map u = { .start = va, .end = end,
                              .kind = syms_host_anonymous(va) ? MK_ANON : MK_UNKNOWN,
-                             .anon = next_anon++ };
+                             .anon = 0, .off = va };
             size_t i = 0;
             while (i < nmaps && maps[i].start < va) {
                 i++;
@@ -280,6 +297,8 @@ void maps_protect(uint64_t start, uint64_t len, int prot, void (*made_exec)(uint
  */
 void maps_move(uint64_t old, uint64_t oldlen, uint64_t new, uint64_t newlen)
 {
+    oldlen = whole_pages(oldlen);
+    newlen = whole_pages(newlen);
     uint64_t kept = oldlen < newlen ? oldlen : newlen;
     uint64_t tail = oldlen ? old + oldlen - 1 : old;   /* the growth's template */
     struct map *t = map_find(tail);

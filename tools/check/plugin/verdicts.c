@@ -21,7 +21,6 @@
 #define POOL 64u          /* entries per page: blocks beyond take turns */
 #define PER_BOARD 8192u   /* entries per scoreboard (64 KiB per vcpu) */
 #define MAX_BOARDS 32u    /* 4096 pages of code with verdicts; then unconditional checks */
-_Static_assert(PER_BOARD % POOL == 0, "a pool lies in one board");
 
 static struct qemu_plugin_scoreboard *boards[MAX_BOARDS];
 static unsigned nboards;
@@ -69,14 +68,9 @@ void verdict_page_changed(struct bpage *bp)
     /* Every vcpu qemu has started (their entries exist: qemu grows the
      * scoreboards before a vcpu's init callback). */
     unsigned nv = (unsigned)qemu_plugin_num_vcpus();
-    for (unsigned j = 0; j < nv; j++) {
-        /* A pool is POOL consecutive entries of one board (verdict_new):
-         * one lookup of the vcpu's entries per pool, not one per entry
-         * (a store into a page of running code voids the page's pool:
-         * the lookups were most of that). */
-        uint64_t *p = entry_ptr(bp->vpool - 1, j);
-        for (uint32_t k = 0; k < POOL; k++) {
-            __atomic_store_n(&p[k], 0, __ATOMIC_SEQ_CST);
+    for (uint32_t k = 0; k < POOL; k++) {
+        for (unsigned j = 0; j < nv; j++) {
+            __atomic_store_n(entry_ptr(bp->vpool - 1 + k, j), 0, __ATOMIC_SEQ_CST);
         }
     }
 }
