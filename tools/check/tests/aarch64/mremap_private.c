@@ -53,19 +53,6 @@ static void *move_to_fresh(void *p, size_t len)
     return q;
 }
 
-static void full_sequence(uint32_t *p, size_t words)
-{
-    for (size_t i = 0; i < words; i += 8) {
-        dc_cvau(p + i);
-    }
-    dsb_ish();
-    for (size_t i = 0; i < words; i += 8) {
-        ic_ivau(p + i);
-    }
-    dsb_ish();
-    isb();
-}
-
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -79,7 +66,7 @@ int main(int argc, char **argv)
         }
         memcpy(p, code, sizeof(code));
         if (!strcmp(mode, "move-maintained")) {
-            full_sequence(p, 2);
+            sync_words(p, 2);
         }
         if (strcmp(mode, "nomove") != 0) {
             p = move_to_fresh(p, PAGE);
@@ -95,7 +82,7 @@ int main(int argc, char **argv)
         m[0] = 1;   /* the first page: data */
         uint32_t *p = (uint32_t *)(m + PAGE);
         memcpy(p, code, sizeof(code));
-        full_sequence(p, 2);
+        sync_words(p, 2);
         m = move_to_fresh(m, 2 * PAGE);
         p = (uint32_t *)(m + PAGE);
         const uint32_t mov9 = A64_MOV_W0(9);
@@ -116,7 +103,7 @@ int main(int argc, char **argv)
         m[0] = 1;
         uint32_t *p = (uint32_t *)(m + PAGE);
         memcpy(p, code, sizeof(code));
-        full_sequence(p, 2);
+        sync_words(p, 2);
         if (munmap(m + PAGE, PAGE) != 0 || mremap(m, PAGE, 2 * PAGE, 0) != m) {
             perror("munmap/mremap");
             return 2;

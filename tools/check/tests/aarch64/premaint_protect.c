@@ -26,15 +26,6 @@
 
 static uint32_t bss[2 * PAGE / 4] __attribute__((aligned(PAGE)));
 
-static void sequence(uint32_t *p)
-{
-    dc_cvau(p);
-    dsb_ish();
-    ic_ivau(p);
-    dsb_ish();
-    isb();
-}
-
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -44,12 +35,12 @@ int main(int argc, char **argv)
         return 2;
     }
     if (!strcmp(mode, "premaint") || !strcmp(mode, "full")) {
-        sequence(p);
+        sync_words(p, 2);
     }
     const uint32_t code[] = { A64_MOV_W0(7), A64_RET };
     memcpy(p, code, sizeof(code));
     if (!strcmp(mode, "full")) {
-        sequence(p);
+        sync_words(p, 2);
     }
     if (mprotect(p, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
         perror("mprotect");
