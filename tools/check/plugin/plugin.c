@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gate.h"
 #include "maps.h"
 #include "model.h"
 #include "report.h"
@@ -422,7 +423,7 @@ static void wait_full(void)
 #define CLONE_VFORK_FLAG 0x4000ull
 #define NR_CLONE3 435
 
-void plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1)
+bool plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1)
 {
     int64_t nr_clone = cfg.arch == ARCH_ARM ? 120 : 220;
     uint64_t flags;
@@ -434,7 +435,7 @@ void plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1)
             flags = CLONE_VM_FLAG;   /* unreadable: take it as a thread (costs time only) */
         }
     } else {
-        return;
+        return false;
     }
     if (flags & CLONE_VM_FLAG) {
         /* Before the call: the child cannot run, nor this thread store,
@@ -447,8 +448,10 @@ void plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1)
             __atomic_add_fetch(&spawning, 1, __ATOMIC_SEQ_CST);
             spawn_pending[vcpu_slot(idx)] = true;
             go_full();
+            return true;
         }
     }
+    return false;
 }
 
 void plugin_reads_stop(unsigned idx)
@@ -465,14 +468,21 @@ static void spawned(void)
     }
 }
 
-void plugin_syscall_returned(unsigned idx, int64_t ret)
+void plugin_clone_returned(unsigned idx, int64_t ret)
 {
     if (spawn_pending[vcpu_slot(idx)]) {
         spawn_pending[vcpu_slot(idx)] = false;
         if (ret < 0) {
             spawned();   /* the clone failed: no thread comes */
+            gate_spawned();
         }
     }
+}
+
+void plugin_syscall_returned(unsigned idx, int64_t ret)
+{
+    (void)idx;
+    (void)ret;
     if (__atomic_load_n(&live_threads, __ATOMIC_SEQ_CST) == 1 &&
         __atomic_load_n(&spawning, __ATOMIC_SEQ_CST) == 0) {
         go_one();
@@ -482,7 +492,13 @@ void plugin_syscall_returned(unsigned idx, int64_t ret)
 static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
 {
     (void)id;
+    /* qemu grew the scoreboards for this vCPU before this callback: its
+     * creation no longer keeps the others' callbacks out (gate.h).  Then
+     * the reset, which the parent runs once its clone has returned, and
+     * whose callback may have to pass the gate first. */
+    gate_spawned();
     wait_full();
+    gate_enter();
     pthread_mutex_lock(&model_lock);
     if (!reg_handle[0]) {
         find_registers();
@@ -529,11 +545,15 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
      * ordered after what its parent gave the kernel (model.c). */
     model_thread_start(v);
     pthread_mutex_unlock(&model_lock);
+    gate_leave();
 }
 
 static void vcpu_exit(qemu_plugin_id_t id, unsigned int idx)
 {
     (void)id;
+    /* No scoreboard here, and no gate: qemu calls this with its clone
+     * lock held, which a thread creating a vCPU takes after closing the
+     * gate (waiting for the creation here deadlocked). */
     pthread_mutex_lock(&model_lock);
     model_thread_exit(cur(idx));
     cur(idx)->live = false;
@@ -1712,6 +1732,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     model_lock_reinit();
+    gate_fork_child();
     unsigned n = 0;
     for (unsigned k = 0; k < MAX_VCPUS; k++) {
         if (vcpus[k].live && vcpus[k].tid != fork_tid) {

@@ -33,6 +33,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "gate.h"
 #include "maps.h"
 #include "xproc.h"
 #include "model.h"
@@ -643,6 +644,7 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int idx, int64_t num, uint6
     (void)id;
     (void)a7;
     (void)a8;
+    gate_enter();
     __atomic_add_fetch(&maps_gen, 1, __ATOMIC_RELEASE);   /* sys_readable */
     struct vcpu *v = cur(idx);
     v->sc_num = num;
@@ -669,13 +671,17 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int idx, int64_t num, uint6
                cfg.arch == ARCH_RISCV64) {
         riscv_prctl(idx, a[1], a[2]);
     }
-    plugin_syscall_clone(idx, num, a[0]);
+    bool spawn = plugin_syscall_clone(idx, num, a[0]);
     /* What the caller has ordered reaches the kernel when the call starts:
      * a signal it sends may be delivered, a futex waiter woken, before the
      * call returns (model.c). */
     pthread_mutex_lock(&model_lock);
     model_syscall_entry(v);
     pthread_mutex_unlock(&model_lock);
+    gate_leave();
+    if (spawn) {
+        gate_spawn();   /* until the new vCPU's init callback (gate.h) */
+    }
 }
 
 /*
@@ -807,6 +813,8 @@ static bool kernel_fill(struct vcpu *v, int64_t num, int64_t ret)
 static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, int64_t ret)
 {
     (void)id;
+    plugin_clone_returned(idx, gret(ret));   /* before the gate: it may end a creation */
+    gate_enter();
     __atomic_add_fetch(&maps_gen, 1, __ATOMIC_RELEASE);   /* sys_readable */
     struct vcpu *v = cur(idx);
     const uint64_t *a = v->sc_args;
@@ -873,6 +881,7 @@ static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, i
     }
     pthread_mutex_unlock(&model_lock);
     plugin_syscall_returned(idx, ret);
+    gate_leave();
 }
 
 void sys_register(qemu_plugin_id_t id)

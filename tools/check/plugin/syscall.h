@@ -16,8 +16,15 @@ struct vcpu *cur(unsigned idx);
 /* The caller of system call num (first argument a1) may create a thread
  * that shares its memory (clone or clone3 with CLONE_VM): loads and stores
  * keep the shadow of memory from now on (plugin.c).  Called before the
- * call runs. */
-void plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1);
+ * call runs, holding the scoreboard gate (gate.h).  True when the call
+ * creates a vCPU: the caller then closes the gate (gate_spawn) once it
+ * has left it. */
+bool plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1);
+
+/* A system call of vcpu idx returned ret: when it was a clone that was to
+ * create a vCPU and failed, the creation is over (gate_spawned).  Called
+ * first, before the gate is entered (the gate waits for the creation). */
+void plugin_clone_returned(unsigned idx, int64_t ret);
 
 /* A system call of vcpu idx returned ret: the last live thread goes back
  * to the one-thread mode (plugin.c, go_one). */

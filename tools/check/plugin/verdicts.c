@@ -21,12 +21,19 @@
 #define POOL 64u          /* entries per page: blocks beyond take turns */
 #define PER_BOARD 8192u   /* entries per scoreboard (64 KiB per vcpu) */
 #define MAX_BOARDS 32u    /* 4096 pages of code with verdicts; then unconditional checks */
+_Static_assert(PER_BOARD % POOL == 0, "a pool lies in one board");
 
 static struct qemu_plugin_scoreboard *boards[MAX_BOARDS];
 static unsigned nboards;
 static uint32_t nentries;
 static uint64_t ntags;
 static struct bpage *pool_page[MAX_BOARDS * PER_BOARD / POOL];   /* pool -> page */
+/* One past the highest vcpu index whose init callback has run (under
+ * model_lock): the entries that exist.  Not qemu_plugin_num_vcpus(): qemu
+ * counts a new vcpu before it grows the scoreboards for it, so a voiding
+ * in that window wrote past the end of every board (the growth waits for
+ * the running voider to leave its block first). */
+static unsigned nstarted;
 
 static uint64_t *entry_ptr(uint32_t e, unsigned idx)
 {
@@ -65,12 +72,15 @@ void verdict_page_changed(struct bpage *bp)
         return;
     }
     __atomic_store_n(&bp->vreset, 1, __ATOMIC_SEQ_CST);
-    /* Every vcpu qemu has started (their entries exist: qemu grows the
-     * scoreboards before a vcpu's init callback). */
-    unsigned nv = (unsigned)qemu_plugin_num_vcpus();
-    for (uint32_t k = 0; k < POOL; k++) {
-        for (unsigned j = 0; j < nv; j++) {
-            __atomic_store_n(entry_ptr(bp->vpool - 1 + k, j), 0, __ATOMIC_SEQ_CST);
+    unsigned nv = nstarted;
+    for (unsigned j = 0; j < nv; j++) {
+        /* A pool is POOL consecutive entries of one board (verdict_new):
+         * one lookup of the vcpu's entries per pool, not one per entry
+         * (a store into a page of running code voids the page's pool:
+         * the lookups were most of that). */
+        uint64_t *p = entry_ptr(bp->vpool - 1, j);
+        for (uint32_t k = 0; k < POOL; k++) {
+            __atomic_store_n(&p[k], 0, __ATOMIC_SEQ_CST);
         }
     }
 }
@@ -100,6 +110,9 @@ void verdict_set(qemu_plugin_u64 entry, uint64_t tag, unsigned idx, struct bpage
 
 void verdict_vcpu_start(unsigned idx)
 {
+    if (idx >= nstarted) {
+        nstarted = idx + 1;
+    }
     for (unsigned b = 0; b < nboards; b++) {
         memset(qemu_plugin_scoreboard_find(boards[b], idx), 0, PER_BOARD * sizeof(uint64_t));
     }

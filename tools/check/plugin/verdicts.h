@@ -49,7 +49,8 @@ void verdict_set(qemu_plugin_u64 entry, uint64_t tag, unsigned idx, struct bpage
                  uint64_t g);
 
 /* vcpu idx starts running a thread (a new one, or a reused index): its
- * verdicts are void. */
+ * verdicts are void, and its entries exist from now on (called from its
+ * init callback, after qemu grew the scoreboards).  model_lock held. */
 void verdict_vcpu_start(unsigned idx);
 
 #endif
