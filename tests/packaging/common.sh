@@ -1,24 +1,19 @@
 # Sourced by the packaging suites in tests/suites/: counting and logging.
 # Each check is one command; its output goes to the suite's log directory,
-# and the suite prints one line per check and, last, "N passed, N failed".
-pass=0 fail=0
+# and the suite prints one line per check and, last, "N passed, N failed"
+# (the count: tests/tally.sh).
+. "$root/tests/tally.sh"
 # check NAME COMMAND...: run COMMAND, log its output, count it.
 check() {
     _cn=$1
     shift
     _cl=$logdir/$(printf '%s' "$_cn" | tr -c 'A-Za-z0-9\n' '_').log
     if "$@" >"$_cl" 2>&1; then
-        echo "$_cn: ok"
-        pass=$((pass + 1))
+        ok "$_cn"
     else
-        echo "$_cn: FAILED (log: $_cl)"
+        bad "$_cn (log: $_cl)"
         tail -n 25 "$_cl" | sed 's/^/    /'
-        fail=$((fail + 1))
     fi
-}
-finish() {
-    echo "$pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
 }
 # Fails (for use inside check) when FILE contains a line matching REGEX.
 absent() {

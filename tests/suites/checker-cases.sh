@@ -20,16 +20,14 @@ root=$1
 work=$root/build/checker-cases
 mkdir -p "$work"
 checker=$root/tools/check/cmodx-check
-pass=0 fail=0
+. "$root/tests/tally.sh"
 check() { # description, then a command that must succeed
     d=$1
     shift
     if "$@"; then
-        echo "PASS  $d"
-        pass=$((pass + 1))
+        ok "$d"
     else
-        echo "FAIL  $d"
-        fail=$((fail + 1))
+        bad "$d"
     fi
 }
 src=$root/tools/check/tests/aarch64
@@ -69,8 +67,7 @@ if aarch64-linux-gnu-gcc -O2 -o "$work/vdso_time" "$src/vdso_time.c" 2> "$work/c
         check "advice: IDC+DIC, a missing DSB is advised without IC IVAU" \
             sh -c 'grep -q "^    missing   a DSB by the writer between the store and the context synchronisation" "$1" && ! grep -q "IC IVAU" "$1"' sh "$log.nd"
     else
-        echo "FAIL  store_no_dsb.c does not build"
-        fail=$((fail + 1))
+        bad "store_no_dsb.c does not build"
     fi
     # Writes made by a system call (pwrite into a memfd) count in the
     # summary like store instructions.
@@ -79,33 +76,26 @@ if aarch64-linux-gnu-gcc -O2 -o "$work/vdso_time" "$src/vdso_time.c" 2> "$work/c
         check "summary: writes by a system call are counted" \
             grep -q "summary: .*, [1-9][0-9]* code writes tracked" "$log.fw"
     else
-        echo "FAIL  file_write.c does not build"
-        fail=$((fail + 1))
+        bad "file_write.c does not build"
     fi
 else
-    echo "FAIL  vdso_time.c does not build"
-    fail=$((fail + 1))
+    bad "vdso_time.c does not build"
 fi
 
 cases=$(cd "$root/.." && pwd)/shared/cases/checker
 if [ ! -f "$cases/run.sh" ]; then
     echo "skipped: no checker cases at $cases (they are not part of this repository)"
-    echo "$pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
+    finish
     exit
 fi
 
 # 1. The bug-report cases, with run.sh's own verdicts.
 (cd "$root" && CHECKER=$checker sh "$cases/run.sh" -o "$work/cases") > "$work/cases.log" 2>&1
-tally=$(grep -E '^[0-9]+ HIT, [0-9]+ MISS' "$work/cases.log" | tail -n 1)
-if [ -z "$tally" ]; then
-    tail -n 20 "$work/cases.log"
-    fail=$((fail + 1))
-else
+if tally_from "$work/cases.log" '' HIT MISS; then
     grep -E '^c[0-9].* MISS$' "$work/cases.log"
-    echo "bug-report cases: $tally"
-    pass=$((pass + ${tally%% HIT*}))
-    fail=$((fail + $(echo "$tally" | sed -E 's/.* ([0-9]+) MISS.*/\1/')))
+    echo "bug-report cases: $tally_line"
+else
+    tail -n 20 "$work/cases.log"
 fi
 
 # 2. The jit/ cases: program | arch | args | -L root (sysroot|bookworm) | expected
@@ -202,5 +192,4 @@ fast_path() {
             --build | tail -n 1) && [ "$e2" != "$e1" ] && [ -f "$e2" ]
 }
 check "start-up record: reused while nothing changed, a new plugin after a source change (also one made during the build)" fast_path
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

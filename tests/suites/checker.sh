@@ -14,32 +14,22 @@ if ! sh "$root/tools/check/build-qemu.sh" >"$log/build-qemu.log" 2>&1; then
     echo "0 passed, 1 failed"
     exit 1
 fi
-pass=0 fail=0
+. "$root/tests/tally.sh"
 sh "$root/tools/check/run-validation.sh" -o "$log/validation" >"$log/validation.log" 2>&1
-line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log/validation.log" | tail -n 1)
-if [ -n "$line" ]; then
-    echo "validation programs: $line"
-    pass=$((pass + ${line%% passed*}))
-    fail=$((fail + $(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')))
+if tally_from "$log/validation.log"; then
+    echo "validation programs: $tally_line"
     grep -E '^FAIL' "$log/validation.log" | head -n 20
 else
     echo "validation programs: no result"
     tail -n 20 "$log/validation.log"
-    fail=$((fail + 1))
 fi
 sh "$root/tools/check/check-suite.sh" -o "$log/suite" aarch64 arm riscv64 >"$log/suite.log" 2>&1
 for arch in aarch64 arm riscv64; do
-    line=$(grep -E "^$arch: [0-9]+ passed, [0-9]+ failed" "$log/suite.log" | tail -n 1)
-    if [ -z "$line" ]; then
+    if tally_from "$log/suite.log" "$arch: "; then
+        echo "$arch: $tally_line"
+    else
         echo "$arch under cmodx-check: no result"
-        fail=$((fail + 1))
-        continue
     fi
-    echo "$line"
-    p=$(echo "$line" | sed -E 's/^[a-z0-9]+: ([0-9]+) passed.*/\1/')
-    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-    pass=$((pass + p))
-    fail=$((fail + f))
 done
 [ "$fail" -eq 0 ] || tail -n 40 "$log/suite.log"
 # The overhead tools (docs/CHECKER.md, "Measuring it yourself"): the
@@ -50,11 +40,10 @@ done
 sh "$root/tools/check/bench/library-programs.sh" "$log/suite/aarch64" /bin/true \
     >"$log/programs" 2>"$log/programs.err" || true
 if [ "$(grep -c . "$log/programs")" = 16 ]; then
-    pass=$((pass + 1))
+    ok
 else
-    echo "FAIL  bench/library-programs.sh: not 16 programs"
+    bad "bench/library-programs.sh: not 16 programs"
     cat "$log/programs.err"
-    fail=$((fail + 1))
 fi
 for f in '' stores loads values; do
     label=plugin
@@ -66,11 +55,10 @@ for f in '' stores loads values; do
     st=$?
     if [ "$st" = 0 ] &&
         grep -Eq "^geometric mean over 1 programs .*: wall $label [0-9]+\.[0-9]+x" "$log/overhead$f.log"; then
-        pass=$((pass + 1))
+        ok
     else
-        echo "FAIL  measure-overhead.sh${f:+ -f $f}"
+        bad "measure-overhead.sh${f:+ -f $f}"
         tail -n 5 "$log/overhead$f.log"
-        fail=$((fail + 1))
     fi
 done
-echo "$pass passed, $fail failed"
+finish

@@ -9,9 +9,7 @@
 set -u
 root=$1
 check=$root/tools/layers/check-layers.sh
-pass=0 fail=0
-ok() { echo "$1: ok"; pass=$((pass + 1)); }
-bad() { echo "$1: FAILED"; fail=$((fail + 1)); }
+. "$root/tests/tally.sh"
 
 # ---- the library ------------------------------------------------------------
 set --
@@ -158,4 +156,4 @@ else
     cat "$t/loose.log"
     bad "check fails on a file outside the layers"
 fi
-echo "$pass passed, $fail failed"
+finish

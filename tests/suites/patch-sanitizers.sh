@@ -14,9 +14,9 @@
 # lock graph does not model; the child then exits 66 (TSan's status).
 set -u
 root=$1
-pass=0 fail=0
-[ "$(uname -m)" = x86_64 ] || { echo "patch-sanitizers: 0 passed, 0 failed"; exit 0; }
-command -v clang >/dev/null || { echo "no clang"; echo "patch-sanitizers: 0 passed, 1 failed"; exit 1; }
+. "$root/tests/tally.sh"
+[ "$(uname -m)" = x86_64 ] || { finish "patch-sanitizers: "; exit; }
+command -v clang >/dev/null || { bad "no clang"; finish "patch-sanitizers: "; exit; }
 for san in thread address; do
     b=$root/build/x86_64-clang-$san-patch
     log=$root/build/x86_64-clang-$san-patch.log
@@ -26,18 +26,14 @@ for san in thread address; do
         exclude='^$'
         [ $san = thread ] && exclude='^test_patch_signal$'
         if (cd "$b" && ctest -R 'patch' -E "$exclude" --output-on-failure) >>"$log" 2>&1; then
-            echo "clang $san patch tests: ok"
-            pass=$((pass + 1))
+            ok "clang $san patch tests"
         else
-            echo "clang $san patch tests: FAILED"
+            bad "clang $san patch tests"
             tail -n 40 "$log"
-            fail=$((fail + 1))
         fi
     else
-        echo "clang $san build: FAILED"
+        bad "clang $san build"
         tail -n 20 "$log"
-        fail=$((fail + 1))
     fi
 done
-echo "patch-sanitizers: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish "patch-sanitizers: "

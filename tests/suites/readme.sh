@@ -21,9 +21,7 @@ root=$1
 work=$root/build/readme
 rm -rf "$work"
 mkdir -p "$work"
-pass=0 fail=0
-ok() { echo "PASS  $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL  $1"; fail=$((fail + 1)); }
+. "$root/tests/tally.sh"
 
 # The first ```c block after the heading, and the first ```sh block after
 # the sentence that introduces the AArch64 demo.
@@ -127,5 +125,4 @@ else
     bad "$d"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

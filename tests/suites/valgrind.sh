@@ -6,7 +6,7 @@
 set -u
 root=$1
 bin=$root/build/x86_64-gcc/tests
-pass=0 fail=0
+. "$root/tests/tally.sh"
 run() {
     name=$1
     shift
@@ -15,12 +15,10 @@ run() {
     log=$root/build/valgrind-$(echo "$label" | tr ' ' '_').log
     if valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
         --smc-check=all "$bin/$name" "$@" >"$log" 2>&1; then
-        echo "$label: ok"
-        pass=$((pass + 1))
+        ok "$label"
     else
-        echo "$label: FAILED"
+        bad "$label"
         tail -n 30 "$log"
-        fail=$((fail + 1))
     fi
 }
 run test_publish
@@ -40,4 +38,4 @@ run test_lifecycle cancel-fork
 run test_lifecycle signal
 run test_lifecycle membarrier
 run test_lifecycle fork epoch
-echo "$pass passed, $fail failed"
+finish
