@@ -57,6 +57,7 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 struct model_cfg cfg;
@@ -85,6 +86,27 @@ struct vcpu vcpus[MAX_VCPUS];
 int label_tid[65536];
 int64_t guest_base;
 bool guest_base_known;
+
+/*
+ * Guest memory is host memory at guest_base.  It is read with
+ * process_vm_readv on the process itself, which fails (EFAULT) on what is
+ * not mapped readable, guest PROT_NONE pages included (qemu maps them so),
+ * and takes none of qemu's locks: qemu_plugin_read_memory_vaddr takes the
+ * mmap lock, which a translating thread holds while it waits for
+ * model_lock.
+ */
+bool guest_read(uint64_t va, void *dst, size_t n)
+{
+    if (!guest_base_known || n == 0) {
+        return n == 0;
+    }
+    struct iovec local = { dst, n };
+    struct iovec remote = { (void *)(uintptr_t)(va + (uint64_t)guest_base), n };
+    /* By the calling thread's id: once the main thread has left with
+     * pthread_exit, the process's id names a zombie without memory, and
+     * every read failed (each DC and IC then reported as a fault). */
+    return process_vm_readv((pid_t)syscall(SYS_gettid), &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
 
 static uint64_t seq;
 uint64_t model_gen;
@@ -439,11 +461,6 @@ struct bpage *bpage_by_key(const uint64_t k[3], bool create)
     return b;
 }
 
-static const uint8_t *host_ptr(uint64_t va)
-{
-    return guest_base_known ? (const uint8_t *)(uintptr_t)(va + (uint64_t)guest_base) : NULL;
-}
-
 static bool readable(uint64_t va)
 {
     struct map *m = map_find(va);
@@ -464,10 +481,9 @@ static void bpage_words(struct bpage *bp, uint64_t va)
         abort();
     }
     uint64_t page = va & ~(uint64_t)(PAGE_SIZE - 1);
-    bool known_bytes = readable(page);
-    if (known_bytes) {
-        memcpy(bp->shadow, host_ptr(page), PAGE_SIZE);
-    }
+    /* Copied without a fault: another thread may be unmapping the page
+     * (its mapping record goes when the call returns). */
+    bool known_bytes = readable(page) && guest_read(page, bp->shadow, PAGE_SIZE);
     for (unsigned i = 0; !known_bytes && i < WORDS_PER_PAGE; i++) {
         w[i].old_lost = 1;
     }
@@ -703,10 +719,11 @@ static void promote(uint64_t va)
     uint64_t page = va & ~(uint64_t)(PAGE_SIZE - 1);
     struct map *m = map_find(page);
     set_tracked(page, page + PAGE_SIZE, true);
-    if (!m || m->kind != MK_ANON || !readable(page)) {
+    /* A copy, made without a fault (bpage_words). */
+    uint32_t mem[WORDS_PER_PAGE];
+    if (!m || m->kind != MK_ANON || !readable(page) || !guest_read(page, mem, sizeof(mem))) {
         return;
     }
-    const uint32_t *mem = (const uint32_t *)host_ptr(page);
     struct bpage *bp = NULL;
     uint64_t s = seq_next();
     for (unsigned i = 0; i < WORDS_PER_PAGE; i++) {

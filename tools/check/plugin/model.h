@@ -30,6 +30,10 @@ extern struct vcpu vcpus[MAX_VCPUS];
 extern int label_tid[65536];
 extern int64_t guest_base;
 extern bool guest_base_known;
+/* Copy n bytes of guest memory at va into dst; false, with no fault, when
+ * any of them is not mapped readable (now: another thread may be
+ * unmapping it).  Takes no lock. */
+bool guest_read(uint64_t va, void *dst, size_t n);
 
 /*
  * Bumped (under model_lock) by every change of what a fetch check reads

@@ -430,7 +430,7 @@ bool plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1)
     if (num == nr_clone) {
         flags = a1;
     } else if (num == NR_CLONE3) {
-        if (!sys_guest_read(cfg.arch == ARCH_ARM ? a1 & 0xffffffffu : a1, &flags,
+        if (!guest_read(cfg.arch == ARCH_ARM ? a1 & 0xffffffffu : a1, &flags,
                             sizeof(flags))) {
             flags = CLONE_VM_FLAG;   /* unreadable: take it as a thread (costs time only) */
         }

@@ -73,7 +73,7 @@ void stacks_capture(uint64_t pc, struct stack *s)
     uint64_t fp = read_reg(29);
     for (unsigned k = 0; k < STACK_DEPTH && fp && !(fp & 7); k++) {
         uint64_t rec[2];
-        if (!sys_guest_read(fp, rec, sizeof(rec)) || rec[1] == 0) {
+        if (!guest_read(fp, rec, sizeof(rec)) || rec[1] == 0) {
             break;
         }
         uint64_t ret = (rec[1] & 0x00ffffffffffffffull) - 4;   /* PAC/TBI bits off */

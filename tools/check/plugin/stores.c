@@ -60,7 +60,7 @@ static void copy_range(struct vcpu *v, uint64_t dst, uint64_t src, uint64_t len,
         uint64_t room = PAGE_SIZE - (dst & (PAGE_SIZE - 1));
         unsigned n = (unsigned)(len < room ? len : room);
         if (page_tracked(dst)) {
-            if (!sys_guest_read(src, chunk, n)) {
+            if (!guest_read(src, chunk, n)) {
                 return;   /* the copy faults there */
             }
             model_store(v, dst, n, chunk, pc);

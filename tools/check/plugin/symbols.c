@@ -238,7 +238,7 @@ static uint64_t file_to_vaddr(const struct elfimg *e, uint64_t off)
 static void load_vdso(uint64_t base)
 {
     uint8_t hdr[64];
-    if (!sys_guest_read(base, hdr, sizeof(hdr)) || memcmp(hdr, ELFMAG, SELFMAG) != 0) {
+    if (!guest_read(base, hdr, sizeof(hdr)) || memcmp(hdr, ELFMAG, SELFMAG) != 0) {
         return;
     }
     bool is64 = hdr[EI_CLASS] == ELFCLASS64;
@@ -248,7 +248,7 @@ static void load_vdso(uint64_t base)
         return;
     }
     uint8_t *img = malloc(size);
-    if (img && sys_guest_read(base, img, size)) {
+    if (img && guest_read(base, img, size)) {
         struct elfimg *e = elf_parse(img, size);
         if (e) {
             /* The vDSO is linked at its first segment's address. */

@@ -131,33 +131,12 @@ unsigned sys_nhandlers(void)
 
 /* ---- guest memory ---- */
 
-/*
- * Guest memory is host memory at guest_base.  It is read with
- * process_vm_readv on the process itself, which fails (EFAULT) on what is
- * not mapped readable, guest PROT_NONE pages included (qemu maps them so),
- * and takes none of qemu's locks: qemu_plugin_read_memory_vaddr takes the
- * mmap lock, which a translating thread holds while it waits for
- * model_lock.
- */
-bool sys_guest_read(uint64_t va, void *dst, size_t n)
-{
-    if (!guest_base_known || n == 0) {
-        return n == 0;
-    }
-    struct iovec local = { dst, n };
-    struct iovec remote = { (void *)(uintptr_t)(va + (uint64_t)guest_base), n };
-    /* By the calling thread's id: once the main thread has left with
-     * pthread_exit, the process's id names a zombie without memory, and
-     * every read failed (each DC and IC then reported as a fault). */
-    return process_vm_readv((pid_t)syscall(SYS_gettid), &local, 1, &remote, 1, 0) == (ssize_t)n;
-}
-
 /* A guest pointer or size_t at va (4 bytes on ARM). */
 static bool guest_word(uint64_t va, uint64_t *out)
 {
     uint64_t x = 0;
     unsigned w = cfg.arch == ARCH_ARM ? 4 : 8;
-    if (!sys_guest_read(va, &x, w)) {
+    if (!guest_read(va, &x, w)) {
         return false;
     }
     *out = gword(x);
@@ -182,7 +161,7 @@ bool sys_readable(uint64_t va)
         return true;
     }
     uint8_t b;
-    if (!sys_guest_read(gword(va), &b, 1)) {
+    if (!guest_read(gword(va), &b, 1)) {
         return false;
     }
     readable_page = page;
@@ -208,7 +187,7 @@ void sys_store_range(struct vcpu *v, uint64_t va, uint64_t len, const uint8_t *b
                 memset(chunk, fill, n);
             } else if (bytes) {
                 src = bytes;
-            } else if (!sys_guest_read(va, chunk, n)) {
+            } else if (!guest_read(va, chunk, n)) {
                 return;
             }
             model_store(v, va, n, src, pc);
@@ -739,7 +718,7 @@ static void memfd_written(struct vcpu *v, int fd, bool has_off, uint64_t off, in
 static void memfd_written_at(struct vcpu *v, int fd, uint64_t p, int64_t ret)
 {
     int64_t after = 0;   /* loff_t: 64 bits on every guest */
-    if (p && !sys_guest_read(p, &after, sizeof(after))) {
+    if (p && !guest_read(p, &after, sizeof(after))) {
         return;
     }
     memfd_written(v, fd, p != 0, (uint64_t)(after - ret), ret);
@@ -800,7 +779,7 @@ static bool kernel_fill(struct vcpu *v, int64_t num, int64_t ret)
         for (int64_t k = 0; k < ret && k < 1024; k++) {
             uint32_t len = 0;
             uint64_t msg = a[1] + (uint64_t)k * size;
-            if (sys_guest_read(msg + (cfg.arch == ARCH_ARM ? 28 : 56), &len, 4)) {
+            if (guest_read(msg + (cfg.arch == ARCH_ARM ? 28 : 56), &len, 4)) {
                 store_msghdr(v, msg, len);
             }
         }

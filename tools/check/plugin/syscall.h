@@ -80,8 +80,7 @@ extern uint64_t sys_ctr_el0;
  */
 bool sys_ic_misses_fetch_alias(unsigned idx);
 
-/* Guest memory, through qemu's page table (false: unmapped/unreadable). */
-bool sys_guest_read(uint64_t va, void *dst, size_t n);
+/* Is guest memory at va mapped readable (qemu's page table)? */
 bool sys_readable(uint64_t va);
 
 /*
