@@ -354,7 +354,14 @@ static qemu_plugin_id_t plugin_id;
 static bool full_mode;
 static uint64_t resets_asked, resets_done;   /* under reset_lock */
 static unsigned spawning;                    /* threads announced, not started */
-static bool spawn_pending[MAX_VCPUS];        /* per vcpu: its clone announced one */
+/* Per host thread (a guest thread's system call callbacks run on its own
+ * host thread): its clone announced a thread.  Not per record: past
+ * MAX_VCPUS - 1 live threads several share the last one, and another's
+ * system call would clear the flag (the gate then opened, or stayed
+ * closed, for a creation that was not its own). */
+static __thread bool spawn_pending;
+/* Per host thread: its vcpu_init has run (plugin_vcpu_check). */
+static __thread bool vcpu_inited;
 static pthread_mutex_t reset_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reset_cond = PTHREAD_COND_INITIALIZER;
 static void register_callbacks(qemu_plugin_id_t id);
@@ -425,6 +432,7 @@ static void wait_full(void)
 
 bool plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1)
 {
+    (void)idx;
     int64_t nr_clone = cfg.arch == ARCH_ARM ? 120 : 220;
     uint64_t flags;
     if (num == nr_clone) {
@@ -446,7 +454,7 @@ bool plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1)
             /* qemu-user runs vfork (vfork(2), posix_spawn, system) as a
              * fork: no second thread. */
             __atomic_add_fetch(&spawning, 1, __ATOMIC_SEQ_CST);
-            spawn_pending[vcpu_slot(idx)] = true;
+            spawn_pending = true;
             go_full();
             return true;
         }
@@ -470,8 +478,9 @@ static void spawned(void)
 
 void plugin_clone_returned(unsigned idx, int64_t ret)
 {
-    if (spawn_pending[vcpu_slot(idx)]) {
-        spawn_pending[vcpu_slot(idx)] = false;
+    (void)idx;
+    if (spawn_pending) {
+        spawn_pending = false;
         if (ret < 0) {
             spawned();   /* the clone failed: no thread comes */
             gate_spawned();
@@ -492,6 +501,7 @@ void plugin_syscall_returned(unsigned idx, int64_t ret)
 static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
 {
     (void)id;
+    vcpu_inited = true;   /* runs on the vCPU's own thread (queued work) */
     /* qemu grew the scoreboards for this vCPU before this callback: its
      * creation no longer keeps the others' callbacks out (gate.h).  Then
      * the reset, which the parent runs once its clone has returned, and
@@ -546,6 +556,24 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
     model_thread_start(v);
     pthread_mutex_unlock(&model_lock);
     gate_leave();
+}
+
+/*
+ * qemu calls a new vCPU's init callback from queued work on its thread,
+ * reading the callback list after it has let go of its plugin lock; the
+ * plugin's one reset (go_full, at the first clone) runs on the parent
+ * meanwhile and empties that list until reset_finished registers the
+ * callbacks again.  Should it fall in between, the thread never ran
+ * vcpu_init: it had no record, and the gate stayed closed for its
+ * creation (every later system call waited).  Its first system call, the
+ * first callback a thread always makes soon (the C library's thread start
+ * makes several), runs it then.  Called before the gate is entered.
+ */
+void plugin_vcpu_check(unsigned idx)
+{
+    if (!vcpu_inited) {
+        vcpu_init(plugin_id, idx);
+    }
 }
 
 static void vcpu_exit(qemu_plugin_id_t id, unsigned int idx)
@@ -1756,7 +1784,7 @@ static void fork_child(void)
     live_threads = n ? n : 1;
     /* Another thread's clone in flight at the fork makes no thread here. */
     spawning = 0;
-    memset(spawn_pending, 0, sizeof(spawn_pending));
+    spawn_pending = false;   /* the survivor's own (its clone did not return here) */
 }
 
 static void at_exit(qemu_plugin_id_t id, void *p)

@@ -623,6 +623,7 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int idx, int64_t num, uint6
     (void)id;
     (void)a7;
     (void)a8;
+    plugin_vcpu_check(idx);
     gate_enter();
     __atomic_add_fetch(&maps_gen, 1, __ATOMIC_RELEASE);   /* sys_readable */
     struct vcpu *v = cur(idx);
@@ -792,6 +793,7 @@ static bool kernel_fill(struct vcpu *v, int64_t num, int64_t ret)
 static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, int64_t ret)
 {
     (void)id;
+    plugin_vcpu_check(idx);
     plugin_clone_returned(idx, gret(ret));   /* before the gate: it may end a creation */
     gate_enter();
     __atomic_add_fetch(&maps_gen, 1, __ATOMIC_RELEASE);   /* sys_readable */

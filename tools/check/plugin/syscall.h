@@ -21,6 +21,10 @@ struct vcpu *cur(unsigned idx);
  * has left it. */
 bool plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1);
 
+/* The calling thread's vcpu_init has run; runs it when qemu skipped it
+ * (plugin.c).  Called first in every system call callback. */
+void plugin_vcpu_check(unsigned idx);
+
 /* A system call of vcpu idx returned ret: when it was a clone that was to
  * create a vCPU and failed, the creation is over (gate_spawned).  Called
  * first, before the gate is entered (the gate waits for the creation). */
