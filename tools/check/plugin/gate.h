@@ -13,10 +13,11 @@
  * verdicts.c) then writes freed memory.
  *
  * So those callbacks hold the gate (gate_enter .. gate_leave), and a
- * thread that creates a vCPU closes it for the creation: gate_spawn
- * before the clone (new holders wait, the current ones are waited for),
+ * thread that creates a vCPU announces it: gate_spawn before the clone,
  * gate_spawned when the new vCPU's init callback runs (qemu grew the
- * scoreboards before it) or when the clone failed.  Callbacks made while
+ * scoreboards before it) or when the clone failed.  While a creation
+ * announced may make qemu grow them, the gate is closed: new holders
+ * wait, and the creator waits for the current ones.  Callbacks made while
  * the vCPU executes a block (memory, instruction and block callbacks,
  * translation) need no gate: the exclusive section waits for them.
  */
@@ -34,14 +35,15 @@ void gate_enter(void);
 void gate_leave(void);
 
 /* The calling thread is about to create a vCPU (a clone that makes a
- * thread).  Call while not holding the gate, and no plugin lock: returns
- * once no callback holds the gate; until gate_spawned, none enters. */
+ * thread).  Call while not holding the gate, and no plugin lock.  When
+ * the new vCPU may make qemu grow the scoreboards (gate.c), returns once
+ * no callback holds the gate, and none enters until that is over. */
 void gate_spawn(void);
 
-/* A creation announced by gate_spawn is over: the new vCPU's init
- * callback runs (call it before entering the gate there), or the clone
- * failed. */
-void gate_spawned(void);
+/* A creation announced by gate_spawn is over: the new vCPU of index idx
+ * runs its init callback (call it before entering the gate there: qemu
+ * grew the scoreboards before it), or the clone failed (idx -1). */
+void gate_spawned(int idx);
 
 /* In a forked child: the threads that held or waited for the gate are
  * not in this process. */

@@ -483,7 +483,7 @@ void plugin_clone_returned(unsigned idx, int64_t ret)
         spawn_pending = false;
         if (ret < 0) {
             spawned();   /* the clone failed: no thread comes */
-            gate_spawned();
+            gate_spawned(-1);
         }
     }
 }
@@ -506,7 +506,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
      * creation no longer keeps the others' callbacks out (gate.h).  Then
      * the reset, which the parent runs once its clone has returned, and
      * whose callback may have to pass the gate first. */
-    gate_spawned();
+    gate_spawned((int)idx);
     wait_full();
     gate_enter();
     pthread_mutex_lock(&model_lock);
