@@ -3,19 +3,28 @@
  *
  * When is a growth possible?  qemu numbers a new vCPU one past the
  * highest index in its list of vCPUs, and grows the boards when a new
- * index reaches their size.  The list holds vCPUs whose init callback
- * has run (indexes below high) and the children of creations announced
- * and not over (spawning of them, created or still to be): each child
- * is numbered at most one past the list's highest, so every index
- * present or to come from those creations is below high + spawning.
- * (The bound holds as creations end: high is raised to the new vCPU's
- * index + 1 before spawning falls.)  qemu's boards hold at least
- * board_size(high) entries: 16 at first (qemu 10, plugins/core.c), then
- * doubled until every started vCPU fits.  So while high + spawning <=
- * board_size(high) no growth can be under way nor come from the
- * creations announced: the gate is open.  Most thread creations are
- * thus no wait for anyone (each one closed the gate in a first version:
- * test_threads under the checker took a quarter longer).
+ * index reaches their size.  The list holds:
+ *   - the vCPUs whose init callback has run and that have not exited
+ *     (their indexes are the bits of live; top is one past the highest,
+ *     lowered at an exit only while no creation is announced: a child
+ *     already numbered against the exiting vCPU stays counted);
+ *   - vCPUs left behind by a clone that failed after qemu had made the
+ *     CPU (its thread could not be started: qemu keeps the CPU for good);
+ *     ghost bounds their indexes;
+ *   - the children of creations announced and not over (spawning of
+ *     them, made or still to be), each numbered at most one past the
+ *     list's highest.
+ * So every index present or to come is below max(top, ghost) + spawning
+ * (top is raised, and a failed creation's ghost recorded, before
+ * spawning falls).  qemu's boards hold at least board_size(high) entries,
+ * high being one past the highest index ever started: 16 at first (qemu
+ * 10, plugins/core.c), doubled until every started vCPU fitted.  While
+ * max(top, ghost) + spawning <= board_size(high), no growth can be under
+ * way nor come from the creations announced: the gate is open.  Most
+ * thread creations are thus no wait for anyone (each one closed the gate
+ * in a first version: test_threads under the checker took a quarter
+ * longer; with top never lowered, every creation after a peak of 16
+ * threads did).
  *
  * A holder counts itself in (holders), then reads the state; a creator
  * counts itself in (spawning), then reads holders; all sequentially
@@ -31,12 +40,19 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "cmodx_check.h"
 
 #define FIRST_SIZE 16u   /* qemu 10's first board size (plugin_init) */
 
 static unsigned holders;    /* callbacks holding the gate */
 static unsigned spawning;   /* creations announced and not over */
-static unsigned high;       /* one past the highest index whose init has run */
+static unsigned high;       /* one past the highest index ever started */
+static unsigned top;        /* one past the highest live index (above) */
+static unsigned ghost;      /* bound on the indexes of CPUs failed clones left */
+static uint64_t live[MAX_VCPU_INDEX / 64];   /* started and not exited */
+static bool top_fixed;      /* an index past MAX_VCPU_INDEX started: top stays */
 static unsigned sleepers;   /* threads asleep on cond */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
@@ -54,8 +70,18 @@ static unsigned board_size(unsigned h)
 static bool closed(void)
 {
     unsigned p = __atomic_load_n(&spawning, __ATOMIC_SEQ_CST);
+    unsigned t = __atomic_load_n(&top, __ATOMIC_SEQ_CST);
+    unsigned g = __atomic_load_n(&ghost, __ATOMIC_SEQ_CST);
     unsigned h = __atomic_load_n(&high, __ATOMIC_SEQ_CST);
-    return p && h + p > board_size(h);
+    return p && (t > g ? t : g) + p > board_size(h);
+}
+
+static void raise_to(unsigned *x, unsigned v)
+{
+    unsigned o = __atomic_load_n(x, __ATOMIC_SEQ_CST);
+    while (v > o && !__atomic_compare_exchange_n(x, &o, v, false, __ATOMIC_SEQ_CST,
+                                                 __ATOMIC_SEQ_CST)) {
+    }
 }
 
 static void wake(void)
@@ -112,15 +138,22 @@ void gate_spawn(void)
     }
 }
 
-void gate_spawned(int idx)
+void gate_spawned(int idx, bool left_cpu)
 {
+    /* Before spawning falls: the bound above must hold throughout. */
     if (idx >= 0) {
-        /* Before spawning falls: the bound above must hold throughout. */
-        unsigned h = __atomic_load_n(&high, __ATOMIC_SEQ_CST);
-        while ((unsigned)idx + 1 > h &&
-               !__atomic_compare_exchange_n(&high, &h, (unsigned)idx + 1, false, __ATOMIC_SEQ_CST,
-                                            __ATOMIC_SEQ_CST)) {
+        unsigned i = (unsigned)idx;
+        if (i < MAX_VCPU_INDEX) {
+            __atomic_or_fetch(&live[i / 64], 1ull << (i % 64), __ATOMIC_SEQ_CST);
+        } else {
+            __atomic_store_n(&top_fixed, true, __ATOMIC_SEQ_CST);
         }
+        raise_to(&high, i + 1);
+        raise_to(&top, i + 1);
+    } else if (left_cpu) {
+        unsigned t = __atomic_load_n(&top, __ATOMIC_SEQ_CST);
+        unsigned g = __atomic_load_n(&ghost, __ATOMIC_SEQ_CST);
+        raise_to(&ghost, (t > g ? t : g) + __atomic_load_n(&spawning, __ATOMIC_SEQ_CST));
     }
     unsigned n = __atomic_load_n(&spawning, __ATOMIC_SEQ_CST);
     /* Never below 0: a vCPU no clone announced (the first) ends none. */
@@ -128,6 +161,27 @@ void gate_spawned(int idx)
                                              __ATOMIC_SEQ_CST)) {
     }
     wake();
+}
+
+void gate_exited(unsigned idx)
+{
+    if (idx < MAX_VCPU_INDEX) {
+        __atomic_and_fetch(&live[idx / 64], ~(1ull << (idx % 64)), __ATOMIC_SEQ_CST);
+    }
+    /* qemu holds its clone lock here until the CPU is off its list, so no
+     * CPU is numbered meanwhile; a creation announced may already have
+     * numbered one against this vCPU: then top stays. */
+    if (__atomic_load_n(&top_fixed, __ATOMIC_SEQ_CST) ||
+        __atomic_load_n(&spawning, __ATOMIC_SEQ_CST)) {
+        return;
+    }
+    unsigned t = __atomic_load_n(&top, __ATOMIC_SEQ_CST);
+    unsigned n = t;
+    while (n && !(__atomic_load_n(&live[(n - 1) / 64], __ATOMIC_SEQ_CST) & (1ull << ((n - 1) % 64)))) {
+        n--;
+    }
+    /* Unless an init raised it meanwhile (then it stays: only a bound). */
+    __atomic_compare_exchange_n(&top, &t, n, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
 void gate_fork_child(void)

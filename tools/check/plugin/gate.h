@@ -24,6 +24,8 @@
 #ifndef CMODX_GATE_H
 #define CMODX_GATE_H
 
+#include <stdbool.h>
+
 /* Enter and leave a callback that runs outside a block (system call,
  * vCPU init) and may touch a scoreboard.  Waits while a vCPU is being
  * created.  No plugin lock may be held on entry: the creation's
@@ -42,8 +44,12 @@ void gate_spawn(void);
 
 /* A creation announced by gate_spawn is over: the new vCPU of index idx
  * runs its init callback (call it before entering the gate there: qemu
- * grew the scoreboards before it), or the clone failed (idx -1). */
-void gate_spawned(int idx);
+ * grew the scoreboards before it), or the clone failed (idx -1; left_cpu:
+ * qemu may have made the CPU before the failure, and keeps it). */
+void gate_spawned(int idx, bool left_cpu);
+
+/* The vCPU of index idx exits (its exit callback: never waits). */
+void gate_exited(unsigned idx);
 
 /* In a forked child: the threads that held or waited for the gate are
  * not in this process. */

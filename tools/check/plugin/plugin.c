@@ -483,7 +483,10 @@ void plugin_clone_returned(unsigned idx, int64_t ret)
         spawn_pending = false;
         if (ret < 0) {
             spawned();   /* the clone failed: no thread comes */
-            gate_spawned(-1);
+            /* qemu checks the flags (EINVAL) and knows clone3 (ENOSYS)
+             * before it makes the CPU; a thread that could not be started
+             * (EAGAIN, ENOMEM) leaves its CPU in qemu's list for good. */
+            gate_spawned(-1, ret != -22 && ret != -38);
         }
     }
 }
@@ -506,7 +509,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
      * creation no longer keeps the others' callbacks out (gate.h).  Then
      * the reset, which the parent runs once its clone has returned, and
      * whose callback may have to pass the gate first. */
-    gate_spawned((int)idx);
+    gate_spawned((int)idx, false);
     wait_full();
     gate_enter();
     pthread_mutex_lock(&model_lock);
@@ -592,6 +595,7 @@ static void vcpu_exit(qemu_plugin_id_t id, unsigned int idx)
     }
     __atomic_sub_fetch(&live_threads, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&model_lock);
+    gate_exited(idx);
 }
 
 /* ---- execution of instructions from possibly written pages ---- */
