@@ -163,6 +163,11 @@ void gate_spawned(int idx, bool left_cpu)
     wake();
 }
 
+unsigned gate_started(void)
+{
+    return __atomic_load_n(&high, __ATOMIC_SEQ_CST);
+}
+
 void gate_exited(unsigned idx)
 {
     if (idx < MAX_VCPU_INDEX) {

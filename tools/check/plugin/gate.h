@@ -48,6 +48,12 @@ void gate_spawn(void);
  * qemu may have made the CPU before the failure, and keeps it). */
 void gate_spawned(int idx, bool left_cpu);
 
+/* One past the highest vCPU index whose init callback has begun: qemu
+ * grew every scoreboard for it before that callback, so entries below it
+ * exist (not qemu_plugin_num_vcpus(), which counts a new vCPU before the
+ * growth).  Only grows. */
+unsigned gate_started(void);
+
 /* The vCPU of index idx exits (its exit callback: never waits). */
 void gate_exited(unsigned idx);
 

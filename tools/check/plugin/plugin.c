@@ -353,7 +353,12 @@ static void set_several_threads(void)
 static qemu_plugin_id_t plugin_id;
 static bool full_mode;
 static uint64_t resets_asked, resets_done;   /* under reset_lock */
-static unsigned spawning;                    /* threads announced, not started */
+/* Threads announced and not started.  Not the gate's count of the same
+ * announcements (gate.c), which falls at the start of the child's
+ * vcpu_init, before the child counts in live_threads: go_one, reading
+ * that count, would see one live thread and none announced while the
+ * child is about to run.  This one falls once the child is counted. */
+static unsigned spawning;
 /* Per host thread (a guest thread's system call callbacks run on its own
  * host thread): its clone announced a thread.  Not per record: past
  * MAX_VCPUS - 1 live threads several share the last one, and another's
@@ -430,9 +435,8 @@ static void wait_full(void)
 #define CLONE_VFORK_FLAG 0x4000ull
 #define NR_CLONE3 435
 
-bool plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1)
+bool plugin_syscall_clone(int64_t num, uint64_t a1)
 {
-    (void)idx;
     int64_t nr_clone = cfg.arch == ARCH_ARM ? 120 : 220;
     uint64_t flags;
     if (num == nr_clone) {
@@ -476,9 +480,8 @@ static void spawned(void)
     }
 }
 
-void plugin_clone_returned(unsigned idx, int64_t ret)
+void plugin_clone_returned(int64_t ret)
 {
-    (void)idx;
     if (spawn_pending) {
         spawn_pending = false;
         if (ret < 0) {
@@ -491,10 +494,8 @@ void plugin_clone_returned(unsigned idx, int64_t ret)
     }
 }
 
-void plugin_syscall_returned(unsigned idx, int64_t ret)
+void plugin_syscall_returned(void)
 {
-    (void)idx;
-    (void)ret;
     if (__atomic_load_n(&live_threads, __ATOMIC_SEQ_CST) == 1 &&
         __atomic_load_n(&spawning, __ATOMIC_SEQ_CST) == 0) {
         go_one();

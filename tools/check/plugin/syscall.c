@@ -651,7 +651,7 @@ static void on_syscall(qemu_plugin_id_t id, unsigned int idx, int64_t num, uint6
                cfg.arch == ARCH_RISCV64) {
         riscv_prctl(idx, a[1], a[2]);
     }
-    bool spawn = plugin_syscall_clone(idx, num, a[0]);
+    bool spawn = plugin_syscall_clone(num, a[0]);
     /* What the caller has ordered reaches the kernel when the call starts:
      * a signal it sends may be delivered, a futex waiter woken, before the
      * call returns (model.c). */
@@ -794,7 +794,7 @@ static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, i
 {
     (void)id;
     plugin_vcpu_check(idx);
-    plugin_clone_returned(idx, gret(ret));   /* before the gate: it may end a creation */
+    plugin_clone_returned(gret(ret));   /* before the gate: it may end a creation */
     gate_enter();
     __atomic_add_fetch(&maps_gen, 1, __ATOMIC_RELEASE);   /* sys_readable */
     struct vcpu *v = cur(idx);
@@ -861,7 +861,7 @@ static void on_syscall_ret(qemu_plugin_id_t id, unsigned int idx, int64_t num, i
         model_foreign_news();   /* a check anew, not a synchronisation */
     }
     pthread_mutex_unlock(&model_lock);
-    plugin_syscall_returned(idx, ret);
+    plugin_syscall_returned();
     gate_leave();
 }
 

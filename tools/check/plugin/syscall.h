@@ -19,20 +19,22 @@ struct vcpu *cur(unsigned idx);
  * call runs, holding the scoreboard gate (gate.h).  True when the call
  * creates a vCPU: the caller then closes the gate (gate_spawn) once it
  * has left it. */
-bool plugin_syscall_clone(unsigned idx, int64_t num, uint64_t a1);
+bool plugin_syscall_clone(int64_t num, uint64_t a1);
 
 /* The calling thread's vcpu_init has run; runs it when qemu skipped it
  * (plugin.c).  Called first in every system call callback. */
 void plugin_vcpu_check(unsigned idx);
 
-/* A system call of vcpu idx returned ret: when it was a clone that was to
- * create a vCPU and failed, the creation is over (gate_spawned).  Called
- * first, before the gate is entered (the gate waits for the creation). */
-void plugin_clone_returned(unsigned idx, int64_t ret);
+/* The calling thread's system call returned ret: when it was a clone that
+ * was to create a vCPU and failed, the creation is over (gate_spawned).
+ * Called first, before the gate is entered (the gate waits for the
+ * creation). */
+void plugin_clone_returned(int64_t ret);
 
-/* A system call of vcpu idx returned ret: the last live thread goes back
- * to the one-thread mode (plugin.c, go_one). */
-void plugin_syscall_returned(unsigned idx, int64_t ret);
+/* A system call returned: if its thread is the last live one, with no
+ * other announced, the callbacks go back to the one-thread mode
+ * (plugin.c, go_one). */
+void plugin_syscall_returned(void);
 
 /* The caller of a system call that may unmap guest memory: direct reads
  * of it stop until the call returns (model.c, model_reads_stop). */

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cmodx_check.h"
+#include "gate.h"
 
 #define POOL 64u          /* entries per page: blocks beyond take turns */
 #define PER_BOARD 8192u   /* entries per scoreboard (64 KiB per vcpu) */
@@ -28,12 +29,6 @@ static unsigned nboards;
 static uint32_t nentries;
 static uint64_t ntags;
 static struct bpage *pool_page[MAX_BOARDS * PER_BOARD / POOL];   /* pool -> page */
-/* One past the highest vcpu index whose init callback has run (under
- * model_lock): the entries that exist.  Not qemu_plugin_num_vcpus(): qemu
- * counts a new vcpu before it grows the scoreboards for it, so a voiding
- * in that window wrote past the end of every board (the growth waits for
- * the running voider to leave its block first). */
-static unsigned nstarted;
 
 static uint64_t *entry_ptr(uint32_t e, unsigned idx)
 {
@@ -72,7 +67,11 @@ void verdict_page_changed(struct bpage *bp)
         return;
     }
     __atomic_store_n(&bp->vreset, 1, __ATOMIC_SEQ_CST);
-    unsigned nv = nstarted;
+    /* The entries that exist (gate_started).  Not qemu_plugin_num_vcpus():
+     * qemu counts a new vcpu before it grows the scoreboards for it, so a
+     * voiding in that window wrote past the end of every board (the growth
+     * waits for the running voider to leave its block first). */
+    unsigned nv = gate_started();
     for (unsigned j = 0; j < nv; j++) {
         /* A pool is POOL consecutive entries of one board (verdict_new):
          * one lookup of the vcpu's entries per pool, not one per entry
@@ -110,9 +109,6 @@ void verdict_set(qemu_plugin_u64 entry, uint64_t tag, unsigned idx, struct bpage
 
 void verdict_vcpu_start(unsigned idx)
 {
-    if (idx >= nstarted) {
-        nstarted = idx + 1;
-    }
     for (unsigned b = 0; b < nboards; b++) {
         memset(qemu_plugin_scoreboard_find(boards[b], idx), 0, PER_BOARD * sizeof(uint64_t));
     }
