@@ -155,13 +155,25 @@ struct vcpu {
                               * before its other events: its next DSB does that */
     bool pend_any;
     uint32_t last_joined;    /* last snapshot joined into acq */
-    /* Snapshots already joined into acq, by id % 8 (model_load_quick: acq
-     * only grows while the thread lives, and ids are never reused). */
-    uint32_t joined[8];
-    uint32_t fr_joined[8];
+    /* Snapshots already joined into acq, by id % JOINED_CACHE
+     * (model_load_quick: acq only grows while the thread lives, and ids
+     * are never reused), and from-reads notes joined into pend
+     * (model_store_shadow).  Eight entries were too few: in `test_slots
+     * signal` the callers read the slots, their flags and the domain's
+     * counters, stored under more live snapshots than that, and 38% of
+     * their loads missed and walked a snapshot (snap_covered) only to
+     * find it joined; with 64, 3%.  (Its run time did not move: the
+     * callers loop until the writer is done, and the writer's costs are
+     * elsewhere; docs/CHECKER.md, Overhead.) */
+#define JOINED_CACHE 64
+    uint32_t joined[JOINED_CACHE];
+    uint32_t fr_joined[JOINED_CACHE];
     uint32_t reading;        /* model.c granule_read: reading guest memory now */
     uint64_t reads_gen_seen; /* model.c granule_read: reads_gen at its last read */
-    bool stopping_reads;     /* syscall.c: its system call stopped them */   /* from-reads notes joined into pend (model_store_shadow) */
+    /* plugin.c: instruction checks made on this record (the summary's
+     * count, count_checked). */
+    uint64_t checked;
+    bool stopping_reads;     /* syscall.c: its system call stopped them */
     /* The shadow leaves of the 1 MiB regions this thread loaded or stored
      * in last, by region % 8 (model.c, sh_slot; leaves are never freed:
      * its stack's, the heap's, the data's), and their keys + 1. */

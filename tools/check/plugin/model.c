@@ -1447,13 +1447,30 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, const uint8_
             if (fr) {
                 __atomic_store_n(&slot->rid, 0, __ATOMIC_RELAXED);
             }
-            if (fr && v->pend && (v->fr_joined[fr % 8] != fr || !own_record(v))) {
+            if (fr && v->pend && (v->fr_joined[fr % JOINED_CACHE] != fr || !own_record(v))) {
                 /* pend only grows until a DSB moves it into acq, which
                  * only grows: once joined, fr adds nothing again. */
-                v->fr_joined[fr % 8] = fr;
+                v->fr_joined[fr % JOINED_CACHE] = fr;
                 if (snap_join(v->pend, fr)) {
                     v->pend_any = true;
                 }
+            }
+            /* A store of bytes the slot holds already, under the same
+             * snapshot (a loop's spills of unchanged registers, a flag
+             * stored again), leaves the slot as it is: no lock is taken.
+             * Read as a seqlock's reader reads (the id, the bytes, the id
+             * again, no update in progress between): the pair is one a
+             * finished update left, and this store's update would only
+             * write it again.  The granule's other bytes are not read
+             * afresh then (a partial store's update takes them from
+             * memory): they stay as the slot's stores left them.  In
+             * `test_slots signal` 94% of the stores, in cmodx-bench 29%,
+             * in test_threads 7%. */
+            uint64_t wmask, wval = granule_part(g, va, size, bytes, &wmask);
+            uint32_t held = __atomic_load_n(&slot->id, __ATOMIC_ACQUIRE);
+            if (held == id && (__atomic_load_n(&slot->bytes, __ATOMIC_ACQUIRE) & wmask) == wval &&
+                __atomic_load_n(&slot->id, __ATOMIC_ACQUIRE) == held) {
+                continue;
             }
             uint32_t was = slot_lock(slot);
             /* Another store's entry, kept (sh_side) before it is replaced:
@@ -1606,11 +1623,11 @@ bool model_load_quick(struct vcpu *v, uint64_t va, unsigned size)
         if (id & SLOT_BUSY) {
             return false;   /* a store's callback is updating it */
         }
-        if (id && (v->joined[id % 8] != id || !own_record(v))) {
+        if (id && (v->joined[id % JOINED_CACHE] != id || !own_record(v))) {
             if (!snap_covered(v->acq, id)) {
                 return false;   /* something to join: only for the value read */
             }
-            v->joined[id % 8] = id;   /* joining it adds nothing, now or later */
+            v->joined[id % JOINED_CACHE] = id;   /* joining it adds nothing, now or later */
         }
         /* The bytes of the granule the load covers. */
         unsigned lo = g < va ? (unsigned)(va - g) : 0;
@@ -1719,8 +1736,8 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes
         uint32_t id = __atomic_load_n(&slot->id, __ATOMIC_RELAXED) & ~SLOT_BUSY;
         if (id && id != v->last_joined) {
             v->last_joined = id;
-            if (v->joined[id % 8] != id || !own_record(v)) {
-                v->joined[id % 8] = id;
+            if (v->joined[id % JOINED_CACHE] != id || !own_record(v)) {
+                v->joined[id % JOINED_CACHE] = id;
                 if (snap_join(v->acq, id)) {
                     acq_changed(v);
                 }

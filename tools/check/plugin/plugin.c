@@ -124,15 +124,12 @@ static qemu_plugin_u64 same_tb_flag;
 /* Per vcpu: the last block with checks started (an inline store at the
  * start of every such block translated while several threads run: what
  * a store by another thread reads in same_block_store; a thread's own
- * block is in its stores' userdata, struct xstore), and
- * the number of instruction checks the model made (for the summary; a
- * block whose verdict stands is not checked again, nor counted). */
+ * block is in its stores' userdata, struct xstore). */
 static struct qemu_plugin_scoreboard *run_board;
-static qemu_plugin_u64 run_tb, run_checked;
+static qemu_plugin_u64 run_tb;
 struct run {
     uint64_t tb;
-    uint64_t checked;
-    uint64_t pad[6];   /* a cache line each (SB_LINE) */
+    uint64_t pad[7];   /* a cache line each (SB_LINE) */
 };
 /* Highest record used + 1 (vcpu_slot): the threads whose running block a
  * store may reach, whose stores in flight a load may wait for. */
@@ -756,6 +753,26 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
 }
 
 /*
+ * The summary's count of instruction checks, kept in the threads' records
+ * rather than in a scoreboard: at_exit sums it with no gate, and a vCPU
+ * created by another thread while one calls exit_group could make qemu
+ * move every scoreboard under that sum (gate.h).  A thread with a record
+ * of its own is its only writer; the threads that share the last record
+ * (vcpu_slot) add atomically.  Records are never freed and keep their
+ * counts when reused, so the sum covers threads that have exited.
+ */
+static void count_checked(unsigned idx, uint64_t n)
+{
+    unsigned r = vcpu_slot(idx);
+    uint64_t *c = &vcpus[r].checked;
+    if (r < MAX_VCPUS - 1) {
+        __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + n, __ATOMIC_RELAXED);
+    } else {
+        __atomic_add_fetch(c, n, __ATOMIC_RELAXED);
+    }
+}
+
+/*
  * A block with checks starts.  With a verdict entry (verdicts.h), qemu
  * calls this only while the entry does not hold the block's tag for the
  * thread: a block found settled costs an inline comparison until a word
@@ -785,7 +802,7 @@ static void check_tb(unsigned int idx, void *ud)
             n++;
         }
     }
-    qemu_plugin_u64_add(run_checked, idx, n);
+    count_checked(idx, n);
     if (clean && t->has_vent) {
         verdict_set(t->vent, t->vtag, idx, t->vbp, pg);
     } else if (clean) {
@@ -796,7 +813,7 @@ static void check_tb(unsigned int idx, void *ud)
 /* A checked instruction of a block that stored into itself: check again. */
 static void recheck_insn(unsigned int idx, void *ud)
 {
-    qemu_plugin_u64_add(run_checked, idx, 1);
+    count_checked(idx, 1);
     (void)check_one(cur(idx), ud);
 }
 
@@ -901,7 +918,7 @@ static void same_block_range(unsigned idx, uint64_t pc, uint64_t va, uint64_t le
 static void check_later(unsigned idx, const struct at_store *later)
 {
     for (unsigned k = 0; k < later->n; k++) {
-        qemu_plugin_u64_add(run_checked, idx, 1);
+        count_checked(idx, 1);
         (void)check_one(cur(idx), later->x[k]);
     }
 }
@@ -947,6 +964,27 @@ static enum xk a64_excl_kind(uint32_t i)
 
 static uint64_t ldx_val[MAX_VCPUS][2];   /* the last load-exclusive's value */
 static bool cas_fails[MAX_VCPUS];        /* this instruction's store writes nothing */
+
+/*
+ * The bytes of an access's value (qemu_plugin_mem_get_value), the rest of
+ * BYTES left as they are (zero).  Each member is copied at its own width:
+ * qemu sets only the member of the access's size, so a 16-byte copy of
+ * the union also copied bytes qemu never wrote (harmless where a mask
+ * dropped them, but it read them back wider than they were written).
+ */
+static inline void mem_bytes(const qemu_plugin_mem_value *v, uint8_t *bytes)
+{
+    switch (v->type) {
+    case QEMU_PLUGIN_MEM_VALUE_U8: bytes[0] = v->data.u8; break;
+    case QEMU_PLUGIN_MEM_VALUE_U16: memcpy(bytes, &v->data.u16, 2); break;
+    case QEMU_PLUGIN_MEM_VALUE_U32: memcpy(bytes, &v->data.u32, 4); break;
+    case QEMU_PLUGIN_MEM_VALUE_U64: memcpy(bytes, &v->data.u64, 8); break;
+    default:
+        memcpy(bytes, &v->data.u128.low, 8);
+        memcpy(bytes + 8, &v->data.u128.high, 8);
+        break;
+    }
+}
 
 /* The read half of a CAS, CASP, STXR or STXP (on_load, LD_MAYFAIL). */
 static void decide_store(unsigned idx, uint32_t i, qemu_plugin_meminfo_t info)
@@ -1005,7 +1043,7 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
     uint8_t bytes[24] = { 0 };   /* 8 past the last: model.c slot_put */
     if (shadow || tracked) {
         qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
-        memcpy(bytes, &val.data, 16);
+        mem_bytes(&val, bytes);
     }
     if (shadow) {
         /* What this store carries to the loads that read it (alone, the
@@ -1285,7 +1323,7 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
     }
     qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
     uint8_t bytes[24] = { 0 };   /* 8 past the last: model.c slot_matches */
-    memcpy(bytes, &val.data, 16);
+    mem_bytes(&val, bytes);
     /* The bytes read (an atomic's too: qemu passes the read half the old
      * value), matched against the slots; an atomic waits as model_load
      * says (it is marked in flight itself). */
@@ -1796,8 +1834,11 @@ static void at_exit(qemu_plugin_id_t id, void *p)
 {
     (void)id;
     (void)p;
-    uint64_t total = qemu_plugin_u64_sum(run_checked);
     pthread_mutex_lock(&model_lock);
+    uint64_t total = 0;
+    for (unsigned k = 0; k < MAX_VCPUS; k++) {
+        total += __atomic_load_n(&vcpus[k].checked, __ATOMIC_RELAXED);
+    }
     report_write(&out, total, model_writes);
     pthread_mutex_unlock(&model_lock);
 }
@@ -1881,7 +1922,6 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
      * it for ever). */
     run_board = qemu_plugin_scoreboard_new(sizeof(struct run));
     run_tb = qemu_plugin_scoreboard_u64_in_struct(run_board, struct run, tb);
-    run_checked = qemu_plugin_scoreboard_u64_in_struct(run_board, struct run, checked);
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     stores_written = bulk_written;
     plugin_id = id;
