@@ -47,6 +47,34 @@ __attribute__((constructor)) static void arena_init(void)
     pthread_atfork(NULL, NULL, arena_after_fork_child);
 }
 
+/*
+ * Where the plugin's large mappings go.  Under qemu-user a 64-bit guest's
+ * memory is host memory at the same addresses (guest_base 0), and qemu
+ * asks the host kernel for the guest's mappings where the kernel puts
+ * any, top down from below the stack: mappings of the plugin's made with
+ * no hint landed among the guest's, where the guest cannot see them (its
+ * /proc/self/maps is qemu's list of its own).  A guest that maps near
+ * its code (a JIT's trampolines within branch reach; cmodx's
+ * cmodx_block_alloc_near) found every gap of its map in reach taken:
+ * test_patch_errors signal, under the checker with three copies running,
+ * failed with ENOMEM in 7 of 36 runs.  So they are asked for from 16 TiB
+ * up, far below where the kernel's top-down search starts (128 TiB) and
+ * far above a 64-bit guest's program and brk and a 32-bit guest's
+ * reserved 4 GiB; the hint is only a hint: a taken range makes the kernel
+ * choose, as before.  (qemu's own and glibc's mappings stay where the
+ * kernel puts them, as without the plugin.)
+ */
+static uintptr_t far_next = (uintptr_t)1 << 44;
+
+void *far_map(size_t len)
+{
+    size_t step = (len + HUGE - 1) & ~(size_t)(HUGE - 1);
+    uintptr_t at = __atomic_fetch_add(&far_next, step, __ATOMIC_RELAXED);
+    void *p = mmap((void *)at, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 void *arena_zalloc(size_t size, size_t align)
 {
     if (size > CHUNK - HUGE) {
@@ -57,9 +85,8 @@ void *arena_zalloc(size_t size, size_t align)
     if (!next || p + size > end) {
         /* A new chunk, its start rounded up to a huge page: the chunk
          * before keeps its unused tail (reserved, never backed). */
-        void *c = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (c == MAP_FAILED) {
+        void *c = far_map(CHUNK);
+        if (!c) {
             pthread_mutex_unlock(&arena_lock);
             return NULL;
         }

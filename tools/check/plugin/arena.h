@@ -10,4 +10,9 @@
  * NULL when the host has no memory left.  Thread-safe. */
 void *arena_zalloc(size_t size, size_t align);
 
+/* LEN bytes of fresh zeroed read-write memory (anonymous, not reserved),
+ * placed away from the guest's mappings (arena.c), or NULL.  Thread-safe;
+ * release with munmap. */
+void *far_map(size_t len);
+
 #endif

@@ -1186,9 +1186,8 @@ static struct sh_slot *sh_slot(uint64_t va, bool create)
         if (!create) {
             return NULL;
         }
-        struct sh_slot *n = mmap(NULL, 2 * SH_LEAF * sizeof(*n), PROT_READ | PROT_WRITE,
-                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (n == MAP_FAILED) {
+        struct sh_slot *n = far_map(2 * SH_LEAF * sizeof(*n));   /* away from the guest's */
+        if (!n) {
             return NULL;
         }
         if (!__atomic_compare_exchange_n(&l2[i2], &leaf, n, false, __ATOMIC_ACQ_REL,
