@@ -1255,11 +1255,11 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load, uint64_t lo, uint
         if (linked && (me == MAX_VCPUS - 1 || j == MAX_VCPUS - 1)) {
             continue;   /* a shared record: no chain to follow (above) */
         }
-        if (linked && !ticket) {
-            ticket = __atomic_add_fetch(&wait_tickets, 1, __ATOMIC_SEQ_CST);
-            __atomic_store_n(&vcpus[me].wait_ticket, ticket, __ATOMIC_SEQ_CST);
-        }
         if (linked) {
+            if (!ticket) {
+                ticket = __atomic_add_fetch(&wait_tickets, 1, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&vcpus[me].wait_ticket, ticket, __ATOMIC_SEQ_CST);
+            }
             __atomic_store_n(&vcpus[me].waiting_for, j + 1, __ATOMIC_SEQ_CST);
         }
         /* Read after the mark, which the thread sets after the count: the
