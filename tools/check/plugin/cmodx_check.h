@@ -141,7 +141,10 @@ struct vcpu {
     uint16_t label;          /* 1 = first thread, in order of creation */
     int tid;                 /* host tid = guest tid under qemu-user */
     uint32_t waiting_for;    /* plugin.c: 1 + the thread an atomic's load waits for, 0 none */
-    uint64_t wait_ticket;    /* plugin.c: when that wait began (a global count) */
+    uint64_t wait_ticket;    /* plugin.c: when that wait was declared (a global count) */
+    uint64_t wait_count;     /* plugin.c: the count of the store it waits for */
+    uint64_t want_lo, want_hi, want;   /* plugin.c: the bytes that load read */
+    bool want_known;         /* plugin.c: want holds them */
     uint64_t sync_seq;       /* last context synchronisation / fence.i */
     uint64_t sc_args[6];     /* arguments of the syscall in progress */
     int64_t sc_num;

@@ -1703,7 +1703,7 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes
              * granule by granule. */
             struct wait_value w = { slot, g, va, size, bytes };
             uint64_t lo = g > va ? g : va, hi = g + 8 < va + size ? g + 8 : va + size;
-            model_wait_stores(v, rmw, lo, hi, value_published, &w);
+            model_wait_stores(v, rmw, lo, hi, bytes + (lo - va), value_published, &w);
             struct sh_slot *side = sh_side(slot);
             if (!slot_matches(slot, g, va, size, bytes) &&
                 slot_matches(side, g, va, size, bytes)) {

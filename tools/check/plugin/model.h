@@ -114,12 +114,14 @@ void model_store_shadow(struct vcpu *v, uint64_t va, unsigned size, const uint8_
  * recorded that it writes elsewhere is not waited for (plugin.c,
  * flight_record).  The record is by virtual address, so a caller whose
  * bytes may have been stored through another view of the same memory
- * passes 0, UINT64_MAX (every store in flight waited for).  DONE (may be
+ * passes 0, UINT64_MAX (every store in flight waited for).  WANT (may be
+ * NULL): the HI - LO bytes read at LO; a store that has recorded other
+ * bytes for all of them is not waited for either.  DONE (may be
  * NULL): the wait ends as soon as DONE(ARG) holds.  Never called with
  * model_lock held.
  */
 void model_wait_stores(const struct vcpu *v, bool atomic_load, uint64_t lo, uint64_t hi,
-                       bool (*done)(const void *), const void *arg);
+                       const uint8_t *want, bool (*done)(const void *), const void *arg);
 /* The calling host thread runs vcpu v (for calls made without a vcpu). */
 void model_set_self(struct vcpu *v);
 

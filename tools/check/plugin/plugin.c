@@ -147,13 +147,17 @@ static bool rec_held[MAX_VCPUS];   /* a record given to a high index */
 /* Bit 61: a compare-and-swap or store-exclusive, which may fail and write
  * nothing (on_store). */
 #define UD_MAYFAIL (1ull << 61)
+/* Bit 60: an LD<op> atomic (LDADD, LDCLR, LDEOR, LDSET, LD{S,U}{MAX,MIN}),
+ * whose write callback qemu gives the operand, not the value written
+ * (ldop_written). */
+#define UD_LDOP (1ull << 60)
 /* Bits 48 to 59: where the instruction's store writes, recorded by its
  * first callback while it is in flight (a64_footprint, flight_record).
  * Guest addresses of AArch64 user space are below 2^48. */
 #define UD_FOOT_SHIFT 48
 #define UD_FOOT (0xfffull << UD_FOOT_SHIFT)
 #define FOOT_ONE 1u   /* one access: the callback's own address and size */
-#define UD_PC (~(UD_RELEASE | UD_CLEAR | UD_MAYFAIL | UD_FOOT))
+#define UD_PC (~(UD_RELEASE | UD_CLEAR | UD_MAYFAIL | UD_LDOP | UD_FOOT))
 
 /*
  * Stores in flight (AArch64 reads-from).  qemu calls a store's memory
@@ -180,14 +184,15 @@ static bool rec_held[MAX_VCPUS];   /* a record given to a high index */
  * stores in order (x86-64 is TSO; on_store adds a release fence for the
  * slot before the clear on other hosts).
  */
-enum { SF_NONE, SF_PLAIN, SF_ATOMIC };
+enum { SF_NONE, SF_PLAIN, SF_ATOMIC, SF_ATOMIC1 };
 struct sf {
     uint64_t mark;    /* SF_*: a store instruction has begun, callbacks not all run */
     uint64_t count;   /* store instructions begun */
     uint64_t at_seq;  /* the count of the store at [at_lo, at_hi), 0: none (flight_record) */
     uint64_t at_lo, at_hi;
-    uint64_t pad[3];  /* a cache line each (SB_LINE) */
-};
+    uint64_t at_val[2];   /* the bytes it writes there, when at_vn (flight_record) */
+    uint64_t at_vn;       /* how many of them are known: at_hi - at_lo, or 0 */
+};   /* a cache line each (SB_LINE) */
 static struct qemu_plugin_scoreboard *sf_board;
 static qemu_plugin_u64 sf_mark, sf_count;
 
@@ -212,17 +217,26 @@ static qemu_plugin_u64 sf_mark, sf_count;
  * waits, as before.  An atomic records at its read callback, which qemu
  * runs after the whole read-modify-write, before its write callback.
  */
-static void flight_record(unsigned idx, uint64_t va, unsigned size)
+static void flight_record(unsigned idx, uint64_t va, unsigned size, const uint8_t *val)
 {
     struct sf *e = qemu_plugin_scoreboard_find(sf_board, idx);
     uint64_t c = __atomic_load_n(&e->count, __ATOMIC_RELAXED);   /* this thread's own */
-    if (__atomic_load_n(&e->at_seq, __ATOMIC_RELAXED) == c) {
-        return;   /* an atomic's write: its read recorded it */
+    if (__atomic_load_n(&e->at_seq, __ATOMIC_RELAXED) == c &&
+        (!val || __atomic_load_n(&e->at_vn, __ATOMIC_RELAXED))) {
+        return;   /* recorded by its first access (a pair), or with its value */
+    }
+    uint64_t w[2] = { 0, 0 };
+    unsigned vn = val && size <= sizeof(w) ? size : 0;
+    if (vn) {
+        memcpy(w, val, vn);
     }
     __atomic_store_n(&e->at_seq, 0, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);   /* pairs with flight_elsewhere's acquire fence */
     __atomic_store_n(&e->at_lo, va, __ATOMIC_RELAXED);
     __atomic_store_n(&e->at_hi, va + size, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->at_val[0], w[0], __ATOMIC_RELAXED);
+    __atomic_store_n(&e->at_val[1], w[1], __ATOMIC_RELAXED);
+    __atomic_store_n(&e->at_vn, vn, __ATOMIC_RELAXED);
     __atomic_store_n(&e->at_seq, c, __ATOMIC_RELEASE);
 }
 
@@ -238,17 +252,44 @@ static bool flight_done(unsigned idx, unsigned foot, uint64_t end)
     return __atomic_load_n(&e->at_hi, __ATOMIC_RELAXED) <= end;   /* this thread's own record */
 }
 
-/* Has E's store number C recorded that it writes outside [lo, hi)? */
-static bool flight_elsewhere(const struct sf *e, uint64_t c, uint64_t lo, uint64_t hi)
+/* What E's store number C has recorded against the HI - LO bytes a load
+ * read at LO (WANT; NULL: not known): that it writes outside [lo, hi),
+ * or there other bytes than WANT (FLIGHT_ELSEWHERE); those very bytes
+ * (FLIGHT_SAME); or nothing that tells (FLIGHT_MAYBE: no record of that
+ * store yet, or no bytes in it).  By value only when the store covers all
+ * of [lo, hi): a load that read one byte from it and another from a later
+ * store overlapping part of the range would lose the first store's edge
+ * (it loses one of the two with the slot anyway: model.c). */
+enum flight { FLIGHT_MAYBE, FLIGHT_ELSEWHERE, FLIGHT_SAME };
+static enum flight flight_match(const struct sf *e, uint64_t c, uint64_t lo, uint64_t hi,
+                                const uint8_t *want)
 {
     uint64_t s1 = __atomic_load_n(&e->at_seq, __ATOMIC_ACQUIRE);
     if (s1 != c) {
-        return false;
+        return FLIGHT_MAYBE;
     }
     uint64_t a = __atomic_load_n(&e->at_lo, __ATOMIC_RELAXED);
     uint64_t b = __atomic_load_n(&e->at_hi, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);   /* the range before at_seq's second read */
-    return __atomic_load_n(&e->at_seq, __ATOMIC_RELAXED) == c && (b <= lo || a >= hi);
+    uint64_t vn = __atomic_load_n(&e->at_vn, __ATOMIC_RELAXED);
+    uint64_t w[2] = { __atomic_load_n(&e->at_val[0], __ATOMIC_RELAXED),
+                      __atomic_load_n(&e->at_val[1], __ATOMIC_RELAXED) };
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);   /* the record before at_seq's second read */
+    if (__atomic_load_n(&e->at_seq, __ATOMIC_RELAXED) != c) {
+        return FLIGHT_MAYBE;
+    }
+    if (b <= lo || a >= hi) {
+        return FLIGHT_ELSEWHERE;
+    }
+    if (!want || !vn || a > lo || hi > a + vn) {
+        return FLIGHT_MAYBE;
+    }
+    return memcmp((const uint8_t *)w + (lo - a), want, hi - lo) ? FLIGHT_ELSEWHERE : FLIGHT_SAME;
+}
+
+static bool flight_elsewhere(const struct sf *e, uint64_t c, uint64_t lo, uint64_t hi,
+                             const uint8_t *want)
+{
+    return flight_match(e, c, lo, hi, want) == FLIGHT_ELSEWHERE;
 }
 
 struct vcpu *cur(unsigned idx)
@@ -680,7 +721,7 @@ static bool check_one(struct vcpu *v, const struct xinsn *x)
          * record took the store's bytes as written without a store and
          * lost the round's not-cleaned). */
         struct fetch_wait fw = { x->bp->shadow + off, x->bytes, x->size };
-        model_wait_stores(v, false, 0, UINT64_MAX, fetch_published, &fw);
+        model_wait_stores(v, false, 0, UINT64_MAX, NULL, fetch_published, &fw);
         if (memcmp(x->bp->shadow + off, x->bytes, x->size) != 0) {
             pthread_mutex_lock(&model_lock);
             memcpy(x->bp->shadow + off, x->bytes, x->size);
@@ -966,6 +1007,77 @@ static uint64_t ldx_val[MAX_VCPUS][2];   /* the last load-exclusive's value */
 static bool cas_fails[MAX_VCPUS];        /* this instruction's store writes nothing */
 
 /*
+ * The read half of an atomic read-modify-write, kept by its read callback
+ * for its write callback (store_slow), which qemu runs right after it
+ * (atomic_trace_rmw_post; an exclusive section's step makes the load and
+ * the store one after the other).  Per host thread, which under qemu-user
+ * is the vcpu's.  Two uses:
+ *
+ * - LD<op> atomics (INSN): qemu 10's helpers report the operand register
+ *   as the value written (LDCLR: its complement, as qemu computes an AND),
+ *   not the result; the result is the operation applied to the value read
+ *   (ldop_written).  Taken as written, every slot of a word such atomics
+ *   update held the operand: no load of it matched its slot, each waited
+ *   for every store in flight and then joined whatever the slot held last
+ *   (measured: every one of 80 000 atomic loads of a four-thread LDADD
+ *   loop), and the shadow of code written so held wrong bytes.
+ * - The reads-from of an atomic of one access (COUNT != 0, the thread's
+ *   store count at the read, sf_count: a read whose write never came is
+ *   not taken for the next instruction's) is made by the write callback,
+ *   once it has recorded the bytes the instruction writes
+ *   (flight_record): a thread that waits for others then always shows
+ *   what it wrote, and another atomic that read something else does not
+ *   wait for it.  Before, the read waited with only the address
+ *   recorded: on a word many threads add to, each atomic waited for
+ *   every other in flight, among them those that had read its own value
+ *   and waited for it, and only the rules against cycles of waits ended
+ *   that, giving up edges (false no-context-sync reports on code
+ *   published through such a word: tools/check/bench/atomic_storm.c).
+ */
+struct rmw_read {
+    uint64_t count, va;
+    unsigned size;
+    uint32_t insn;       /* an LD<op>'s instruction, 0 for the others */
+    uint8_t bytes[24];   /* 8 past the last: model.c slot_matches */
+};
+static __thread struct rmw_read rmw;
+
+/* The LD<op> group (ARM ARM C6.2, "Atomic memory operations"): o3 = 0. */
+static bool a64_ldop(uint32_t i)
+{
+    return (i & 0x3f208c00u) == 0x38200000u;
+}
+
+/* The SIZE bytes an LD<op> I wrote: the value read, OLD, with the
+ * operation applied to what qemu reported, REPORTED (see struct
+ * rmw_read: the operand, or for LDCLR its complement). */
+static void ldop_written(uint32_t i, unsigned size, const uint8_t *old, uint8_t *reported)
+{
+    uint64_t a = 0, b = 0, r;
+    memcpy(&a, old, size);
+    memcpy(&b, reported, size);
+    unsigned bits = size * 8;
+    uint64_t mask = size >= 8 ? ~0ull : (1ull << bits) - 1;
+    a &= mask;
+    b &= mask;
+    /* Sign-extended copies, for SMAX and SMIN. */
+    int64_t sa = (int64_t)(a << (64 - bits)) >> (64 - bits);
+    int64_t sb = (int64_t)(b << (64 - bits)) >> (64 - bits);
+    switch ((i >> 12) & 7) {
+    case 0: r = a + b; break;                         /* LDADD */
+    case 1: r = a & b; break;                         /* LDCLR: qemu passes ~Rs */
+    case 2: r = a ^ b; break;                         /* LDEOR */
+    case 3: r = a | b; break;                         /* LDSET */
+    case 4: r = (uint64_t)(sa > sb ? sa : sb); break; /* LDSMAX */
+    case 5: r = (uint64_t)(sa < sb ? sa : sb); break; /* LDSMIN */
+    case 6: r = a > b ? a : b; break;                 /* LDUMAX */
+    default: r = a < b ? a : b; break;                /* LDUMIN */
+    }
+    r &= mask;
+    memcpy(reported, &r, size);
+}
+
+/*
  * The bytes of an access's value (qemu_plugin_mem_get_value), the rest of
  * BYTES left as they are (zero).  Each member is copied at its own width:
  * qemu sets only the member of the access's size, so a 16-byte copy of
@@ -1024,27 +1136,44 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
     void *ud = (void *)(uintptr_t)(u & UD_PC);
     unsigned size = 1u << qemu_plugin_mem_size_shift(info);
     unsigned foot = (unsigned)((u & UD_FOOT) >> UD_FOOT_SHIFT);
-    if (foot) {
-        /* First: loads may be waiting for this store (flight_record). */
-        flight_record(idx, va, foot == FOOT_ONE ? size : foot);
+    bool fails = (u & UD_MAYFAIL) && cas_fails[vcpu_slot(idx)];
+    bool shadow = cfg.arch == ARCH_AARCH64 && __atomic_load_n(&several_threads, __ATOMIC_RELAXED);
+    /* The last byte's page too: an unaligned store may begin on a data
+     * page and end on code (straddle_store.c). */
+    uint64_t last = va + (size <= 16 ? size : 16) - 1;
+    bool tracked = page_tracked(va) || page_tracked(last);
+    uint8_t bytes[24] = { 0 };   /* 8 past the last: model.c slot_put */
+    if (shadow || tracked || foot == FOOT_ONE) {
+        qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
+        mem_bytes(&val, bytes);
+        if ((u & UD_LDOP) && rmw.insn && rmw.va == va && size <= 8) {
+            ldop_written(rmw.insn, size, rmw.bytes, bytes);
+        }
     }
-    if ((u & UD_MAYFAIL) && cas_fails[vcpu_slot(idx)]) {
+    if (foot) {
+        /* First: loads may be waiting for this store (flight_record), with
+         * the bytes it writes when it is one access; a CAS or STXR that
+         * failed writes none (qemu reports its new value all the same). */
+        if (fails) {
+            flight_record(idx, 0, 0, NULL);
+        } else {
+            flight_record(idx, va, foot == FOOT_ONE ? size : foot,
+                          foot == FOOT_ONE ? bytes : NULL);
+        }
+    }
+    if (rmw.count && rmw.count == qemu_plugin_u64_get(sf_count, idx)) {
+        /* The read half of this atomic (struct rmw_read): its reads-from,
+         * now that others can see what it writes. */
+        rmw.count = 0;
+        model_load(cur(idx), rmw.va, rmw.size, rmw.bytes, true);
+    }
+    if (fails) {
         if (u & UD_CLEAR) {
             qemu_plugin_u64_set(sf_mark, idx, SF_NONE);   /* nothing to publish */
         }
         return;
     }
     size = size <= 16 ? size : 16;
-    /* The last byte's page too: an unaligned store may begin on a data
-     * page and end on code (straddle_store.c). */
-    uint64_t last = va + size - 1;
-    bool tracked = page_tracked(va) || page_tracked(last);
-    bool shadow = cfg.arch == ARCH_AARCH64 && __atomic_load_n(&several_threads, __ATOMIC_RELAXED);
-    uint8_t bytes[24] = { 0 };   /* 8 past the last: model.c slot_put */
-    if (shadow || tracked) {
-        qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
-        mem_bytes(&val, bytes);
-    }
     if (shadow) {
         /* What this store carries to the loads that read it (alone, the
          * thread's knowledge reaches the threads it creates through the
@@ -1166,58 +1295,90 @@ static bool asleep_outside_plugin(unsigned j)
  * Waits for stores in flight must not form a cycle.  A plain load or a
  * fetch check is not marked (its thread has no store in flight), so no
  * one waits for it.  An atomic's load is marked (its instruction's store
- * is in flight until its store callback, which follows this wait), and
- * qemu 10 reports an atomic as a read then a write, so the read runs with
- * the mark set: two atomics each waiting for the other's mark would wait
- * for ever (cmodx-demo on aarch64 hung so: four callers' LDSET on a lock
- * word).  Only atomics' loads can thus be on a cycle, and each says whom
- * it waits for (waiting_for) and when its wait began (wait_ticket, from
- * one counter), seq_cst stores made before it looks at the other thread
- * again.  While it waits for another atomic, it follows that thread's
- * chain of waits (seq_cst loads); on a chain that comes back to it, the
- * thread whose wait is the oldest gives up.  Every thread of a cycle that
- * lasts sees it at its next look, and exactly one of them is the oldest,
- * so no cycle lasts; a chain that ends, or loops without this thread (its
- * members break it), is waited out, and the edge from the store it read
- * is kept.  Why the oldest: a wait that began earlier is the likelier to
- * be for a value no store in flight explains (a word the loader or the
- * kernel wrote), while a thread that began waiting later has just read a
- * value that another atomic of the cycle, already past its access, wrote:
- * giving up the newer wait would lose that reads-from edge (code
- * published with LDADDL and acquired with LDADDA, then ISB: a false
- * no-context-sync).  What is given up: the oldest waiter acquires nothing
- * from the store it stopped waiting for, if that is the one it read (it
- * can only add reports; docs/CHECKER.md).  The last vcpu record is
- * shared by every thread past MAX_VCPUS - 1 (vcpu_slot): an atomic there,
- * or waiting on one there, does not wait for atomics (its chain cannot be
- * followed).
+ * is in flight until its store callback, which follows this wait): two
+ * atomics each waiting for the other's mark would wait for ever
+ * (cmodx-demo on aarch64 hung so once: four callers' LDSET on a lock
+ * word).  Only atomics' loads can thus be on a cycle.
  *
- * Nor does an atomic wait for an atomic whose thread is waiting too and
- * began its wait later (a newer ticket; a thread takes one ticket per
- * load, at its first wait for an atomic): waits go from newer to older
- * only, as the cycle rule above would have it, but without first
- * following a chain.  Before, a chain of waits had to unwind, one
- * preempted thread at a time, before anyone gave up: sixteen threads'
- * LDADD on one word (20 000 each; 0.09 s under plain qemu) took 89 s
- * under the checker, forty more than 300 s; now 9 s and 46 s.  What is
- * given up is what the cycle rule gives up: the older waiter acquires
- * nothing from the newer one's store, if that is what it read (an edge
- * fewer).  What is left of those times is waiting for atomics marked in
- * flight whose threads are preempted (docs/CHECKER.md, Open findings).
+ * Most waits between atomics cannot be on one.  An atomic of one access
+ * (SF_ATOMIC1) makes its reads-from in its write callback, after it has
+ * recorded the bytes it writes (struct rmw_read), and a load that read
+ * other bytes than a store records does not wait for it (flight_elsewhere).
+ * A wait for such an atomic is thus for the store that wrote the value
+ * read, which the architecture puts before the waiter's own write in the
+ * word's coherence order: a cycle of such waits would need a value
+ * written twice (an LDSET of a bit already set).  Before the record has
+ * its bytes (the thread between its access and its write callback, where
+ * it does not wait itself), the wait is not declared; once it has them
+ * and they are the bytes read, it is (waiting_for, with the count of the
+ * store waited for, wait_count, and when the wait was declared,
+ * wait_ticket, from one counter; seq_cst stores made before it looks at
+ * the other thread again).  Atomics of several accesses (SF_ATOMIC: CASP,
+ * STXP) record no bytes and declare their waits at once.
+ *
+ * A thread that waits follows the chain of declared waits from the
+ * thread it waits for, each link checked to be current (the thread waited
+ * for is still at the store counted, and has not recorded other bytes than
+ * the waiter read: want_lo, want_hi, want); on a chain that comes back to
+ * it, the thread whose wait is the oldest gives up.  Every thread of a
+ * cycle that lasts sees it at its next look, and exactly one of them is
+ * the oldest, so no cycle lasts; a chain that ends, or loops without this
+ * thread (its members break it), is waited out, and the edge from the
+ * store it read is kept.  What is given up: the oldest waiter acquires
+ * nothing from the store it stopped waiting for, if that is the one it
+ * read (it can only add reports; docs/CHECKER.md).  The last vcpu record
+ * is shared by every thread past MAX_VCPUS - 1 (vcpu_slot): an atomic
+ * there, or waiting on one there, does not wait for atomics (its chain
+ * cannot be followed).
+ *
+ * Before the records held what atomics write, every atomic on a word many
+ * threads add to waited for every other one in flight, and cycles formed
+ * all the time; the rules that broke them then (a load's one ticket, and
+ * no wait for an atomic whose wait began later) gave up edges: false
+ * no-context-sync reports on code published through such a word
+ * (tools/check/bench/atomic_storm.c), and sixteen threads' LDADD on one
+ * word (20 000 each; 0.09 s under plain qemu) took 9 s, forty 46 s.  A
+ * link not checked to be current made false cycles too: a thread that
+ * had waited for this one before its record had bytes, preempted before it
+ * looked again, closed a chain this one then gave up on.
  */
-static uint64_t wait_tickets;   /* orders the starts of atomics' waits */
+static uint64_t wait_tickets;   /* orders the declarations of atomics' waits */
 
-/* Does the chain of waits from j come back to me, and is my wait the
- * oldest on that cycle (the one to give up)? */
+/* Is k's declared wait current: the thread it waits for still at the
+ * store counted, with no record of other bytes than k read?  The fields
+ * are re-read after the check, so that a wait declared anew meanwhile (a
+ * new ticket) is not judged by the old one's. */
+static bool wait_current(unsigned k, unsigned w, uint64_t t)
+{
+    uint64_t c = __atomic_load_n(&vcpus[k].wait_count, __ATOMIC_SEQ_CST);
+    uint64_t lo = __atomic_load_n(&vcpus[k].want_lo, __ATOMIC_SEQ_CST);
+    uint64_t hi = __atomic_load_n(&vcpus[k].want_hi, __ATOMIC_SEQ_CST);
+    uint64_t want = __atomic_load_n(&vcpus[k].want, __ATOMIC_SEQ_CST);
+    bool known = __atomic_load_n(&vcpus[k].want_known, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&vcpus[k].wait_ticket, __ATOMIC_SEQ_CST) != t ||
+        __atomic_load_n(&vcpus[k].waiting_for, __ATOMIC_SEQ_CST) != w + 1) {
+        return false;   /* k has moved on */
+    }
+    const struct sf *e = qemu_plugin_scoreboard_find(sf_board, vcpus[w].idx);
+    if (__atomic_load_n(&e->mark, __ATOMIC_SEQ_CST) == SF_NONE ||
+        __atomic_load_n(&e->count, __ATOMIC_SEQ_CST) != c) {
+        return false;   /* w's store has published */
+    }
+    return !flight_elsewhere(e, c, lo, hi, known ? (const uint8_t *)&want : NULL);
+}
+
+/* Does the chain of declared waits from j come back to me, and is my
+ * wait the oldest on that cycle (the one to give up)? */
 static bool cycle_breaks_here(unsigned j, unsigned me, unsigned n, uint64_t mine)
 {
     unsigned k = j;
     for (unsigned steps = 0; steps <= n; steps++) {
         uint32_t w = __atomic_load_n(&vcpus[k].waiting_for, __ATOMIC_SEQ_CST);
-        if (!w) {
+        uint64_t t = __atomic_load_n(&vcpus[k].wait_ticket, __ATOMIC_SEQ_CST);
+        if (!w || w - 1 >= n || !wait_current(k, w - 1, t)) {
             return false;
         }
-        if (__atomic_load_n(&vcpus[k].wait_ticket, __ATOMIC_SEQ_CST) < mine) {
+        if (t < mine) {
             return false;   /* an older wait on the chain: its thread gives up */
         }
         k = w - 1;
@@ -1229,14 +1390,26 @@ static bool cycle_breaks_here(unsigned j, unsigned me, unsigned n, uint64_t mine
 }
 
 void model_wait_stores(const struct vcpu *v, bool atomic_load, uint64_t lo, uint64_t hi,
-                       bool (*done)(const void *), const void *arg)
+                       const uint8_t *want, bool (*done)(const void *), const void *arg)
 {
     if (!sf_board) {
         return;
     }
     unsigned me = (unsigned)(v - vcpus);
     unsigned n = __atomic_load_n(&nvcpu_idx, __ATOMIC_RELAXED);
-    uint64_t ticket = 0;   /* this load's, at its first wait for an atomic */
+    if (atomic_load) {
+        /* What this load read (model_load: at most the 8 bytes of a
+         * granule), for the threads that follow its waits. */
+        uint64_t w = 0;
+        bool known = want && hi - lo <= 8;
+        if (known) {
+            memcpy(&w, want, hi - lo);
+        }
+        __atomic_store_n(&vcpus[me].want_lo, lo, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&vcpus[me].want_hi, hi, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&vcpus[me].want, w, __ATOMIC_SEQ_CST);
+        __atomic_store_n(&vcpus[me].want_known, known, __ATOMIC_SEQ_CST);
+    }
     for (unsigned j = 0; j < n; j++) {
         if (done && done(arg)) {
             return;
@@ -1251,35 +1424,34 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load, uint64_t lo, uint
         if (m == SF_NONE) {
             continue;
         }
-        bool linked = atomic_load && m == SF_ATOMIC;
+        bool linked = atomic_load && (m == SF_ATOMIC || m == SF_ATOMIC1);
         if (linked && (me == MAX_VCPUS - 1 || j == MAX_VCPUS - 1)) {
             continue;   /* a shared record: no chain to follow (above) */
-        }
-        if (linked) {
-            if (!ticket) {
-                ticket = __atomic_add_fetch(&wait_tickets, 1, __ATOMIC_SEQ_CST);
-                __atomic_store_n(&vcpus[me].wait_ticket, ticket, __ATOMIC_SEQ_CST);
-            }
-            __atomic_store_n(&vcpus[me].waiting_for, j + 1, __ATOMIC_SEQ_CST);
         }
         /* Read after the mark, which the thread sets after the count: the
          * count of the marked store or of a later one. */
         uint64_t c = __atomic_load_n(&e->count, __ATOMIC_ACQUIRE);
+        uint64_t ticket = 0;   /* this wait's, once declared */
         for (unsigned k = 1; __atomic_load_n(&e->mark, __ATOMIC_ACQUIRE) == m &&
                              __atomic_load_n(&e->count, __ATOMIC_ACQUIRE) == c;
              k++) {
-            if (linked && cycle_breaks_here(j, me, n, ticket)) {
-                break;   /* a cycle, and this wait is its oldest (above) */
-            }
-            if (linked && __atomic_load_n(&vcpus[j].waiting_for, __ATOMIC_SEQ_CST) &&
-                __atomic_load_n(&vcpus[j].wait_ticket, __ATOMIC_SEQ_CST) > ticket) {
-                break;   /* j waits too, and began later (above) */
-            }
             if (done && done(arg)) {
                 break;   /* what the caller waits for has come */
             }
-            if (flight_elsewhere(e, c, lo, hi)) {
+            enum flight f = flight_match(e, c, lo, hi, want);
+            if (f == FLIGHT_ELSEWHERE) {
                 break;   /* that store writes other bytes (flight_record) */
+            }
+            if (linked && !ticket && (m == SF_ATOMIC || f == FLIGHT_SAME)) {
+                /* Declared (above): a wait that may be on a cycle. */
+                ticket = __atomic_add_fetch(&wait_tickets, 1, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&vcpus[me].waiting_for, 0, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&vcpus[me].wait_ticket, ticket, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&vcpus[me].wait_count, c, __ATOMIC_SEQ_CST);
+                __atomic_store_n(&vcpus[me].waiting_for, j + 1, __ATOMIC_SEQ_CST);
+            }
+            if (ticket && cycle_breaks_here(j, me, n, ticket)) {
+                break;   /* a cycle, and this wait is its oldest (above) */
             }
             /* The store is between its access and its callback: running on
              * the other core, or preempted (then this thread's time slice
@@ -1291,7 +1463,7 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load, uint64_t lo, uint
                 }
             }
         }
-        if (linked) {
+        if (ticket) {
             __atomic_store_n(&vcpus[me].waiting_for, 0, __ATOMIC_SEQ_CST);
         }
     }
@@ -1303,6 +1475,7 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load, uint64_t lo, uint
 #define LD_MAYFAIL 2u   /* ... of a CAS, CASP, STXR or STXP (decide_store) */
 #define LD_EXCL 4u      /* a load-exclusive (LDXR, LDAXR, LDXP, LDAXP) */
 #define LD_ONEACC 8u    /* with LD_ATOMIC: its write is one access (flight_record) */
+#define LD_LDOP 16u     /* an LD<op> atomic (struct rmw_read), the instruction in the high half */
 
 static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
 {
@@ -1318,9 +1491,9 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
     uint64_t lu = (uint64_t)(uintptr_t)ud;
     if (lu & LD_ONEACC) {
         /* The write is made (qemu reports the read after the whole
-         * read-modify-write); its callback comes after this one, which
-         * may wait for others (model_load). */
-        flight_record(idx, va, 1u << qemu_plugin_mem_size_shift(info));
+         * read-modify-write); its callback comes next and records its
+         * bytes (flight_record). */
+        flight_record(idx, va, 1u << qemu_plugin_mem_size_shift(info), NULL);
     }
     if (lu & LD_MAYFAIL) {
         decide_store(idx, (uint32_t)(lu >> 32), info);
@@ -1332,6 +1505,19 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
         ldx_val[vcpu_slot(idx)][1] = wide ? v.data.u128.high : 0;
     }
     unsigned size = 1u << qemu_plugin_mem_size_shift(info);
+    if (lu & (LD_LDOP | LD_ONEACC)) {
+        /* For the write callback (struct rmw_read). */
+        qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
+        memset(rmw.bytes, 0, sizeof(rmw.bytes));
+        mem_bytes(&val, rmw.bytes);
+        rmw.va = va;
+        rmw.size = size <= 16 ? size : 16;
+        rmw.insn = (lu & LD_LDOP) ? (uint32_t)(lu >> 32) : 0;
+        rmw.count = (lu & LD_ONEACC) ? qemu_plugin_u64_get(sf_count, idx) : 0;
+        if (lu & LD_ONEACC) {
+            return;   /* its reads-from too is made there */
+        }
+    }
     if (!__atomic_load_n(&several_threads, __ATOMIC_RELAXED) && !page_tracked(va) &&
         !page_tracked(va + size - 1)) {
         return;   /* no other thread has stored anything this one could read */
@@ -1678,15 +1864,19 @@ static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool la
     /* CAS, CASP, STXR and STXP may fail and write nothing. */
     enum xk xk = cfg.arch == ARCH_AARCH64 && size == 4 ? a64_excl_kind(i) : XK_NONE;
     bool mayfail = xk == XK_CAS || xk == XK_STORE_EXCL, excl = xk == XK_LOAD_EXCL;
+    bool ldop = cfg.arch == ARCH_AARCH64 && size == 4 && a64_ldop(i);
     ud |= mayfail ? UD_MAYFAIL : 0;
-    if (cfg.arch == ARCH_AARCH64 && (t->full || mayfail || excl)) {
+    ud |= ldop ? UD_LDOP : 0;
+    if (cfg.arch == ARCH_AARCH64 && (t->full || mayfail || excl || ldop)) {
         /* Before on_store: an atomic read-modify-write reaches both, and
          * its load reads what the store before it left in the slot.  With
          * one thread only the CAS and exclusives need their loads (which
-         * decide whether their store wrote). */
+         * decide whether their store wrote), and the LD<op> atomics (whose
+         * store's value is computed from what they read: struct
+         * rmw_read). */
         uint64_t lu = (sk == SF_ATOMIC ? LD_ATOMIC | (oneacc ? LD_ONEACC : 0) : 0) |
-                      (excl ? LD_EXCL : 0) |
-                      (mayfail ? LD_MAYFAIL | (uint64_t)i << 32 : 0);
+                      (excl ? LD_EXCL : 0) | (ldop ? LD_LDOP : 0) |
+                      (mayfail ? LD_MAYFAIL : 0) | (mayfail || ldop ? (uint64_t)i << 32 : 0);
         /* A CAS reads its comparand registers in the read callback. */
         qemu_plugin_register_vcpu_mem_cb(insn, on_load,
                                          mayfail ? QEMU_PLUGIN_CB_R_REGS : QEMU_PLUGIN_CB_NO_REGS,
@@ -1701,8 +1891,9 @@ static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool la
     if (sk != SF_NONE && t->full) {
         qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_ADD_U64,
                                                             sf_count, 1);
-        qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(insn, QEMU_PLUGIN_INLINE_STORE_U64,
-                                                            sf_mark, sk);
+        qemu_plugin_register_vcpu_insn_exec_inline_per_vcpu(
+            insn, QEMU_PLUGIN_INLINE_STORE_U64, sf_mark,
+            sk == SF_ATOMIC && oneacc ? SF_ATOMIC1 : sk);
     }
     t->prev_store = sk != SF_NONE;
     return ud;
