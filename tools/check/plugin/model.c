@@ -1653,24 +1653,6 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes
     if (!v->acq) {
         return;
     }
-    /* Reading code as data (herd: rf into an explicit read), on each page
-     * the load touches (an unaligned one may end on the next). */
-    for (uint64_t a = va & ~3ull; a < va + size;) {
-        uint64_t pend = (a | (PAGE_SIZE - 1)) + 1;
-        struct bpage *bp = page_tracked(a) ? bpage_get(a, false) : NULL;
-        struct word *ws = bp ? __atomic_load_n(&bp->words, __ATOMIC_ACQUIRE) : NULL;
-        if (ws) {
-            pthread_mutex_lock(&model_lock);
-            for (; a < va + size && a < pend; a += 4) {
-                const struct word *w = &ws[(a & (PAGE_SIZE - 1)) / 4];
-                if (w->stage != ST_NONE && join_store(v->acq, w)) {
-                    acq_changed(v);
-                }
-            }
-            pthread_mutex_unlock(&model_lock);
-        }
-        a = pend;
-    }
     for (uint64_t g = va & ~7ull; g < va + size; g += 8) {
         /* Created if missing: the store this load read may be the
          * granule's first since the shadow began, between its access and
@@ -1742,6 +1724,27 @@ void model_load(struct vcpu *v, uint64_t va, unsigned size, const uint8_t *bytes
                 }
             }
         }
+    }
+    /* Reading code as data (herd: rf into an explicit read), on each page
+     * the load touches (an unaligned one may end on the next).  After the
+     * granules' waits for stores in flight: a store records its word
+     * before it publishes its slot and clears its mark (plugin.c
+     * store_slow), so the store this load read is recorded by now. */
+    for (uint64_t a = va & ~3ull; a < va + size;) {
+        uint64_t pend = (a | (PAGE_SIZE - 1)) + 1;
+        struct bpage *bp = page_tracked(a) ? bpage_get(a, false) : NULL;
+        struct word *ws = bp ? __atomic_load_n(&bp->words, __ATOMIC_ACQUIRE) : NULL;
+        if (ws) {
+            pthread_mutex_lock(&model_lock);
+            for (; a < va + size && a < pend; a += 4) {
+                const struct word *w = &ws[(a & (PAGE_SIZE - 1)) / 4];
+                if (w->stage != ST_NONE && join_store(v->acq, w)) {
+                    acq_changed(v);
+                }
+            }
+            pthread_mutex_unlock(&model_lock);
+        }
+        a = pend;
     }
 }
 

@@ -214,16 +214,21 @@ static qemu_plugin_u64 sf_mark, sf_count;
  * store did not write them, and the thread's earlier stores have
  * published their slots (their marks were cleared).  Without a record
  * (the thread not yet in its callback, or a store of several accesses) it
- * waits, as before.  An atomic records at its read callback, which qemu
- * runs after the whole read-modify-write, before its write callback.
+ * waits, as before.  A store of one access records the bytes it writes
+ * too (VAL), so that a load that read other bytes there does not wait
+ * for it either.  An atomic records its range at its read callback,
+ * which qemu runs after the whole read-modify-write, and again with its
+ * bytes at its write callback, before it waits for others (struct
+ * rmw_read); one that failed (a CAS, a STXR) records an empty range
+ * there, which every load passes.  ONCE: only if the store has no record
+ * yet (a pair's second access).
  */
-static void flight_record(unsigned idx, uint64_t va, unsigned size, const uint8_t *val)
+static void flight_record(unsigned idx, uint64_t va, unsigned size, const uint8_t *val, bool once)
 {
     struct sf *e = qemu_plugin_scoreboard_find(sf_board, idx);
     uint64_t c = __atomic_load_n(&e->count, __ATOMIC_RELAXED);   /* this thread's own */
-    if (__atomic_load_n(&e->at_seq, __ATOMIC_RELAXED) == c &&
-        (!val || __atomic_load_n(&e->at_vn, __ATOMIC_RELAXED))) {
-        return;   /* recorded by its first access (a pair), or with its value */
+    if (once && __atomic_load_n(&e->at_seq, __ATOMIC_RELAXED) == c) {
+        return;   /* a pair's second access: its first recorded the pair */
     }
     uint64_t w[2] = { 0, 0 };
     unsigned vn = val && size <= sizeof(w) ? size : 0;
@@ -1032,7 +1037,7 @@ static bool cas_fails[MAX_VCPUS];        /* this instruction's store writes noth
  *   every other in flight, among them those that had read its own value
  *   and waited for it, and only the rules against cycles of waits ended
  *   that, giving up edges (false no-context-sync reports on code
- *   published through such a word: tools/check/bench/atomic_storm.c).
+ *   published through such a word: tools/check/tests/aarch64/atomic_storm.c).
  */
 struct rmw_read {
     uint64_t count, va;
@@ -1155,10 +1160,11 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
          * the bytes it writes when it is one access; a CAS or STXR that
          * failed writes none (qemu reports its new value all the same). */
         if (fails) {
-            flight_record(idx, 0, 0, NULL);
+            flight_record(idx, 0, 0, NULL, false);   /* replaces its read's record */
+        } else if (foot == FOOT_ONE) {
+            flight_record(idx, va, size, bytes, false);   /* an atomic's too */
         } else {
-            flight_record(idx, va, foot == FOOT_ONE ? size : foot,
-                          foot == FOOT_ONE ? bytes : NULL);
+            flight_record(idx, va, foot, NULL, true);
         }
     }
     if (rmw.count && rmw.count == qemu_plugin_u64_get(sf_count, idx)) {
@@ -1174,6 +1180,26 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
         return;
     }
     size = size <= 16 ? size : 16;
+    /* The code model's record of the store first, then its slot, then the
+     * mark: a load that waited for this store in flight (until its slot
+     * held the bytes read, or its mark was cleared) finds the word's store
+     * recorded when it joins it (model_load).  The other way round, a
+     * load of a code word as data could join the word's earlier store
+     * and miss this one (a not-cleaned on 2SM.B+cachesync-isb of the
+     * catalogue, once in a full run). */
+    struct at_store later = { 0 };
+    bool modelled = false;
+    if (tracked) {
+        pthread_mutex_lock(&model_lock);
+        if (page_tracked(va) || page_tracked(last)) {
+            stacks_note_store((uint64_t)(uintptr_t)ud);
+            model_store(cur(idx), va, size, bytes, (uint64_t)(uintptr_t)ud);
+            /* After model_store: the backing pages exist now. */
+            same_block_range(idx, (uint64_t)(uintptr_t)ud, va, size, own_t, &later);
+            modelled = true;
+        }
+        pthread_mutex_unlock(&model_lock);
+    }
     if (shadow) {
         /* What this store carries to the loads that read it (alone, the
          * thread's knowledge reaches the threads it creates through the
@@ -1190,19 +1216,9 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
         __atomic_thread_fence(__ATOMIC_RELEASE);
         qemu_plugin_u64_set(sf_mark, idx, SF_NONE);
     }
-    if (!tracked) {
-        return;   /* not a page that holds or may hold code */
+    if (modelled) {
+        check_later(idx, &later);
     }
-    struct at_store later = { 0 };
-    pthread_mutex_lock(&model_lock);
-    if (page_tracked(va) || page_tracked(last)) {
-        stacks_note_store((uint64_t)(uintptr_t)ud);
-        model_store(cur(idx), va, size, bytes, (uint64_t)(uintptr_t)ud);
-        /* After model_store: the backing pages exist now. */
-        same_block_range(idx, (uint64_t)(uintptr_t)ud, va, size, own_t, &later);
-    }
-    pthread_mutex_unlock(&model_lock);
-    check_later(idx, &later);
 }
 
 /*
@@ -1336,7 +1352,7 @@ static bool asleep_outside_plugin(unsigned j)
  * all the time; the rules that broke them then (a load's one ticket, and
  * no wait for an atomic whose wait began later) gave up edges: false
  * no-context-sync reports on code published through such a word
- * (tools/check/bench/atomic_storm.c), and sixteen threads' LDADD on one
+ * (tools/check/tests/aarch64/atomic_storm.c), and sixteen threads' LDADD on one
  * word (20 000 each; 0.09 s under plain qemu) took 9 s, forty 46 s.  A
  * link not checked to be current made false cycles too: a thread that
  * had waited for this one before its record had bytes, preempted before it
@@ -1456,7 +1472,7 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load, uint64_t lo, uint
             /* The store is between its access and its callback: running on
              * the other core, or preempted (then this thread's time slice
              * is what it needs). */
-            if (k >= 1024) {
+            if (k >= 64) {
                 sched_yield();
                 if (k % 64 == 0 && asleep_outside_plugin(j)) {
                     break;
@@ -1493,7 +1509,7 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
         /* The write is made (qemu reports the read after the whole
          * read-modify-write); its callback comes next and records its
          * bytes (flight_record). */
-        flight_record(idx, va, 1u << qemu_plugin_mem_size_shift(info), NULL);
+        flight_record(idx, va, 1u << qemu_plugin_mem_size_shift(info), NULL, false);
     }
     if (lu & LD_MAYFAIL) {
         decide_store(idx, (uint32_t)(lu >> 32), info);
