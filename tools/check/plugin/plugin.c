@@ -45,6 +45,7 @@ static struct report_out out = { .max_print = 200 };
 static uint64_t ctr = 0x80038003;
 static uint16_t nlabels;
 static struct qemu_plugin_register *reg_handle[32];   /* x0..x30 / r0..r7 / a0..a7 */
+static struct qemu_plugin_register *rv_x[32];         /* RISC-V x0..x31, by number */
 
 enum maint { M_DC = 1, M_IC, M_IC_ALL, M_DSB, M_CSYNC, M_LOCAL_FLUSH, M_SVC, M_BAR, M_ISB };
 
@@ -148,8 +149,8 @@ static bool rec_held[MAX_VCPUS];   /* a record given to a high index */
  * nothing (on_store). */
 #define UD_MAYFAIL (1ull << 61)
 /* Bit 60: an LD<op> atomic (LDADD, LDCLR, LDEOR, LDSET, LD{S,U}{MAX,MIN}),
- * whose write callback qemu gives the operand, not the value written
- * (ldop_written). */
+ * whose write callback qemu may give the operand, not the value written
+ * (struct rmw_read). */
 #define UD_LDOP (1ull << 60)
 /* Bits 48 to 59: where the instruction's store writes, recorded by its
  * first callback while it is in flight (a64_footprint, flight_record).
@@ -304,9 +305,9 @@ struct vcpu *cur(unsigned idx)
 
 /* ---- register access ---- */
 
-uint64_t read_reg(unsigned r)
+static uint64_t read_handle(struct qemu_plugin_register *h)
 {
-    if (r >= 32 || !reg_handle[r]) {
+    if (!h) {
         return 0;   /* XZR, or a register the target does not expose */
     }
     /* One buffer per host thread, kept: DC and IC run this per line. */
@@ -315,13 +316,25 @@ uint64_t read_reg(unsigned r)
         buf = g_byte_array_new();
     }
     g_byte_array_set_size(buf, 0);
-    int n = qemu_plugin_read_register(reg_handle[r], buf);
+    int n = qemu_plugin_read_register(h, buf);
     uint64_t v = 0;
     if (n > 0) {
         memcpy(&v, buf->data, (size_t)n < sizeof(v) ? (size_t)n : sizeof(v));
     }
     return v;
 }
+
+uint64_t read_reg(unsigned r)
+{
+    return r < 32 ? read_handle(reg_handle[r]) : 0;
+}
+
+/* RISC-V's x registers by number (qemu names them by their ABI names). */
+static const char *const rv_abi[32] = {
+    "zero", "ra", "sp", "gp", "tp",  "t0",  "t1", "t2", "fp", "s1", "a0",
+    "a1",   "a2", "a3", "a4", "a5",  "a6",  "a7", "s2", "s3", "s4", "s5",
+    "s6",   "s7", "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6",
+};
 
 static void find_registers(void)
 {
@@ -334,6 +347,11 @@ static void find_registers(void)
         char tail;
         if (d->name[0] == prefix && sscanf(d->name + 1, "%u%c", &n, &tail) == 1 && n < limit) {
             reg_handle[n] = d->handle;
+        }
+        for (unsigned x = 1; cfg.arch == ARCH_RISCV64 && x < 32; x++) {
+            if (!strcmp(d->name, rv_abi[x]) || (x == 8 && !strcmp(d->name, "s0"))) {
+                rv_x[x] = d->handle;
+            }
         }
     }
     g_array_free(regs, TRUE);
@@ -1011,6 +1029,10 @@ static enum xk a64_excl_kind(uint32_t i)
 static uint64_t ldx_val[MAX_VCPUS][2];   /* the last load-exclusive's value */
 static bool cas_fails[MAX_VCPUS];        /* this instruction's store writes nothing */
 
+/* The operations of the atomics whose value written qemu may report as
+ * their operand (struct rmw_read); 0: none. */
+enum rmw_op { OP_NONE, OP_ADD, OP_CLR, OP_AND, OP_EOR, OP_OR, OP_SMAX, OP_SMIN, OP_UMAX, OP_UMIN };
+
 /*
  * The read half of an atomic read-modify-write, kept by its read callback
  * for its write callback (store_slow), which qemu runs right after it
@@ -1018,14 +1040,21 @@ static bool cas_fails[MAX_VCPUS];        /* this instruction's store writes noth
  * the store one after the other).  Per host thread, which under qemu-user
  * is the vcpu's.  Two uses:
  *
- * - LD<op> atomics (INSN): qemu 10's helpers report the operand register
- *   as the value written (LDCLR: its complement, as qemu computes an AND),
- *   not the result; the result is the operation applied to the value read
- *   (ldop_written).  Taken as written, every slot of a word such atomics
- *   update held the operand: no load of it matched its slot, each waited
- *   for every store in flight and then joined whatever the slot held last
- *   (measured: every one of 80 000 atomic loads of a four-thread LDADD
- *   loop), and the shadow of code written so held wrong bytes.
+ * - AArch64's LD<op> and RISC-V's AMO<op> atomics (OP, OPERAND): what
+ *   qemu 10 reports as the value written depends on how it ran the
+ *   instruction: its atomic helpers report the operand register (LDCLR:
+ *   its complement, as they compute an AND), not the result, while the
+ *   translation it uses without parallel threads reports the result
+ *   (measured on each kind, 2 December; which one runs is qemu's choice,
+ *   even in a process with one thread).  So the value is computed here,
+ *   from the value read and the operand register (Rs, rs2), read in the
+ *   read callback, before the instruction writes the value read into its
+ *   destination register (rmw_written).  Taken as
+ *   written, every slot of a word such atomics update held the operand:
+ *   no load of it matched its slot, each waited for every store in
+ *   flight and then joined whatever the slot held last (measured: every
+ *   one of 80 000 atomic loads of a four-thread LDADD loop), and the
+ *   model's copy of code written so held wrong bytes.
  * - The reads-from of an atomic of one access (COUNT != 0, the thread's
  *   store count at the read, sf_count: a read whose write never came is
  *   not taken for the next instruction's) is made by the write callback,
@@ -1042,44 +1071,70 @@ static bool cas_fails[MAX_VCPUS];        /* this instruction's store writes noth
 struct rmw_read {
     uint64_t count, va;
     unsigned size;
-    uint32_t insn;       /* an LD<op>'s instruction, 0 for the others */
+    enum rmw_op op;      /* an LD<op>'s or AMO<op>'s operation, OP_NONE for the others */
+    uint64_t operand;    /* its operand register's value */
     uint8_t bytes[24];   /* 8 past the last: model.c slot_matches */
 };
 static __thread struct rmw_read rmw;
 
-/* The LD<op> group (ARM ARM C6.2, "Atomic memory operations"): o3 = 0. */
-static bool a64_ldop(uint32_t i)
+/* AArch64's LD<op> group (ARM ARM C6.2, "Atomic memory operations": o3 =
+ * 0, LDADD to LDUMIN, and the ST<op> aliases). */
+static enum rmw_op a64_rmw_op(uint32_t i)
 {
-    return (i & 0x3f208c00u) == 0x38200000u;
+    static const enum rmw_op ops[8] = { OP_ADD,  OP_CLR,  OP_EOR,  OP_OR,
+                                        OP_SMAX, OP_SMIN, OP_UMAX, OP_UMIN };
+    return (i & 0x3f208c00u) == 0x38200000u ? ops[(i >> 12) & 7] : OP_NONE;
 }
 
-/* The SIZE bytes an LD<op> I wrote: the value read, OLD, with the
- * operation applied to what qemu reported, REPORTED (see struct
- * rmw_read: the operand, or for LDCLR its complement). */
-static void ldop_written(uint32_t i, unsigned size, const uint8_t *old, uint8_t *reported)
+/* RISC-V's AMO<op>.W/.D (the A extension, funct5 of opcode AMO; not
+ * AMOSWAP, LR and SC, whose value written qemu reports as such). */
+static enum rmw_op rv_rmw_op(uint32_t i)
 {
-    uint64_t a = 0, b = 0, r;
+    if ((i & 0x7f) != 0x2f || (((i >> 12) & 7) != 2 && ((i >> 12) & 7) != 3)) {
+        return OP_NONE;
+    }
+    switch (i >> 27) {
+    case 0x00: return OP_ADD;
+    case 0x04: return OP_EOR;
+    case 0x08: return OP_OR;
+    case 0x0c: return OP_AND;
+    case 0x10: return OP_SMIN;
+    case 0x14: return OP_SMAX;
+    case 0x18: return OP_UMIN;
+    case 0x1c: return OP_UMAX;
+    default: return OP_NONE;
+    }
+}
+
+/* The SIZE bytes an atomic of operation OP wrote (into OUT): the value
+ * read, OLD, with the operation applied to its operand register's value
+ * OPND. */
+static void rmw_written(enum rmw_op op, unsigned size, const uint8_t *old, uint64_t opnd,
+                        uint8_t *out)
+{
+    uint64_t a = 0, r;
     memcpy(&a, old, size);
-    memcpy(&b, reported, size);
     unsigned bits = size * 8;
     uint64_t mask = size >= 8 ? ~0ull : (1ull << bits) - 1;
+    uint64_t b = opnd & mask;
     a &= mask;
-    b &= mask;
-    /* Sign-extended copies, for SMAX and SMIN. */
+    /* Sign-extended copies, for the signed maximum and minimum. */
     int64_t sa = (int64_t)(a << (64 - bits)) >> (64 - bits);
     int64_t sb = (int64_t)(b << (64 - bits)) >> (64 - bits);
-    switch ((i >> 12) & 7) {
-    case 0: r = a + b; break;                         /* LDADD */
-    case 1: r = a & b; break;                         /* LDCLR: qemu passes ~Rs */
-    case 2: r = a ^ b; break;                         /* LDEOR */
-    case 3: r = a | b; break;                         /* LDSET */
-    case 4: r = (uint64_t)(sa > sb ? sa : sb); break; /* LDSMAX */
-    case 5: r = (uint64_t)(sa < sb ? sa : sb); break; /* LDSMIN */
-    case 6: r = a > b ? a : b; break;                 /* LDUMAX */
-    default: r = a < b ? a : b; break;                /* LDUMIN */
+    switch (op) {
+    case OP_ADD: r = a + b; break;
+    case OP_CLR: r = a & ~b; break;
+    case OP_AND: r = a & b; break;
+    case OP_EOR: r = a ^ b; break;
+    case OP_OR: r = a | b; break;
+    case OP_SMAX: r = (uint64_t)(sa > sb ? sa : sb); break;
+    case OP_SMIN: r = (uint64_t)(sa < sb ? sa : sb); break;
+    case OP_UMAX: r = a > b ? a : b; break;
+    case OP_UMIN: r = a < b ? a : b; break;
+    default: return;
     }
     r &= mask;
-    memcpy(reported, &r, size);
+    memcpy(out, &r, size);
 }
 
 /*
@@ -1151,8 +1206,8 @@ static __attribute__((noinline)) void store_slow(unsigned idx, qemu_plugin_memin
     if (shadow || tracked || foot == FOOT_ONE) {
         qemu_plugin_mem_value val = qemu_plugin_mem_get_value(info);
         mem_bytes(&val, bytes);
-        if ((u & UD_LDOP) && rmw.insn && rmw.va == va && size <= 8) {
-            ldop_written(rmw.insn, size, rmw.bytes, bytes);
+        if ((u & UD_LDOP) && rmw.op && rmw.va == va && size <= 8) {
+            rmw_written(rmw.op, size, rmw.bytes, rmw.operand, bytes);
         }
     }
     if (foot) {
@@ -1491,7 +1546,8 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load, uint64_t lo, uint
 #define LD_MAYFAIL 2u   /* ... of a CAS, CASP, STXR or STXP (decide_store) */
 #define LD_EXCL 4u      /* a load-exclusive (LDXR, LDAXR, LDXP, LDAXP) */
 #define LD_ONEACC 8u    /* with LD_ATOMIC: its write is one access (flight_record) */
-#define LD_LDOP 16u     /* an LD<op> atomic (struct rmw_read), the instruction in the high half */
+#define LD_LDOP 16u     /* an LD<op> or AMO<op> (struct rmw_read): enum rmw_op in bits 32-39,
+                         * the operand register in 40-44 */
 
 static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, void *ud)
 {
@@ -1528,7 +1584,15 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
         mem_bytes(&val, rmw.bytes);
         rmw.va = va;
         rmw.size = size <= 16 ? size : 16;
-        rmw.insn = (lu & LD_LDOP) ? (uint32_t)(lu >> 32) : 0;
+        /* LD_LDOP: the operation and, above it, the operand register. */
+        rmw.op = (lu & LD_LDOP) ? (enum rmw_op)((lu >> 32) & 0xff) : OP_NONE;
+        unsigned r = (unsigned)(lu >> 40) & 31;
+        rmw.operand = !rmw.op ? 0
+                      : cfg.arch == ARCH_RISCV64 ? read_handle(rv_x[r])   /* x0: 0 */
+                                                 : read_reg(r);           /* XZR: 0 */
+        if (cfg.arch != ARCH_AARCH64) {
+            return;   /* no reads-from on the other targets */
+        }
         rmw.count = (lu & LD_ONEACC) ? qemu_plugin_u64_get(sf_count, idx) : 0;
         if (lu & LD_ONEACC) {
             return;   /* its reads-from too is made there */
@@ -1880,9 +1944,21 @@ static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool la
     /* CAS, CASP, STXR and STXP may fail and write nothing. */
     enum xk xk = cfg.arch == ARCH_AARCH64 && size == 4 ? a64_excl_kind(i) : XK_NONE;
     bool mayfail = xk == XK_CAS || xk == XK_STORE_EXCL, excl = xk == XK_LOAD_EXCL;
-    bool ldop = cfg.arch == ARCH_AARCH64 && size == 4 && a64_ldop(i);
+    enum rmw_op op = size != 4                      ? OP_NONE
+                     : cfg.arch == ARCH_AARCH64 ? a64_rmw_op(i)
+                     : cfg.arch == ARCH_RISCV64 ? rv_rmw_op(i)
+                                                : OP_NONE;
+    bool ldop = op != OP_NONE;
+    unsigned opnd_reg = cfg.arch == ARCH_AARCH64 ? (i >> 16) & 31 : (i >> 20) & 31;   /* Rs, rs2 */
     ud |= mayfail ? UD_MAYFAIL : 0;
     ud |= ldop ? UD_LDOP : 0;
+    if (cfg.arch == ARCH_RISCV64 && ldop) {
+        /* Its store's value is computed from what it read (struct
+         * rmw_read), for the model's copy of code pages. */
+        qemu_plugin_register_vcpu_mem_cb(insn, on_load, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_MEM_R,
+                                         (void *)(uintptr_t)(LD_LDOP | (uint64_t)op << 32 |
+                                                             (uint64_t)opnd_reg << 40));
+    }
     if (cfg.arch == ARCH_AARCH64 && (t->full || mayfail || excl || ldop)) {
         /* Before on_store: an atomic read-modify-write reaches both, and
          * its load reads what the store before it left in the slot.  With
@@ -1891,11 +1967,14 @@ static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool la
          * store's value is computed from what they read: struct
          * rmw_read). */
         uint64_t lu = (sk == SF_ATOMIC ? LD_ATOMIC | (oneacc ? LD_ONEACC : 0) : 0) |
-                      (excl ? LD_EXCL : 0) | (ldop ? LD_LDOP : 0) |
-                      (mayfail ? LD_MAYFAIL : 0) | (mayfail || ldop ? (uint64_t)i << 32 : 0);
-        /* A CAS reads its comparand registers in the read callback. */
+                      (excl ? LD_EXCL : 0) |
+                      (ldop ? LD_LDOP | (uint64_t)op << 32 | (uint64_t)opnd_reg << 40 : 0) |
+                      (mayfail ? LD_MAYFAIL | (uint64_t)i << 32 : 0);
+        /* A CAS reads its comparand registers in the read callback, an
+         * LD<op> its operand. */
         qemu_plugin_register_vcpu_mem_cb(insn, on_load,
-                                         mayfail ? QEMU_PLUGIN_CB_R_REGS : QEMU_PLUGIN_CB_NO_REGS,
+                                         mayfail || ldop ? QEMU_PLUGIN_CB_R_REGS
+                                                         : QEMU_PLUGIN_CB_NO_REGS,
                                          QEMU_PLUGIN_MEM_R, (void *)(uintptr_t)lu);
     }
     *bulk = stores_instrument(insn, va, i, size);   /* stores without memory callbacks */

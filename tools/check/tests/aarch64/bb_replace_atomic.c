@@ -33,10 +33,16 @@
  * RUN: cas => note:stale-replacement
  * RUN: ldadd self => clean
  * RUN: ldumin self => clean
+ * RUN: ldadd self-noisb => note:stale-replacement
+ * RUN: ldclr self-noisb => note:stale-replacement
+ * RUN: ldsmin self-noisb => note:stale-replacement
  *
  * With "self" as argv[2] there is no executor: the one thread patches the
  * site, maintains it with the full sequence and calls it (the checker's
- * one-thread mode, where the LD<op> kinds get a read callback for this).
+ * one-thread mode, where the LD<op> kinds get a read callback for this);
+ * "self-noisb" leaves the ISB out, so the replacement is noted again (a
+ * hazard with the checker before b1cd738, which took the operand for the
+ * new instruction there too: qemu reported it even with one thread).
  */
 #include "common.h"
 
@@ -77,7 +83,8 @@ int main(int argc, char **argv)
     code[to / 4] = A64_MOV_W0(2), code[to / 4 + 1] = A64_RET;        /* destination */
     emit(d.rw, code, 28);
     maintain(&d, 0, sizeof(code), S_ALL);
-    bool self = argc > 2 && !strcmp(argv[2], "self");
+    bool self = argc > 2 && !strncmp(argv[2], "self", 4);
+    bool self_isb = self && strcmp(argv[2], "self-noisb") != 0;
     pthread_t t;
     if (!self) {
         pthread_create(&t, NULL, executor, NULL);
@@ -127,7 +134,7 @@ int main(int argc, char **argv)
     if (self) {
         /* One thread (the checker's one-thread mode): the full sequence,
          * then the new branch. */
-        maintain(&d, 0, 4, S_ALL);
+        maintain(&d, 0, 4, self_isb ? S_ALL : S_ALL & ~S_ISB);
         return as_fn(d.rx)() == 2 ? 0 : 1;
     }
     maintain(&d, 0, 4, S_DC | S_DSB1 | S_IC | S_DSB2);
