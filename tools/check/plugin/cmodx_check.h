@@ -143,6 +143,7 @@ struct vcpu {
     uint32_t waiting_for;    /* plugin.c: 1 + the thread an atomic's load waits for, 0 none */
     uint64_t wait_ticket;    /* plugin.c: when that wait was declared (a global count) */
     uint64_t wait_count;     /* plugin.c: the count of the store it waits for */
+    uint64_t access_stamp;   /* plugin.c: when its atomic's access was (a global count) */
     uint64_t want_lo, want_hi, want;   /* plugin.c: the bytes that load read */
     bool want_known;         /* plugin.c: want holds them */
     uint64_t sync_seq;       /* last context synchronisation / fence.i */

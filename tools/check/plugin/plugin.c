@@ -595,7 +595,7 @@ static void vcpu_init(qemu_plugin_id_t id, unsigned int idx)
     v->idx = idx;
     unsigned rec = vcpu_slot(idx);
     if (rec >= nvcpu_idx) {
-        __atomic_store_n(&nvcpu_idx, rec + 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&nvcpu_idx, rec + 1, __ATOMIC_RELEASE);
     }
     sys_thread_start(rec);
     /* Labels name threads in reports; past 65535 threads they stop being
@@ -1391,13 +1391,14 @@ static bool asleep_outside_plugin(unsigned j)
  * thread it waits for, each link checked to be current (the thread waited
  * for is still at the store counted, and has not recorded other bytes than
  * the waiter read: want_lo, want_hi, want); on a chain that comes back to
- * it, the thread whose wait is the oldest gives up.  Every thread of a
- * cycle that lasts sees it at its next look, and exactly one of them is
- * the oldest, so no cycle lasts; a chain that ends, or loops without this
- * thread (its members break it), is waited out, and the edge from the
- * store it read is kept.  What is given up: the oldest waiter acquires
- * nothing from the store it stopped waiting for, if that is the one it
- * read (it can only add reports; docs/CHECKER.md).  The last vcpu record
+ * it, a thread gives up its wait when the atomic it waits for made its
+ * access after its own (cycle_breaks_here).  Every thread of a cycle that
+ * lasts sees it at its next look, and at least one of them gives up, so
+ * no cycle lasts; a chain that ends, or loops without this thread (its
+ * members break it), is waited out, and the edge from the store it read
+ * is kept.  What is given up: a waiter acquires nothing from the store it
+ * stopped waiting for, if that is the one it read (it can only add
+ * reports; docs/CHECKER.md).  The last vcpu record
  * is shared by every thread past MAX_VCPUS - 1 (vcpu_slot): an atomic
  * there, or waiting on one there, does not wait for atomics (its chain
  * cannot be followed).
@@ -1413,7 +1414,8 @@ static bool asleep_outside_plugin(unsigned j)
  * had waited for this one before its record had bytes, preempted before it
  * looked again, closed a chain this one then gave up on.
  */
-static uint64_t wait_tickets;   /* orders the declarations of atomics' waits */
+static uint64_t wait_tickets;   /* tells the declarations of atomics' waits apart */
+static uint64_t access_stamps;  /* orders atomics' accesses (cycle_breaks_here) */
 
 /* Is k's declared wait current: the thread it waits for still at the
  * store counted, with no record of other bytes than k read?  The fields
@@ -1439,9 +1441,23 @@ static bool wait_current(unsigned k, unsigned w, uint64_t t)
 }
 
 /* Does the chain of declared waits from j come back to me, and is my
- * wait the oldest on that cycle (the one to give up)? */
-static bool cycle_breaks_here(unsigned j, unsigned me, unsigned n, uint64_t mine)
+ * link of that cycle one to give up: does j's atomic come after mine in
+ * the order of their accesses (access_stamp), so that I cannot have read
+ * what it wrote?  Around a cycle the stamps cannot only fall, so at least
+ * one of its threads gives up, and each that does gives up a wait for a
+ * store that was made after its own read (unless its thread was preempted
+ * between its access and its read callback, where the stamp is taken).
+ * "The oldest wait gives up", the rule before, gave up true edges as
+ * often as false ones where values repeat: false no-context-sync reports
+ * in about half the runs of the hostile review's counter that goes 0, 1,
+ * 0 while code is published through it (none at c7152f7). */
+static bool cycle_breaks_here(unsigned j, unsigned me)
 {
+    /* Read again at each look: a thread created since this wait began
+     * may be on the cycle (a stale count made its links look out of
+     * range, and no thread of such a cycle gave up: a hang with threads
+     * created while others were waiting, found by the hostile review). */
+    unsigned n = __atomic_load_n(&nvcpu_idx, __ATOMIC_ACQUIRE);
     unsigned k = j;
     for (unsigned steps = 0; steps <= n; steps++) {
         uint32_t w = __atomic_load_n(&vcpus[k].waiting_for, __ATOMIC_SEQ_CST);
@@ -1449,12 +1465,10 @@ static bool cycle_breaks_here(unsigned j, unsigned me, unsigned n, uint64_t mine
         if (!w || w - 1 >= n || !wait_current(k, w - 1, t)) {
             return false;
         }
-        if (t < mine) {
-            return false;   /* an older wait on the chain: its thread gives up */
-        }
         k = w - 1;
         if (k == me) {
-            return true;
+            return __atomic_load_n(&vcpus[j].access_stamp, __ATOMIC_SEQ_CST) >
+                   __atomic_load_n(&vcpus[me].access_stamp, __ATOMIC_SEQ_CST);
         }
     }
     return false;   /* a cycle without this thread: its members break it */
@@ -1481,8 +1495,13 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load, uint64_t lo, uint
         __atomic_store_n(&vcpus[me].want, w, __ATOMIC_SEQ_CST);
         __atomic_store_n(&vcpus[me].want_known, known, __ATOMIC_SEQ_CST);
     }
+    /* An atomic's load does not end its wait when the slot holds the
+     * bytes it read: those may be an earlier store's of the same bytes
+     * (a count that goes up and down), and the store it read, in flight
+     * still, is the later one (the hostile review's counter going 0, 1, 0: false reports in half the runs). */
+    bool early = !atomic_load;
     for (unsigned j = 0; j < n; j++) {
-        if (done && done(arg)) {
+        if (early && done && done(arg)) {
             return;
         }
         if (j == me || !vcpus[j].live) {
@@ -1506,7 +1525,7 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load, uint64_t lo, uint
         for (unsigned k = 1; __atomic_load_n(&e->mark, __ATOMIC_ACQUIRE) == m &&
                              __atomic_load_n(&e->count, __ATOMIC_ACQUIRE) == c;
              k++) {
-            if (done && done(arg)) {
+            if (early && done && done(arg)) {
                 break;   /* what the caller waits for has come */
             }
             enum flight f = flight_match(e, c, lo, hi, want);
@@ -1521,8 +1540,8 @@ void model_wait_stores(const struct vcpu *v, bool atomic_load, uint64_t lo, uint
                 __atomic_store_n(&vcpus[me].wait_count, c, __ATOMIC_SEQ_CST);
                 __atomic_store_n(&vcpus[me].waiting_for, j + 1, __ATOMIC_SEQ_CST);
             }
-            if (ticket && cycle_breaks_here(j, me, n, ticket)) {
-                break;   /* a cycle, and this wait is its oldest (above) */
+            if (ticket && cycle_breaks_here(j, me)) {
+                break;   /* a cycle, and j's access came after mine (above) */
             }
             /* The store is between its access and its callback: running on
              * the other core, or preempted (then this thread's time slice
@@ -1561,6 +1580,12 @@ static void on_load(unsigned int idx, qemu_plugin_meminfo_t info, uint64_t va, v
      * LDSET on one word waited for each other for ever (cmodx-demo on
      * aarch64, four callers taking a lock's bit). */
     uint64_t lu = (uint64_t)(uintptr_t)ud;
+    if (lu & LD_ATOMIC) {
+        /* First: the order of atomics' accesses, for cycles of waits
+         * (cycle_breaks_here).  qemu runs this right after the access. */
+        __atomic_store_n(&cur(idx)->access_stamp,
+                         __atomic_add_fetch(&access_stamps, 1, __ATOMIC_SEQ_CST), __ATOMIC_SEQ_CST);
+    }
     if (lu & LD_ONEACC) {
         /* The write is made (qemu reports the read after the whole
          * read-modify-write); its callback comes next and records its
