@@ -148,9 +148,9 @@ static bool rec_held[MAX_VCPUS];   /* a record given to a high index */
 /* Bit 61: a compare-and-swap or store-exclusive, which may fail and write
  * nothing (on_store). */
 #define UD_MAYFAIL (1ull << 61)
-/* Bit 60: an LD<op> atomic (LDADD, LDCLR, LDEOR, LDSET, LD{S,U}{MAX,MIN}),
- * whose write callback qemu may give the operand, not the value written
- * (struct rmw_read). */
+/* Bit 60: an AArch64 LD<op> (LDADD, LDCLR, LDEOR, LDSET, LD{S,U}{MAX,MIN})
+ * or RISC-V AMO<op>, whose write callback qemu may give the operand, not
+ * the value written (struct rmw_read). */
 #define UD_LDOP (1ull << 60)
 /* Bits 48 to 59: where the instruction's store writes, recorded by its
  * first callback while it is in flight (a64_footprint, flight_record).
@@ -1447,10 +1447,11 @@ static bool wait_current(unsigned k, unsigned w, uint64_t t)
  * one of its threads gives up, and each that does gives up a wait for a
  * store that was made after its own read (unless its thread was preempted
  * between its access and its read callback, where the stamp is taken).
- * "The oldest wait gives up", the rule before, gave up true edges as
+  * "The oldest wait gives up", the rule before, gave up true edges as
  * often as false ones where values repeat: false no-context-sync reports
  * in about half the runs of the hostile review's counter that goes 0, 1,
- * 0 while code is published through it (none at c7152f7). */
+ * 0 while code is published through it (atomic_storm's "aba" mode; 1 run
+ * in 10 to 30 at c7152f7, 4 of 12 with this rule: docs/CHECKER.md). */
 static bool cycle_breaks_here(unsigned j, unsigned me)
 {
     /* Read again at each look: a thread created since this wait began
@@ -1974,15 +1975,17 @@ static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool la
                      : cfg.arch == ARCH_RISCV64 ? rv_rmw_op(i)
                                                 : OP_NONE;
     bool ldop = op != OP_NONE;
-    unsigned opnd_reg = cfg.arch == ARCH_AARCH64 ? (i >> 16) & 31 : (i >> 20) & 31;   /* Rs, rs2 */
+    /* on_load's user data for it: the operation and its operand register
+     * (Rs, rs2). */
+    unsigned opnd_reg = cfg.arch == ARCH_AARCH64 ? (i >> 16) & 31 : (i >> 20) & 31;
+    uint64_t ldop_lu = ldop ? LD_LDOP | (uint64_t)op << 32 | (uint64_t)opnd_reg << 40 : 0;
     ud |= mayfail ? UD_MAYFAIL : 0;
     ud |= ldop ? UD_LDOP : 0;
     if (cfg.arch == ARCH_RISCV64 && ldop) {
         /* Its store's value is computed from what it read (struct
          * rmw_read), for the model's copy of code pages. */
         qemu_plugin_register_vcpu_mem_cb(insn, on_load, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_MEM_R,
-                                         (void *)(uintptr_t)(LD_LDOP | (uint64_t)op << 32 |
-                                                             (uint64_t)opnd_reg << 40));
+                                         (void *)(uintptr_t)ldop_lu);
     }
     if (cfg.arch == ARCH_AARCH64 && (t->full || mayfail || excl || ldop)) {
         /* Before on_store: an atomic read-modify-write reaches both, and
@@ -1993,7 +1996,7 @@ static uint64_t instrument(struct xtb *t, struct qemu_plugin_insn *insn, bool la
          * rmw_read). */
         uint64_t lu = (sk == SF_ATOMIC ? LD_ATOMIC | (oneacc ? LD_ONEACC : 0) : 0) |
                       (excl ? LD_EXCL : 0) |
-                      (ldop ? LD_LDOP | (uint64_t)op << 32 | (uint64_t)opnd_reg << 40 : 0) |
+                      ldop_lu |
                       (mayfail ? LD_MAYFAIL | (uint64_t)i << 32 : 0);
         /* A CAS reads its comparand registers in the read callback, an
          * LD<op> its operand. */

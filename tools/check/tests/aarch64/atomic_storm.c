@@ -26,9 +26,16 @@
  * and 12 callers, on the 2-core machine, idle and at a load of 3.
  *
  * Arguments: THREADS (callers, 1 to 64, default 12), ROUNDS (calls each,
- * default 1500), and "noisb" for a broken twin whose callers execute no
- * ISB before the call (reported).  Exit status 0 when every call
- * returned its round and the counter adds up.
+ * default 1500), then any of "noisb", for a broken twin whose callers
+ * execute no ISB before the call (reported), and "aba", where each caller
+ * takes its add back with a second LDADDAL of -1 (the low half goes 0, 1,
+ * 0: values written by many atomics; a correct program still).  Exit
+ * status 0 when every call returned its round and the counter adds up.
+ *
+ * "aba" is the reproducer of an open finding, not a RUN line: the checker
+ * reports calls there in about a third of the runs of 8 callers and 500
+ * rounds (docs/CHECKER.md, "Atomics on one word from many threads",
+ * values that repeat; found by the hostile review of the fix above).
  *
  * RUN: 4 1000 => clean
  * RUN: 8 400 => clean
@@ -46,7 +53,7 @@ static struct dual d;
 static int rounds;
 static unsigned long bad;
 static uint64_t adds;   /* the callers' adds, counted apart */
-static int no_isb;
+static int no_isb, aba;
 
 static uint64_t ldaddal(uint64_t *p, uint64_t v)
 {
@@ -78,8 +85,13 @@ static void *caller(void *arg)
     unsigned long wrong = 0;
     for (int calls = 0; calls < rounds;) {
         uint64_t old = ldaddal(&counter, 1);
-        __atomic_fetch_add(&adds, 1, __ATOMIC_RELAXED);
         uint32_t published = (uint32_t)(old >> 32);
+        if (aba) {
+            uint32_t again = (uint32_t)(ldaddal(&counter, (uint64_t)-1) >> 32);
+            published = again > published ? again : published;
+        } else {
+            __atomic_fetch_add(&adds, 1, __ATOMIC_RELAXED);
+        }
         if (published) {
             if (!no_isb) {
                 isb();
@@ -99,9 +111,12 @@ int main(int argc, char **argv)
 {
     int threads = argc > 1 ? atoi(argv[1]) : 12;
     rounds = argc > 2 ? atoi(argv[2]) : 1500;
-    no_isb = argc > 3 && !strcmp(argv[3], "noisb");
+    for (int k = 3; k < argc; k++) {
+        no_isb |= !strcmp(argv[k], "noisb");
+        aba |= !strcmp(argv[k], "aba");
+    }
     if (threads < 1 || threads > 64 || rounds < 1) {
-        fprintf(stderr, "usage: %s [THREADS 1..64] [ROUNDS] [noisb]\n", argv[0]);
+        fprintf(stderr, "usage: %s [THREADS 1..64] [ROUNDS] [noisb] [aba]\n", argv[0]);
         return 2;
     }
     d = dual_map(4096);
